@@ -1,0 +1,163 @@
+"""The command line: `gapcheck scan`, `gapcheck rules`, `gapcheck explain`. It only wires options to the engine."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .config import FAIL_ON, ConfigError, load_settings
+from .reporters import FORMATS, render
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2  # usage, config, or tool failure (Semgrep missing or failing)
+EXIT_INCOMPLETE = 3  # some files could not be read or parsed; every other file was analysed
+LEVEL_RANK = {"note": 1, "warning": 2, "error": 3}
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="gapcheck", message="%(prog)s %(version)s")
+def main() -> None:
+    """Find the engineering gaps that make AI-written Python fail in production."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE instead of stdout.")
+@click.option("--select", multiple=True, help="Rules to run: ids (GAP501), prefixes (GAP5) or categories.")
+@click.option("--extend-select", multiple=True, help="Rules to run in addition to those selected.")
+@click.option("--ignore", multiple=True, help="Rules to leave out: ids, prefixes or categories.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+              help="Lowest severity that makes the exit code 1 [default: note, any finding].")
+@click.option("-j", "--jobs", type=click.IntRange(min=0), default=None, help="Processes to use [default: all cores].")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: .gapcheck_cache].")
+@click.option("--no-semgrep", is_flag=True, help="Skip the Semgrep rules.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Config file [default: nearest pyproject.toml with [tool.gapcheck]].")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary or notices on stderr.")
+@click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
+def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
+         extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
+         no_cache: bool, cache_dir: str | None, no_semgrep: bool, config_file: str | None, quiet: bool,
+         timings: bool) -> None:
+    """Scan PATHS (default: the current folder) for engineering gaps."""
+    from .engine import cpu_count, scan as run_scan
+    from .registry import is_valid_selector
+
+    try:
+        settings = load_settings(list(paths), config_file)
+    except ConfigError as exc:
+        _fail(str(exc))
+    for option, values in (("--select", select), ("--extend-select", extend_select), ("--ignore", ignore)):
+        for selector in _split(values):
+            if not is_valid_selector(selector):
+                _fail(f"{option}: unknown rule or category {selector!r} (see `gapcheck rules`)")
+    if select:
+        settings.select = _split(select)
+    if extend_select:
+        settings.select = settings.select + _split(extend_select)
+    if ignore:
+        settings.ignore = settings.ignore + _split(ignore)
+    if fail_on:
+        settings.fail_on = fail_on
+    if jobs is not None:
+        settings.jobs = jobs
+    settings.jobs = settings.jobs or cpu_count()
+    if no_cache:
+        settings.cache = False
+    if cache_dir:
+        settings.cache_dir = str(Path(cache_dir).resolve())
+    if no_semgrep:
+        settings.semgrep = False
+
+    result = run_scan(settings)
+    report = render(fmt, result, cwd=str(settings.cwd))
+    if output:
+        try:
+            Path(output).write_text(report, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
+    else:
+        click.echo(report, nl=False)
+
+    if not quiet and fmt != "text":
+        from .reporters.text import summary
+
+        for note in result.notifications:
+            where = f"{note.path}: " if note.path else ""
+            click.echo(f"gapcheck: {note.level}: {where}{note.message}", err=True)
+        click.echo(f"gapcheck: {summary(result)}", err=True)
+    if timings:
+        click.echo(json.dumps({k: round(v, 4) for k, v in result.timings.items()}), err=True)
+    sys.exit(exit_code(result, settings.fail_on))
+
+
+def exit_code(result, fail_on: str) -> int:
+    """2 beats 3 beats 1: a broken tool or config first, then an incomplete scan, then findings."""
+    if result.semgrep_failed or any(n.kind == "missing-path" for n in result.notifications):
+        return EXIT_ERROR
+    if result.incomplete:
+        return EXIT_INCOMPLETE
+    if fail_on != "never":
+        threshold = LEVEL_RANK[fail_on]
+        if any(LEVEL_RANK.get(f.severity, 2) >= threshold for f in result.findings):
+            return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _fail(message: str) -> None:
+    click.echo(f"gapcheck: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def rules(fmt: str) -> None:
+    """List every rule: id, name, category, severity, precision."""
+    from .registry import load_rules
+
+    all_rules = load_rules()
+    if fmt == "json":
+        click.echo(json.dumps([
+            {"id": r.id, "name": r.name, "category": r.category, "severity": r.severity, "precision": r.precision,
+             "engine": "semgrep" if r.semgrep else "python", "cwe": r.cwe, "summary": r.summary}
+            for r in all_rules
+        ], indent=2))
+        return
+    header = ("ID", "NAME", "CATEGORY", "SEVERITY", "PRECISION", "ENGINE", "SUMMARY")
+    rows = [(r.id, r.name, r.category, r.severity, r.precision, "semgrep" if r.semgrep else "python", r.summary)
+            for r in all_rules]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1])
+
+
+@main.command()
+@click.argument("rule")
+def explain(rule: str) -> None:
+    """Show a rule's documentation (by id, like GAP501, or by name)."""
+    from .registry import get_rule
+
+    found = get_rule(rule)
+    if found is None:
+        _fail(f"unknown rule {rule!r} (see `gapcheck rules`)")
+        return
+    cwe = f" · {found.cwe}" if found.cwe else ""
+    click.echo(f"# {found.id} {found.name}\n\n{found.summary}\n\n"
+               f"category: {found.category} · severity: {found.severity} · precision: {found.precision}"
+               f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}\n")
+    click.echo(found.docs.markdown(), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

@@ -1,0 +1,172 @@
+"""Paths on the command line -> the Python files to analyse, honouring .gitignore and excludes.
+
+Directories are walked without following symlinked folders (so a symlink loop cannot trap the walk); a broken
+symlink or an unreadable folder becomes a notification, never a silent skip. Files named explicitly on the command
+line are analysed even when an exclude pattern would skip them, as ruff does. `.pyi` stubs are not analysed: they
+hold no runtime behaviour, which is all gapcheck's rules are about.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from .config import Settings
+from .findings import Notification
+
+PYTHON_SUFFIXES = (".py",)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    abs_path: str
+    path: str  # as reported: relative to the working directory when under it, with forward slashes
+    module_name: str = ""
+
+
+class _Ignores:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        patterns = list(settings.exclude) + list(settings.extend_exclude)
+        self.names = {p for p in patterns if "/" not in p and not any(ch in p for ch in "*?[!")}
+        self.spec = pathspec.GitIgnoreSpec.from_lines([p for p in patterns if p not in self.names])
+        self.gitignores: dict[str, pathspec.GitIgnoreSpec | None] = {}
+
+    def _gitignore(self, folder: str) -> pathspec.GitIgnoreSpec | None:
+        if folder not in self.gitignores:
+            spec = None
+            try:
+                with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as handle:
+                    spec = pathspec.GitIgnoreSpec.from_lines(handle.read().splitlines())
+            except OSError:
+                pass
+            self.gitignores[folder] = spec
+        return self.gitignores[folder]
+
+    def excluded(self, abs_path: str, is_dir: bool, git_chain: list[str]) -> bool:
+        if os.path.basename(abs_path) in self.names:
+            return True
+        root = str(self.settings.project_root)
+        suffix = "/" if is_dir else ""
+        if self.spec.patterns and abs_path.startswith(root + os.sep):
+            if self.spec.match_file(os.path.relpath(abs_path, root).replace(os.sep, "/") + suffix):
+                return True
+        if self.settings.respect_gitignore:
+            for folder in git_chain:
+                spec = self._gitignore(folder)
+                if spec is not None and spec.match_file(
+                    os.path.relpath(abs_path, folder).replace(os.sep, "/") + suffix
+                ):
+                    return True
+        return False
+
+
+def _git_chain(folder: str) -> list[str]:
+    """Folders from the enclosing git work tree's root down to `folder` (only `folder` outside git)."""
+    chain = [folder]
+    current = folder
+    while True:
+        if os.path.exists(os.path.join(current, ".git")):
+            return list(reversed(chain))
+        parent = os.path.dirname(current)
+        if parent == current:
+            return [folder]
+        chain.append(parent)
+        current = parent
+
+
+def display_path(abs_path: str, cwd: str) -> str:
+    rel = os.path.relpath(abs_path, cwd)
+    if rel.startswith(".." + os.sep) or rel == "..":
+        return abs_path.replace(os.sep, "/")
+    return rel.replace(os.sep, "/")
+
+
+class _Modules:
+    """Dotted module names from `__init__.py` packages, one stat per folder."""
+
+    def __init__(self) -> None:
+        self.packages: dict[str, str | None] = {}
+
+    def package_of(self, folder: str) -> str | None:
+        if folder not in self.packages:
+            if os.path.isfile(os.path.join(folder, "__init__.py")):
+                parent = self.package_of(os.path.dirname(folder)) if os.path.dirname(folder) != folder else None
+                name = os.path.basename(folder)
+                self.packages[folder] = f"{parent}.{name}" if parent else name
+            else:
+                self.packages[folder] = None
+        return self.packages[folder]
+
+    def module_of(self, abs_path: str) -> str:
+        stem = os.path.splitext(os.path.basename(abs_path))[0]
+        package = self.package_of(os.path.dirname(abs_path))
+        if stem == "__init__":
+            return package or ""
+        return f"{package}.{stem}" if package else stem
+
+
+def discover(settings: Settings) -> tuple[list[SourceFile], list[Notification]]:
+    cwd = str(settings.cwd)
+    ignores = _Ignores(settings)
+    modules = _Modules()
+    found: dict[str, SourceFile] = {}
+    notes: list[Notification] = []
+
+    def add(abs_path: str) -> None:
+        if abs_path not in found:
+            found[abs_path] = SourceFile(abs_path, display_path(abs_path, cwd), modules.module_of(abs_path))
+
+    for raw in settings.paths:
+        abs_path = os.path.normpath(os.path.join(cwd, raw))
+        if os.path.islink(abs_path) and not os.path.exists(abs_path):
+            notes.append(Notification(display_path(abs_path, cwd), "broken-path",
+                                      "broken symlink or symlink loop: not analysed"))
+            continue
+        if not os.path.exists(abs_path):
+            notes.append(Notification(raw, "missing-path", f"path {raw!r} does not exist"))
+            continue
+        if os.path.isfile(abs_path):
+            add(abs_path)
+            continue
+        _walk(abs_path, ignores, _git_chain(abs_path), add, notes, cwd)
+    files = sorted(found.values(), key=lambda f: f.path)
+    return files, notes
+
+
+def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notification], cwd: str) -> None:
+    stack: list[tuple[str, list[str]]] = [(top, chain)]
+    while stack:
+        folder, git_chain = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            notes.append(Notification(display_path(folder, cwd), "read-error",
+                                      f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        sub_chain = git_chain if folder in git_chain else git_chain + [folder]
+        for entry in entries:
+            path = entry.path
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not ignores.excluded(path, True, sub_chain):
+                        stack.append((path, sub_chain))
+                    continue
+                if not entry.name.endswith(PYTHON_SUFFIXES):
+                    continue
+                if entry.is_symlink() and not os.path.exists(path):
+                    if not ignores.excluded(path, False, sub_chain):
+                        notes.append(Notification(display_path(path, cwd), "broken-path",
+                                                  "broken symlink or symlink loop: not analysed"))
+                    continue
+                if entry.is_file() and not ignores.excluded(path, False, sub_chain):
+                    add(path)
+            except OSError as exc:
+                notes.append(Notification(display_path(path, cwd), "read-error", f"cannot stat: {exc.strerror or exc}"))
+    return None
+
+
+__all__ = ["SourceFile", "discover", "display_path", "Path"]

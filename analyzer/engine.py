@@ -1,0 +1,353 @@
+"""One pass per file dispatching to every enabled check; files spread over processes; results cached by content.
+
+Data flows one way: discovery -> source -> engine -> checks -> findings -> reporters.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Iterable, Sequence
+
+from . import __version__, semgrep, suppressions
+from .cache import Cache
+from .config import Settings
+from .discovery import SourceFile, discover
+from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
+from .model import PARENT, ModuleContext
+from .registry import Handler, Rule, load_rules, resolve_selector
+from .source import SourceError, decode, parse
+
+# Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# Below this many uncached files a process pool costs more than it saves.
+POOL_THRESHOLD = 24
+
+
+@dataclass
+class FileResult:
+    """What one file gave: findings before suppression, its suppressions, notifications, its line count."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    suppressions: dict[int, list[str]] = field(default_factory=dict)
+    notifications: list[Notification] = field(default_factory=list)
+    lines: int = 0
+    analysed: bool = True
+
+    def to_cache(self) -> dict:
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "suppressions": {str(k): v for k, v in self.suppressions.items()},
+            "notifications": [[n.kind, n.message, n.level] for n in self.notifications],
+            "lines": self.lines,
+            "analysed": self.analysed,
+        }
+
+    @classmethod
+    def from_cache(cls, path: str, data: dict) -> "FileResult":
+        return cls(
+            path=path,
+            findings=[replace(Finding.from_dict(f), path=path) for f in data["findings"]],
+            suppressions={int(k): v for k, v in data["suppressions"].items()},
+            notifications=[Notification(path, kind, message, level) for kind, message, level in data["notifications"]],
+            lines=data["lines"],
+            analysed=data["analysed"],
+        )
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    notifications: list[Notification]
+    suppressed: int
+    files: int
+    files_analysed: int
+    lines: int
+    rules: list[Rule]
+    semgrep_ran: bool
+    semgrep_failed: bool
+    timings: dict[str, float]
+
+    @property
+    def incomplete(self) -> bool:
+        return any(n.kind in FILE_PROBLEMS for n in self.notifications)
+
+
+FILE_PROBLEMS = frozenset({"read-error", "decode-error", "syntax-error", "too-complex", "too-large", "broken-path"})
+
+
+# ---- the per-file pass (runs in worker processes) -----------------------------------------------------------
+DispatchTable = dict[type, list[tuple[Rule, Handler]]]
+
+
+def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
+    table: DispatchTable = {}
+    for rule in rules:
+        for node_type, handler in rule.handlers:
+            for concrete in _concrete_types(node_type):
+                table.setdefault(concrete, []).append((rule, handler))
+    return table
+
+
+def _concrete_types(node_type: type) -> list[type]:
+    """`ast.expr` registers for every expression class: the dispatch is keyed by exact type for speed."""
+    found = [node_type]
+    stack = [node_type]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            found.append(sub)
+            stack.append(sub)
+    return found
+
+
+def walk_with_parents(tree: ast.AST) -> list[ast.AST]:
+    """Every node in pre-order with a parent link set; iterative, so deep nesting cannot overflow the stack."""
+    order: list[ast.AST] = []
+    stack: list[ast.AST] = [tree]
+    iter_fields = ast.iter_fields
+    AST = ast.AST
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        children: list[ast.AST] = []
+        for _, value in iter_fields(node):
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, AST):
+                        children.append(item)
+            elif isinstance(value, AST):
+                children.append(value)
+        for child in children:
+            setattr(child, PARENT, node)
+        children.reverse()
+        stack.extend(children)
+    return order
+
+
+def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name: str = "") -> FileResult:
+    """Decode, parse once, run every enabled check in one walk. Never raises."""
+    result = FileResult(path=path)
+    if len(data) > MAX_FILE_BYTES:
+        result.analysed = False
+        result.notifications.append(
+            Notification(path, "too-large", f"not analysed: {len(data):,} bytes is above the {MAX_FILE_BYTES:,} limit")
+        )
+        return result
+    try:
+        source = decode(data)
+        result.lines = len(source.lines)
+        tree = parse(source, path)
+    except SourceError as exc:
+        result.analysed = False
+        result.notifications.append(Notification(path, exc.kind, exc.message))
+        return result
+    result.suppressions = suppressions.collect(source.text)
+    ctx = ModuleContext(path, tree, source.lines, source.text, module_name)
+    failed: set[str] = set()
+    findings: list[Finding] = []
+    try:
+        nodes = walk_with_parents(tree)
+    except (RecursionError, MemoryError):
+        result.analysed = False
+        result.notifications.append(Notification(path, "too-complex", "too deeply nested to analyse"))
+        return result
+    get = dispatch.get
+    for node in nodes:
+        handlers = get(type(node))
+        if not handlers:
+            continue
+        for rule, handler in handlers:
+            if rule.id in failed:
+                continue
+            try:
+                produced = handler(node, ctx)
+                if produced:
+                    findings.extend(produced)
+            except (RecursionError, MemoryError):
+                failed.add(rule.id)
+                result.notifications.append(
+                    Notification(path, "check-error", f"{rule.id} skipped this file: code too deeply nested", "warning")
+                )
+            except Exception as exc:  # a bug in one check must not lose the other checks' findings
+                failed.add(rule.id)
+                result.notifications.append(
+                    Notification(path, "check-error", f"{rule.id} failed on this file: {type(exc).__name__}: {exc}",
+                                 "warning")
+                )
+    result.findings = dedupe_and_sort(findings)
+    return result
+
+
+_WORKER_DISPATCH: list[DispatchTable] = []
+
+
+def _worker_init(rule_ids: Sequence[str]) -> None:
+    rules = [r for r in load_rules() if r.id in set(rule_ids)]
+    _WORKER_DISPATCH[:] = [build_dispatch(rules)]
+
+
+def _worker_run(job: tuple[str, bytes, str]) -> FileResult:
+    path, data, module_name = job
+    return analyse_source(path, data, _WORKER_DISPATCH[0], module_name)
+
+
+# ---- the scan ------------------------------------------------------------------------------------------------
+def enabled_rules(settings: Settings) -> list[Rule]:
+    rules = load_rules()
+    selected: dict[str, Rule] = {}
+    for selector in settings.select:
+        for rule in resolve_selector(selector):
+            selected[rule.id] = rule
+    for selector in settings.ignore:
+        for rule in resolve_selector(selector):
+            selected.pop(rule.id, None)
+    return [r for r in rules if r.id in selected]
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def scan(settings: Settings) -> ScanResult:
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    rules = enabled_rules(settings)
+    python_rules = [r for r in rules if r.handlers]
+    semgrep_rules = [r for r in rules if r.semgrep]
+    files, notifications = discover(settings)
+    timings["discover"] = time.perf_counter() - started
+
+    engine_key = hashlib.blake2b(
+        "\0".join([__version__, semgrep.rules_digest(), *(r.id for r in rules)]).encode(), digest_size=16
+    ).hexdigest()
+    cache = Cache(settings.cache_dir) if settings.cache else None
+
+    # Read every file once here: its bytes feed the content hash, the cache key and the Semgrep prefilter.
+    t0 = time.perf_counter()
+    contents: dict[str, bytes] = {}
+    keys: dict[str, str] = {}
+    for source_file in files:
+        try:
+            data = _read(source_file.abs_path)
+        except OSError as exc:
+            notifications.append(Notification(source_file.path, "read-error", f"cannot read: {exc.strerror or exc}"))
+            continue
+        contents[source_file.path] = data
+        keys[source_file.path] = hashlib.blake2b(data, digest_size=20, key=engine_key.encode()[:64]).hexdigest()
+    timings["read"] = time.perf_counter() - t0
+
+    results: dict[str, FileResult] = {}
+    misses: list[SourceFile] = []
+    for source_file in files:
+        if source_file.path not in contents:
+            continue
+        cached = cache.get("py", keys[source_file.path]) if cache else None
+        if cached is not None:
+            try:
+                results[source_file.path] = FileResult.from_cache(source_file.path, cached)
+                continue
+            except (KeyError, TypeError, ValueError):
+                pass
+        misses.append(source_file)
+
+    # Start Semgrep first, on the files its rules can match whose results are not cached; it runs while we work.
+    semgrep_run: semgrep.SemgrepRun | None = None
+    semgrep_cached: dict[str, list[Finding]] = {}
+    t_sg = time.perf_counter()
+    if settings.semgrep and semgrep_rules:
+        targets: list[str] = []
+        for source_file in files:
+            data = contents.get(source_file.path)
+            if data is None or not semgrep.may_match(data, semgrep_rules):
+                continue
+            cached = cache.get("sg", keys[source_file.path]) if cache else None
+            if cached is not None:
+                semgrep_cached[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path) for f in cached]
+            else:
+                targets.append(source_file.path)
+        if targets:
+            semgrep_run = semgrep.start(targets, semgrep_rules)
+
+    t1 = time.perf_counter()
+    jobs = [(f.path, contents[f.path], f.module_name) for f in misses]
+    if jobs:
+        if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
+            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+            with ProcessPoolExecutor(
+                max_workers=settings.jobs, mp_context=context, initializer=_worker_init,
+                initargs=([r.id for r in python_rules],),
+            ) as pool:
+                chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
+                fresh = list(pool.map(_worker_run, jobs, chunksize=chunk))
+        else:
+            dispatch = build_dispatch(python_rules)
+            fresh = [analyse_source(path, data, dispatch, module) for path, data, module in jobs]
+        for file_result in fresh:
+            results[file_result.path] = file_result
+            if cache and not any(n.kind == "check-error" for n in file_result.notifications):
+                cache.put("py", keys[file_result.path], file_result.to_cache())
+    timings["python"] = time.perf_counter() - t1
+
+    semgrep_failed = False
+    semgrep_findings: dict[str, list[Finding]] = dict(semgrep_cached)
+    if semgrep_run is not None:
+        outcome = semgrep_run.wait()
+        notifications.extend(outcome.notifications)
+        semgrep_failed = outcome.failed
+        for path, found in outcome.findings.items():
+            semgrep_findings[path] = found
+        if cache and not outcome.failed:
+            for path in outcome.scanned:
+                cache.put("sg", keys[path], [f.to_dict() for f in outcome.findings.get(path, [])])
+    timings["semgrep"] = time.perf_counter() - t_sg
+
+    # Suppressions, per-file ignores, severity overrides, fingerprints: the same for both sources.
+    enabled_ids = {r.id for r in rules}
+    final: list[Finding] = []
+    suppressed = 0
+    for source_file in files:
+        file_result = results.get(source_file.path)
+        if file_result is None:
+            continue
+        notifications.extend(file_result.notifications)
+        candidates = file_result.findings + semgrep_findings.get(source_file.path, [])
+        ignored_here = settings.ignored_for(source_file.path)
+        kept: list[Finding] = []
+        for finding in dedupe_and_sort(candidates):
+            if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
+                continue
+            if suppressions.is_suppressed(file_result.suppressions, finding.line, finding.rule_id):
+                suppressed += 1
+                continue
+            severity = settings.severity.get(finding.rule_id, finding.severity)
+            kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
+        if kept:
+            lines = decode(contents[source_file.path]).lines
+            final.extend(with_fingerprints(kept, lines))
+
+    timings["total"] = time.perf_counter() - started
+    return ScanResult(
+        findings=sorted(final),
+        notifications=sorted(set(notifications)),
+        suppressed=suppressed,
+        files=len(files),
+        files_analysed=sum(1 for r in results.values() if r.analysed),
+        lines=sum(r.lines for r in results.values()),
+        rules=rules,
+        semgrep_ran=semgrep_run is not None or bool(semgrep_cached),
+        semgrep_failed=semgrep_failed,
+        timings=timings,
+    )
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

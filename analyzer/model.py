@@ -1,0 +1,316 @@
+"""The per-module model every check shares: parents, imports resolved to qualified names, scopes and bindings.
+
+Built on the stdlib `ast` once per file. Parent links and the import table are made eagerly (they are cheap and
+nearly every check needs them); bindings per scope and the astroid tree are made on demand and cached, so a file
+whose code never reaches a check that needs them never pays for them.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import TYPE_CHECKING, Iterator
+
+from .findings import Finding
+
+if TYPE_CHECKING:
+    from .registry import Rule
+
+FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Module)
+LOOP_NODES = (ast.For, ast.AsyncFor, ast.While)
+COMPREHENSION_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+BUILTIN_NAMES = frozenset(dir(builtins))
+PARENT = "gc_parent"
+
+
+class ModuleContext:
+    def __init__(self, path: str, tree: ast.Module, lines: list[str], text: str, module_name: str = "") -> None:
+        self.path = path
+        self.tree = tree
+        self.lines = lines
+        self.text = text
+        self.module_name = module_name
+        self.imports: dict[str, str] = {}
+        self.module_names: set[str] = set()  # names bound at module level by anything but an import
+        self._scope_bindings: dict[int, dict[str, list[ast.AST]]] = {}
+        self._local_imports: dict[int, dict[str, str]] = {}
+        self._astroid: object = None
+        self._collect_module_bindings()
+
+    # ---- tree navigation ---------------------------------------------------------------------------------
+    @staticmethod
+    def parent(node: ast.AST) -> ast.AST | None:
+        return getattr(node, PARENT, None)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        current = getattr(node, PARENT, None)
+        while current is not None:
+            yield current
+            current = getattr(current, PARENT, None)
+
+    def enclosing(self, node: ast.AST, types: type | tuple[type, ...]) -> ast.AST | None:
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, types):
+                return ancestor
+        return None
+
+    def enclosing_function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | None:
+        return self.enclosing(node, FUNCTION_NODES)  # type: ignore[return-value]
+
+    def scope_of(self, node: ast.AST) -> ast.AST:
+        """The function, lambda or module whose locals a name at `node` would be (class bodies are skipped)."""
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+                return ancestor
+        return self.tree
+
+    def enclosing_loop(self, node: ast.AST) -> ast.AST | None:
+        """The nearest loop or comprehension around `node` inside the same function, if any.
+
+        A node in the iterable of a `for` (or the first generator of a comprehension) runs once, not per item,
+        so such a loop does not count.
+        """
+        child = node
+        for ancestor in self.ancestors(node):
+            if isinstance(ancestor, FUNCTION_NODES + (ast.ClassDef,)):
+                return None
+            if isinstance(ancestor, (ast.For, ast.AsyncFor)) and child is not ancestor.iter:
+                if child in ancestor.orelse:
+                    child = ancestor
+                    continue
+                return ancestor
+            if isinstance(ancestor, ast.While) and child not in ancestor.orelse:
+                return ancestor
+            if isinstance(ancestor, COMPREHENSION_NODES):
+                first_iter = ancestor.generators[0].iter  # type: ignore[attr-defined]
+                if child is not first_iter:
+                    return ancestor
+            child = ancestor
+        return None
+
+    # ---- names -------------------------------------------------------------------------------------------
+    def _collect_module_bindings(self) -> None:
+        stack: list[ast.AST] = list(self.tree.body)
+        while stack:
+            stmt = stack.pop()
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    if alias.asname:
+                        self.imports[alias.asname] = alias.name
+                    else:
+                        root = alias.name.split(".", 1)[0]
+                        self.imports[root] = root
+            elif isinstance(stmt, ast.ImportFrom):
+                base = self._import_base(stmt)
+                for alias in stmt.names:
+                    if alias.name != "*":
+                        self.imports[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.module_names.add(stmt.name)
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for target in targets:
+                    for name in _target_names(target):
+                        self.module_names.add(name)
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With)) or type(stmt).__name__ == "TryStar":
+                for field in ("body", "orelse", "finalbody", "handlers"):
+                    stack.extend(getattr(stmt, field, ()))
+            elif isinstance(stmt, ast.ExceptHandler):
+                stack.extend(stmt.body)
+
+    def _import_base(self, stmt: ast.ImportFrom) -> str:
+        if not stmt.level:
+            return stmt.module or ""
+        # Relative import: resolve against this module's package when known, else keep the dots.
+        parts = self.module_name.split(".") if self.module_name else []
+        package = parts[: len(parts) - stmt.level] if len(parts) >= stmt.level else []
+        prefix = ".".join(package) if package else "." * stmt.level
+        if stmt.module:
+            return f"{prefix}.{stmt.module}" if package else prefix + stmt.module
+        return prefix
+
+    def _function_imports(self, function: ast.AST) -> dict[str, str]:
+        key = id(function)
+        table = self._local_imports.get(key)
+        if table is None:
+            table = {}
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        table[alias.asname or alias.name.split(".", 1)[0]] = (
+                            alias.name if alias.asname else alias.name.split(".", 1)[0]
+                        )
+                elif isinstance(node, ast.ImportFrom):
+                    base = self._import_base(node)
+                    for alias in node.names:
+                        if alias.name != "*":
+                            table[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+            self._local_imports[key] = table
+        return table
+
+    def resolve_name(self, name: str, at: ast.AST | None = None) -> str | None:
+        """Qualified name of a bare name: an import (module-level or in an enclosing function) or a builtin."""
+        if at is not None:
+            for ancestor in self.ancestors(at):
+                if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    local = self._function_imports(ancestor)
+                    if name in local:
+                        return local[name]
+        if name in self.imports:
+            return self.imports[name]
+        if name in BUILTIN_NAMES and name not in self.module_names:
+            return f"builtins.{name}"
+        return None
+
+    def qualified_name(self, expr: ast.AST) -> str | None:
+        """`rq.get` -> `requests.get` when `import requests as rq`; None when the root is not an import/builtin."""
+        attrs: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            attrs.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            return None
+        root = self.resolve_name(expr.id, expr)
+        if root is None:
+            return None
+        return ".".join([root, *reversed(attrs)])
+
+    @staticmethod
+    def dotted_name(expr: ast.AST) -> str | None:
+        """The source spelling of a Name/Attribute chain (`self.session.get`), unresolved."""
+        attrs: list[str] = []
+        while isinstance(expr, ast.Attribute):
+            attrs.append(expr.attr)
+            expr = expr.value
+        if isinstance(expr, ast.Name):
+            return ".".join([expr.id, *reversed(attrs)])
+        return None
+
+    # ---- bindings ----------------------------------------------------------------------------------------
+    def bindings(self, scope: ast.AST) -> dict[str, list[ast.AST]]:
+        """Name -> the statements binding it directly in `scope` (Assign, AnnAssign, AugAssign, With, For,
+        NamedExpr, comprehension-free), in source order. Nested functions and classes are not entered."""
+        key = id(scope)
+        table = self._scope_bindings.get(key)
+        if table is not None:
+            return table
+        table = {}
+        body = scope.body if isinstance(getattr(scope, "body", None), list) else [scope.body]  # type: ignore
+        stack: list[ast.AST] = list(reversed(body))
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                table.setdefault(node.name if not isinstance(node, ast.Lambda) else "<lambda>", []).append(node)
+                continue
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    for name in _target_names(target):
+                        table.setdefault(name, []).append(node)
+            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+                for name in _target_names(node.target):
+                    table.setdefault(name, []).append(node)
+            elif isinstance(node, ast.NamedExpr):
+                table.setdefault(node.target.id, []).append(node)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        for name in _target_names(item.optional_vars):
+                            table.setdefault(name, []).append(node)
+            stack.extend(reversed(list(ast.iter_child_nodes(node))))
+        self._scope_bindings[key] = table
+        return table
+
+    def value_of(self, name: ast.Name, depth: int = 3) -> ast.AST | None:
+        """The expression last assigned to `name` before its use, in its own scope or the module.
+
+        Follows `x = y` chains up to `depth`; returns None when the name is rebound conditionally in ways we cannot
+        order, or is bound by anything but a plain assignment.
+        """
+        scope = self.scope_of(name)
+        for candidate_scope in (scope, self.tree) if scope is not self.tree else (self.tree,):
+            statements = self.bindings(candidate_scope).get(name.id)
+            if not statements:
+                continue
+            before = [s for s in statements if getattr(s, "lineno", 0) < name.lineno] or (
+                statements if candidate_scope is self.tree and scope is not self.tree else []
+            )
+            if not before:
+                return None
+            stmt = before[-1]
+            value: ast.AST | None = None
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                value = stmt.value
+            elif isinstance(stmt, ast.NamedExpr):
+                value = stmt.value
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    if item.optional_vars is not None and name.id in _target_names(item.optional_vars):
+                        value = item.context_expr
+            if isinstance(value, ast.Name) and depth > 0 and value.id != name.id:
+                return self.value_of(value, depth - 1) or value
+            return value
+        return None
+
+    # ---- astroid, on demand ------------------------------------------------------------------------------
+    def astroid_module(self) -> object | None:
+        """An astroid tree of this module, built on first use only, for questions `ast` cannot answer cheaply
+        (inference across modules, class ancestors). Costs about 30x a stdlib parse, so checks call it last."""
+        if self._astroid is None:
+            try:
+                from astroid import builder
+
+                self._astroid = builder.AstroidBuilder().string_build(
+                    self.text, modname=self.module_name or "<gapcheck>", path=self.path
+                )
+            except Exception:  # astroid failing must never lose the stdlib findings
+                self._astroid = False
+        return self._astroid or None
+
+    # ---- findings ----------------------------------------------------------------------------------------
+    def column(self, line: int, byte_offset: int) -> int:
+        """1-based character column from ast's 0-based UTF-8 byte offset."""
+        if 0 < line <= len(self.lines):
+            text = self.lines[line - 1]
+            if not text.isascii():
+                return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore")) + 1
+        return byte_offset + 1
+
+    def finding(self, rule: "Rule", node: ast.AST, message: str, end_node: ast.AST | None = None) -> Finding:
+        end = end_node or node
+        line = getattr(node, "lineno", 1)
+        end_line = getattr(end, "end_lineno", None) or line
+        return Finding(
+            path=self.path,
+            line=line,
+            column=self.column(line, getattr(node, "col_offset", 0)),
+            end_line=end_line,
+            end_column=self.column(end_line, getattr(end, "end_col_offset", None) or 0),
+            rule_id=rule.id,
+            message=message,
+            severity=rule.severity,
+        )
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        names: list[str] = []
+        for element in target.elts:
+            names.extend(_target_names(element))
+        return names
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return []
+
+
+def call_keyword(call: ast.Call, name: str) -> ast.keyword | None:
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword
+    return None
+
+
+def has_kwargs_splat(call: ast.Call) -> bool:
+    """`f(**options)` may carry any keyword: checks that look for a missing keyword stay silent."""
+    return any(keyword.arg is None for keyword in call.keywords)

@@ -1,0 +1,182 @@
+"""Rule metadata: the one place that knows each rule's id, name, category, severity and docs.
+
+Python checks register a handler on a `Rule` with `@RULE.on(ast.Call)`; Semgrep rules are declared here with
+`semgrep=True` and their YAML in `semgrep-rules/<name>.yaml` carries the same id, category and severity (a test
+keeps the two in agreement). The CLI (`rules`, `explain`), the SARIF writer and the docs all read this table.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from .findings import Finding
+    from .model import ModuleContext
+
+CATEGORIES: tuple[str, ...] = (
+    "in-memory-state",
+    "unbounded-query",
+    "n-plus-one",
+    "timeout-retry",
+    "broad-except",
+    "no-logging",
+    "sql-building",
+    "security",
+    "async-concurrency",
+)
+# Rule id blocks: GAP1xx in-memory-state ... GAP7xx sql-building, GAP8xx security, GAP9xx async and concurrency.
+CATEGORY_BLOCK: dict[str, int] = {slug: i + 1 for i, slug in enumerate(CATEGORIES)}
+
+SEVERITIES: tuple[str, ...] = ("note", "warning", "error")
+PRECISIONS: tuple[str, ...] = ("high", "medium")
+RULE_ID = re.compile(r"^GAP[1-9]\d\d$")
+RULE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+Handler = Callable[[ast.AST, "ModuleContext"], "Iterable[Finding] | None"]
+
+
+@dataclass(frozen=True)
+class Docs:
+    """A rule's documentation, in the sections ruff uses for its rule pages."""
+
+    what: str
+    why: str
+    example: str
+    instead: str
+    not_caught: str
+    references: tuple[str, ...] = ()
+
+    def markdown(self) -> str:
+        parts = [
+            "## What it does\n" + self.what,
+            "## Why it fails in production\n" + self.why,
+            "## Example\n```python\n" + self.example.strip("\n") + "\n```",
+            "## Use instead\n```python\n" + self.instead.strip("\n") + "\n```",
+            "## What it deliberately does not catch\n" + self.not_caught,
+        ]
+        if self.references:
+            parts.append("## References\n" + "\n".join(f"- <{ref}>" for ref in self.references))
+        return "\n\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True, eq=False)
+class Rule:
+    id: str
+    name: str
+    category: str
+    severity: str
+    precision: str
+    summary: str
+    docs: Docs
+    cwe: str | None = None
+    # Security-relevant rules carry GitHub's security-severity (a number 0.0-10.0 as text).
+    security_severity: str | None = None
+    semgrep: bool = False
+    # Semgrep rules only: words a file must contain (module names it imports) for the rule to possibly match;
+    # files with none of them are not handed to Semgrep at all.
+    hints: tuple[str, ...] = ()
+    # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
+    handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not RULE_ID.match(self.id):
+            raise ValueError(f"rule id {self.id!r} is not GAP + three digits")
+        if not RULE_NAME.match(self.name):
+            raise ValueError(f"rule name {self.name!r} is not kebab-case")
+        if self.category not in CATEGORY_BLOCK:
+            raise ValueError(f"{self.id}: unknown category {self.category!r}")
+        if int(self.id[3]) != CATEGORY_BLOCK[self.category]:
+            raise ValueError(f"{self.id}: id is outside the {self.category} block GAP{CATEGORY_BLOCK[self.category]}xx")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"{self.id}: severity must be one of {SEVERITIES}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{self.id}: precision must be one of {PRECISIONS}")
+        _REGISTRY.add(self)
+
+    def on(self, *node_types: type[ast.AST]) -> Callable[[Handler], Handler]:
+        """Register a handler called for every node of these types, in the engine's single walk."""
+
+        def register(fn: Handler) -> Handler:
+            for node_type in node_types:
+                self.handlers.append((node_type, fn))
+            return fn
+
+        return register
+
+    @property
+    def help_uri(self) -> str:
+        return f"{PROJECT_URL}/blob/main/docs/rules.md#{self.id.lower()}-{self.name}"
+
+
+PROJECT_URL = "https://github.com/gapcheck/gapcheck"
+
+
+class _Registry:
+    """Rules by id. Filled once per process when the check modules are imported; read-only afterwards."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+        self._names: dict[str, Rule] = {}
+
+    def add(self, rule: Rule) -> None:
+        if rule.id in self._rules:
+            raise ValueError(f"duplicate rule id {rule.id}")
+        if rule.name in self._names:
+            raise ValueError(f"duplicate rule name {rule.name}")
+        self._rules[rule.id] = rule
+        self._names[rule.name] = rule
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(sorted(self._rules.values(), key=lambda r: r.id))
+
+    def get(self, key: str) -> Rule | None:
+        return self._rules.get(key.upper()) or self._names.get(key.lower())
+
+
+_REGISTRY = _Registry()
+_LOADED: list[bool] = []
+
+
+def load_rules() -> list[Rule]:
+    """Import every module under the checks package once; each module registers its rules."""
+    if not _LOADED:
+        from .. import checks  # the checks package sits beside analyzer in the gapcheck namespace
+
+        for info in sorted(pkgutil.walk_packages(checks.__path__, checks.__name__ + "."), key=lambda i: i.name):
+            importlib.import_module(info.name)
+        _LOADED.append(True)
+    return list(_REGISTRY)
+
+
+def get_rule(key: str) -> Rule | None:
+    load_rules()
+    return _REGISTRY.get(key)
+
+
+def resolve_selector(selector: str) -> list[Rule]:
+    """Rules named by a selector: an id (GAP501), an id prefix (GAP5, GAP), a category slug, a rule name or ALL."""
+    rules = load_rules()
+    token = selector.strip()
+    upper = token.upper()
+    if upper == "ALL":
+        return rules
+    if token.lower() in CATEGORY_BLOCK:
+        return [r for r in rules if r.category == token.lower()]
+    if upper.startswith("GAP") and upper[3:].isdigit() or upper == "GAP":
+        return [r for r in rules if r.id.startswith(upper)]
+    by_name = _REGISTRY.get(token)
+    return [by_name] if by_name else []
+
+
+def is_valid_selector(selector: str) -> bool:
+    token = selector.strip()
+    upper = token.upper()
+    if upper in ("ALL", "GAP") or token.lower() in CATEGORY_BLOCK:
+        return True
+    if upper.startswith("GAP") and upper[3:].isdigit() and len(upper) <= 6:
+        return True
+    return get_rule(token) is not None

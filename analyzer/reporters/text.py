@@ -1,0 +1,36 @@
+"""ruff-like terminal output: `path:line:col: GAP501 message`, notifications, then one summary line."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..registry import get_rule
+
+if TYPE_CHECKING:
+    from ..engine import ScanResult
+
+
+def render(result: "ScanResult", *, cwd: str) -> str:
+    lines: list[str] = []
+    for finding in result.findings:
+        rule = get_rule(finding.rule_id)
+        name = f" [{rule.name}]" if rule else ""
+        lines.append(f"{finding.path}:{finding.line}:{finding.column}: {finding.rule_id}{name} {finding.message}")
+    for note in result.notifications:
+        where = f"{note.path}: " if note.path else ""
+        lines.append(f"{where}{note.level}: {note.message} [{note.kind}]")
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: "ScanResult") -> str:
+    count = len(result.findings)
+    noun = "finding" if count == 1 else "findings"
+    parts = [f"Found {count} {noun} in {result.files_analysed} of {result.files} file{'s' if result.files != 1 else ''}"]
+    if result.suppressed:
+        parts.append(f"{result.suppressed} suppressed")
+    skipped = result.files - result.files_analysed
+    if skipped:
+        parts.append(f"{skipped} not analysed")
+    if result.semgrep_failed:
+        parts.append("Semgrep rules did not run")
+    return "; ".join(parts) + "."

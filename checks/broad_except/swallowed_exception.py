@@ -1,0 +1,102 @@
+"""GAP501 broad-except-swallowed: `except:` / `except Exception:` whose handler drops the error."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from ..common import BROAD_EXCEPTIONS, catches_broadly, handler_swallows, handler_types
+
+RULE = Rule(
+    id="GAP501",
+    name="broad-except-swallowed",
+    category="broad-except",
+    severity="warning",
+    precision="high",
+    cwe="CWE-390",
+    summary="A broad except handler swallows the error",
+    docs=Docs(
+        what=(
+            "Flags a bare `except:` or an `except Exception:` / `except BaseException:` handler (also inside a tuple,"
+            " through an alias, or through a module-level tuple of exception types) whose body only passes,"
+            " continues, breaks, or returns or assigns a constant: no re-raise, no log line, no call at all."
+        ),
+        why=(
+            "Every failure in the `try` block - a bug, a timeout, a lost database connection, and for a bare"
+            " `except:` even Ctrl-C and `sys.exit()` - turns into silence or a default value. In production the"
+            " request succeeds with wrong data, the job reports success, and nobody has a traceback to start from."
+        ),
+        example=(
+            "try:\n    charge(order)\nexcept Exception:\n    pass"
+        ),
+        instead=(
+            "try:\n    charge(order)\nexcept PaymentDeclined:\n    mark_declined(order)\n"
+            "except Exception:\n    logger.exception(\"charging order %s failed\", order.id)\n    raise"
+        ),
+        not_caught=(
+            "Handlers that call anything (even a log call without the traceback: that is the no-logging family's"
+            " GAP6xx), handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception"
+            " aliases that only a running program could resolve."
+        ),
+        references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),
+    ),
+)
+
+
+@RULE.on(ast.ExceptHandler)
+def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
+    if not handler_swallows(handler):
+        return
+    if not (catches_broadly(handler, ctx) or _infers_broad(handler, ctx)):
+        return
+    caught = "everything (even KeyboardInterrupt and SystemExit)" if handler.type is None else "every error"
+    yield ctx.finding(
+        RULE, handler,
+        f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions you"
+        " expect, and log with the traceback or re-raise the rest",
+        end_node=handler.type or handler,
+    )
+
+
+def _infers_broad(handler: ast.ExceptHandler, ctx: ModuleContext) -> bool:
+    """An imported name (`from .errors import ANY_ERROR`) that ast cannot see into: ask astroid, which reads the
+    other module's source (never imports it) and infers what the name is bound to."""
+    elements = handler_types(handler, ctx)
+    imported = [e for e in elements if isinstance(e, (ast.Name, ast.Attribute))
+                and (ctx.qualified_name(e) or "").split(".")[0] not in ("builtins", "")
+                and not _is_known_narrow(ctx.qualified_name(e))]
+    if not imported or len(imported) != len(elements):
+        return False
+    module = ctx.astroid_module()
+    if module is None:
+        return False
+    try:
+        from astroid import nodes
+
+        for node in module.nodes_of_class(nodes.ExceptHandler):  # type: ignore[attr-defined]
+            if node.lineno != handler.lineno or node.type is None:
+                continue
+            for inferred in node.type.infer():
+                values = inferred.elts if isinstance(inferred, nodes.Tuple) else [inferred]
+                for value in values:
+                    for target in (value.infer() if not isinstance(value, nodes.ClassDef) else [value]):
+                        if isinstance(target, nodes.ClassDef) and f"builtins.{target.name}" in BROAD_EXCEPTIONS \
+                                and target.root().name == "builtins":
+                            return True
+    except Exception:  # inference failures mean "don't know": stay silent
+        return False
+    return False
+
+
+# Exception classes of common libraries: known not to be broad, so astroid is never asked about them.
+_NARROW_PREFIXES = (
+    "requests.", "httpx.", "aiohttp.", "urllib3.", "json.", "django.", "sqlalchemy.", "psycopg2.", "psycopg.",
+    "pymongo.", "redis.", "boto3.", "botocore.", "openai.", "anthropic.", "pydantic.", "asyncio.", "socket.",
+    "ssl.", "subprocess.", "concurrent.", "sqlite3.", "smtplib.", "yaml.", "jwt.", "stripe.", "celery.",
+)
+
+
+def _is_known_narrow(name: str | None) -> bool:
+    return bool(name) and name.startswith(_NARROW_PREFIXES)  # type: ignore[union-attr]
