@@ -1,0 +1,95 @@
+"""Every fixture file: the exact set of (line, rule) pairs that gapcheck reports must equal its `# expect:` lines.
+
+A missing finding and an extra finding both fail, for Python checks and Semgrep rules alike.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from gapcheck.analyzer.config import load_settings
+from gapcheck.analyzer.engine import scan
+from gapcheck.analyzer.registry import load_rules
+
+from .conftest import REPO
+
+FIXTURES = REPO / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*(GAP\d{3}(?:\s*,\s*GAP\d{3})*)")
+FILES = sorted(p.relative_to(REPO).as_posix() for p in FIXTURES.rglob("*.py"))
+
+
+def expected_pairs(path: Path) -> set[tuple[int, str]]:
+    pairs = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = EXPECT.search(line)
+        if match:
+            for rule_id in match.group(1).split(","):
+                pairs.add((number, rule_id.strip()))
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory) -> dict[str, set[tuple[int, str]]]:
+    settings = load_settings(["fixtures"], None, cwd=REPO)
+    settings.cache = False
+    settings.jobs = 2
+    result = scan(settings)
+    assert not result.semgrep_failed, result.notifications
+    by_file: dict[str, set[tuple[int, str]]] = defaultdict(set)
+    for finding in result.findings:
+        by_file[finding.path].add((finding.line, finding.rule_id))
+    return by_file
+
+
+@pytest.mark.parametrize("relpath", FILES)
+def test_fixture_reports_exactly_its_expectations(relpath: str, reported) -> None:
+    expected = expected_pairs(REPO / relpath)
+    actual = reported.get(relpath, set())
+    missing = sorted(expected - actual)
+    extra = sorted(actual - expected)
+    assert not missing and not extra, f"{relpath}: missing {missing}, unexpected {extra}"
+
+
+def test_every_rule_has_a_fixture_that_fires_and_near_misses() -> None:
+    fired: dict[str, int] = defaultdict(int)
+    for relpath in FILES:
+        for _, rule_id in expected_pairs(REPO / relpath):
+            fired[rule_id] += 1
+    for rule in load_rules():
+        fixture = FIXTURES / rule.category / f"{rule.name}.py"
+        folder = FIXTURES / rule.category / rule.name
+        assert fixture.is_file() or folder.is_dir(), f"{rule.id}: no fixture at {fixture.relative_to(REPO)}"
+        assert fired[rule.id] >= 3, f"{rule.id}: fewer than 3 must-fire lines in the fixtures"
+        source = fixture.read_text(encoding="utf-8") if fixture.is_file() else "".join(
+            p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*.py")))
+        assert source.count("near miss") >= 3, f"{rule.id}: fewer than 3 near-miss cases marked '# near miss'"
+
+
+def _mismatch(expected: set, actual: set) -> tuple[list, list]:
+    return sorted(expected - actual), sorted(actual - expected)
+
+
+def test_the_harness_fails_on_a_removed_expectation_and_on_a_firing_near_miss(tmp_path) -> None:
+    """Removing an `# expect:` comment, or adding a near miss that fires, must make the comparison fail."""
+    fixture = tmp_path / "sample.py"
+    fixture.write_text(
+        "try:\n    work()\nexcept Exception:  # expect: GAP501\n    pass\n"
+        "try:\n    work()\nexcept ValueError:  # near miss\n    pass\n",
+        encoding="utf-8",
+    )
+
+    def actual_for(path: Path) -> set[tuple[int, str]]:
+        settings = load_settings([path.name], None, cwd=path.parent)
+        settings.cache = False
+        settings.semgrep = False
+        return {(f.line, f.rule_id) for f in scan(settings).findings}
+
+    assert _mismatch(expected_pairs(fixture), actual_for(fixture)) == ([], [])
+    fixture.write_text(fixture.read_text().replace("  # expect: GAP501", ""), encoding="utf-8")
+    assert _mismatch(expected_pairs(fixture), actual_for(fixture)) == ([], [(3, "GAP501")])
+    fixture.write_text(fixture.read_text().replace("except ValueError:  # near miss", "except Exception:"),
+                       encoding="utf-8")
+    assert _mismatch(expected_pairs(fixture), actual_for(fixture)) == ([], [(3, "GAP501"), (7, "GAP501")])
