@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 from .findings import Finding
 
@@ -21,6 +21,7 @@ LOOP_NODES = (ast.For, ast.AsyncFor, ast.While)
 COMPREHENSION_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 BUILTIN_NAMES = frozenset(dir(builtins))
 PARENT = "gc_parent"
+T = TypeVar("T")
 
 
 class ModuleContext:
@@ -35,6 +36,8 @@ class ModuleContext:
         self._scope_bindings: dict[int, dict[str, list[ast.AST]]] = {}
         self._local_imports: dict[int, dict[str, str]] = {}
         self._astroid: object = None
+        # Per-file memo for checks: `ctx.memo(("my-purpose", id(node)), compute)`; gone with the file.
+        self._memo: dict[object, object] = {}
         self._collect_module_bindings()
 
     # ---- tree navigation ---------------------------------------------------------------------------------
@@ -250,6 +253,12 @@ class ModuleContext:
                 return self.value_of(value, depth - 1) or value
             return value
         return None
+
+    def memo(self, key: object, compute: "Callable[[], T]") -> "T":
+        """Compute once per file and key (for example a function's summary), then reuse."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
 
     # ---- astroid, on demand ------------------------------------------------------------------------------
     def astroid_module(self) -> object | None:
