@@ -19,6 +19,7 @@ from .config import Settings
 from .discovery import SourceFile, discover
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import PARENT, ModuleContext
+from .project import ProjectIndex
 from .registry import Handler, Rule, load_rules, resolve_selector
 from .source import SourceError, decode, parse
 
@@ -38,6 +39,8 @@ class FileResult:
     notifications: list[Notification] = field(default_factory=list)
     lines: int = 0
     analysed: bool = True
+    module: str = ""
+    facts: list[tuple[str, object]] = field(default_factory=list)
 
     def to_cache(self) -> dict:
         return {
@@ -46,6 +49,8 @@ class FileResult:
             "notifications": [[n.kind, n.message, n.level] for n in self.notifications],
             "lines": self.lines,
             "analysed": self.analysed,
+            "module": self.module,
+            "facts": [[kind, data] for kind, data in self.facts],
         }
 
     @classmethod
@@ -57,6 +62,8 @@ class FileResult:
             notifications=[Notification(path, kind, message, level) for kind, message, level in data["notifications"]],
             lines=data["lines"],
             analysed=data["analysed"],
+            module=data["module"],
+            facts=[(kind, value) for kind, value in data["facts"]],
         )
 
 
@@ -131,7 +138,7 @@ def walk_with_parents(tree: ast.AST) -> list[ast.AST]:
 
 def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name: str = "") -> FileResult:
     """Decode, parse once, run every enabled check in one walk. Never raises."""
-    result = FileResult(path=path)
+    result = FileResult(path=path, module=module_name)
     if len(data) > MAX_FILE_BYTES:
         result.analysed = False
         result.notifications.append(
@@ -180,6 +187,7 @@ def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name:
                                  "warning")
                 )
     result.findings = dedupe_and_sort(findings)
+    result.facts = ctx.facts
     return result
 
 
@@ -218,7 +226,7 @@ def scan(settings: Settings) -> ScanResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     rules = enabled_rules(settings)
-    python_rules = [r for r in rules if r.handlers]
+    python_rules = [r for r in rules if r.is_python]
     semgrep_rules = [r for r in rules if r.semgrep]
     files, notifications = discover(settings)
     timings["discover"] = time.perf_counter() - started
@@ -294,6 +302,10 @@ def scan(settings: Settings) -> ScanResult:
                 cache.put("py", keys[file_result.path], file_result.to_cache())
     timings["python"] = time.perf_counter() - t1
 
+    t_project = time.perf_counter()
+    project_findings = run_project_checks(python_rules, results, notifications)
+    timings["project"] = time.perf_counter() - t_project
+
     semgrep_failed = False
     semgrep_findings: dict[str, list[Finding]] = dict(semgrep_cached)
     if semgrep_run is not None:
@@ -316,7 +328,8 @@ def scan(settings: Settings) -> ScanResult:
         if file_result is None:
             continue
         notifications.extend(file_result.notifications)
-        candidates = file_result.findings + semgrep_findings.get(source_file.path, [])
+        candidates = (file_result.findings + semgrep_findings.get(source_file.path, [])
+                      + project_findings.get(source_file.path, []))
         ignored_here = settings.ignored_for(source_file.path)
         kept: list[Finding] = []
         for finding in dedupe_and_sort(candidates):
@@ -344,6 +357,26 @@ def scan(settings: Settings) -> ScanResult:
         semgrep_failed=semgrep_failed,
         timings=timings,
     )
+
+
+def run_project_checks(rules: list[Rule], results: dict[str, FileResult],
+                       notifications: list[Notification]) -> dict[str, list[Finding]]:
+    """Join the facts of every analysed file and run the project checks once; a failing one becomes a notice."""
+    project_rules = [r for r in rules if r.project_handlers]
+    if not project_rules:
+        return {}
+    index = ProjectIndex((r.path, r.module, r.facts) for r in results.values() if r.analysed)
+    found: dict[str, list[Finding]] = {}
+    for rule in project_rules:
+        for handler in rule.project_handlers:
+            try:
+                for finding in handler(index) or ():
+                    if finding.path in results:
+                        found.setdefault(finding.path, []).append(finding)
+            except Exception as exc:  # one project check failing must not lose the rest of the scan
+                notifications.append(Notification("", "check-error", f"{rule.id} project check failed: "
+                                                  f"{type(exc).__name__}: {exc}", "warning"))
+    return found
 
 
 def cpu_count() -> int:

@@ -38,6 +38,8 @@ class ModuleContext:
         self._astroid: object = None
         # Per-file memo for checks: `ctx.memo(("my-purpose", id(node)), compute)`; gone with the file.
         self._memo: dict[object, object] = {}
+        # Facts for project checks: (kind, JSON-able data), cached with the file's findings.
+        self.facts: list[tuple[str, object]] = []
         self._collect_module_bindings()
 
     # ---- tree navigation ---------------------------------------------------------------------------------
@@ -259,6 +261,10 @@ class ModuleContext:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]  # type: ignore[return-value]
+
+    def record(self, kind: str, data: object) -> None:
+        """Record a JSON-able fact about this file for a project check (see `Rule.on_project`)."""
+        self.facts.append((kind, data))
 
     # ---- astroid, on demand ------------------------------------------------------------------------------
     def astroid_module(self) -> object | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 if TYPE_CHECKING:
     from .findings import Finding
     from .model import ModuleContext
+    from .project import ProjectIndex
 
 CATEGORIES: tuple[str, ...] = (
     "in-memory-state",
@@ -37,6 +38,7 @@ RULE_ID = re.compile(r"^GAP[1-9]\d\d$")
 RULE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 Handler = Callable[[ast.AST, "ModuleContext"], "Iterable[Finding] | None"]
+ProjectHandler = Callable[["ProjectIndex"], "Iterable[Finding] | None"]
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class Rule:
     hints: tuple[str, ...] = ()
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
+    # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
+    project_handlers: list[ProjectHandler] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not RULE_ID.match(self.id):
@@ -106,6 +110,16 @@ class Rule:
             return fn
 
         return register
+
+    def on_project(self, fn: ProjectHandler) -> ProjectHandler:
+        """Register a project check: called once per scan with the ProjectIndex of every file's recorded facts
+        (cross-file questions such as "does the helper called in this loop run a query?")."""
+        self.project_handlers.append(fn)
+        return fn
+
+    @property
+    def is_python(self) -> bool:
+        return bool(self.handlers or self.project_handlers)
 
     @property
     def help_uri(self) -> str:
