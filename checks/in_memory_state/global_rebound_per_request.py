@@ -1,0 +1,88 @@
+"""GAP102 global-rebound-per-request: `global X` rebound by code that runs per request or per job."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from .facts import request_reachable
+
+RULE = Rule(
+    id="GAP102",
+    name="global-rebound-per-request",
+    category="in-memory-state",
+    severity="warning",
+    precision="high",
+    cwe="CWE-1051",
+    summary="Request or job code rebinds a module global (a counter, flag or token)",
+    docs=Docs(
+        what=(
+            "Flags a function that declares `global X` and assigns `X` (`X = ...`, `X += 1`) when the function"
+            " runs per request or per job (the same request/job scopes as GAP101, including functions of the same"
+            " module they call)."
+        ),
+        why=(
+            "A module global lives in one worker process: a request counter, a `maintenance` flag, a cached"
+            " access token or a 'last seen' timestamp set in one gunicorn/uvicorn/Celery worker is not seen by"
+            " the others and is reset on every restart, so the program behaves differently depending on which"
+            " process answers. Under threads, `X += 1` is also a lost-update race."
+        ),
+        example=(
+            "REQUESTS_SERVED = 0\n\n@app.get(\"/\")\ndef index():\n    global REQUESTS_SERVED\n"
+            "    REQUESTS_SERVED += 1"
+        ),
+        instead=(
+            "@app.get(\"/\")\ndef index():\n    redis_client.incr(\"requests_served\")  # or a metrics counter"
+        ),
+        not_caught=(
+            "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`)"
+            " - which build a client or connection once per process and are fine; globals rebound by code no"
+            " handler of the same module calls; tests and `__main__` scripts."
+        ),
+        references=("https://12factor.net/processes",),
+    ),
+)
+
+
+@RULE.on(ast.Global)
+def check(node: ast.Global, ctx: ModuleContext) -> Iterator[Finding]:
+    function = ctx.enclosing_function(node)
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        return
+    bindings = ctx.bindings(function)
+    for name in node.names:
+        rebinds = [s for s in bindings.get(name, ()) if not _is_lazy_init(s, name, ctx)
+                   and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        if not rebinds:
+            continue
+        where = "a background task" if kind == "task" else "request code"
+        yield ctx.finding(
+            RULE, rebinds[0],
+            f"{function.name}() rebinds the module global `{name}` from {where}: each worker process has its own"
+            " value and it resets on restart, so other workers never see it; keep it in the database, Redis or a"
+            " metrics backend",
+        )
+
+
+def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:
+    """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton."""
+    for ancestor in ctx.ancestors(stmt):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return False
+        if isinstance(ancestor, ast.If) and _tests_unset(ancestor.test, name):
+            return True
+    return False
+
+
+def _tests_unset(test: ast.expr, name: str) -> bool:
+    if isinstance(test, ast.BoolOp):
+        return any(_tests_unset(v, name) for v in test.values)
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return isinstance(test.operand, ast.Name) and test.operand.id == name
+    if isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == name:
+        return isinstance(test.ops[0], (ast.Is, ast.Eq)) and isinstance(test.comparators[0], ast.Constant) \
+            and test.comparators[0].value is None
+    return False

@@ -1,0 +1,188 @@
+"""Which shared container a write goes to, and how a function uses it: the analysis GAP101 and GAP103 share."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .facts import EVICTING_METHODS, MUTATING_METHODS, class_containers, module_containers, subscript_root
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+
+@dataclass(frozen=True)
+class Store:
+    """A shared container: `kind` is "module" or "class"; `key` identifies it within the file."""
+
+    kind: str
+    name: str  # as spelled for messages: `SESSIONS`, `Cart.items`
+    key: str
+    container: str  # dict, list, set ... for messages
+
+
+def mutation_target(node: ast.AST) -> ast.AST | None:
+    """The expression whose container `node` mutates: `X[k] = v`, `del X[k]`, `X.append(v)`, `X[k].add(v)`."""
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return subscript_root(node)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATING_METHODS:
+        return subscript_root(node.func.value)
+    return None
+
+
+def _container_word(stmt: ast.AST, ctx: "ModuleContext") -> str:
+    value = getattr(stmt, "value", None)
+    if isinstance(value, (ast.Dict, ast.DictComp)):
+        return "dict"
+    if isinstance(value, (ast.List, ast.ListComp)):
+        return "list"
+    if isinstance(value, (ast.Set, ast.SetComp)):
+        return "set"
+    if isinstance(value, ast.Call):
+        return (ctx.qualified_name(value.func) or "container").rsplit(".", 1)[-1]
+    return "container"
+
+
+def _is_local(name: str, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`name` is a local (parameter or assigned without `global`) in `function` or a function around it."""
+    current: ast.AST | None = function
+    while isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = current.args
+        params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+        params += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+        if name in params:
+            return True
+        if not isinstance(current, ast.Lambda):
+            if name in _declared_global(current) :
+                return False
+            if name in ctx.bindings(current):
+                return True
+        current = ctx.enclosing_function(current)
+    return False
+
+
+def _declared_global(function: ast.AST) -> frozenset[str]:
+    names: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            names.update(node.names)
+    return frozenset(names)
+
+
+def resolve_store(expr: ast.AST, ctx: "ModuleContext") -> Store | None:
+    """The module-level or class-level container `expr` names, when it is one and not shadowed locally."""
+    function = ctx.enclosing_function(expr)
+    if isinstance(expr, ast.Name):
+        stmt = module_containers(ctx).get(expr.id)
+        if stmt is None or (function is not None and _is_local(expr.id, function, ctx)):
+            return None
+        return Store("module", expr.id, "module:" + expr.id, _container_word(stmt, ctx))
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+        owner = expr.value.id
+        cls: ast.AST | None = None
+        if owner in ("self", "cls") and function is not None:
+            cls = ctx.parent(function)
+        else:
+            for stmt in ctx.tree.body:
+                if isinstance(stmt, ast.ClassDef) and stmt.name == owner:
+                    cls = stmt
+        if isinstance(cls, ast.ClassDef):
+            stmt = class_containers(cls, ctx).get(expr.attr)
+            if stmt is not None:
+                return Store("class", f"{cls.name}.{expr.attr}", f"class:{id(cls)}:{expr.attr}",
+                             _container_word(stmt, ctx))
+    return None
+
+
+def _store_key_of(expr: ast.AST, ctx: "ModuleContext") -> str | None:
+    store = resolve_store(expr, ctx)
+    return store.key if store else None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How one function touches one container."""
+
+    reads: bool  # `k in X`, `X.get(k)`, `X[k]` under `try: ... except KeyError`
+    stores_by_key: bool  # `X[k] = v` or `X.setdefault(k, v)`
+    evicts: bool  # pop/del/clear...
+
+
+def function_usage(function: ast.AST, key: str, ctx: "ModuleContext") -> Usage:
+    def compute() -> Usage:
+        reads = stores = evicts = False
+        for node in ast.walk(function):
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+                if any(_store_key_of(c, ctx) == key for c in node.comparators):
+                    reads = True
+            elif isinstance(node, ast.Subscript):
+                if _store_key_of(node.value, ctx) != key:
+                    continue
+                if isinstance(node.ctx, ast.Load):
+                    reads = reads or _in_key_error_try(node, ctx)
+                elif isinstance(node.ctx, ast.Store):
+                    stores = True
+                else:
+                    evicts = True
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and _store_key_of(node.func.value, ctx) == key:
+                if node.func.attr in ("get", "__contains__"):
+                    reads = True
+                elif node.func.attr == "setdefault":
+                    stores = True
+                    reads = reads or not _result_is_mutated(node, ctx)
+                elif node.func.attr in EVICTING_METHODS:
+                    evicts = True
+        return Usage(reads, stores, evicts)
+
+    return ctx.memo(("container-usage", id(function), key), compute)
+
+
+def _in_key_error_try(node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`try: return C[k] except KeyError:` - the EAFP spelling of a cache lookup."""
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        if isinstance(ancestor, ast.Try):
+            return any(h.type is not None and "KeyError" in ast.unparse(h.type) for h in ancestor.handlers)
+    return False
+
+
+def _result_is_mutated(node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`X[k].append(v)` / `X.setdefault(k, []).append(v)`: the value is written to, not looked up."""
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Subscript) and parent.value is node:
+        return not isinstance(parent.ctx, ast.Load) or _result_is_mutated(parent, ctx)
+    return isinstance(parent, ast.Attribute) and parent.attr in MUTATING_METHODS
+
+
+def module_evicts(key: str, ctx: "ModuleContext") -> bool:
+    """Anywhere in the file: an eviction (`pop`, `del`, `clear`...), a size check (`len(X)`), or a rebinding."""
+
+    def compute() -> frozenset[str]:
+        keys: set[str] = set()
+        for node in ast.walk(ctx.tree):
+            target: ast.AST | None = None
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Del):
+                target = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in EVICTING_METHODS:
+                target = node.func.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len" \
+                    and node.args:
+                target = node.args[0]
+            elif isinstance(node, ast.Global):
+                keys.update("module:" + n for n in node.names)  # rebound (reset) somewhere
+            if target is not None:
+                found = _store_key_of(target, ctx)
+                if found:
+                    keys.add(found)
+        return frozenset(keys)
+
+    return key in ctx.memo(("evicted-containers",), compute)
+
+
+def is_memo_cache(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """The function looks a key up in the container and stores under a key: a memo cache, not a shared store."""
+    usage = function_usage(function, key, ctx)
+    return usage.reads and usage.stores_by_key

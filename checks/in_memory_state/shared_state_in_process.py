@@ -1,0 +1,82 @@
+"""GAP101 shared-state-in-process: a module- or class-level container written by per-request or per-job code."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from .facts import request_reachable
+from .mutations import is_memo_cache, mutation_target, resolve_store
+
+RULE = Rule(
+    id="GAP101",
+    name="shared-state-in-process",
+    category="in-memory-state",
+    severity="warning",
+    precision="high",
+    cwe="CWE-1051",
+    summary="Request or job code writes to a module-level or class-level container",
+    docs=Docs(
+        what=(
+            "Flags a write - item assignment, `del X[k]`, `append/add/update/setdefault/pop/clear/...` - to a"
+            " module-level `dict`/`list`/`set`/`defaultdict`/`OrderedDict`/`Counter`/`deque` (or a literal, or a"
+            " class attribute holding one) from code that runs per request or per job: a Flask/FastAPI/Starlette/"
+            "Quart/Sanic/aiohttp route, a Django function view or a method of a class-based view (Django, DRF),"
+            " a Channels consumer, a Celery/RQ/Dramatiq/Huey task, or a function of the same module that one of"
+            " them calls. Aliases of the framework imports are resolved. One finding per container per function."
+        ),
+        why=(
+            "Production runs several worker processes (gunicorn, uvicorn workers, Celery prefork) and restarts"
+            " them: each process has its own copy of the container, so a cart, session, counter or rate limit"
+            " written in one worker is invisible in the next request served by another, and everything is lost"
+            " on deploy. Nothing ever removes entries, so the process grows until it is killed. Class attributes"
+            " are shared by every instance, so a class-based view's `items = []` leaks between users."
+        ),
+        example=(
+            "CARTS = {}\n\n@app.post(\"/cart/<user_id>\")\ndef add_to_cart(user_id):\n"
+            "    CARTS.setdefault(user_id, []).append(request.json[\"sku\"])"
+        ),
+        instead=(
+            "@app.post(\"/cart/<user_id>\")\ndef add_to_cart(user_id):\n"
+            "    redis_client.rpush(f\"cart:{user_id}\", request.json[\"sku\"])  # or a database row"
+        ),
+        not_caught=(
+            "Registries filled at import time (decorator registration, plugin tables), constants never written,"
+            " memo caches (GAP103 reports the unbounded ones), `global` rebinding (GAP102), `threading.local`,"
+            " `contextvars`, instance attributes, containers mutated only from code that no handler of the same"
+            " module calls (cross-module call chains are not followed), tests and `__main__` scripts."
+        ),
+        references=(
+            "https://docs.gunicorn.org/en/stable/design.html",
+            "https://12factor.net/processes",
+        ),
+    ),
+)
+
+
+@RULE.on(ast.Subscript, ast.Call)
+def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
+    target = mutation_target(node)
+    if target is None:
+        return
+    function = ctx.enclosing_function(node)
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        return
+    store = resolve_store(target, ctx)
+    if store is None or is_memo_cache(function, store.key, ctx):
+        return
+    # One finding per (function, container): the first write in source order.
+    first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
+    if first is not node:
+        return
+    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
+    scope = "class attribute" if store.kind == "class" else "module-level"
+    yield ctx.finding(
+        RULE, node,
+        f"{function.name}() writes to the {scope} {store.container} `{store.name}` from {where}: every worker"
+        " process keeps its own copy, it is lost on restart and grows without bound; keep this state in the"
+        " database, Redis or the framework's cache/session instead",
+    )

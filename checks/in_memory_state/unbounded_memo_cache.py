@@ -1,0 +1,130 @@
+"""GAP103 unbounded-memo-cache: a cache with no size limit filled by request or job code."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from .facts import FunctionNode, request_reachable
+from .mutations import is_memo_cache, module_evicts, resolve_store
+
+RULE = Rule(
+    id="GAP103",
+    name="unbounded-memo-cache",
+    category="in-memory-state",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-401",
+    summary="Request or job code fills a cache that never evicts",
+    docs=Docs(
+        what=(
+            "Flags two shapes, both only where code runs per request or per job (routes, views, view methods,"
+            " tasks, and same-module functions they call): (1) a module-level or class-level dict used as a memo"
+            " cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and filled (`C[k] = v`, `C.setdefault`) in the same"
+            " function - with no eviction anywhere in the file (no `pop`/`del`/`clear`/`popitem`, no `len(C)`"
+            " check, no reset); (2) a call, with a non-constant argument, to a function decorated with"
+            " `functools.cache` or `functools.lru_cache(maxsize=None)`."
+        ),
+        why=(
+            "Keys that come from requests (user ids, URLs, search terms, tokens) are unbounded: every distinct"
+            " value adds an entry that is never removed, so each worker's memory grows until the OOM killer"
+            " restarts it, and entries go stale because nothing expires them. `functools.cache` and"
+            " `lru_cache(maxsize=None)` have no limit by design; `lru_cache()` defaults to 128 entries."
+        ),
+        example=(
+            "_RATES = {}\n\ndef rate_for(user_id):\n    if user_id not in _RATES:\n"
+            "        _RATES[user_id] = load_rate(user_id)\n    return _RATES[user_id]\n\n"
+            "@app.get(\"/price/<user_id>\")\ndef price(user_id):\n    return rate_for(user_id)"
+        ),
+        instead=(
+            "from django.core.cache import cache  # or cachetools.TTLCache(maxsize=10_000, ttl=300)\n\n"
+            "def rate_for(user_id):\n    return cache.get_or_set(f\"rate:{user_id}\", lambda: load_rate(user_id),"
+            " 300)"
+        ),
+        not_caught=(
+            "Caches keyed by a finite domain filled outside request code (per model class, per settings key),"
+            " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with any eviction in the file,"
+            " caches filled through a call chain that leaves the module. Precision is medium: a memo keyed by a"
+            " small finite set (a handful of languages) inside a view is also reported."
+        ),
+        references=(
+            "https://docs.python.org/3/library/functools.html#functools.lru_cache",
+            "https://docs.djangoproject.com/en/stable/topics/cache/",
+        ),
+    ),
+)
+
+UNBOUNDED_CACHE_DECORATORS = frozenset({"functools.cache"})
+SIZED_CACHE_DECORATORS = frozenset({"functools.lru_cache"})
+
+
+@RULE.on(ast.Subscript)
+def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding]:
+    if not isinstance(node.ctx, ast.Store):
+        return
+    function = ctx.enclosing_function(node)
+    if request_reachable(function, ctx) is None:
+        return
+    store = resolve_store(node.value, ctx)
+    if store is None or not is_memo_cache(function, store.key, ctx) or module_evicts(store.key, ctx):
+        return
+    if ctx.memo(("gap103-first", id(function), store.key), lambda: node) is not node:
+        return
+    yield ctx.finding(
+        RULE, node,
+        f"{function.name}() fills the cache `{store.name}` from per-request code and nothing ever evicts it: every"
+        " distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
+        " Django/Flask cache) instead",
+    )
+
+
+@RULE.on(ast.Call)
+def check_unbounded_decorator(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    callee = _local_callee(call, ctx)
+    if callee is None or not _has_unbounded_cache(callee, ctx):
+        return
+    function = ctx.enclosing_function(call)
+    if function is callee or request_reachable(function, ctx) is None:
+        return
+    arguments = [*call.args, *(k.value for k in call.keywords)]
+    if not arguments or all(isinstance(a, ast.Constant) for a in arguments):
+        return
+    yield ctx.finding(
+        RULE, call,
+        f"{callee.name}() is cached with no size limit and called here from per-request code with varying"
+        " arguments: each distinct argument is kept in memory forever; use functools.lru_cache(maxsize=N) or a"
+        " TTL cache",
+    )
+
+
+def _local_callee(call: ast.Call, ctx: ModuleContext) -> FunctionNode | None:
+    """The function of this module a call targets: `helper(x)` or `self.helper(x)` in the same class."""
+    if isinstance(call.func, ast.Name):
+        defs = ctx.memo(("module-defs",), lambda: {
+            n.name: n for n in ctx.tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))})
+        return defs.get(call.func.id)
+    if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name) \
+            and call.func.value.id in ("self", "cls"):
+        function = ctx.enclosing_function(call)
+        owner = ctx.parent(function) if function is not None else None
+        if isinstance(owner, ast.ClassDef):
+            for stmt in owner.body:
+                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == call.func.attr:
+                    return stmt
+    return None
+
+
+def _has_unbounded_cache(function: FunctionNode, ctx: ModuleContext) -> bool:
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        name = ctx.qualified_name(target)
+        if name in UNBOUNDED_CACHE_DECORATORS:
+            return True
+        if name in SIZED_CACHE_DECORATORS and isinstance(decorator, ast.Call):
+            size = decorator.args[0] if decorator.args else next(
+                (k.value for k in decorator.keywords if k.arg == "maxsize"), None)
+            if isinstance(size, ast.Constant) and size.value is None:
+                return True
+    return False
