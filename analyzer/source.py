@@ -28,8 +28,13 @@ def decode(data: bytes) -> Source:
     """Decode as Python itself would: a UTF-8 BOM, else a PEP 263 coding cookie, else UTF-8."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as exc:  # unknown or conflicting coding cookie
-        raise SourceError("decode-error", f"cannot decode: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    except SyntaxError as exc:  # not UTF-8 without a cookie, or an unknown or conflicting coding cookie
+        message = str(exc.msg if hasattr(exc, "msg") else exc)
+        if "invalid or missing encoding declaration" in message:
+            message = "cannot decode as utf-8 (no coding cookie; Python source defaults to UTF-8)"
+        else:
+            message = f"cannot decode: {message}"
+        raise SourceError("decode-error", message) from None
     try:
         text = data.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
