@@ -279,7 +279,7 @@ def scan(settings: Settings) -> ScanResult:
             else:
                 targets.append(source_file.path)
         if targets:
-            semgrep_run = semgrep.start(targets, semgrep_rules)
+            semgrep_run = semgrep.start(targets, semgrep_rules, jobs=1, cwd=str(settings.cwd))
 
     t1 = time.perf_counter()
     jobs = [(f.path, contents[f.path], f.module_name) for f in misses]

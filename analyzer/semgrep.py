@@ -115,8 +115,10 @@ class SemgrepRun:
         return outcome
 
 
-def start(targets: list[str], rules: Sequence["Rule"], jobs: int = 1) -> SemgrepRun:
-    """Start semgrep in the background. Offline: local rule files only, no metrics, no version check."""
+def start(targets: list[str], rules: Sequence["Rule"], jobs: int = 1, cwd: str | None = None) -> SemgrepRun:
+    """Start semgrep in the background. Offline: local rule files only, no metrics, no version check.
+
+    `targets` are paths relative to `cwd` (the working directory of the scan), so Semgrep reports the same paths."""
     executable = os.environ.get(EXECUTABLE_ENV) or shutil.which("semgrep")
     if not executable:
         return SemgrepRun(None, rules, targets, problem="semgrep is not installed")
@@ -134,7 +136,7 @@ def start(targets: list[str], rules: Sequence["Rule"], jobs: int = 1) -> Semgrep
     env = dict(os.environ, SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0")
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, env=env)
+                                   stderr=subprocess.PIPE, env=env, cwd=cwd)
     except OSError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
         return SemgrepRun(None, rules, targets, problem=f"semgrep could not start: {exc.strerror or exc}")
