@@ -171,7 +171,7 @@ def fetch_corpus(c: Corpus, cache: Path) -> Path:
             sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
             f"{c.dist}=={c.version}", "-d", str(sdists),
         ]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit(f"pip download failed for {c.dist}=={c.version}:\n{REDACT(r.stderr[-2000:])}")
         found = [p for p in sdists.iterdir() if is_ours(p)]
@@ -204,6 +204,15 @@ def make_work_copy(pristine: Path, cache: Path) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(pristine, dest, symlinks=True)
     return dest
+
+
+def changed_file(root: Path, c: Corpus) -> Path:
+    """The file the one-file-changed scenario edits: the pinned one, else the median-sized .py."""
+    p = root / c.changed
+    if p.is_file():
+        return p
+    files = sorted(root.rglob("*.py"), key=lambda f: (f.stat().st_size, str(f)))
+    return files[len(files) // 2]
 
 
 def count_lines(root: Path) -> tuple[int, int]:
@@ -521,13 +530,13 @@ class Gapcheck:
     def probe(self) -> str | None:
         """Returns None when usable, else why not."""
         try:
-            r = subprocess.run(self.prefix + ["--version"], capture_output=True, text=True, timeout=120)
+            r = subprocess.run(self.prefix + ["--version"], check=False, capture_output=True, text=True, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"could not run: {e}"
         if r.returncode != 0:
             return REDACT(_tail(r.stderr or r.stdout, 300)) or f"--version exited {r.returncode}"
         self.version = (r.stdout or r.stderr).strip().splitlines()[-1] if (r.stdout or r.stderr).strip() else "?"
-        h = subprocess.run(self.prefix + ["scan", "--help"], capture_output=True, text=True, timeout=120)
+        h = subprocess.run(self.prefix + ["scan", "--help"], check=False, capture_output=True, text=True, timeout=120)
         self.has_timings = "--timings" in h.stdout
         return None
 
@@ -610,8 +619,10 @@ class Gapcheck:
 
 
 def tool_version(argv: list[str]) -> str | None:
+    # semgrep --version otherwise waits for a version check over the network.
+    env = dict(os.environ, SEMGREP_ENABLE_VERSION_CHECK="0")
     try:
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=120, env=env)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (r.stdout or r.stderr).strip()
@@ -667,12 +678,7 @@ def run_peer(name: str, argv_for: callable, ok_codes: set[int], runs: int, cwd: 
                 pass
         elif exe == "bandit":
             sc.findings.append(count_findings(out))
-        elif exe == "ruff":
-            try:
-                sc.findings.append(len(json.loads(r.stdout)))
-            except ValueError:
-                pass
-        elif exe == "pylint":
+        elif exe in ("ruff", "pylint"):
             try:
                 sc.findings.append(len(json.loads(r.stdout)))
             except ValueError:
@@ -711,7 +717,7 @@ def peers(paths: list[str], cwd: Path, tmp: Path, args) -> list[Scenario]:
     pl = run_peer(
         "pylint", lambda o: ["pylint", "-j", str(args.jobs), "--recursive=y", "--disable=all",
                              "--enable=W0702,W0718,W3101,W0603", "--output-format=json", *paths],
-        set(range(0, 32)), slow, cwd, tmp, args.timeout,
+        set(range(32)), slow, cwd, tmp, args.timeout,
     )
     out.append(pl)
     return out
@@ -759,12 +765,12 @@ def machine() -> dict:
 def git_rev() -> str | None:
     try:
         r = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                           capture_output=True, text=True, timeout=30)
+                           check=False, capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             return None
         rev = r.stdout.strip()
         d = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True, timeout=30)
+                           check=False, capture_output=True, text=True, timeout=30)
         return rev + ("+dirty" if d.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -854,9 +860,9 @@ def build_report(res: dict, per_corpus: list[dict], scaling: dict | None, target
                 L.append("| peer | peer time / gapcheck cold time |")
                 L.append("| --- | --- |")
                 for k, v in pc["ratios"].items():
-                    L.append(f"| {k} | {v:.1f}x |")
+                    L.append(f"| {k} | {v:.2f}x |" if v < 1 else f"| {k} | {v:.1f}x |")
                 L.append("")
-        L.append(f"Commands (cwd = the corpus parent, `$CACHE` = the bench cache, `$TMP` = a scratch dir):")
+        L.append("Commands (cwd = the corpus parent, `$CACHE` = the bench cache, `$TMP` = a scratch dir):")
         L.append("")
         L.append("```")
         for sc in pc["gapcheck"] + pc["peers"]:
@@ -984,7 +990,7 @@ def _main(args, cache: Path, tmp: Path) -> int:
             cache_dir, fill = gc.fill_cache(paths, cwd, args.jobs)
             if fill.rc in GAPCHECK_OK:
                 gsc.append(gc.warm(paths, cwd, args.runs, args.jobs, cache_dir))
-                gsc.append(gc.one_changed(paths, cwd, args.runs, args.jobs, cache_dir, work[k] / c.changed))
+                gsc.append(gc.one_changed(paths, cwd, args.runs, args.jobs, cache_dir, changed_file(work[k], c)))
             else:
                 log(f"  filling the cache failed (rc {fill.rc}); skipping warm scenarios")
             shutil.rmtree(cache_dir, ignore_errors=True)
@@ -1011,7 +1017,7 @@ def _main(args, cache: Path, tmp: Path) -> int:
         else:
             # Semgrep alone is a gapcheck scenario too (our own rules).
             cfgs = semgrep_configs()
-            pc["peers"] = [run_peer("semgrep (our rules)", lambda o: semgrep_argv(paths), {0, 1}, args.peer_runs,
+            pc["peers"] = [run_peer("semgrep (our rules)", lambda o, p=paths: semgrep_argv(p), {0, 1}, args.peer_runs,
                                     cwd, tmp, args.timeout, skip="" if cfgs else "no *.yaml rules in semgrep-rules/")]
         per_corpus.append(pc)
 
