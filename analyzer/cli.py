@@ -121,12 +121,16 @@ def _fail(message: str) -> None:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
+              show_default=True)
 def rules(fmt: str) -> None:
-    """List every rule: id, name, category, severity, precision."""
-    from .registry import load_rules
+    """List every rule: id, name, category, severity, precision (`--format markdown` writes docs/rules.md)."""
+    from .registry import load_rules, rules_markdown
 
     all_rules = load_rules()
+    if fmt == "markdown":
+        click.echo(rules_markdown(all_rules), nl=False)
+        return
     if fmt == "json":
         click.echo(json.dumps([
             {"id": r.id, "name": r.name, "category": r.category, "severity": r.severity, "precision": r.precision,
