@@ -1,0 +1,1 @@
+"""sql-building (GAP7xx): SQL text assembled from values instead of passing them as parameters."""

@@ -1,0 +1,66 @@
+"""SQL-building facts: execution sinks, values that are safe to splice, and what SQL text looks like.
+
+One table per fact; the dataflow in `flow.py` and the rules read them.
+"""
+from __future__ import annotations
+
+import re
+
+# Methods that execute SQL text passed as their first argument (or `sql=`/`query=`/`operation=`/`statement=`):
+# DB-API cursors and connections (sqlite3, psycopg2, psycopg 3, pymysql, mysqlclient, aiosqlite), SQLAlchemy
+# connections/sessions/engines, Django `Manager.raw`, asyncpg, `databases`. Matched by name because the receiver is
+# nearly always a parameter or attribute whose type `ast` cannot see; the SQL-text test keeps the name honest.
+SQL_METHODS = frozenset({
+    "execute", "executemany", "executescript", "exec_driver_sql", "raw", "mogrify",
+    "fetch", "fetchrow", "fetchval", "fetch_all", "fetch_one", "fetch_val", "iterate",
+})
+SQL_ARG_KEYWORDS = ("sql", "query", "operation", "statement", "raw_query", "stmt")
+
+# Functions (by qualified name) whose first argument is SQL text by definition.
+SQL_FUNCTIONS = frozenset({
+    "sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text",
+    "django.db.models.RawSQL", "django.db.models.expressions.RawSQL",
+    "pandas.read_sql", "pandas.read_sql_query", "pandas.io.sql.read_sql", "pandas.io.sql.read_sql_query",
+})
+# Django QuerySet.extra(): SQL fragments in these keyword arguments (lists of strings or dicts of strings).
+EXTRA_KEYWORDS = ("where", "select", "tables", "order_by")
+
+# Calls whose result is safe to splice into SQL text: numbers, and identifier quoting.
+NUMERIC_CALLS = frozenset({"builtins.int", "builtins.float", "builtins.len", "builtins.bool", "builtins.abs",
+                           "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4"})
+# Attribute segments that hold schema metadata the developer wrote (Django `Model._meta.db_table`,
+# `connection.features.*`), never request data.
+TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features"})
+QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
+
+# printf conversions and str.format specs that force a number: `%d`, `{:d}`, `{:.2f}`.
+PRINTF_CONVERSION = re.compile(r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?(?P<conv>[a-zA-Z%])")
+NUMERIC_CONVERSIONS = frozenset("diouxXeEfFgGc")
+NUMERIC_FORMAT_SPEC = re.compile(r"[-+ #0-9,_.]*[bcdeEfFgGnoxX%]$")
+
+# SQL text: a statement keyword pair, so that "execute" on a task runner or a log line never counts.
+SQL_TEXT = re.compile(
+    r"\b(?:select\b[\s\S]*\bfrom|insert\s+(?:or\s+\w+\s+)?into|update\b[\s\S]*\bset|delete\s+from|"
+    r"create\s+(?:unique\s+)?(?:table|index|view|schema|database|sequence|trigger|function)|"
+    r"alter\s+(?:table|index|sequence|schema)|drop\s+(?:table|index|view|schema|database|sequence)|"
+    r"truncate\s+(?:table\s+)?\w|pragma\s+\w|\bwhere\b|values\s*\(|grant\s+\w|vacuum\b|analyze\s+\w)",
+    re.IGNORECASE,
+)
+# Text right before a spliced value that makes it an identifier (table, column, sort key) rather than a value.
+IDENTIFIER_CONTEXT = re.compile(
+    r"(?:\bfrom|\bjoin|\binto|\bupdate|\btable|\bindex|\border\s+by|\bgroup\s+by|\bselect|\bdistinct|\bon|"
+    r"\bview|\bschema|\bdatabase|\bexists|[.,(]|\basc|\bdesc)\s*[\"`\[]?$",
+    re.IGNORECASE,
+)
+
+
+def looks_like_sql(text: str) -> bool:
+    return bool(SQL_TEXT.search(text))
+
+
+def is_identifier_position(before: str) -> bool:
+    """The spliced value stands where an identifier goes (`ORDER BY {col}`, `FROM {table}`), not inside quotes."""
+    tail = before[-60:]
+    if tail.count("'") % 2 == 1:  # inside a quoted literal: a value
+        return False
+    return bool(IDENTIFIER_CONTEXT.search(tail))

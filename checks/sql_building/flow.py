@@ -1,0 +1,492 @@
+"""Where a SQL string comes from, inside one function: the intra-function dataflow behind GAP7xx.
+
+`shape_of(expr)` answers "is this a string, which constant text does it carry, and which values were spliced into
+it?" It follows f-strings, `%`, `.format()`, `+`, `+=`, `sep.join(...)`, conditional expressions, local variables
+(every binding before the use, so `q += " AND ..."` in a branch counts) and helpers in the same module (a function or
+a method of the same class) whose return value is such a string. Everything it cannot see is "opaque" (None): a
+parameter, an attribute, a call's result. Opaque values are never reported on their own - only a visible building
+step with a non-constant part is.
+"""
+from __future__ import annotations
+
+import ast
+import string
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .facts import TRUSTED_ATTRIBUTE_SEGMENTS, NUMERIC_CALLS, NUMERIC_CONVERSIONS, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_WORDS
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Splice:
+    """One value spliced into SQL text: the expression, the constant text right before it, and how it got in."""
+
+    node: ast.AST
+    before: str
+    how: str  # "an f-string", "% formatting", ".format()", "+ concatenation", "join()"
+
+
+@dataclass(frozen=True)
+class Shape:
+    text: str  # the constant text, with "?" where a value goes
+    splices: tuple[Splice, ...] = ()
+    built: bool = False  # some formatting step was seen
+    helper: str = ""  # name of the same-module helper that built it, if any
+
+
+def shape_of(expr: ast.AST | None, ctx: "ModuleContext", depth: int = 0) -> Shape | None:
+    """The string shape of `expr`, or None when it is not a string we can see."""
+    if expr is None or depth > MAX_DEPTH:
+        return None
+    if isinstance(expr, ast.Constant):
+        return Shape(expr.value) if isinstance(expr.value, str) else None
+    if isinstance(expr, ast.JoinedStr):
+        return _fstring(expr, ctx, depth)
+    if isinstance(expr, ast.BinOp):
+        if isinstance(expr.op, ast.Mod):
+            return _percent(expr, ctx, depth)
+        if isinstance(expr.op, ast.Add):
+            return _concat(expr, ctx, depth)
+        if isinstance(expr.op, ast.Mult):
+            return _repeat(expr, ctx, depth)
+        return None
+    if isinstance(expr, ast.IfExp):
+        return _union([shape_of(expr.body, ctx, depth + 1), shape_of(expr.orelse, ctx, depth + 1)])
+    if isinstance(expr, ast.Call):
+        return _call(expr, ctx, depth)
+    if isinstance(expr, ast.Name):
+        return _name(expr, ctx, depth)
+    return None
+
+
+# ---- pieces -----------------------------------------------------------------------------------------------------
+def _piece(expr: ast.AST, before: str, how: str, ctx: "ModuleContext", depth: int) -> Shape:
+    """A value going into the text: safe values become "0", strings keep their shape, the rest is a splice."""
+    if is_safe_value(expr, ctx):
+        return Shape("0")
+    sub = shape_of(expr, ctx, depth + 1)
+    if sub is not None:
+        return Shape(sub.text, sub.splices, sub.built, sub.helper)
+    return Shape("?", (Splice(expr, before, how),), True)
+
+
+def _join(parts: list[Shape], built: bool = True) -> Shape:
+    splices: list[Splice] = []
+    for part in parts:
+        splices.extend(part.splices)
+    helper = next((p.helper for p in parts if p.helper), "")
+    return Shape("".join(p.text for p in parts), tuple(splices), built or any(p.built for p in parts), helper)
+
+
+def _union(shapes: list[Shape | None]) -> Shape | None:
+    seen = [s for s in shapes if s is not None]
+    if not seen:
+        return None
+    return _join(seen, built=any(s.built for s in seen))
+
+
+def _fstring(expr: ast.JoinedStr, ctx: "ModuleContext", depth: int) -> Shape:
+    parts: list[Shape] = []
+    text = ""
+    for value in expr.values:
+        if isinstance(value, ast.Constant):
+            part = Shape(str(value.value))
+        elif isinstance(value, ast.FormattedValue):
+            spec = value.format_spec
+            spec_text = "".join(str(v.value) for v in spec.values if isinstance(v, ast.Constant)) if spec else ""
+            if spec_text and NUMERIC_FORMAT_SPEC.match(spec_text) and value.conversion == -1:
+                part = Shape("0")
+            else:
+                part = _piece(value.value, text, "an f-string", ctx, depth)
+        else:
+            continue
+        parts.append(part)
+        text += part.text
+    return _join(parts)
+
+
+def _percent(expr: ast.BinOp, ctx: "ModuleContext", depth: int) -> Shape | None:
+    left = shape_of(expr.left, ctx, depth + 1)
+    if left is None or "%" not in left.text:
+        return None
+    right = expr.right
+    if isinstance(right, ast.Tuple):
+        positional: list[ast.AST] = list(right.elts)
+        named: dict[str, ast.AST] = {}
+    elif isinstance(right, ast.Dict):
+        positional = []
+        named = {k.value: v for k, v in zip(right.keys, right.values)
+                 if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    else:
+        positional, named = [right], {}
+    parts: list[Shape] = [Shape("", left.splices, left.built, left.helper)]
+    cursor = 0
+    index = 0
+    text = ""
+    single = not isinstance(right, (ast.Tuple, ast.Dict))
+    for match in PRINTF_CONVERSION.finditer(left.text):
+        literal = left.text[cursor:match.start()]
+        parts.append(Shape(literal))
+        text += literal
+        cursor = match.end()
+        conversion = match.group("conv")
+        if conversion == "%":
+            parts.append(Shape("%"))
+            continue
+        key = match.group("key")
+        if key is not None:
+            value = named.get(key)
+            if value is None and single:
+                value = right  # `"%(a)s" % mapping`: the mapping's values are unknown
+        else:
+            value = positional[index] if index < len(positional) else (right if single else None)
+            index += 1
+        if conversion in NUMERIC_CONVERSIONS:
+            part = Shape("0")
+        elif value is None:
+            part = Shape("?")
+        else:
+            part = _piece(value, text, "% formatting", ctx, depth)
+        parts.append(part)
+        text += part.text
+    parts.append(Shape(left.text[cursor:]))
+    return _join(parts)
+
+
+def _format(call: ast.Call, receiver: Shape, ctx: "ModuleContext", depth: int) -> Shape | None:
+    try:
+        fields = list(string.Formatter().parse(receiver.text))
+    except ValueError:
+        return None
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    splat = any(k.arg is None for k in call.keywords) or any(isinstance(a, ast.Starred) for a in call.args)
+    parts: list[Shape] = [Shape("", receiver.splices, receiver.built, receiver.helper)]
+    text = ""
+    auto = 0
+    for literal, field, spec, conversion in fields:
+        parts.append(Shape(literal))
+        text += literal
+        if field is None:
+            continue
+        root = field.split(".", 1)[0].split("[", 1)[0]
+        value: ast.AST | None
+        if root == "":
+            value = call.args[auto] if auto < len(call.args) else None
+            auto += 1
+        elif root.isdigit():
+            index = int(root)
+            value = call.args[index] if index < len(call.args) else None
+        else:
+            value = keywords.get(root)
+        if spec and NUMERIC_FORMAT_SPEC.match(spec) and not conversion:
+            part = Shape("0")
+        elif value is None:
+            part = Shape("?", (Splice(call, text, ".format()"),), True) if splat else Shape("?")
+        else:
+            part = _piece(value, text, ".format()", ctx, depth)
+        parts.append(part)
+        text += part.text
+    return _join(parts)
+
+
+def _concat(expr: ast.BinOp, ctx: "ModuleContext", depth: int) -> Shape | None:
+    left = shape_of(expr.left, ctx, depth + 1)
+    right = shape_of(expr.right, ctx, depth + 1)
+    if left is None and right is None:
+        return None  # two unknowns: maybe numbers, maybe lists; no evidence of a string
+    if left is None:
+        left = _piece(expr.left, "", "+ concatenation", ctx, depth)
+    if right is None:
+        right = _piece(expr.right, left.text, "+ concatenation", ctx, depth)
+    return _join([left, right], built=bool(left.splices or right.splices) or left.built or right.built)
+
+
+def _repeat(expr: ast.BinOp, ctx: "ModuleContext", depth: int) -> Shape | None:
+    """`"?, " * n` and `["%s"] * n`: repeating constant text is placeholder building, never a splice."""
+    for side in (expr.left, expr.right):
+        if isinstance(side, (ast.List, ast.Tuple)) and side.elts and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in side.elts):
+            return Shape("".join(e.value for e in side.elts))  # type: ignore[attr-defined]
+        sub = shape_of(side, ctx, depth + 1)
+        if sub is not None and not sub.splices:
+            return Shape(sub.text)
+    return None
+
+
+def _call(call: ast.Call, ctx: "ModuleContext", depth: int) -> Shape | None:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        receiver = shape_of(func.value, ctx, depth + 1)
+        if receiver is not None:
+            if func.attr == "format":
+                return _format(call, receiver, ctx, depth)
+            if func.attr == "join" and call.args:
+                return _join_call(call, receiver, ctx, depth)
+            if func.attr in ("strip", "lstrip", "rstrip", "upper", "lower", "replace", "rjust", "ljust"):
+                return receiver
+            return None
+    if _is_quoting(func, ctx) or is_safe_value(call, ctx):
+        return Shape("0")  # a quoted identifier or a number: text that cannot change the statement
+    helper = _helper_function(call, ctx)
+    if helper is not None:
+        shape = ctx.memo(("gap7-return-shape", id(helper)), lambda: _return_shape(helper, ctx, depth))
+        if shape is not None and shape.splices:
+            return Shape(shape.text, shape.splices, True, helper.name)
+        return shape
+    if ctx.qualified_name(func) == "builtins.str" and len(call.args) == 1:
+        return shape_of(call.args[0], ctx, depth + 1)
+    return None
+
+
+def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: int) -> Shape:
+    items = call.args[0]
+    how = "join()"
+    if isinstance(items, ast.Name):
+        followed = _local_value(items, ctx)
+        if isinstance(followed, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp, ast.BinOp)):
+            items = followed
+    if isinstance(items, (ast.List, ast.Tuple, ast.Set)):
+        parts = [_piece(e, separator.text, how, ctx, depth) for e in items.elts]
+        return _join([Shape(separator.text)] + parts, built=any(p.splices for p in parts))
+    if isinstance(items, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+        part = _comprehension_element(items, separator.text, ctx, depth)
+        return _join([Shape(separator.text), part], built=bool(part.splices))
+    repeated = shape_of(items, ctx, depth + 1) if isinstance(items, ast.BinOp) else None
+    if repeated is not None:
+        return repeated
+    if isinstance(items, ast.Constant) and isinstance(items.value, str):
+        return Shape(items.value)
+    return _join([Shape(separator.text), _piece(items, separator.text, how, ctx, depth)])
+
+
+def _comprehension_element(comp: ast.AST, before: str, ctx: "ModuleContext", depth: int) -> Shape:
+    """The element of `sep.join(<elt> for x in xs)`: loop variables over `range()`/`enumerate` indexes are numbers."""
+    safe_targets: set[str] = set()
+    for generator in comp.generators:  # type: ignore[attr-defined]
+        iterable = generator.iter
+        if isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.range":
+            safe_targets.update(_names(generator.target))
+        elif isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+                and isinstance(generator.target, ast.Tuple) and generator.target.elts:
+            safe_targets.update(_names(generator.target.elts[0]))
+    element = comp.elt  # type: ignore[attr-defined]
+    if isinstance(element, ast.Name) and element.id in safe_targets:
+        return Shape("0")
+    if isinstance(element, ast.JoinedStr):
+        parts: list[Shape] = []
+        text = before
+        for value in element.values:
+            if isinstance(value, ast.Constant):
+                part = Shape(str(value.value))
+            elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name) \
+                    and value.value.id in safe_targets:
+                part = Shape("0")
+            elif isinstance(value, ast.FormattedValue):
+                part = _piece(value.value, text, "join()", ctx, depth)
+            else:
+                continue
+            parts.append(part)
+            text += part.text
+        return _join(parts)
+    return _piece(element, before, "join()", ctx, depth)
+
+
+def _names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for e in target.elts for n in _names(e)]
+    return []
+
+
+# ---- names and helpers ------------------------------------------------------------------------------------------
+def _function_scopes(at: ast.AST, ctx: "ModuleContext") -> list[ast.AST]:
+    scopes = []
+    for ancestor in ctx.ancestors(at):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scopes.append(ancestor)
+    return scopes
+
+
+def _bindings_before(name: ast.Name, ctx: "ModuleContext") -> list[ast.AST] | None:
+    """Statements binding `name` in the innermost function that binds it, before the use (None: not local)."""
+    for scope in _function_scopes(name, ctx):
+        statements = ctx.bindings(scope).get(name.id)
+        if statements:
+            before = [s for s in statements if getattr(s, "lineno", 0) < name.lineno]
+            return before
+        if any(a.arg == name.id for a in _arguments(scope)):
+            return []  # a parameter: opaque
+    return None
+
+
+def _arguments(function: ast.AST) -> list[ast.arg]:
+    args = function.args  # type: ignore[attr-defined]
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    every.extend(a for a in (args.vararg, args.kwarg) if a is not None)
+    return every
+
+
+def _local_value(name: ast.Name, ctx: "ModuleContext") -> ast.AST | None:
+    statements = _bindings_before(name, ctx)
+    if statements and isinstance(statements[-1], ast.Assign) and len(statements) == 1:
+        return statements[-1].value
+    return None
+
+
+def _name(name: ast.Name, ctx: "ModuleContext", depth: int) -> Shape | None:
+    statements = _bindings_before(name, ctx)
+    if statements is None:
+        return _module_constant(name, ctx)
+    shapes: list[Shape | None] = []
+    for stmt in statements:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            if isinstance(stmt, ast.Assign) and any(not isinstance(t, ast.Name) for t in stmt.targets):
+                shapes.append(None)  # tuple unpacking: which element is unknown
+                continue
+            shapes.append(shape_of(stmt.value, ctx, depth + 1))
+        elif isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Add):
+            shapes.append(_piece(stmt.value, "", "+= concatenation", ctx, depth))
+        else:
+            shapes.append(None)
+    return _union(shapes)
+
+
+def _module_constant(name: ast.Name, ctx: "ModuleContext") -> Shape | None:
+    resolved = ctx.resolve_name(name.id, name)
+    if resolved is not None:
+        # an imported UPPER_CASE name is a constant by convention: safe text we cannot read
+        return Shape("") if name.id.isupper() and not resolved.startswith("builtins.") else None
+    statements = ctx.bindings(ctx.tree).get(name.id)
+    if statements and len(statements) == 1 and isinstance(statements[0], (ast.Assign, ast.AnnAssign)):
+        value = statements[0].value
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return Shape(value.value)
+    return None
+
+
+def _helper_function(call: ast.Call, ctx: "ModuleContext") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """A function of this module (`build_query(...)`) or a method of the enclosing class (`self._where(...)`)."""
+    func = call.func
+    body: list[ast.stmt] = []
+    wanted = ""
+    if isinstance(func, ast.Name) and func.id in ctx.module_names and ctx.resolve_name(func.id, call) is None:
+        body, wanted = ctx.tree.body, func.id
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls"):
+        klass = ctx.enclosing(call, ast.ClassDef)
+        if klass is not None:
+            body, wanted = klass.body, func.attr  # type: ignore[attr-defined]
+    for stmt in body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == wanted:
+            return stmt
+    return None
+
+
+def _return_shape(function: ast.AST, ctx: "ModuleContext", depth: int) -> Shape | None:
+    returns: list[ast.AST] = []
+    stack: list[ast.AST] = list(function.body)  # type: ignore[attr-defined]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Return) and node.value is not None:
+            returns.append(node.value)
+        stack.extend(ast.iter_child_nodes(node))
+    return _union([shape_of(r, ctx, depth + 2) for r in returns])
+
+
+# ---- safe values ------------------------------------------------------------------------------------------------
+def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    """Numbers, number conversions and identifier quoting: values that cannot change the SQL's structure."""
+    if isinstance(expr, ast.Constant):
+        return not isinstance(expr.value, (str, bytes))
+    if isinstance(expr, ast.Call):
+        if ctx.qualified_name(expr.func) in NUMERIC_CALLS:
+            return True
+        if ctx.qualified_name(expr.func) == "builtins.str" and expr.args and is_safe_value(expr.args[0], ctx):
+            return True
+        if isinstance(expr.func, ast.Attribute) and expr.func.attr == "get" \
+                and all(_is_constant_tree(a) for a in expr.args[1:]) and _iterates_constants(expr.func.value, ctx):
+            return True  # `ALLOWED.get(key, "default")`
+        return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
+    if isinstance(expr, ast.Attribute):
+        return _is_trusted_attribute(expr)
+    if isinstance(expr, ast.Subscript):
+        return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
+    if isinstance(expr, ast.Name):
+        statements = _bindings_before(expr, ctx)
+        if statements and all(isinstance(s, ast.Assign) for s in statements):
+            return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
+        if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
+            return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
+    return False
+
+
+def _doubles_quotes(call: ast.Call) -> bool:
+    """`value.replace("'", "''")` / `.replace('"', '""')`: the SQL way of escaping a quoted literal or name."""
+    return (isinstance(call.func, ast.Attribute) and call.func.attr == "replace" and len(call.args) == 2
+            and all(isinstance(a, ast.Constant) for a in call.args)
+            and call.args[0].value in ("'", '"', "`")  # type: ignore[attr-defined]
+            and call.args[1].value == call.args[0].value * 2)  # type: ignore[attr-defined]
+
+
+def _iterates_constants(iterable: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
+    """A loop over `range()`, a literal of constants, or a (module or local) constant list/tuple/dict."""
+    if _is_range_call(iterable, ctx):
+        return True
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) \
+            and iterable.func.attr in ("items", "values", "keys") and not iterable.args:
+        iterable = iterable.func.value
+    if isinstance(iterable, (ast.List, ast.Tuple, ast.Set)):
+        return all(_is_constant_tree(e) for e in iterable.elts)
+    if isinstance(iterable, ast.Dict):
+        return all(k is not None and _is_constant_tree(k) for k in iterable.keys) and all(
+            _is_constant_tree(v) for v in iterable.values)
+    if isinstance(iterable, ast.Name) and depth < 2:
+        statements = _bindings_before(iterable, ctx)
+        if statements is None:
+            statements = ctx.bindings(ctx.tree).get(iterable.id) or []
+        if len(statements) == 1 and isinstance(statements[0], (ast.Assign, ast.AnnAssign)):
+            return _iterates_constants(statements[0].value, ctx, depth + 1)  # type: ignore[arg-type]
+    return False
+
+
+def _is_constant_tree(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return all(_is_constant_tree(e) for e in node.elts)
+    return False
+
+
+def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    return isinstance(expr, ast.Call) and ctx.qualified_name(expr.func) == "builtins.range"
+
+
+def _is_trusted_attribute(expr: ast.Attribute) -> bool:
+    node: ast.AST = expr
+    while isinstance(node, ast.Attribute):
+        if node.attr in TRUSTED_ATTRIBUTE_SEGMENTS:
+            return True
+        node = node.value
+    return False
+
+
+def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:
+    """`connection.ops.quote_name`, `qn = ...quote_name; qn(x)`, `sql.Identifier`, `conn.escape_string`."""
+    if isinstance(func, ast.Name):
+        statements = _bindings_before(func, ctx)
+        if statements and isinstance(statements[-1], ast.Assign):
+            return _is_quoting(statements[-1].value, ctx) if not isinstance(statements[-1].value, ast.Call) else False
+        last = func.id
+    elif isinstance(func, ast.Attribute):
+        last = func.attr
+    else:
+        return False
+    lowered = last.lower()
+    return any(word in lowered for word in QUOTING_WORDS)

@@ -1,0 +1,151 @@
+"""GAP701 sql-string-built: SQL text built from values (f-string, %, .format, +, +=, join) reaching an executor.
+
+A Python check, not Semgrep: the evidence is a building step that may sit several statements (or a helper
+function) away from the sink, in branches and `+=` chains, and the exemptions - placeholders built from constants,
+`%d`, identifier quoting, module constants - need the values' origins, which the model's bindings give directly.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext, call_keyword
+from ...analyzer.registry import Docs, Rule
+from .facts import EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
+from .flow import Shape, Splice, shape_of
+
+RULE = Rule(
+    id="GAP701",
+    name="sql-string-built",
+    category="sql-building",
+    severity="error",
+    precision="high",
+    cwe="CWE-89",
+    security_severity="8.8",
+    summary="SQL text built from values by string formatting reaches a database call",
+    docs=Docs(
+        what=(
+            "Flags SQL text that is built with an f-string, `%` formatting, `.format()`, `+`/`+=` or `sep.join(...)`"
+            " from a non-constant value and then executed: DB-API `cursor.execute/executemany/executescript`"
+            " (sqlite3, psycopg2, psycopg 3, pymysql, mysqlclient, aiosqlite), `connection.execute`, SQLAlchemy"
+            " `text()`, `session.execute`, `engine.execute`, `exec_driver_sql`, Django `Manager.raw()`,"
+            " `QuerySet.extra()`, `RawSQL`, pandas `read_sql`/`read_sql_query`, asyncpg `execute/fetch/fetchrow/"
+            "fetchval`, `databases` `fetch_all/fetch_one`. The string is followed through local variables, every"
+            " `+=` before the call (also in branches) and through a helper function or method of the same module"
+            " that returns the formatted string. When the value stands where an identifier goes (`ORDER BY {col}`,"
+            " `FROM {table}`) the message says to use an allow-list or `sql.Identifier` instead of a parameter."
+        ),
+        why=(
+            "The database cannot tell the query from the data: a value containing a quote rewrites the statement."
+            " Whoever controls that value (a form field, a header, a row written by another user) can read or"
+            " delete any table the application's database user can reach (SQL injection). Values that are"
+            " harmless today become request fields tomorrow, and the query text changes per value, so the"
+            " database's statement cache never hits."
+        ),
+        example=(
+            "def find_user(cursor, email):\n"
+            "    query = f\"SELECT id FROM users WHERE email = '{email}'\"\n"
+            "    cursor.execute(query)\n\n"
+            "def list_orders(conn, sort):\n"
+            "    conn.execute(\"SELECT * FROM orders ORDER BY \" + sort)"
+        ),
+        instead=(
+            "def find_user(cursor, email):\n"
+            "    cursor.execute(\"SELECT id FROM users WHERE email = %s\", (email,))\n\n"
+            "SORTABLE = {\"created\": \"created_at\", \"total\": \"total_cents\"}\n\n"
+            "def list_orders(conn, sort):\n"
+            "    conn.execute(f\"SELECT * FROM orders ORDER BY {SORTABLE[sort]}\")  # allow-listed identifier\n"
+            "    # or with psycopg: sql.SQL(\"... ORDER BY {}\").format(sql.Identifier(sort))"
+        ),
+        not_caught=(
+            "Not reported: placeholders with parameters passed separately (`?`, `%s`, `:name`, `$1`),"
+            " placeholder lists built from constants (`\", \".join([\"%s\"] * len(ids))`, `\",\".join(\"?\" * n)`),"
+            " numbers forced by `%d`/`{:d}`/`int()`/`len()`, identifiers passed through a quoting function"
+            " (`connection.ops.quote_name`, `sql.Identifier`, anything named `quote*`), `psycopg2.sql`/`psycopg.sql`"
+            " composition, SQLAlchemy constructs and `bindparam`, module constants, literal-only concatenation."
+            " Deliberately not followed: strings built in another module, passed in as parameters, stored on"
+            " `self`, or built in a loop body that the sink does not follow textually; `executor.execute(...)` on"
+            " text with no SQL statement keywords (`SELECT ... FROM`, `INSERT INTO`, `WHERE` ...); SQLAlchemy"
+            " `literal_column()`/`column()` with formatted text."
+        ),
+        references=(
+            "https://owasp.org/www-community/attacks/SQL_Injection",
+            "https://peps.python.org/pep-0249/#id15",
+            "https://docs.djangoproject.com/en/5.2/topics/db/sql/#passing-parameters-into-raw",
+            "https://www.psycopg.org/psycopg3/docs/api/sql.html",
+        ),
+    ),
+)
+
+
+@RULE.on(ast.Call)
+def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    for sql, sink, needs_keywords in _sql_arguments(call, ctx):
+        shape = shape_of(sql, ctx)
+        if shape is None or not shape.built or not shape.splices:
+            continue
+        if needs_keywords and not looks_like_sql(shape.text):
+            continue
+        yield ctx.finding(RULE, call, _message(sink, shape), end_node=call)
+        return
+
+
+def _sql_arguments(call: ast.Call, ctx: ModuleContext) -> Iterator[tuple[ast.AST, str, bool]]:
+    """(SQL argument, sink spelling, whether the text must look like SQL) for every SQL sink this call is."""
+    qualified = ctx.qualified_name(call.func)
+    spelled = ctx.dotted_name(call.func) or (call.func.attr if isinstance(call.func, ast.Attribute) else "")
+    if qualified in SQL_FUNCTIONS:
+        argument = call.args[0] if call.args else _keyword_argument(call)
+        if argument is not None:
+            yield argument, spelled or qualified, False
+        return
+    if qualified is not None and not qualified.startswith("builtins."):
+        if not isinstance(call.func, ast.Attribute) or call.func.attr not in SQL_METHODS:
+            return
+    if not isinstance(call.func, ast.Attribute):
+        return
+    if call.func.attr == "extra":
+        for name in EXTRA_KEYWORDS:
+            keyword = call_keyword(call, name)
+            if keyword is None:
+                continue
+            value = keyword.value
+            elements = value.elts if isinstance(value, (ast.List, ast.Tuple)) else (
+                [v for v in value.values] if isinstance(value, ast.Dict) else [value])
+            for element in elements:
+                yield element, spelled, False
+        return
+    if call.func.attr in SQL_METHODS:
+        argument = call.args[0] if call.args else _keyword_argument(call)
+        if argument is not None and not isinstance(argument, ast.Starred):
+            yield argument, spelled, True
+
+
+def _keyword_argument(call: ast.Call) -> ast.AST | None:
+    for name in SQL_ARG_KEYWORDS:
+        keyword = call_keyword(call, name)
+        if keyword is not None:
+            return keyword.value
+    return None
+
+
+def _message(sink: str, shape: Shape) -> str:
+    splice = shape.splices[0]
+    value = _spelling(splice)
+    where = f" by {shape.helper}()" if shape.helper else (
+        f" on line {splice.node.lineno}" if hasattr(splice.node, "lineno") else "")
+    built = f"{sink}() runs SQL built with {splice.how}{where} from `{value}`"
+    if is_identifier_position(splice.before):
+        return (f"{built} in an identifier position: a crafted value rewrites the query (SQL injection); map it"
+                " through an allow-list of column/table names or quote it with sql.Identifier")
+    return (f"{built}: a quote in the value rewrites the query (SQL injection); pass it as a query parameter"
+            " (`%s`, `?`, `:name`) in the call's parameters instead")
+
+
+def _spelling(splice: Splice) -> str:
+    try:
+        text = ast.unparse(splice.node)
+    except Exception:  # unparse of exotic nodes must never lose the finding
+        return "a value"
+    return text if len(text) <= 40 else text[:37] + "..."
