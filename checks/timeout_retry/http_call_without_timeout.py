@@ -1,0 +1,142 @@
+"""GAP402 http-call-without-timeout: HTTP clients other than requests' plain calls (GAP401) left without a limit."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from .facts import (
+    AIOHTTP_DEFAULT, AIOHTTP_SESSIONS, HTTP_VERBS, HTTPX_CLIENTS, HTTPX_FUNCTIONS, REQUESTS_FUNCTIONS,
+    REQUESTS_SESSIONS, STDLIB_HTTP, constructed_by, has_splat, is_none, keyword_value, sets_timeout,
+)
+
+RULE = Rule(
+    id="GAP402",
+    name="http-call-without-timeout",
+    category="timeout-retry",
+    severity="warning",
+    precision="high",
+    cwe="CWE-400",
+    summary="HTTP call or client that can wait forever (urllib, http.client, httpx/requests timeout=None, aiohttp)",
+    docs=Docs(
+        what=(
+            "Flags HTTP calls whose library default, or whose explicit argument, lets them wait without limit:"
+            " `urllib.request.urlopen(url)` and `http.client.HTTP(S)Connection(host)` without `timeout`;"
+            " `timeout=None` passed to `httpx` functions, `httpx.Client/AsyncClient`, or a requests/httpx/aiohttp"
+            " session or client method (sessions held in a local, a `with` block or `self.<attr>` are followed);"
+            " and `aiohttp.ClientSession()` created without `timeout=` (unless every request made through it in"
+            " the same function passes one). Aliases and `from x import y` are resolved. A missing timeout on"
+            " plain `requests` calls is GAP401."
+        ),
+        why=(
+            "A server that accepts the connection and never answers keeps the call waiting: urllib and"
+            " http.client fall back to the socket default, which is no timeout at all; `timeout=None` switches"
+            " off httpx's 5 s default; aiohttp's default is " + AIOHTTP_DEFAULT + ", far longer than any request"
+            " handler should wait. Each hung call holds a worker, a thread or a connection-pool slot until the"
+            " service stops answering."
+        ),
+        example=(
+            "import urllib.request\nimport httpx\n\nurllib.request.urlopen(url)\n"
+            "httpx.get(url, timeout=None)\nsession = aiohttp.ClientSession()"
+        ),
+        instead=(
+            "urllib.request.urlopen(url, timeout=10)\nhttpx.get(url, timeout=httpx.Timeout(10, connect=3))\n"
+            "session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15, sock_connect=3))"
+        ),
+        not_caught=(
+            "Plain httpx calls without `timeout=` (httpx's 5 s default applies), calls that pass `**kwargs`, a"
+            " `timeout` variable whose value is None at run time, clients passed in as parameters, modules that"
+            " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), and aiohttp sessions created in"
+            " one function and used in another with per-request timeouts."
+        ),
+        references=(
+            "https://docs.python.org/3/library/urllib.request.html#urllib.request.urlopen",
+            "https://www.python-httpx.org/advanced/timeouts/",
+            "https://docs.aiohttp.org/en/stable/client_quickstart.html#timeouts",
+        ),
+    ),
+)
+
+NONE_TIMEOUT_CLIENTS = REQUESTS_SESSIONS | HTTPX_CLIENTS | AIOHTTP_SESSIONS
+
+
+@RULE.on(ast.Call)
+def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    name = ctx.qualified_name(call.func)
+    if name in STDLIB_HTTP:
+        if sets_timeout(call, STDLIB_HTTP[name], ctx) is False and not _sets_socket_default(ctx):
+            yield ctx.finding(
+                RULE, call,
+                f"{name}() has no timeout and {STDLIB_HTTP[name].default}: a silent server hangs this worker;"
+                " pass timeout=<seconds>",
+            )
+        return
+    if name in REQUESTS_FUNCTIONS or name in HTTPX_FUNCTIONS or name in HTTPX_CLIENTS:
+        if _timeout_is_none(call, ctx):
+            yield ctx.finding(
+                RULE, call,
+                f"{name}(timeout=None) switches the timeout off: a silent server hangs this call forever; pass"
+                " timeout=<seconds> (httpx.Timeout for connect/read limits)",
+            )
+        return
+    if name in AIOHTTP_SESSIONS:
+        if keyword_value(call, ("timeout",)) is None and not has_splat(call) and not _every_request_sets_timeout(
+                call, ctx):
+            yield ctx.finding(
+                RULE, call,
+                f"{name}() without timeout= uses {AIOHTTP_DEFAULT}: a slow upstream holds this handler for minutes;"
+                " pass timeout=aiohttp.ClientTimeout(total=..., sock_connect=...)",
+            )
+        elif _timeout_is_none(call, ctx):
+            yield ctx.finding(RULE, call, f"{name}(timeout=None) switches the timeout off: a silent server hangs"
+                              " every request through this session; pass timeout=aiohttp.ClientTimeout(total=...)")
+        return
+    if isinstance(call.func, ast.Attribute) and call.func.attr in HTTP_VERBS and _timeout_is_none(call, ctx):
+        built = constructed_by(call.func.value, ctx)
+        if built and built[0] in NONE_TIMEOUT_CLIENTS:
+            yield ctx.finding(
+                RULE, call,
+                f"{call.func.attr}(timeout=None) on a {built[0]} switches the timeout off: a silent server hangs"
+                " this call forever; pass timeout=<seconds>",
+            )
+
+
+def _timeout_is_none(call: ast.Call, ctx: ModuleContext) -> bool:
+    keyword = keyword_value(call, ("timeout",))
+    if keyword is None:
+        return False
+    value = keyword.value
+    if isinstance(value, ast.Name) and value.id != "None":
+        value = ctx.value_of(value) or value
+    if is_none(value):
+        return True
+    # httpx.Timeout(None) / aiohttp.ClientTimeout() with no limits.
+    if isinstance(value, ast.Call) and ctx.qualified_name(value.func) in ("httpx.Timeout",):
+        return bool(value.args) and is_none(value.args[0]) and not value.keywords
+    return False
+
+
+def _sets_socket_default(ctx: ModuleContext) -> bool:
+    def compute() -> bool:
+        return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) == "socket.setdefaulttimeout"
+                   for n in ast.walk(ctx.tree))
+
+    return ctx.memo(("sets-socket-default-timeout",), compute)
+
+
+def _every_request_sets_timeout(session_call: ast.Call, ctx: ModuleContext) -> bool:
+    """The session is bound to a name and every request made through it in that scope passes `timeout=`."""
+    parent = ctx.parent(session_call)
+    name: str | None = None
+    if isinstance(parent, ast.withitem) and isinstance(parent.optional_vars, ast.Name):
+        name = parent.optional_vars.id
+    elif isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        name = parent.targets[0].id
+    if name is None:
+        return False
+    scope = ctx.scope_of(session_call)
+    requests = [n for n in ast.walk(scope) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == name and n.func.attr in HTTP_VERBS]
+    return bool(requests) and all(keyword_value(r, ("timeout",)) is not None or has_splat(r) for r in requests)
