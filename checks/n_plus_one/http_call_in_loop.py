@@ -1,0 +1,106 @@
+"""GAP303 http-call-in-loop: one HTTP request or LLM call per item of a loop, one after the other."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
+from ...analyzer.registry import Docs, Rule
+from ..orm.facts import http_effect, is_test_or_migration, per_item_loop
+from ..orm.index import record_function_summary, record_loop_call, resolve_effects
+
+RULE = Rule(
+    id="GAP303",
+    name="http-call-in-loop",
+    category="n-plus-one",
+    severity="warning",
+    precision="high",
+    cwe="CWE-1073",
+    summary="HTTP request or LLM call made once per item of a loop, sequentially",
+    docs=Docs(
+        what=(
+            "Flags an HTTP request (`requests`, `httpx`, `urllib.request.urlopen`, a `requests.Session`,"
+            " `httpx.Client/AsyncClient` or `aiohttp.ClientSession` followed through locals, `with` and"
+            " `self.<attr>`) or an LLM SDK call (OpenAI `client.chat.completions.create`, embeddings, responses;"
+            " Anthropic `client.messages.create`; litellm) made once per item of a loop and depending on the"
+            " item, including `await` of one call at a time in an async loop. A project function that makes such"
+            " a call (in any file, through up to three calls) is reported at the call site with the chain."
+        ),
+        why=(
+            "A remote call costs 50 ms to several seconds (an LLM completion often 2-20 s). One per item, in"
+            " sequence, turns 200 items into minutes: the request times out, the job overruns its schedule,"
+            " and rate limits are hit in bursts. Providers offer batch endpoints (embeddings take a list of"
+            " inputs; the OpenAI and Anthropic batch APIs) and independent calls can run concurrently."
+        ),
+        example=(
+            "for doc in documents:\n"
+            "    vec = client.embeddings.create(model=\"text-embedding-3-small\", input=doc.text)\n"
+            "    doc.vector = vec.data[0].embedding"
+        ),
+        instead=(
+            "resp = client.embeddings.create(model=\"text-embedding-3-small\",\n"
+            "                                input=[d.text for d in documents])\n"
+            "# or, for independent calls: bounded concurrency\n"
+            "sem = asyncio.Semaphore(8)\n"
+            "async def one(u):\n    async with sem:\n        return await http.get(u)\n"
+            "pages = await asyncio.gather(*(one(u) for u in urls))"
+        ),
+        not_caught=(
+            "`while` loops (polling, pagination), loops over literals, constants, constant `range()`s and"
+            " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks), calls that do"
+            " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
+            " (already concurrent), clients built elsewhere and passed in as parameters, and HTTP libraries"
+            " not listed above. Tests are not checked."
+        ),
+        references=(
+            "https://platform.openai.com/docs/guides/batch",
+            "https://docs.python.org/3/library/asyncio-task.html#asyncio.gather",
+        ),
+    ),
+)
+
+
+def _message(what: str, loop_line: int, awaited: bool) -> str:
+    how = "awaited one at a time" if awaited else "one after the other"
+    return (f"{what} makes one remote call per item of the loop on line {loop_line}, {how}: 500 items at"
+            " 300 ms each is 2.5 minutes; use the API's batch form, or run the calls concurrently with a bound"
+            " (asyncio.gather with a Semaphore, a thread pool)")
+
+
+@RULE.on(ast.Call)
+def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        return
+    record_loop_call(call, ctx)
+    if ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
+        return
+    what = http_effect(call, ctx)
+    if what is None:
+        return
+    loop = per_item_loop(call, ctx)
+    if loop is not None:
+        yield ctx.finding(RULE, call, _message(what, loop.line, isinstance(ctx.parent(call), ast.Await)))
+
+
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    record_function_summary(function, ctx)
+
+
+@RULE.on_project
+def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
+    """A project function that (through up to three calls) makes an HTTP/LLM call, called once per item."""
+    chains = resolve_effects(index, "http")
+    if not chains:
+        return
+    for path, data in index.facts("orm-loop-call"):
+        chain = chains.get(data["callee"])  # type: ignore[index]
+        if chain is None:
+            continue
+        via = " -> ".join([f"{data['name']}()", *chain])  # type: ignore[index]
+        yield index.finding(
+            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
+            _message(f"{data['name']}() ({via})", data["loop_line"], data["awaited"]),  # type: ignore[index]
+        )

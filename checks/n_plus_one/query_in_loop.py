@@ -1,0 +1,180 @@
+"""GAP301 query-in-loop: a database round trip per item of a loop, directly or through a project function."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
+from ...analyzer.registry import Docs, Rule
+from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, django_chain, is_cursor, is_redis, is_sa_session,
+                         is_test_or_migration, iterates_query, per_item_loop, query_effect)
+from ..orm.index import record_function_summary, record_loop_call, resolve_effects
+
+RULE = Rule(
+    id="GAP301",
+    name="query-in-loop",
+    category="n-plus-one",
+    severity="warning",
+    precision="high",
+    cwe="CWE-1073",
+    summary="Database query issued once per item of a loop",
+    docs=Docs(
+        what=(
+            "Flags a database round trip inside a loop that runs once per item (for loop, comprehension,"
+            " `map(lambda ...)`) when the query depends on the item: Django `Model.objects.get/first/count/"
+            "exists/create/update...()` and querysets iterated or `list()`-ed in the loop, `item.save()` on the"
+            " rows of a queryset loop, SQLAlchemy `session.get/execute/scalars/scalar/merge/refresh()` and"
+            " `session.query(...).first()/all()/...`, Flask-SQLAlchemy `Model.query...first()`, DB-API"
+            " `cursor.execute()` / asyncpg `conn.fetchrow()`, pymongo `find_one/insert_one/update_one...`, and"
+            " redis per-key commands. A call to a project function that runs such a query (in any file, through"
+            " up to three calls) is reported at the call site with the chain that reaches the query."
+        ),
+        why=(
+            "Each round trip costs a network hop and a statement (0.5-5 ms on a good day). A loop over 20 test"
+            " rows is instant; over 5,000 production rows it is 5,000 queries and seconds of latency, and it"
+            " grows with the data, so it is found in production, under load, by timeouts."
+        ),
+        example=(
+            "for order in Order.objects.filter(status=\"open\"):\n"
+            "    customer = Customer.objects.get(pk=order.customer_id)\n"
+            "    send_receipt(customer.email)"
+        ),
+        instead=(
+            "orders = list(Order.objects.filter(status=\"open\"))\n"
+            "customers = Customer.objects.in_bulk({o.customer_id for o in orders})\n"
+            "for order in orders:\n    send_receipt(customers[order.customer_id].email)\n"
+            "# writes: bulk_create/bulk_update, executemany, insert_many/bulk_write, redis mget/pipeline"
+        ),
+        not_caught=(
+            "`while` loops (pagination and polling walk pages on purpose), loops over literals, UPPER_CASE"
+            " constants, constant `range()`s and chunk/batch/page/retry loops, loops that stop at the first"
+            " success, queries that do not depend on the loop item, bulk operations (`bulk_create`,"
+            " `in_bulk`, `executemany`, `insert_many`), `session.add()` (deferred to the flush), memoised helpers"
+            " (`@lru_cache`, `@cached_property`), tests and migrations. Receivers are recognised by origin or"
+            " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
+            " hidden behind an unconventional name is missed. Lazy relation access is GAP302."
+        ),
+        references=(
+            "https://docs.djangoproject.com/en/5.2/topics/db/optimization/",
+            "https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html",
+        ),
+    ),
+)
+
+
+def advice(call: ast.AST | None, ctx: ModuleContext) -> str:
+    """What to do instead, by the kind of round trip."""
+    method = call_name(call) if call is not None else ""
+    receiver = call.func.value if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) else None
+    if receiver is not None and method in REDIS_PER_KEY and is_redis(receiver, ctx):
+        return "fetch or write all keys in one round trip (mget/mset or a pipeline)"
+    if method in ("execute", "executescript") and receiver is not None and not is_sa_session(receiver, ctx):
+        return "send one statement for all rows (executemany / execute_values, or `WHERE id = ANY(%s)`)"
+    if method in ("create", "acreate", "insert_one", "add"):
+        return "collect the rows and write them once (bulk_create / insert_many)"
+    if method in ("save", "update", "aupdate", "update_one", "replace_one", "update_many"):
+        return "update them in one statement (queryset.update(), bulk_update, bulk_write)"
+    if method in ("delete", "delete_one", "delete_many", "adelete"):
+        return "delete them in one statement (filter(pk__in=...).delete(), delete_many with $in)"
+    return "fetch all rows before the loop with one `IN (...)` query and look items up in a dict"
+
+
+def _message(what: str, loop_line: int, call: ast.AST | None, ctx: ModuleContext) -> str:
+    return (f"{what} runs one query per item of the loop on line {loop_line}: a thousand rows mean a thousand"
+            f" round trips; {advice(call, ctx)}")
+
+
+def _skip_file(ctx: ModuleContext) -> bool:
+    return ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path))
+
+
+@RULE.on(ast.Call)
+def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if _skip_file(ctx):
+        return
+    record_loop_call(call, ctx)
+    what = query_effect(call, ctx)
+    if what is None:
+        what = _materialised_query(call, ctx) or _row_write(call, ctx)
+    if what is None or ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
+        return
+    if _runs_listed_statement(call, ctx):
+        return
+    loop = per_item_loop(call, ctx)
+    if loop is not None:
+        yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
+
+
+@RULE.on(ast.For, ast.AsyncFor, ast.comprehension)
+def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: ModuleContext) -> Iterator[Finding]:
+    """`for item in Item.objects.filter(order=order)` nested in a loop over orders: one query per order."""
+    if _skip_file(ctx) or ctx.enclosing_loop(node.iter) is None:
+        return
+    chain = iterates_query(node.iter, ctx)
+    if chain is None:
+        return
+    loop = per_item_loop(node.iter, ctx)
+    if loop is not None and loop.node is not node:
+        yield ctx.finding(RULE, node.iter, _message(f"iterating {chain.label}", loop.line, None, ctx))
+
+
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    record_function_summary(function, ctx)
+
+
+@RULE.on_project
+def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
+    """A project function that (through up to three calls) runs a query, called once per item of a loop."""
+    chains = resolve_effects(index, "query")
+    if not chains:
+        return
+    for path, data in index.facts("orm-loop-call"):
+        chain = chains.get(data["callee"])  # type: ignore[index]
+        if chain is None:
+            continue
+        via = " -> ".join([f"{data['name']}()", *chain])  # type: ignore[index]
+        yield index.finding(
+            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
+            f"{data['name']}() runs a query ({via}) once per item of the loop on line {data['loop_line']}:"  # type: ignore[index]
+            " a thousand rows mean a thousand round trips; load what it needs for all items before the loop",
+        )
+
+
+def _materialised_query(call: ast.Call, ctx: ModuleContext) -> str | None:
+    """`list(Item.objects.filter(order=o))` in a loop: the queryset runs here."""
+    if not call.args or ctx.qualified_name(call.func) not in MATERIALISERS:
+        return None
+    chain = iterates_query(call.args[0], ctx)
+    return f"{call_name(call)}({chain.label}...)" if chain is not None else None
+
+
+def _row_write(call: ast.Call, ctx: ModuleContext) -> str | None:
+    """`row.save()` / `row.delete()` on the rows of a Django queryset loop: one UPDATE/DELETE per row."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("save", "delete", "asave", "adelete")
+            and isinstance(func.value, ast.Name)):
+        return None
+    loop = ctx.enclosing_loop(call)
+    if not isinstance(loop, (ast.For, ast.AsyncFor)) or not isinstance(loop.target, ast.Name) or \
+            loop.target.id != func.value.id:
+        return None
+    chain = django_chain(loop.iter, ctx)
+    if chain is None or chain.terminal:
+        return None
+    return f"{func.value.id}.{func.attr}() on each row of {chain.label}"
+
+
+def _runs_listed_statement(call: ast.Call, ctx: ModuleContext) -> bool:
+    """`for statement in statements: cursor.execute(statement)`: different statements, not one per row."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("execute", "executescript") and call.args
+            and isinstance(call.args[0], ast.Name) and is_cursor(call.func.value, ctx) or
+            isinstance(call.func, ast.Attribute) and call.func.attr == "execute" and call.args
+            and isinstance(call.args[0], ast.Name)):
+        return False
+    loop = ctx.enclosing_loop(call)
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        return isinstance(loop.target, ast.Name) and loop.target.id == call.args[0].id  # type: ignore[attr-defined]
+    return False

@@ -1,0 +1,610 @@
+"""What runs a database query, an HTTP call or an LLM call, and which loops run once per item.
+
+One table per fact (the Django queryset API, SQLAlchemy session calls, DB-API cursors, pymongo, redis, HTTP and LLM
+clients) and small decisions over the per-module model. The unbounded-query and n-plus-one checks, and the
+per-function summaries of the project index, all ask these questions, so they agree on what "a query" is.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+# ---- Django -------------------------------------------------------------------------------------------------
+DJANGO_MANAGERS = frozenset({"objects", "_default_manager", "_base_manager"})
+# Queryset methods that run SQL when called (sync and async spellings).
+DJANGO_TERMINAL = frozenset({
+    "get", "first", "last", "count", "exists", "aggregate", "create", "get_or_create", "update_or_create",
+    "earliest", "latest", "contains", "explain", "update", "delete",
+    "aget", "afirst", "alast", "acount", "aexists", "aaggregate", "acreate", "aget_or_create",
+    "aupdate_or_create", "aearliest", "alatest", "acontains", "aupdate", "adelete",
+})
+# Bulk operations: one statement for many rows, never reported in a loop (the code already batches).
+DJANGO_BULK = frozenset({"bulk_create", "bulk_update", "in_bulk", "abulk_create", "abulk_update", "ain_bulk"})
+# Methods that narrow a queryset to a key or a page: the result is bounded.
+DJANGO_RESTRICTING = frozenset({"filter", "exclude", "get", "none", "in_bulk", "iterator", "aiterator", "raw"})
+# Queryset results that hold dicts/tuples, not model instances: no relation access possible.
+DJANGO_ROWS = frozenset({"values", "values_list"})
+# On a related manager: methods that query even when the relation was prefetched (they build a new queryset).
+DJANGO_BYPASS_PREFETCH = frozenset({
+    "filter", "exclude", "get", "order_by", "values", "values_list", "annotate", "aggregate", "latest", "earliest",
+    "create", "get_or_create", "update_or_create", "update", "delete", "select_related", "distinct",
+})
+DJANGO_MANAGER_READS = DJANGO_BYPASS_PREFETCH | frozenset({"all", "count", "exists", "first", "last", "iterator"})
+# Field constructors: (kind, whether the first positional argument is the target model).
+DJANGO_RELATION_FIELDS = {
+    "ForeignKey": "fk", "OneToOneField": "o2o", "ManyToManyField": "m2m", "ParentalKey": "fk",
+    "ParentalManyToManyField": "m2m", "TreeForeignKey": "fk", "TreeOneToOneField": "o2o",
+    "GenericForeignKey": "gfk", "GenericRelation": "m2m", "TaggableManager": "m2m",
+}
+# Builtins that materialise an iterable in full.
+MATERIALISERS = frozenset({
+    "builtins.list", "builtins.tuple", "builtins.set", "builtins.frozenset", "builtins.sorted", "builtins.dict",
+    "builtins.sum", "builtins.max", "builtins.min", "builtins.enumerate", "builtins.any", "builtins.all",
+})
+
+# ---- SQLAlchemy ---------------------------------------------------------------------------------------------
+SA_SESSION_QUERIES = frozenset({"execute", "scalar", "scalars", "get", "get_one", "merge", "refresh"})
+SA_QUERY_TERMINAL = frozenset({
+    "all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update",
+    "first_or_404", "get_or_404", "one_or_404", "paginate",
+})
+SA_RESTRICTING = frozenset({"filter", "filter_by", "where", "limit", "get", "slice", "paginate", "yield_per",
+                            "first", "one", "one_or_none", "scalar", "count", "get_or_404", "first_or_404",
+                            "one_or_404", "fetch", "offset", "having", "group_by", "exists"})
+SA_LIBRARIES = ("sqlalchemy", "flask_sqlalchemy", "sqlmodel", "flask_sqlalchemy_lite")
+SA_SESSION_NAMES = frozenset({"session", "db_session", "dbsession", "sess", "async_session", "db"})
+SA_EAGER_OPTIONS = frozenset({"joinedload", "selectinload", "subqueryload", "contains_eager", "immediateload",
+                              "defaultload", "raiseload", "lazyload", "noload"})
+SA_LOADING_EAGER = frozenset({"joined", "selectin", "subquery", "immediate", "raise", "raise_on_sql", "noload",
+                              "False", "write_only"})
+
+# ---- DB-API, asyncpg, pymongo, redis ------------------------------------------------------------------------
+CURSOR_NAMES = frozenset({"cursor", "cur", "curs", "db_cursor", "dbcursor"})
+CONNECTION_NAMES = frozenset({"conn", "connection", "con", "db_conn", "dbconn", "pool", "db_pool"})
+CONNECT_CALLS = frozenset({"connect", "begin", "acquire", "get_connection", "getconn", "raw_connection"})
+ASYNCPG_QUERIES = frozenset({"fetch", "fetchrow", "fetchval"})
+MONGO_LIBRARIES = ("pymongo", "motor", "mongomock", "bson", "mongoengine", "beanie")
+MONGO_PER_ITEM = frozenset({
+    "find_one", "insert_one", "update_one", "replace_one", "delete_one", "find_one_and_update",
+    "find_one_and_replace", "find_one_and_delete", "count_documents", "update_many", "delete_many",
+})
+REDIS_PER_KEY = frozenset({
+    "get", "set", "setex", "setnx", "getset", "incr", "incrby", "decr", "decrby", "expire", "ttl", "exists",
+    "delete", "hget", "hset", "hgetall", "hincrby", "hdel", "hexists", "sadd", "srem", "smembers", "sismember",
+    "zadd", "zscore", "zrem", "zincrby", "lpush", "rpush", "lpop", "rpop", "lrange", "llen", "getdel",
+})
+
+# ---- HTTP and LLM -------------------------------------------------------------------------------------------
+HTTP_FUNCTIONS = frozenset(
+    [f"requests.{m}" for m in ("get", "post", "put", "patch", "delete", "head", "options", "request")]
+    + [f"httpx.{m}" for m in ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream")]
+    + ["urllib.request.urlopen", "urllib3.request", "aiohttp.request"]
+)
+HTTP_CLIENTS = frozenset({
+    "requests.Session", "requests.session", "requests.sessions.Session", "httpx.Client", "httpx.AsyncClient",
+    "aiohttp.ClientSession", "urllib3.PoolManager", "urllib3.HTTPConnectionPool",
+})
+HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send"})
+LLM_CLIENTS = frozenset({
+    "openai.OpenAI", "openai.AsyncOpenAI", "openai.AzureOpenAI", "openai.AsyncAzureOpenAI",
+    "anthropic.Anthropic", "anthropic.AsyncAnthropic", "anthropic.AnthropicBedrock", "anthropic.AnthropicVertex",
+    "anthropic.AsyncAnthropicBedrock", "anthropic.AsyncAnthropicVertex", "google.genai.Client",
+    "mistralai.Mistral", "groq.Groq", "groq.AsyncGroq", "cohere.Client", "cohere.ClientV2",
+})
+LLM_FUNCTIONS = frozenset({
+    "openai.ChatCompletion.create", "openai.ChatCompletion.acreate", "openai.Completion.create",
+    "openai.Embedding.create", "litellm.completion", "litellm.acompletion", "litellm.embedding",
+    "litellm.aembedding",
+})
+# Method paths on an LLM client object; the first one is specific enough to trust on any receiver.
+LLM_PATHS = (
+    ("chat", "completions", "create"), ("chat", "completions", "parse"), ("beta", "chat", "completions", "parse"),
+    ("completions", "create"), ("embeddings", "create"), ("responses", "create"), ("messages", "create"),
+    ("images", "generate"), ("moderations", "create"), ("models", "generate_content"), ("chat",), ("embed",),
+)
+SPECIFIC_LLM_PATHS = (("chat", "completions", "create"), ("chat", "completions", "parse"))
+
+# ---- loops --------------------------------------------------------------------------------------------------
+# A loop variable or iterable with one of these words walks pages, chunks or retries: the code already batches.
+BATCHING = re.compile(r"chunk|batch|page|offset|shard|attempt|retr|tries|backoff", re.IGNORECASE)
+# Calls that run their argument concurrently (an awaitable built in a comprehension handed to them).
+CONCURRENT_CALLS = frozenset({"gather", "wait", "create_task", "ensure_future", "submit", "map", "as_completed",
+                              "run_coroutine_threadsafe", "start_soon", "apply_async", "delay"})
+TEST_OR_MIGRATION = re.compile(
+    r"(^|/)(tests?|testing|migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$"
+)
+
+
+def is_test_or_migration(path: str) -> bool:
+    """Tests and schema migrations: a query per row there never reaches a production request."""
+    return bool(TEST_OR_MIGRATION.search(path.replace("\\", "/")))
+
+
+def imports_any(ctx: "ModuleContext", roots: tuple[str, ...]) -> bool:
+    return ctx.memo(("orm-imports", roots), lambda: any(
+        q.split(".", 1)[0] in roots for q in ctx.imports.values()))
+
+
+def call_name(call: ast.AST) -> str:
+    """The last name of a called function or method (`objects.filter` -> `filter`)."""
+    if isinstance(call, ast.Call):
+        call = call.func
+    if isinstance(call, ast.Attribute):
+        return call.attr
+    if isinstance(call, ast.Name):
+        return call.id
+    return ""
+
+
+def unparse(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node)
+    text = re.sub(r"\(.*\)", "(...)", text, flags=re.S) if len(text) > limit else text
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---- following values ---------------------------------------------------------------------------------------
+def origin(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> ast.AST:
+    """The expression a receiver was built from: a local's assignment or `with ... as`, `self.x`'s assignment in
+    its class; the expression itself when it cannot be followed."""
+    current = expr
+    for _ in range(depth):
+        if isinstance(current, ast.Name):
+            value = ctx.value_of(current)
+        elif isinstance(current, ast.Attribute) and isinstance(current.value, ast.Name) and \
+                current.value.id in ("self", "cls"):
+            value = self_attribute(current, ctx)
+        else:
+            value = None
+        if value is None or value is current:
+            return current
+        current = value.value if isinstance(value, ast.Await) else value
+    return current
+
+
+def self_attribute(attr: ast.Attribute, ctx: "ModuleContext") -> ast.AST | None:
+    """The value assigned to `self.<attr>` anywhere in the enclosing class (when assigned exactly once)."""
+    cls = ctx.enclosing(attr, ast.ClassDef)
+    if cls is None:
+        return None
+    table = ctx.memo(("orm-self-attrs", id(cls)), lambda: _self_assignments(cls))
+    values = table.get(attr.attr)
+    return values[0] if values and len(values) == 1 else None
+
+
+def _self_assignments(cls: ast.ClassDef) -> dict[str, list[ast.AST]]:
+    table: dict[str, list[ast.AST]] = {}
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    table.setdefault(target.id, []).append(stmt.value)
+        if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and \
+                            target.value.id == "self":
+                        table.setdefault(target.attr, []).append(node.value)
+    return table
+
+
+def parameter_annotation(name: ast.Name, ctx: "ModuleContext") -> str | None:
+    """The dotted annotation of a function parameter `name` refers to (`db: Session` -> `Session`)."""
+    function = ctx.enclosing_function(name)
+    while function is not None:
+        args = function.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            if arg.arg == name.id:
+                if arg.annotation is None:
+                    return None
+                return ctx.dotted_name(arg.annotation) or (
+                    ctx.dotted_name(arg.annotation.value) if isinstance(arg.annotation, ast.Subscript) else None)
+        function = ctx.enclosing_function(function)
+    return None
+
+
+def _origin_call_name(expr: ast.AST, ctx: "ModuleContext") -> tuple[str, str]:
+    """(qualified name or dotted spelling, last name) of the call a receiver was built from, else ("", "")."""
+    source = origin(expr, ctx)
+    if isinstance(source, ast.Call):
+        return ctx.qualified_name(source.func) or ctx.dotted_name(source.func) or "", call_name(source)
+    return "", ""
+
+
+# ---- Django querysets ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryChain:
+    """A queryset expression: where it starts (`Order.objects`, `session.query(Order)`) and the calls on it."""
+
+    framework: str  # "django" | "sqlalchemy"
+    label: str  # how the message names it: "Order.objects", "session.query(Order)"
+    model: ast.AST | None  # the model class expression, when known
+    methods: tuple[tuple[str, ast.Call], ...]  # inner to outer
+    sliced: bool  # a slice `[:n]` somewhere on the chain
+    indexed: bool  # ends in `[i]`: one row
+    names: tuple[str, ...] = ()  # local names followed to build the chain
+
+    @property
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.methods)
+
+    @property
+    def terminal(self) -> str | None:
+        """The method that ran the query, when the chain ends in one."""
+        if not self.methods:
+            return None
+        last = self.methods[-1][0]
+        table = DJANGO_TERMINAL if self.framework == "django" else SA_QUERY_TERMINAL
+        return last if last in table or last in DJANGO_BULK else None
+
+
+def looks_like_model(expr: ast.AST) -> bool:
+    """`Order`, `models.Order`, `self.model`, `get_user_model()`: an expression naming a model class."""
+    if isinstance(expr, ast.Name):
+        return expr.id[:1].isupper()
+    if isinstance(expr, ast.Attribute):
+        return expr.attr[:1].isupper() or expr.attr == "model"
+    if isinstance(expr, ast.Call):
+        return call_name(expr) in ("get_user_model", "get_model")
+    return False
+
+
+def _strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], bool, bool]:
+    """Peel calls and subscripts off a chain: (root, methods inner-to-outer, sliced, indexed-at-the-end)."""
+    methods: list[tuple[str, ast.Call]] = []
+    sliced = indexed = False
+    node = expr
+    first = True
+    while True:
+        if isinstance(node, ast.Await):
+            node = node.value
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            methods.append((node.func.attr, node))
+            node = node.func.value
+        elif isinstance(node, ast.Subscript):
+            if isinstance(node.slice, ast.Slice):
+                sliced = True
+            elif first:
+                indexed = True
+            else:
+                sliced = True  # an index mid-chain: one row, bounded
+            node = node.value
+        else:
+            break
+        first = False
+    methods.reverse()
+    return node, methods, sliced, indexed
+
+
+def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
+    """The Django queryset `expr` builds, following local names (`qs = Order.objects.all()`); None otherwise."""
+    root, methods, sliced, indexed = _strip_chain(expr)
+    if isinstance(root, ast.Attribute) and root.attr in DJANGO_MANAGERS and looks_like_model(root.value):
+        label = f"{ctx.dotted_name(root) or unparse(root)}"
+        return QueryChain("django", label, root.value, tuple(methods), sliced, indexed)
+    if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None:
+        value = ctx.value_of(root)
+        if value is not None and not isinstance(value, ast.Name):
+            inner = django_chain(value, ctx, depth - 1)
+            if inner is not None:
+                return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
+                                  inner.sliced or sliced, indexed, inner.names + (root.id,))
+    return None
+
+
+# ---- SQLAlchemy ---------------------------------------------------------------------------------------------
+def is_sa_session(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    """A SQLAlchemy (or Flask-SQLAlchemy, SQLModel) session: by its origin, its annotation, or its name in a
+    module that imports SQLAlchemy. `request.session` (Django's session dict) never is."""
+    dotted = ctx.dotted_name(expr) or ""
+    parts = dotted.split(".")
+    if "request" in parts[:-1]:
+        return False
+    qualified, last = _origin_call_name(expr, ctx)
+    if qualified:
+        return "session" in last.lower() and not qualified.startswith(("requests", "httpx", "aiohttp", "boto"))
+    if isinstance(expr, ast.Name):
+        annotation = parameter_annotation(expr, ctx)
+        if annotation:
+            return annotation.split(".")[-1] in ("Session", "AsyncSession", "scoped_session")
+    if not imports_any(ctx, SA_LIBRARIES):
+        return False
+    return parts[-1] in SA_SESSION_NAMES - {"db"} or dotted.endswith("db.session")
+
+
+def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
+    """`session.query(M)...`, `M.query...` (Flask-SQLAlchemy), or `session.execute/scalars(select(M)...)...`."""
+    root, methods, sliced, indexed = _strip_chain(expr)
+    if isinstance(root, ast.Attribute) and root.attr == "query" and looks_like_model(root.value) and \
+            isinstance(root.value, (ast.Name, ast.Attribute)) and methods:
+        return QueryChain("sqlalchemy", ctx.dotted_name(root) or "Model.query", root.value, tuple(methods),
+                          sliced, indexed)
+    if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None and methods:
+        if is_sa_session(root, ctx) and methods[0][0] in ("query", "execute", "scalars", "scalar"):
+            first_call = methods[0][1]
+            model = _sa_model(first_call, ctx)
+            label = f"{root.id}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
+            return QueryChain("sqlalchemy", label, model, tuple(methods), sliced, indexed)
+        value = ctx.value_of(root)
+        if value is not None and not isinstance(value, ast.Name):
+            inner = sa_chain(value, ctx, depth - 1)
+            if inner is not None:
+                return QueryChain("sqlalchemy", inner.label, inner.model, inner.methods + tuple(methods),
+                                  inner.sliced or sliced, indexed, inner.names + (root.id,))
+    if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "scalars") and \
+            is_sa_session(root, ctx):
+        model = _sa_model(methods[0][1], ctx)
+        label = f"{ctx.dotted_name(root)}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
+        return QueryChain("sqlalchemy", label, model, tuple(methods), sliced, indexed)
+    return None
+
+
+def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
+    """The model of `query(M)` or of `execute(select(M).where(...))`."""
+    if not call.args:
+        return None
+    first = call.args[0]
+    if call_name(call) == "query":
+        return first if looks_like_model(first) else None
+    root, methods, _, _ = _strip_chain(first)
+    if isinstance(root, ast.Name) and root.id == "select":
+        return None
+    # select(M).where(...): the innermost call is select(M)
+    inner = methods[0][1] if methods else first
+    if isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "select":
+        inner = first
+    if isinstance(inner, ast.Call) and call_name(inner) == "select" and inner.args and looks_like_model(inner.args[0]):
+        return inner.args[0]
+    node = first
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        node = node.func.value
+    if isinstance(node, ast.Call) and call_name(node) == "select" and node.args and looks_like_model(node.args[0]):
+        return node.args[0]
+    return None
+
+
+def sa_statement_methods(call: ast.Call) -> set[str]:
+    """Method names on the statement passed to `execute(select(M).where(...))`."""
+    names: set[str] = set()
+    if call.args:
+        node = call.args[0]
+        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            names.add(node.func.attr)
+            node = node.func.value
+    return names
+
+
+# ---- one round trip now -------------------------------------------------------------------------------------
+def query_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
+    """A short description (`Order.objects.get()`) when this call runs one database round trip right now."""
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return None
+    method = func.attr
+    if method in DJANGO_TERMINAL or method in DJANGO_BULK:
+        chain = django_chain(call, ctx)
+        if chain is not None and chain.terminal:
+            return f"{chain.label}.{method}()" if not chain.names else f"{chain.names[0]}.{method}() on {chain.label}"
+    if method in SA_SESSION_QUERIES and is_sa_session(func.value, ctx):
+        return f"{ctx.dotted_name(func) or method}()"
+    if method in SA_QUERY_TERMINAL:
+        chain = sa_chain(call, ctx)
+        if chain is not None and chain.methods and chain.methods[0][0] == "query" or (
+                chain is not None and chain.label.endswith(".query")):
+            return f"{chain.label}.{method}()"
+    if method in ("execute", "executescript") and (is_cursor(func.value, ctx) or is_connection(func.value, ctx)):
+        return f"{ctx.dotted_name(func) or method}()"
+    if method in ASYNCPG_QUERIES and is_connection(func.value, ctx):
+        return f"{ctx.dotted_name(func) or method}()"
+    if method in MONGO_PER_ITEM and is_mongo_collection(func.value, ctx):
+        return f"{ctx.dotted_name(func) or unparse(func)}()"
+    if method in REDIS_PER_KEY and is_redis(func.value, ctx):
+        return f"{ctx.dotted_name(func) or method}()"
+    return None
+
+
+def iterates_query(expr: ast.AST, ctx: "ModuleContext") -> QueryChain | None:
+    """`expr` is a lazy queryset/query that runs when iterated or materialised (not one that already ran)."""
+    chain = django_chain(expr, ctx)
+    if chain is not None:
+        names = chain.method_names
+        if chain.terminal or chain.indexed or (names and names[-1] in DJANGO_BULK):
+            return None
+        return chain
+    chain = sa_chain(expr, ctx)
+    if chain is not None and chain.methods:
+        last = chain.methods[-1][0]
+        if last in ("all", "scalars", "execute", "fetchall", "unique", "mappings") or \
+                chain.methods[0][0] == "query" and last not in SA_QUERY_TERMINAL:
+            return chain
+    return None
+
+
+def is_cursor(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    qualified, last = _origin_call_name(expr, ctx)
+    if qualified:
+        return last == "cursor"
+    dotted = ctx.dotted_name(expr) or ""
+    name = dotted.split(".")[-1]
+    return name in CURSOR_NAMES or name.endswith(("_cursor", "_cur"))
+
+
+def is_connection(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    qualified, last = _origin_call_name(expr, ctx)
+    if qualified:
+        return last in CONNECT_CALLS and not qualified.startswith(("socket", "ssl", "http", "ftplib", "smtplib"))
+    dotted = ctx.dotted_name(expr) or ""
+    name = dotted.split(".")[-1]
+    return name in CONNECTION_NAMES or name.endswith(("_conn", "_connection"))
+
+
+def is_mongo_collection(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    if imports_any(ctx, MONGO_LIBRARIES):
+        return True
+    spelled = (ctx.dotted_name(expr) or unparse(expr)).lower()
+    return any(word in spelled for word in ("coll", "mongo")) or (
+        isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and "db" in spelled)
+
+
+def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    qualified, last = _origin_call_name(expr, ctx)
+    if qualified:
+        return last != "pipeline" and (qualified.startswith("redis.") or "redis" in qualified.lower()) and \
+            "pipeline" not in qualified
+    dotted = (ctx.dotted_name(expr) or "").lower()
+    return "redis" in dotted.split(".")[-1] and "pipe" not in dotted
+
+
+# ---- HTTP and LLM calls -------------------------------------------------------------------------------------
+def http_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
+    """A description (`requests.get()`, `client.chat.completions.create()`) when this call goes over the network
+    to an HTTP API or an LLM provider."""
+    qualified = ctx.qualified_name(call.func)
+    if qualified in HTTP_FUNCTIONS or qualified in LLM_FUNCTIONS:
+        return f"{qualified}()"
+    func = call.func
+    if not isinstance(func, ast.Attribute):
+        return None
+    path: list[str] = []
+    node: ast.AST = func
+    while isinstance(node, ast.Attribute):
+        path.append(node.attr)
+        node = node.value
+    path.reverse()
+    spelled = ctx.dotted_name(func) or unparse(func)
+    for llm_path in LLM_PATHS:
+        if tuple(path[-len(llm_path):]) == llm_path and len(path) >= len(llm_path):
+            receiver = func
+            for _ in llm_path:
+                receiver = receiver.value  # type: ignore[assignment]
+            made_by, _ = _origin_call_name(receiver, ctx)
+            if made_by in LLM_CLIENTS or (llm_path in SPECIFIC_LLM_PATHS and not made_by):
+                return f"{spelled}()"
+            return None
+    if func.attr in HTTP_METHODS:
+        made_by, _ = _origin_call_name(func.value, ctx)
+        if made_by in HTTP_CLIENTS:
+            return f"{spelled}()"
+    return None
+
+
+# ---- loops --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerItemLoop:
+    node: ast.AST  # For / AsyncFor / comprehension / map() call
+    line: int
+    what: str  # "for loop", "comprehension", "map()"
+
+
+def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
+    """The innermost loop around `node` (in its function) that runs once per item of a collection and whose
+    item `node` depends on. While loops (polling, pagination), loops over literals, constants and small ranges,
+    chunk/page/retry loops and first-success fallback loops do not count."""
+    child: ast.AST = node
+    came_from_first_iter = False
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, ast.Lambda):
+            parent = ctx.parent(ancestor)
+            if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ancestor and \
+                    ctx.qualified_name(parent.func) == "builtins.map":
+                bound = {a.arg for a in ancestor.args.args}
+                if uses_any(node, bound):
+                    return PerItemLoop(parent, parent.lineno, "map()")
+            return None
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return None
+        if isinstance(ancestor, (ast.For, ast.AsyncFor)):
+            if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
+                                                                                         ancestor.target, ctx):
+                if not _first_success_loop(ancestor) and uses_any(node, loop_bound_names(ancestor, ctx)):
+                    return PerItemLoop(ancestor, ancestor.lineno, "loop")
+        elif isinstance(ancestor, ast.comprehension):
+            came_from_first_iter = child is ancestor.iter
+        elif isinstance(ancestor, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            first = ancestor.generators[0]
+            if not (child is first and came_from_first_iter) and _counts(first.iter, first.target, ctx):
+                bound: set[str] = set()
+                for generator in ancestor.generators:
+                    bound.update(_names_in(generator.target))
+                if uses_any(node, bound) and not _handed_to_concurrency(ancestor, node, ctx):
+                    return PerItemLoop(ancestor, ancestor.lineno, "comprehension")
+            came_from_first_iter = False
+        child = ancestor
+    return None
+
+
+def _names_in(target: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def loop_bound_names(loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> frozenset[str]:
+    """The loop's own variables and every name assigned in its body: what changes from one item to the next."""
+    def compute() -> frozenset[str]:
+        names = set(_names_in(loop.target))
+        for stmt in loop.body:
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    names.add(node.id)
+        return frozenset(names)
+    return ctx.memo(("orm-loop-bound", id(loop)), compute)
+
+
+def uses_any(node: ast.AST, names: set[str] | frozenset[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+
+
+def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
+    """Does iterating this run once per row of data (not over a literal, a constant or a page/chunk list)?"""
+    if any(BATCHING.search(name) for name in _names_in(target)):
+        return False
+    node = iterable
+    while isinstance(node, ast.Call) and call_name(node) in ("enumerate", "reversed", "sorted", "zip", "items",
+                                                            "values", "keys", "list", "tuple"):
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("items", "values", "keys"):
+            node = node.func.value
+        elif node.args:
+            node = node.args[0]
+        else:
+            break
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Constant, ast.JoinedStr)):
+        return False
+    if isinstance(node, ast.Call):
+        name = call_name(node)
+        if name == "range" and all(isinstance(a, ast.Constant) for a in node.args):
+            return False
+        if BATCHING.search(name):
+            return False
+    spelled = ctx.dotted_name(node)
+    if spelled:
+        last = spelled.split(".")[-1]
+        if last.isupper() and len(last) > 1 or BATCHING.search(last):
+            return False
+    return True
+
+
+def _first_success_loop(loop: ast.For | ast.AsyncFor) -> bool:
+    """`for url in mirrors: try: return fetch(url) except ...: continue` tries items until one works."""
+    for stmt in loop.body:
+        if isinstance(stmt, (ast.Return, ast.Break)):
+            return True
+        if isinstance(stmt, ast.Try) and any(isinstance(s, (ast.Return, ast.Break)) for s in stmt.body):
+            return True
+    return False
+
+
+def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`asyncio.gather(*[client.get(u) for u in urls])`: the calls are collected, then run concurrently."""
+    if isinstance(ctx.parent(node), ast.Await):
+        return False
+    parent = ctx.parent(comprehension)
+    if isinstance(parent, ast.Starred):
+        parent = ctx.parent(parent)
+    return isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS

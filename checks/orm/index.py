@@ -1,0 +1,318 @@
+"""Project-index facts for the ORM families: per-function summaries, loop call sites, models and relation uses.
+
+Recorded during the single per-file walk (each at most once per node, through `ctx.memo`, whichever rule asks
+first) and joined once per scan by the project checks:
+
+- `orm-function` {q, line, query: [line, what] | None, http: [line, what] | None, calls: [qualified names]}
+- `orm-loop-call` {callee, line, col, end_line, end_col, loop_line, awaited}: a call in a per-item loop to a
+  function that may be the project's own
+- `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}}: Django models and
+  SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`)
+- `orm-relation-use` {model, attr, next, method, selected, prefetched, select_all, line, col, ...}: `item.attr`
+  inside a loop over a queryset of `model`
+
+The join is linear: one dictionary per kind, effects propagated through callees to a fixed depth with a memo.
+"""
+from __future__ import annotations
+
+import ast
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, SA_EAGER_OPTIONS, call_name, http_effect, iterates_query,
+                    per_item_loop, query_effect)
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+# Decorators that remember a function's result: its query runs once, not once per call.
+MEMO_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cached", "memoize", "memoized",
+                             "cache_page", "cached_method", "ttl_cache"})
+SUMMARY_DEPTH = 3
+MAX_CALLS = 60
+
+
+# ---- naming -------------------------------------------------------------------------------------------------
+def function_qualname(function: FunctionNode, ctx: "ModuleContext") -> str | None:
+    """`pkg.mod.func` or `pkg.mod.Class.method`; None for nested functions (nobody outside can call them)."""
+    parent = ctx.parent(function)
+    module = ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    if isinstance(parent, ast.Module):
+        return f"{module}.{function.name}"
+    if isinstance(parent, ast.ClassDef) and isinstance(ctx.parent(parent), ast.Module):
+        return f"{module}.{parent.name}.{function.name}"
+    return None
+
+
+def callee_qualname(call: ast.Call, ctx: "ModuleContext") -> str | None:
+    """The qualified name a call resolves to when it can be a project function: an import, a module-level def,
+    or `self.method()` in the enclosing class."""
+    func = call.func
+    module = ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    if isinstance(func, ast.Name):
+        resolved = ctx.resolve_name(func.id, func)
+        if resolved is not None:
+            return None if resolved.startswith("builtins.") else resolved
+        return f"{module}.{func.id}" if func.id in ctx.module_names else None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        if func.value.id in ("self", "cls"):
+            cls = ctx.enclosing(call, ast.ClassDef)
+            return f"{module}.{cls.name}.{func.attr}" if cls is not None else None
+        qualified = ctx.qualified_name(func)
+        if qualified and not qualified.startswith("builtins."):
+            return qualified
+        if func.value.id in ctx.module_names and func.value.id[:1].isupper():
+            return f"{module}.{func.value.id}.{func.attr}"  # a static/class method of a class in this module
+    return None
+
+
+def own_nodes(function: ast.AST) -> Iterator[ast.AST]:
+    """Every node of a function body, not entering nested functions, lambdas or classes."""
+    stack = list(reversed(function.body)) if isinstance(function.body, list) else [function.body]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def is_memoised(function: FunctionNode) -> bool:
+    for decorator in function.decorator_list:
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if call_name(target) in MEMO_DECORATORS:
+            return True
+    return False
+
+
+# ---- per-function summaries ---------------------------------------------------------------------------------
+def record_function_summary(function: FunctionNode, ctx: "ModuleContext") -> None:
+    ctx.memo(("orm-function", id(function)), lambda: _summarise(function, ctx))
+
+
+def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
+    qualname = function_qualname(function, ctx)
+    if qualname is None or is_memoised(function):
+        return False
+    query: list | None = None
+    http: list | None = None
+    calls: list[str] = []
+    seen: set[str] = set()
+    for node in own_nodes(function):
+        if isinstance(node, ast.Call):
+            if query is None:
+                what = query_effect(node, ctx)
+                if what is None and call_name(node) in ("list", "tuple", "set", "sorted") and node.args and \
+                        iterates_query(node.args[0], ctx) is not None:
+                    what = f"{call_name(node)}() over a query"
+                if what:
+                    query = [node.lineno, what]
+            if http is None:
+                what = http_effect(node, ctx)
+                if what:
+                    http = [node.lineno, what]
+            callee = callee_qualname(node, ctx)
+            if callee and callee not in seen and len(calls) < MAX_CALLS:
+                seen.add(callee)
+                calls.append(callee)
+        elif query is None and isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            chain = iterates_query(node.iter, ctx)
+            if chain is not None:
+                query = [node.iter.lineno, f"iterating {chain.label}"]
+    if query or http or calls:
+        ctx.record("orm-function", {"q": qualname, "line": function.lineno, "query": query, "http": http,
+                                    "calls": calls})
+    return True
+
+
+def record_loop_call(call: ast.Call, ctx: "ModuleContext") -> None:
+    """A call inside a per-item loop to what may be a project function: the project check decides."""
+    ctx.memo(("orm-loop-call", id(call)), lambda: _loop_call(call, ctx))
+
+
+def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
+    if ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
+        return False
+    callee = callee_qualname(call, ctx)
+    if callee is None or query_effect(call, ctx) or http_effect(call, ctx):
+        return False
+    loop = per_item_loop(call, ctx)
+    if loop is None:
+        return False
+    ctx.record("orm-loop-call", {
+        "callee": callee, "name": ctx.dotted_name(call.func) or callee.rsplit(".", 1)[-1],
+        "line": call.lineno, "col": ctx.column(call.lineno, call.col_offset),
+        "end_line": call.end_lineno or call.lineno,
+        "end_col": ctx.column(call.end_lineno or call.lineno, call.end_col_offset or 0),
+        "loop_line": loop.line, "awaited": isinstance(ctx.parent(call), ast.Await),
+    })
+    return True
+
+
+def resolve_effects(index: object, kind: str) -> dict[str, list[str]]:
+    """qualname -> the chain of calls that reaches a `kind` ("query" | "http") effect, within SUMMARY_DEPTH.
+
+    Each chain ends with "<file>:<line> <what>". Linear: every summary is resolved once (memo), cycles cut.
+    """
+    summaries: dict[str, tuple[str, dict]] = {}
+    for path, data in index.facts("orm-function"):  # type: ignore[attr-defined]
+        summaries.setdefault(data["q"], (path, data))
+    resolved: dict[str, list[str] | None] = {}
+
+    def effect(qualname: str, depth: int) -> list[str] | None:
+        if qualname in resolved:
+            return resolved[qualname]
+        entry = summaries.get(qualname)
+        if entry is None or depth < 0:
+            return None
+        resolved[qualname] = None  # cycle guard
+        path, data = entry
+        found: list[str] | None = None
+        if data.get(kind):
+            line, what = data[kind]
+            found = [f"{os.path.basename(path)}:{line} {what}"]
+        else:
+            for callee in data["calls"]:
+                inner = effect(callee, depth - 1)
+                if inner:
+                    found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]
+                    break
+        resolved[qualname] = found
+        return found
+
+    return {q: chain for q in summaries if (chain := effect(q, SUMMARY_DEPTH))}
+
+
+# ---- models -------------------------------------------------------------------------------------------------
+def record_model(cls: ast.ClassDef, ctx: "ModuleContext") -> None:
+    ctx.memo(("orm-model", id(cls)), lambda: _model(cls, ctx))
+
+
+def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
+    if not isinstance(ctx.parent(cls), ast.Module):
+        return False
+    fields: dict[str, list] = {}
+    abstract = False
+    django_base = False
+    bases: list[str] = []
+    for base in cls.bases:
+        spelled = ctx.qualified_name(base) or ctx.dotted_name(base)
+        if spelled is None:
+            continue
+        if spelled.startswith("django.db.models") or spelled.endswith(("models.Model", "db.Model")):
+            django_base = True
+        elif spelled in ctx.module_names:
+            bases.append(f"{ctx.module_name}.{spelled}" if ctx.module_name else spelled)
+        else:
+            bases.append(spelled)
+    for stmt in cls.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+            for inner in stmt.body:
+                if isinstance(inner, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "abstract"
+                                                         for t in inner.targets):
+                    abstract = isinstance(inner.value, ast.Constant) and bool(inner.value.value)
+            continue
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, value = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, value = stmt.target.id, stmt.value
+        else:
+            continue
+        if not isinstance(value, ast.Call):
+            continue
+        field = _field(value, ctx)
+        if field is not None:
+            fields[name] = field
+    if not fields and not django_base:
+        return False
+    ctx.record("orm-model", {
+        "q": f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, "name": cls.name,
+        "bases": bases, "abstract": abstract, "fields": fields,
+    })
+    return True
+
+
+def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
+    """[kind, target, related_name] for a relation field or relationship(); ["col", "", ""] for other fields."""
+    name = call_name(call)
+    qualified = ctx.qualified_name(call.func) or ctx.dotted_name(call.func) or name
+    if name == "relationship" and ("sqlalchemy" in qualified or qualified.endswith(("db.relationship",
+                                                                                     "orm.relationship"))
+                                   or qualified == "relationship"):
+        lazy = "select"
+        for keyword in call.keywords:
+            if keyword.arg == "lazy":
+                lazy = str(keyword.value.value) if isinstance(keyword.value, ast.Constant) else "?"
+        return [f"sa:{lazy}", _target(call, ctx), ""]
+    kind = DJANGO_RELATION_FIELDS.get(name)
+    if kind is None:
+        return ["col", "", ""] if name.endswith("Field") else None
+    related = ""
+    for keyword in call.keywords:
+        if keyword.arg == "related_name" and isinstance(keyword.value, ast.Constant):
+            related = str(keyword.value.value)
+    return [kind, _target(call, ctx), related]
+
+
+def _target(call: ast.Call, ctx: "ModuleContext") -> str:
+    target: ast.AST | None = call.args[0] if call.args else None
+    for keyword in call.keywords:
+        if keyword.arg in ("to", "argument"):
+            target = keyword.value
+    if isinstance(target, ast.Constant) and isinstance(target.value, str):
+        return target.value
+    if isinstance(target, (ast.Name, ast.Attribute)):
+        qualified = ctx.qualified_name(target)
+        if qualified:
+            return qualified
+        spelled = ctx.dotted_name(target) or ""
+        if isinstance(target, ast.Name) and target.id in ctx.module_names and ctx.module_name:
+            return f"{ctx.module_name}.{target.id}"
+        return spelled
+    return ""
+
+
+# ---- relation uses in loops ---------------------------------------------------------------------------------
+def loaded_relations(chain_methods: tuple[tuple[str, ast.Call], ...], extra: list[ast.Call],
+                     ctx: "ModuleContext") -> tuple[list[str], list[str], bool]:
+    """(select_related paths, prefetch_related/eager-option paths, select_related() with no argument)."""
+    selected: list[str] = []
+    prefetched: list[str] = []
+    select_all = False
+    calls = [call for _, call in chain_methods] + extra
+    for call in calls:
+        name = call_name(call)
+        if name == "select_related":
+            select_all = select_all or not call.args
+            selected.extend(_lookup_strings(call.args))
+        elif name == "prefetch_related":
+            prefetched.extend(_lookup_strings(call.args))
+        if name in ("options", "scalars", "execute", "query", "select"):
+            for node in ast.walk(call):
+                if isinstance(node, ast.Call) and call_name(node) in SA_EAGER_OPTIONS:
+                    for arg in node.args:
+                        if isinstance(arg, ast.Attribute):
+                            prefetched.append(arg.attr)
+                        elif isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                            prefetched.append(arg.value)
+    return selected, prefetched, select_all
+
+
+def _lookup_strings(args: list[ast.expr]) -> list[str]:
+    found: list[str] = []
+    for arg in args:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            found.append(arg.value)
+        elif isinstance(arg, ast.Call) and call_name(arg) == "Prefetch" and arg.args and \
+                isinstance(arg.args[0], ast.Constant) and isinstance(arg.args[0].value, str):
+            to_attr = [k for k in arg.keywords if k.arg == "to_attr"]
+            if not to_attr:
+                found.append(arg.args[0].value)
+        elif not isinstance(arg, ast.Constant):
+            found.append("*")  # a lookup we cannot read: assume it covers everything
+    return found
+
+
+def rows_not_models(chain_methods: tuple[tuple[str, ast.Call], ...]) -> bool:
+    return any(name in DJANGO_ROWS for name, _ in chain_methods)
