@@ -101,6 +101,26 @@ def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
     return table
 
 
+class Dispatcher:
+    """Picks the dispatch table for one file: rules whose hint words the file lacks are left out, so a module
+    that never mentions an ORM does not pay for the ORM rules. Tables are built once per combination."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        rules = [r for r in rules if r.handlers]
+        self.always = [r for r in rules if not r.hints]
+        self.hinted = [r for r in rules if r.hints]
+        self.tables: dict[tuple[str, ...], DispatchTable] = {}
+
+    def table_for(self, text: str) -> DispatchTable:
+        active = tuple(r.id for r in self.hinted if any(hint in text for hint in r.hints))
+        table = self.tables.get(active)
+        if table is None:
+            chosen = set(active)
+            table = build_dispatch(self.always + [r for r in self.hinted if r.id in chosen])
+            self.tables[active] = table
+        return table
+
+
 def _concrete_types(node_type: type) -> list[type]:
     """`ast.expr` registers for every expression class: the dispatch is keyed by exact type for speed."""
     found = [node_type]
@@ -135,7 +155,7 @@ def walk_with_parents(tree: ast.AST) -> list[ast.AST]:
     return order
 
 
-def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name: str = "") -> FileResult:
+def analyse_source(path: str, data: bytes, dispatcher: Dispatcher, module_name: str = "") -> FileResult:
     """Decode, parse once, run every enabled check in one walk. Never raises."""
     result = FileResult(path=path, module=module_name)
     if len(data) > MAX_FILE_BYTES:
@@ -162,7 +182,7 @@ def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name:
         result.analysed = False
         result.notifications.append(Notification(path, "too-complex", "too deeply nested to analyse"))
         return result
-    get = dispatch.get
+    get = dispatcher.table_for(source.text).get
     for node in nodes:
         handlers = get(type(node))
         if not handlers:
@@ -190,17 +210,17 @@ def analyse_source(path: str, data: bytes, dispatch: DispatchTable, module_name:
     return result
 
 
-_WORKER_DISPATCH: list[DispatchTable] = []
+_WORKER_DISPATCHER: list[Dispatcher] = []  # one per worker process, set by its initializer
 
 
 def _worker_init(rule_ids: Sequence[str]) -> None:
-    rules = [r for r in load_rules() if r.id in set(rule_ids)]
-    _WORKER_DISPATCH[:] = [build_dispatch(rules)]
+    wanted = set(rule_ids)
+    _WORKER_DISPATCHER[:] = [Dispatcher(r for r in load_rules() if r.id in wanted)]
 
 
 def _worker_run(job: tuple[str, bytes, str]) -> FileResult:
     path, data, module_name = job
-    return analyse_source(path, data, _WORKER_DISPATCH[0], module_name)
+    return analyse_source(path, data, _WORKER_DISPATCHER[0], module_name)
 
 
 # ---- the scan ------------------------------------------------------------------------------------------------
@@ -293,8 +313,8 @@ def scan(settings: Settings) -> ScanResult:
                 chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
                 fresh = list(pool.map(_worker_run, jobs, chunksize=chunk))
         else:
-            dispatch = build_dispatch(python_rules)
-            fresh = [analyse_source(path, data, dispatch, module) for path, data, module in jobs]
+            dispatcher = Dispatcher(python_rules)
+            fresh = [analyse_source(path, data, dispatcher, module) for path, data, module in jobs]
         for file_result in fresh:
             results[file_result.path] = file_result
             if cache and not any(n.kind == "check-error" for n in file_result.notifications):

@@ -78,8 +78,9 @@ class Rule:
     # Security-relevant rules carry GitHub's security-severity (a number 0.0-10.0 as text).
     security_severity: str | None = None
     semgrep: bool = False
-    # Semgrep rules only: words a file must contain (module names it imports) for the rule to possibly match;
-    # files with none of them are not handed to Semgrep at all.
+    # Words a file must contain (usually module or method names) for the rule to possibly match. A file with none
+    # of them skips the rule entirely: its Python handlers are not dispatched and Semgrep is not given the file.
+    # Empty: the rule may match any file.
     hints: tuple[str, ...] = ()
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)

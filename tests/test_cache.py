@@ -53,9 +53,9 @@ def test_changed_file_is_analysed_again(tmp_path, monkeypatch):
     analysed: list[str] = []
     real = engine.analyse_source
 
-    def spy(path, data, dispatch, module_name=""):
+    def spy(path, data, dispatcher, module_name=""):
         analysed.append(path)
-        return real(path, data, dispatch, module_name)
+        return real(path, data, dispatcher, module_name)
 
     monkeypatch.setattr(engine, "analyse_source", spy)
     result = scan(tmp_path, cache_dir)

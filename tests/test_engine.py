@@ -1,0 +1,58 @@
+"""Engine internals that the CLI tests cannot see directly: the single walk and the per-file rule choice."""
+from __future__ import annotations
+
+import ast
+from types import SimpleNamespace
+
+from gapcheck.analyzer.engine import Dispatcher, walk_with_parents
+from gapcheck.analyzer.model import ModuleContext
+from gapcheck.analyzer.project import ProjectIndex
+
+
+def test_walk_visits_every_node_once_with_parents():
+    tree = ast.parse("def f(x):\n    return [y for y in x if y]\n")
+    order = walk_with_parents(tree)
+    assert len(order) == len(list(ast.walk(tree))) == len({id(n) for n in order})
+    ctx = ModuleContext("m.py", tree, [], "")
+    comprehension_name = next(n for n in order if isinstance(n, ast.Name) and n.id == "y")
+    assert isinstance(ctx.enclosing_function(comprehension_name), ast.FunctionDef)
+    assert order.index(tree) == 0
+
+
+def test_rules_whose_hint_words_are_absent_are_not_dispatched():
+    handler = (ast.Call, lambda node, ctx: None)
+    orm = SimpleNamespace(id="GAP999", handlers=[handler], hints=("objects", "session"))
+    plain = SimpleNamespace(id="GAP998", handlers=[handler], hints=())
+    dispatcher = Dispatcher([orm, plain])
+    assert [r.id for r, _ in dispatcher.table_for("print(1)")[ast.Call]] == ["GAP998"]
+    assert [r.id for r, _ in dispatcher.table_for("Order.objects.all()")[ast.Call]] == ["GAP998", "GAP999"]
+    assert len(dispatcher.tables) == 2
+    dispatcher.table_for("x.objects")
+    assert len(dispatcher.tables) == 2  # built once per combination
+
+
+def test_import_aliases_and_relative_imports_resolve():
+    source = ("import requests as rq\nfrom os import path as p\nfrom .models import Order\n"
+              "def f():\n    import json as j\n    return rq.get, p.join, Order.objects, j.loads\n")
+    tree = ast.parse(source)
+    walk_with_parents(tree)
+    ctx = ModuleContext("shop/views.py", tree, source.splitlines(), source, module_name="shop.views")
+    ret = next(n for n in ast.walk(tree) if isinstance(n, ast.Return))
+    assert [ctx.qualified_name(e) for e in ret.value.elts] == [
+        "requests.get", "os.path.join", "shop.models.Order.objects", "json.loads"]
+
+
+def test_value_of_follows_assignments_in_scope():
+    source = "def f(user):\n    q = 'SELECT ' + user\n    alias = q\n    run(alias)\n"
+    tree = ast.parse(source)
+    walk_with_parents(tree)
+    ctx = ModuleContext("m.py", tree, source.splitlines(), source)
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call))
+    assert isinstance(ctx.value_of(call.args[0]), ast.BinOp)
+
+
+def test_project_index_joins_facts_in_path_order():
+    index = ProjectIndex([("b.py", "pkg.b", [("k", 2)]), ("a.py", "pkg.a", [("k", 1), ("other", 0)])])
+    assert index.facts("k") == [("a.py", 1), ("b.py", 2)]
+    assert index.path_of_module("pkg.b") == "b.py"
+    assert index.facts("missing") == []
