@@ -132,9 +132,11 @@ def _concrete_types(node_type: type) -> list[type]:
     return found
 
 
-def walk_with_parents(tree: ast.AST) -> list[ast.AST]:
+def walk_with_parents(tree: ast.AST, _fields: dict[type, tuple[str, ...]] = {}) -> list[ast.AST]:
     """Every node once, parents before children, with a parent link set; iterative, so deep nesting cannot
-    overflow the stack. (Measured ~30% faster than `ast.iter_child_nodes`, which builds generators per node.)"""
+    overflow the stack. Expression contexts (`Load`/`Store`/`Del`, shared singletons in CPython) are left out:
+    they are a third of all nodes and no check dispatches on them; a check reads `node.ctx` directly.
+    (Reading `_fields` directly measured ~30% cheaper than `ast.iter_child_nodes` on Django.)"""
     order: list[ast.AST] = []
     stack: list[ast.AST] = [tree]
     pop, push, append = stack.pop, stack.append, order.append
@@ -142,7 +144,11 @@ def walk_with_parents(tree: ast.AST) -> list[ast.AST]:
     while stack:
         node = pop()
         append(node)
-        for name in node._fields:
+        cls = node.__class__
+        names = _fields.get(cls)
+        if names is None:  # memo of each node class's child fields (a cache of constants, not state)
+            names = _fields[cls] = tuple(name for name in cls._fields if name != "ctx")
+        for name in names:
             value = getattr(node, name, None)
             if value.__class__ is list:
                 for item in reversed(value):
