@@ -1,0 +1,1 @@
+"""Unbounded queries: whole tables and collections loaded in request and job code, listings cut short."""
