@@ -1,0 +1,78 @@
+"""Where does the Python pass spend its time? Per-rule handler cost on a corpus, single process.
+
+    python bench/profile_rules.py PATH [--limit N]
+
+Prints the parse+walk cost with no rules, the total with every rule (hint words ignored, so each rule's raw cost
+shows), and each rule's own handler time, most expensive first. A rule that costs more than the parse on files
+that cannot match it should declare hint words (`Rule(hints=...)`) or exit earlier.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import collections
+import os
+import sys
+import time
+
+from gapcheck.analyzer import engine
+from gapcheck.analyzer.registry import load_rules
+
+
+class _AllRules:
+    """A dispatcher that ignores hint words, so every rule is measured on every file."""
+
+    def __init__(self, table: engine.DispatchTable) -> None:
+        self.table = table
+
+    def table_for(self, text: str) -> engine.DispatchTable:
+        return self.table
+
+
+def _timed(rule, handler, cost: collections.Counter):
+    def run(node: ast.AST, ctx):
+        started = time.perf_counter()
+        try:
+            produced = handler(node, ctx)
+            return list(produced) if produced is not None else None
+        finally:
+            cost[rule.id] += time.perf_counter() - started
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N files (sorted)")
+    args = parser.parse_args()
+    files = sorted(os.path.join(d, f) for d, _, names in os.walk(args.path) for f in names if f.endswith(".py"))
+    if args.limit:
+        files = files[: args.limit]
+    blobs = [open(f, "rb").read() for f in files]
+    cost: collections.Counter = collections.Counter()
+    table: engine.DispatchTable = {}
+    for rule in load_rules():
+        for node_type, handler in rule.handlers:
+            for concrete in engine._concrete_types(node_type):
+                table.setdefault(concrete, []).append((rule, _timed(rule, handler, cost)))
+
+    started = time.perf_counter()
+    for path, data in zip(files, blobs):
+        engine.analyse_source(path, data, _AllRules({}), "")
+    bare = time.perf_counter() - started
+    started = time.perf_counter()
+    lines = 0
+    for path, data in zip(files, blobs):
+        lines += engine.analyse_source(path, data, _AllRules(table), "").lines
+    full = time.perf_counter() - started
+    print(f"{len(files)} files, {lines:,} lines")
+    print(f"parse+walk, no rules: {bare:6.2f} s  ({lines / bare:,.0f} lines/s)")
+    print(f"all rules, no hints:  {full:6.2f} s  ({lines / full:,.0f} lines/s)")
+    for rule_id, seconds in cost.most_common():
+        print(f"  {rule_id}  {seconds:6.2f} s  ({seconds / bare * 100:5.1f}% of the parse)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
