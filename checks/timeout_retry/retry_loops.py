@@ -1,0 +1,134 @@
+"""Hand-written retry loops: the shape GAP406, GAP407 and GAP409 share.
+
+A retry loop is a loop whose body holds a `try` that leaves the loop on success (`return`/`break` in the `try` or
+its `else`) and has a handler that lets the loop run again. That separates it from a worker loop (`while True:
+job = q.get(); try: handle(job) except: log`), which never leaves on success, and from a search over alternatives
+(`for port in ports: try: bind(port); break`), whose `try` uses the loop variable.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from .facts import SLEEP_CALLS
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+EXITS = (ast.Return, ast.Break, ast.Raise)
+# Waiting for an item or for input is not retrying a failed operation.
+WAIT_EXCEPTIONS = ("Empty", "StopIteration", "KeyboardInterrupt", "EOFError", "StopAsyncIteration")
+INTERACTIVE_CALLS = frozenset({"builtins.input", "getpass.getpass"})
+
+
+@dataclass(frozen=True)
+class RetryLoop:
+    loop: ast.While | ast.For | ast.AsyncFor
+    attempt: ast.Try
+    retrying: tuple[ast.ExceptHandler, ...]  # handlers that let the loop go round again
+    bounded: bool  # an attempt limit or deadline exists (range(), a counter test, a conditional raise...)
+    sleeps: tuple[ast.Call, ...]  # sleep calls in the loop body
+
+
+def _own_nodes(nodes: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Nodes under these statements, not entering nested functions, classes or loops."""
+    stack: list[ast.AST] = list(nodes)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef,
+                                      ast.For, ast.AsyncFor, ast.While)):
+                stack.append(child)
+
+
+def _exits(nodes: list[ast.stmt], kinds: tuple[type, ...] = EXITS) -> bool:
+    return any(isinstance(n, kinds) for n in _own_nodes(nodes))
+
+
+def _is_constant_true(test: ast.expr) -> bool:
+    return isinstance(test, ast.Constant) and bool(test.value)
+
+
+def _handler_retries(handler: ast.ExceptHandler) -> bool:
+    """The handler does not end in an unconditional raise/return/break."""
+    return bool(handler.body) and not isinstance(handler.body[-1], EXITS)
+
+
+def _waits_for_item(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return False
+    spelled = ast.unparse(handler.type)
+    return any(word in spelled for word in WAIT_EXCEPTIONS)
+
+
+def _uses_name(nodes: list[ast.stmt], names: set[str]) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in names for stmt in nodes for n in ast.walk(stmt))
+
+
+def _target_names(target: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+
+
+def retry_loop(loop: ast.AST, ctx: "ModuleContext") -> RetryLoop | None:
+    if not isinstance(loop, (ast.While, ast.For, ast.AsyncFor)):
+        return None
+    return ctx.memo(("retry-loop", id(loop)), lambda: _retry_loop(loop, ctx))
+
+
+def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") -> RetryLoop | None:
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        # Only `for _ in range(n)`: the same operation n times, not one per item.
+        if not (isinstance(loop.iter, ast.Call) and ctx.qualified_name(loop.iter.func) == "builtins.range"):
+            return None
+    attempt = next((s for s in loop.body if isinstance(s, ast.Try)), None)
+    if attempt is None or not attempt.handlers:
+        return None
+    if not _exits(attempt.body + attempt.orelse, (ast.Return, ast.Break)):
+        return None  # does not leave the loop on success: a worker or polling loop
+    if not any(isinstance(n, ast.Call) for n in _own_nodes(attempt.body)):
+        return None
+    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in INTERACTIVE_CALLS for n in _own_nodes(attempt.body)):
+        return None
+    if isinstance(loop, (ast.For, ast.AsyncFor)) and _uses_name(attempt.body, _target_names(loop.target) - {"_"}):
+        return None  # each round tries something different
+    retrying = tuple(h for h in attempt.handlers if _handler_retries(h) and not _waits_for_item(h))
+    if not retrying:
+        return None
+    others = [s for s in loop.body if s is not attempt]
+    bounded = (
+        isinstance(loop, (ast.For, ast.AsyncFor))
+        or not _is_constant_true(loop.test)
+        or _exits(others)
+        or any(_exits(h.body) for h in retrying)
+        or _exits(attempt.finalbody)
+    )
+    sleeps = tuple(n for n in _own_nodes(loop.body) if isinstance(n, ast.Call)
+                   and ctx.qualified_name(n.func) in SLEEP_CALLS)
+    return RetryLoop(loop, attempt, retrying, bounded, sleeps)
+
+
+def sleep_grows(loop: RetryLoop, ctx: "ModuleContext") -> bool:
+    """Some sleep's delay changes between rounds: it uses the loop variable, a name rebound in the loop, `**`/`*`,
+    or randomness (jitter)."""
+    loop_names = _target_names(loop.loop.target) if isinstance(loop.loop, (ast.For, ast.AsyncFor)) else set()
+    for node in _own_nodes(loop.loop.body):
+        if isinstance(node, ast.AugAssign):
+            loop_names |= _target_names(node.target)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                loop_names |= _target_names(target)
+    for sleep in loop.sleeps:
+        for arg in [*sleep.args, *(k.value for k in sleep.keywords)]:
+            for node in ast.walk(arg):
+                if isinstance(node, ast.Name) and node.id in loop_names:
+                    return True
+                if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.Mult, ast.LShift)):
+                    return True
+                if isinstance(node, ast.Call):
+                    name = ctx.qualified_name(node.func) or ""
+                    if name.startswith(("random.", "secrets.", "numpy.random.")) or "jitter" in name \
+                            or "backoff" in (ctx.dotted_name(node.func) or "").lower():
+                        return True
+    return False

@@ -1,0 +1,159 @@
+"""GAP409 task-call-without-retry: a background task or webhook sender calls out once and gives up on failure."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from ..in_memory_state.facts import FunctionNode, decorator_kind, decorator_target, request_reachable, scope_kind
+from .facts import (
+    CELERY_RETRY_KEYWORDS, HTTP_VERBS, LLM_CALL_PATHS, OUTBOUND_CALLS, OUTBOUND_CONSTRUCTED, RETRY_MARKERS,
+    constructed_by, keyword_value,
+)
+from .retry_loops import retry_loop
+
+RULE = Rule(
+    id="GAP409",
+    name="task-call-without-retry",
+    category="timeout-retry",
+    severity="note",
+    precision="medium",
+    cwe="CWE-754",
+    summary="Background task or webhook sender calls another system with no retry in reach",
+    docs=Docs(
+        what=(
+            "Flags an outbound call - requests/httpx/aiohttp/urllib, Django `send_mail`, smtplib, Stripe, the"
+            " OpenAI/Anthropic SDKs - made inside a Celery/RQ/Huey task (or a same-module function it calls), or"
+            " inside a function whose name says it sends a webhook, when no retry mechanism is in reach: no"
+            " `autoretry_for`/`max_retries`/`retry_backoff` on the task decorator, no `self.retry(...)`, no RQ"
+            " `retry=`, no tenacity/backoff/retrying/stamina or urllib3 `Retry`/`HTTPAdapter` in the module, and"
+            " no retry loop around the call. Dramatiq actors retry by default and are left alone."
+        ),
+        why=(
+            "Celery and RQ do not retry a failed task unless told to. A timeout, a 503 during a deploy of the"
+            " other service, or a reset connection - routine events - then drops the email, the webhook or the"
+            " payment update for good: the task is marked failed, and nobody re-runs it by hand."
+        ),
+        example=(
+            "@shared_task\ndef notify_partner(order_id):\n"
+            "    requests.post(PARTNER_URL, json={\"order\": order_id}, timeout=10).raise_for_status()"
+        ),
+        instead=(
+            "@shared_task(autoretry_for=(requests.RequestException,), retry_backoff=True, retry_jitter=True,"
+            " max_retries=5)\ndef notify_partner(order_id):\n"
+            "    requests.post(PARTNER_URL, json={\"order\": order_id}, timeout=10).raise_for_status()"
+        ),
+        not_caught=(
+            "Retries configured outside the module (Celery `task_annotations`, a base task class in another"
+            " file, RQ `enqueue(..., retry=Retry(3))` at the call site), outbox/transactional patterns, and calls"
+            " made through project helpers in other modules. Medium precision for exactly those reasons."
+        ),
+        references=(
+            "https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions",
+            "https://python-rq.org/docs/jobs/#retrying-failed-jobs",
+        ),
+    ),
+)
+
+WEBHOOK_WORDS = ("webhook",)
+
+
+@RULE.on(ast.Call)
+def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    label = _outbound_label(call, ctx)
+    if label is None:
+        return
+    function = ctx.enclosing_function(call)
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return
+    kind = request_reachable(function, ctx)
+    webhook = any(word in function.name.lower() for word in WEBHOOK_WORDS)
+    if kind != "task" and not webhook:
+        return
+    if _retry_in_module(ctx) or _inside_retry_loop(call, ctx) or _task_retries(function, ctx):
+        return
+    if ctx.memo(("gap409-first", id(function)), lambda: call) is not call:
+        return
+    where = f"webhook sender {function.name}()" if kind != "task" else f"task code {function.name}()"
+    yield ctx.finding(
+        RULE, call,
+        f"{label} in {where} has no retry: one timeout or 503 loses this work for good; add"
+        " autoretry_for=(...)/retry_backoff=True/max_retries=N to the task, or wrap the call with tenacity",
+    )
+
+
+def _outbound_label(call: ast.Call, ctx: ModuleContext) -> str | None:
+    name = ctx.qualified_name(call.func)
+    if name in OUTBOUND_CALLS:
+        return f"{name}()"
+    if not isinstance(call.func, ast.Attribute):
+        return None
+    chain: list[str] = []
+    expr: ast.AST = call.func
+    while isinstance(expr, ast.Attribute):
+        chain.append(expr.attr)
+        expr = expr.value
+        path = tuple(reversed(chain))
+        if (len(path) == 1 and path[0] in HTTP_VERBS) or path in LLM_CALL_PATHS:
+            built = constructed_by(expr, ctx)
+            if built and built[0] in OUTBOUND_CONSTRUCTED:
+                return f"{built[0]}().{'.'.join(path)}()"
+    return None
+
+
+def _retry_in_module(ctx: ModuleContext) -> bool:
+    def compute() -> bool:
+        return any(q in RETRY_MARKERS or q.startswith(("tenacity", "backoff", "stamina", "retrying"))
+                   for q in ctx.imports.values())
+
+    return ctx.memo(("retry-library-imported",), compute)
+
+
+def _inside_retry_loop(call: ast.Call, ctx: ModuleContext) -> bool:
+    for ancestor in ctx.ancestors(call):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        if retry_loop(ancestor, ctx) is not None:
+            return True
+    return False
+
+
+def _task_retries(function: FunctionNode, ctx: ModuleContext) -> bool:
+    """The task (or a task of this module that calls this helper) declares retries or calls `self.retry`."""
+    if scope_kind(function, ctx) == "task":
+        tasks = [function]
+    else:
+        tasks = [t for t in _tasks_in_module(ctx) if any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == function.name
+            for n in ast.walk(t))]
+    return any(_declares_retry(task, ctx) for task in tasks)
+
+
+def _tasks_in_module(ctx: ModuleContext) -> list[FunctionNode]:
+    return ctx.memo(("task-functions",), lambda: [
+        n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(decorator_kind(d, ctx) == "task" for d in n.decorator_list)])
+
+
+def _declares_retry(task: FunctionNode, ctx: ModuleContext) -> bool:
+    for decorator in task.decorator_list:
+        if decorator_kind(decorator, ctx) != "task":
+            continue
+        target = ctx.qualified_name(decorator_target(decorator)) or ctx.dotted_name(decorator_target(decorator)) or ""
+        if target.startswith("dramatiq") or target.endswith(".actor"):
+            if not (isinstance(decorator, ast.Call) and _max_retries_zero(decorator)):
+                return True  # Dramatiq's Retries middleware retries 20 times by default
+        if isinstance(decorator, ast.Call) and (keyword_value(decorator, CELERY_RETRY_KEYWORDS | {"retry"})
+                                                or any(k.arg is None for k in decorator.keywords)):
+            return True
+    for node in ast.walk(task):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "retry":
+            return True
+    return False
+
+
+def _max_retries_zero(decorator: ast.Call) -> bool:
+    keyword = keyword_value(decorator, ("max_retries",))
+    return keyword is not None and isinstance(keyword.value, ast.Constant) and keyword.value.value == 0
