@@ -27,6 +27,12 @@ DJANGO_TERMINAL = frozenset({
 DJANGO_BULK = frozenset({"bulk_create", "bulk_update", "in_bulk", "abulk_create", "abulk_update", "ain_bulk"})
 # Methods that narrow a queryset to a key or a page: the result is bounded.
 DJANGO_RESTRICTING = frozenset({"filter", "exclude", "get", "none", "in_bulk", "iterator", "aiterator", "raw"})
+# Methods that keep every row: a chain made only of these (after the manager) reads the whole table. Custom
+# manager methods (`Page.objects.live()`) may filter, so anything else counts as bounded.
+DJANGO_KEEP_ALL = frozenset({
+    "all", "order_by", "select_related", "prefetch_related", "annotate", "alias", "values", "values_list",
+    "only", "defer", "distinct", "using", "reverse",
+})
 # Queryset results that hold dicts/tuples, not model instances: no relation access possible.
 DJANGO_ROWS = frozenset({"values", "values_list"})
 # On a related manager: methods that query even when the relation was prefetched (they build a new queryset).
@@ -111,12 +117,14 @@ SPECIFIC_LLM_PATHS = (("chat", "completions", "create"), ("chat", "completions",
 
 # ---- loops --------------------------------------------------------------------------------------------------
 # A loop variable or iterable with one of these words walks pages, chunks or retries: the code already batches.
-BATCHING = re.compile(r"chunk|batch|page|offset|shard|attempt|retr|tries|backoff", re.IGNORECASE)
+BATCHING = re.compile(
+    r"chunk|batch|offset|shard|attempt|retr|tries|backoff|paginat|page_?(?:num|no|number|token|index|idx)",
+    re.IGNORECASE)
 # Calls that run their argument concurrently (an awaitable built in a comprehension handed to them).
 CONCURRENT_CALLS = frozenset({"gather", "wait", "create_task", "ensure_future", "submit", "map", "as_completed",
                               "run_coroutine_threadsafe", "start_soon", "apply_async", "delay"})
 TEST_OR_MIGRATION = re.compile(
-    r"(^|/)(tests?|testing|migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$"
+    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$"
 )
 
 
@@ -294,7 +302,7 @@ def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryCh
         value = ctx.value_of(root)
         if value is not None and not isinstance(value, ast.Name):
             inner = django_chain(value, ctx, depth - 1)
-            if inner is not None:
+            if inner is not None and not (inner.terminal or inner.indexed):  # a row or a number, not a queryset
                 return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
     return None
@@ -336,7 +344,7 @@ def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain 
         value = ctx.value_of(root)
         if value is not None and not isinstance(value, ast.Name):
             inner = sa_chain(value, ctx, depth - 1)
-            if inner is not None:
+            if inner is not None and not (inner.terminal or inner.indexed):
                 return QueryChain("sqlalchemy", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
     if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "scalars") and \
@@ -522,6 +530,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
         if isinstance(ancestor, (ast.For, ast.AsyncFor)):
+            if child is not ancestor.iter and _batches(ancestor.iter, ancestor.target):
+                return None  # the code already works in chunks
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
                 if not _first_success_loop(ancestor) and uses_any(node, loop_bound_names(ancestor, ctx)):
@@ -549,10 +559,26 @@ def loop_bound_names(loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> froz
     """The loop's own variables and every name assigned in its body: what changes from one item to the next."""
     def compute() -> frozenset[str]:
         names = set(_names_in(loop.target))
-        for stmt in loop.body:
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                    names.add(node.id)
+        assignments = [node for stmt in loop.body for node in ast.walk(stmt)
+                       if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For,
+                                            ast.AsyncFor, ast.With, ast.AsyncWith))]
+        for _ in range(3):  # names derived from names derived from the item
+            before = len(names)
+            for node in assignments:
+                if isinstance(node, (ast.For, ast.AsyncFor)):
+                    value, targets = node.iter, [node.target]
+                elif isinstance(node, (ast.With, ast.AsyncWith)):
+                    value = ast.Tuple([i.context_expr for i in node.items], ast.Load())
+                    targets = [i.optional_vars for i in node.items if i.optional_vars is not None]
+                elif isinstance(node, ast.Assign):
+                    value, targets = node.value, node.targets
+                else:
+                    value, targets = node.value, [node.target]  # type: ignore[assignment]
+                if value is not None and uses_any(value, names):
+                    for target in targets:
+                        names.update(_names_in(target))
+            if len(names) == before:
+                break
         return frozenset(names)
     return ctx.memo(("orm-loop-bound", id(loop)), compute)
 
@@ -588,6 +614,16 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
         if last.isupper() and len(last) > 1 or BATCHING.search(last):
             return False
     return True
+
+
+def _batches(iterable: ast.AST, target: ast.AST) -> bool:
+    """`for chunk in chunked(ids, 500)`, `for i in range(0, n, size)`: a loop over chunks."""
+    if any(BATCHING.search(name) for name in _names_in(target)):
+        return True
+    if isinstance(iterable, ast.Call):
+        name = call_name(iterable)
+        return name == "range" and len(iterable.args) == 3 or bool(BATCHING.search(name))
+    return False
 
 
 def _first_success_loop(loop: ast.For | ast.AsyncFor) -> bool:

@@ -9,7 +9,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword, has_kwargs_splat
 from ...analyzer.registry import Docs, Rule
 from ..in_memory_state.facts import request_reachable
-from ..orm.facts import (DJANGO_RESTRICTING, MATERIALISERS, SA_RESTRICTING, QueryChain, call_name, is_cursor,
+from ..orm.facts import (DJANGO_KEEP_ALL, MATERIALISERS, SA_RESTRICTING, QueryChain, call_name, is_cursor,
                          is_mongo_collection, is_test_or_migration, iterates_query, sa_statement_methods)
 
 RULE = Rule(
@@ -81,7 +81,7 @@ def whole_table(chain: QueryChain) -> bool:
         return False
     names = set(chain.method_names)
     if chain.framework == "django":
-        return not names & DJANGO_RESTRICTING
+        return names <= DJANGO_KEEP_ALL
     if names & SA_RESTRICTING:
         return False
     for name, call in chain.methods:
