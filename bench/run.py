@@ -206,6 +206,34 @@ def make_work_copy(pristine: Path, cache: Path) -> Path:
     return dest
 
 
+def snapshot(rev: str, cache: Path) -> tuple[Path, str]:
+    """Exports `rev` into the cache laid out as the wheel installs it (gapcheck/analyzer, gapcheck/checks,
+    gapcheck/semgrep_rules), without touching the repository. Returns (folder for PYTHONPATH, full sha)."""
+    sha = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", rev + "^{commit}"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    dest = cache / "src" / sha[:12]
+    if (dest / ".ok").exists():
+        return dest, sha
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "gapcheck").mkdir(parents=True)
+    for src, dst in (("analyzer", "analyzer"), ("checks", "checks"), ("semgrep-rules", "semgrep_rules")):
+        arch = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", f"--prefix={dst}/", sha, src],
+                              check=True, capture_output=True).stdout
+        with tempfile.TemporaryFile() as f:
+            f.write(arch)
+            f.seek(0)
+            with tarfile.open(fileobj=f) as tf:
+                for m in tf.getmembers():  # strip the source folder name: analyzer/x.py -> dst/x.py
+                    m.name = dst + m.name[len(dst) + 1 + len(src):] if m.name.startswith(f"{dst}/{src}") else m.name
+                try:
+                    tf.extractall(dest / "gapcheck", filter="data")
+                except TypeError:
+                    tf.extractall(dest / "gapcheck")
+    (dest / ".ok").write_text(sha + "\n")
+    return dest, sha
+
+
 def changed_file(root: Path, c: Corpus) -> Path:
     """The file the one-file-changed scenario edits: the pinned one, else the median-sized .py."""
     p = root / c.changed
@@ -329,10 +357,56 @@ class RunResult:
     stdout: str
     stderr: str
     timed_out: bool = False
+    cpu: float | None = None  # user+sys seconds of the process tree (reaped descendants included)
+    other_load: float | None = None  # cores busy with processes outside this run, on average
+    settle_wait: float = 0.0  # seconds waited for the machine to go quiet before the run
+    invalid: bool = False  # exited "successfully" but wrote no readable report
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy() -> float | None:
+    """CPU seconds spent busy by all cores since boot (from /proc/stat), or None."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()[1:]
+    except OSError:
+        return None
+    v = [int(x) for x in fields]
+    # user nice system idle iowait irq softirq steal (guest is already in user)
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / CLK_TCK
+
+
+def self_cpu() -> float:
+    if resource is None:
+        return 0.0
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def wait_until_quiet(max_wait: float, threshold: float = 0.25, window: float = 0.5) -> float:
+    """Waits (at most max_wait s) until other processes use < threshold cores; returns seconds waited."""
+    t0 = time.perf_counter()
+    if max_wait <= 0 or machine_busy() is None:
+        return 0.0
+    while True:
+        b0, s0, w0 = machine_busy(), self_cpu(), time.perf_counter()
+        time.sleep(window)
+        load = (machine_busy() - b0 - (self_cpu() - s0)) / (time.perf_counter() - w0)
+        waited = time.perf_counter() - t0
+        if load < threshold or waited >= max_wait:
+            return waited
+
+
+SETTLE = {"max_wait": 0.0}
 
 
 def run_measured(argv: list[str], cwd: Path, timeout: float, env: dict | None = None) -> RunResult:
+    settle = wait_until_quiet(SETTLE["max_wait"])
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        busy0, self0 = machine_busy(), self_cpu()
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             argv, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
@@ -340,36 +414,33 @@ def run_measured(argv: list[str], cwd: Path, timeout: float, env: dict | None = 
         )
         sampler = TreeSampler(proc.pid)
         sampler.start()
-        timed_out = False
-        max_single = None
-        deadline = t0 + timeout
+        killed = threading.Event()
+
+        def on_timeout() -> None:
+            killed.set()
+            _kill_tree(proc)
+
+        timer = threading.Timer(timeout, on_timeout)
+        timer.daemon = True
+        timer.start()
+        max_single = cpu = None
         if hasattr(os, "wait4"):
             # wait4 gives this child's own rusage, including its reaped
             # descendants: ru_maxrss is the largest single process of the run.
-            while True:
-                pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    wall = time.perf_counter() - t0
-                    proc.returncode = os.waitstatus_to_exitcode(status)
-                    max_single = ru.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-                    break
-                if time.perf_counter() > deadline:
-                    timed_out = True
-                    _kill_tree(proc)
-                    _pid, status, ru = os.wait4(proc.pid, 0)
-                    proc.returncode = os.waitstatus_to_exitcode(status)
-                    wall = time.perf_counter() - t0
-                    break
-                time.sleep(0.002)
-        else:  # pragma: no cover
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_tree(proc)
-                proc.wait()
+            _pid, status, ru = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            max_single = ru.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+            cpu = ru.ru_utime + ru.ru_stime
+        else:  # pragma: no cover
+            proc.wait()
+            wall = time.perf_counter() - t0
+        timer.cancel()
         sampler.stop()
+        other = None
+        busy1 = machine_busy()
+        if busy0 is not None and busy1 is not None and cpu is not None and wall > 0:
+            other = max(0.0, (busy1 - busy0) - cpu - (self_cpu() - self0)) / wall
         # Orphans (a worker outliving its parent) would escape wait4; sweep them.
         _kill_group(proc.pid)
         out.seek(0)
@@ -379,7 +450,7 @@ def run_measured(argv: list[str], cwd: Path, timeout: float, env: dict | None = 
             max_single_rss=max_single,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
-            timed_out=timed_out,
+            timed_out=killed.is_set(), cpu=cpu, other_load=other, settle_wait=settle,
         )
 
 
@@ -418,7 +489,7 @@ class Scenario:
 
     @property
     def failed(self) -> list[RunResult]:
-        return [r for r in self.runs if r.timed_out or r.rc not in self.ok_codes]
+        return [r for r in self.runs if r.timed_out or r.invalid or r.rc not in self.ok_codes]
 
     @property
     def ok(self) -> bool:
@@ -429,6 +500,14 @@ class Scenario:
 
     def median(self) -> float | None:
         return statistics.median(self.walls()) if self.runs else None
+
+    def cpu_median(self) -> float | None:
+        vals = [r.cpu for r in self.runs if r.cpu is not None]
+        return statistics.median(vals) if vals else None
+
+    def other_load(self) -> float | None:
+        vals = [r.other_load for r in self.runs if r.other_load is not None]
+        return statistics.median(vals) if vals else None
 
     def peak_rss(self) -> int | None:
         return max((r.peak_rss for r in self.runs), default=None)
@@ -461,12 +540,18 @@ class Scenario:
                     "peak_rss_tree_procs": r.peak_procs,
                     "ru_maxrss_bytes": r.max_single_rss,
                     "timed_out": r.timed_out,
+                    "invalid_output": r.invalid,
+                    "cpu_s": _r(r.cpu),
+                    "other_load_cores": _r(r.other_load, 2),
+                    "settle_wait_s": _r(r.settle_wait, 1),
                 }
                 for r in self.runs
             ],
             "median_s": _r(self.median()),
             "min_s": _r(min(self.walls())) if self.runs else None,
             "max_s": _r(max(self.walls())) if self.runs else None,
+            "cpu_median_s": _r(self.cpu_median()),
+            "other_load_median_cores": _r(self.other_load(), 2),
             "peak_rss_tree_bytes": self.peak_rss(),
             "ru_maxrss_bytes": self.max_single(),
             "timings": self.timings or None,
@@ -475,6 +560,13 @@ class Scenario:
             "errors": [REDACT(_tail(r.stderr)) for r in self.failed] or None,
             **({"extra": self.extra} if self.extra else {}),
         }
+
+
+def _runline(r: RunResult) -> str:
+    return (f"{r.wall:7.2f} s  cpu {r.cpu if r.cpu is not None else float('nan'):7.2f} s  "
+            f"rss {r.peak_rss / 2**20:6.0f} MiB  other load "
+            f"{r.other_load if r.other_load is not None else float('nan'):.2f}"
+            + (f"  (waited {r.settle_wait:.0f} s for quiet)" if r.settle_wait >= 1 else ""))
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -519,8 +611,9 @@ def count_findings(path: Path) -> int | None:
 
 
 class Gapcheck:
-    def __init__(self, prefix: list[str], tmp: Path, timeout: float) -> None:
+    def __init__(self, prefix: list[str], tmp: Path, timeout: float, env: dict | None = None) -> None:
         self.prefix = prefix
+        self.env = env
         self.tmp = tmp
         self.timeout = timeout
         self.version = None
@@ -530,13 +623,15 @@ class Gapcheck:
     def probe(self) -> str | None:
         """Returns None when usable, else why not."""
         try:
-            r = subprocess.run(self.prefix + ["--version"], check=False, capture_output=True, text=True, timeout=120)
+            r = subprocess.run(self.prefix + ["--version"], check=False, capture_output=True, text=True, timeout=120,
+                               env=self.env)
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"could not run: {e}"
         if r.returncode != 0:
             return REDACT(_tail(r.stderr or r.stdout, 300)) or f"--version exited {r.returncode}"
         self.version = (r.stdout or r.stderr).strip().splitlines()[-1] if (r.stdout or r.stderr).strip() else "?"
-        h = subprocess.run(self.prefix + ["scan", "--help"], check=False, capture_output=True, text=True, timeout=120)
+        h = subprocess.run(self.prefix + ["scan", "--help"], check=False, capture_output=True, text=True, timeout=120,
+                           env=self.env)
         self.has_timings = "--timings" in h.stdout
         return None
 
@@ -556,13 +651,17 @@ class Gapcheck:
     def run(self, sc: Scenario, argv: list[str], cwd: Path, out: Path) -> RunResult:
         if not sc.argv:
             sc.argv = argv
-        r = run_measured(argv, cwd, self.timeout)
+        r = run_measured(argv, cwd, self.timeout, self.env)
         sc.runs.append(r)
         if self.has_timings:
             sc.timings.append(parse_timings(r.stderr) or {})
-        sc.findings.append(count_findings(out))
-        status = "ok" if (r.rc in sc.ok_codes and not r.timed_out) else f"FAILED rc={r.rc}"
-        log(f"  {sc.name:<28} run {len(sc.runs)}: {r.wall:7.2f} s  rss {r.peak_rss / 2**20:7.0f} MiB  {status}")
+        n = count_findings(out)
+        sc.findings.append(n)
+        if n is None and r.rc in sc.ok_codes:
+            # exit 1 is also what an uncaught exception gives: without a report it is a failure
+            r.invalid = True
+        status = "ok" if (r.rc in sc.ok_codes and not r.timed_out and not r.invalid) else f"FAILED rc={r.rc}"
+        log(f"  {sc.name:<28} run {len(sc.runs)}: {_runline(r)}  {status}")
         if status != "ok":
             log("    " + REDACT(_tail(r.stderr, 600)).replace("\n", "\n    "))
         try:
@@ -583,7 +682,7 @@ class Gapcheck:
     def fill_cache(self, paths: list[str], cwd: Path, jobs: int) -> tuple[Path, RunResult]:
         cache_dir = self.fresh_dir("cache")
         out = self.tmp / "out.json"
-        r = run_measured(self.argv(paths, out, cache_dir, jobs), cwd, self.timeout)
+        r = run_measured(self.argv(paths, out, cache_dir, jobs), cwd, self.timeout, self.env)
         return cache_dir, r
 
     def warm(self, paths: list[str], cwd: Path, runs: int, jobs: int, cache_dir: Path) -> Scenario:
@@ -665,7 +764,7 @@ def run_peer(name: str, argv_for: callable, ok_codes: set[int], runs: int, cwd: 
         r = run_measured(argv, cwd, timeout)
         sc.runs.append(r)
         status = "ok" if (r.rc in sc.ok_codes and not r.timed_out) else f"FAILED rc={r.rc}"
-        log(f"  {name:<28} run {i + 1}: {r.wall:7.2f} s  rss {r.peak_rss / 2**20:7.0f} MiB  {status}")
+        log(f"  {name:<28} run {i + 1}: {_runline(r)}  {status}")
         if status != "ok":
             log("    " + REDACT(_tail(r.stderr or r.stdout, 600)).replace("\n", "\n    "))
         if exe == "semgrep" and r.stdout:
@@ -791,7 +890,7 @@ def fmt_mib(b: int | None) -> str:
 
 def scen_row(sc: Scenario, runs_note: str = "") -> str:
     if sc.skipped:
-        return f"| {sc.name} | – | – | – | – | – | – | skipped: {sc.skipped} |"
+        return f"| {sc.name} | – | – | – | – | – | – | – | skipped: {sc.skipped} |"
     w = sc.walls()
     status = "ok" if sc.ok else "FAILED (rc " + ",".join(str(r.rc) for r in sc.failed) + ")"
     found = [f for f in sc.findings if f is not None]
@@ -801,11 +900,15 @@ def scen_row(sc: Scenario, runs_note: str = "") -> str:
     ph = sc.phase_medians()
     if ph:
         notes.append("phases " + ", ".join(f"{k} {v:.2f}" for k, v in ph.items()))
+    ol = sc.other_load()
+    if ol is not None and ol >= 0.1:
+        notes.append(f"other processes busy {ol:.2f} cores (median)")
     if sc.note:
         notes.append(sc.note)
     if "files_scanned" in sc.extra:
         notes.append(f"{sc.extra['files_scanned']} files scanned")
     return (f"| {sc.name} | {len(w)}{runs_note} | **{fmt_s(sc.median())}** | {fmt_s(min(w))} | {fmt_s(max(w))} "
+            f"| {fmt_s(sc.cpu_median())} "
             f"| {fmt_mib(sc.peak_rss())} | {fmt_mib(sc.max_single())} | {'; '.join(notes)} |")
 
 
@@ -817,13 +920,18 @@ def build_report(res: dict, per_corpus: list[dict], scaling: dict | None, target
     L.append("Generated by `python bench/run.py " + res["args"] + "`; see bench/README.md. "
              "Times are wall-clock seconds, median of N runs (min, max beside it). "
              "Peak RSS is summed over the live process tree (workers + semgrep), sampled every 20 ms; "
-             "`ru_maxrss` is the largest single process of the run, from wait4() (cross-check).")
+             "`ru_maxrss` is the largest single process of the run, from wait4() (cross-check). "
+             "CPU s is user+sys time of the process tree (median), from wait4(). "
+             f"Before each run the harness waits up to {res['settle_s']:.0f} s for other processes to go quiet; "
+             "'other processes busy' is the median CPU (in cores) used outside the measured run while it ran: "
+             "when it is high, the wall times are inflated by contention and CPU s is the steadier figure.")
     L.append("")
     L.append(f"- Date: {res['date']}")
     L.append(f"- Machine: {m['cores']} cores (os.cpu_count), {m['memory_bytes'] / 2**30:.1f} GiB RAM, "
              f"{m['cpu'] or '?'}, {m['os']}, Python {m['python']}")
-    L.append(f"- gapcheck: {res['tools'].get('gapcheck') or 'not available'}"
-             + (f" (repo commit {res['git']})" if res.get("git") else ""))
+    L.append(f"- gapcheck: {res['tools'].get('gapcheck') or 'not available'}, run from the "
+             + (res["gapcheck_source"] if res["gapcheck_source"] != "working tree"
+                else "working tree" + (f" at commit {res['git']}" if res.get("git") else "")))
     for t in ("semgrep", "bandit", "pylint", "ruff"):
         L.append(f"- {t}: {res['tools'].get(t) or 'not installed'}")
     L.append("")
@@ -838,29 +946,32 @@ def build_report(res: dict, per_corpus: list[dict], scaling: dict | None, target
         c = pc["corpus"]
         L.append(f"## {c['title']}: {c['files']:,} .py files, {c['lines']:,} lines")
         L.append("")
-        L.append("| scenario | runs | median s | min s | max s | peak RSS tree MiB | ru_maxrss MiB | notes |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        L.append("| scenario | runs | median s | min s | max s | CPU s | peak RSS tree MiB | ru_maxrss MiB | notes |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for sc in pc["gapcheck"]:
             L.append(scen_row(sc))
         if pc.get("lines_per_core") is not None:
-            L.append(f"| Python pass throughput | – | **{pc['lines_per_core']:,.0f}** lines/s/core | – | – | – | – "
+            L.append(f"| Python pass throughput | – | **{pc['lines_per_core']:,.0f}** lines/s/core | – | – | – | – | – "
                      f"| lines / wall of `--no-semgrep` cold / jobs ({pc['jobs']})"
                      + (f"; {pc['lines_per_core_phase']:,.0f} from the `python` phase timing"
-                        if pc.get("lines_per_core_phase") else "") + " |")
+                        if pc.get("lines_per_core_phase") else "")
+                     + (f"; {pc['lines_per_cpu_s']:,.0f} lines per CPU-second of the process tree"
+                        if pc.get("lines_per_cpu_s") else "") + " |")
         L.append("")
         if pc["peers"]:
             L.append(f"### Peers on {c['title']}")
             L.append("")
-            L.append("| tool | runs | median s | min s | max s | peak RSS tree MiB | ru_maxrss MiB | notes |")
-            L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+            L.append("| tool | runs | median s | min s | max s | CPU s | peak RSS tree MiB | ru_maxrss MiB | notes |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for sc in pc["peers"]:
                 L.append(scen_row(sc))
             L.append("")
             if pc["ratios"]:
-                L.append("| peer | peer time / gapcheck cold time |")
-                L.append("| --- | --- |")
+                L.append("| peer | peer time / gapcheck cold time | peer CPU s / gapcheck cold CPU s |")
+                L.append("| --- | --- | --- |")
                 for k, v in pc["ratios"].items():
-                    L.append(f"| {k} | {v:.2f}x |" if v < 1 else f"| {k} | {v:.1f}x |")
+                    cr = pc["cpu_ratios"].get(k)
+                    L.append(f"| {k} | {_x(v)} | {_x(cr) if cr else '–'} |")
                 L.append("")
         L.append("Commands (cwd = the corpus parent, `$CACHE` = the bench cache, `$TMP` = a scratch dir):")
         L.append("")
@@ -874,8 +985,8 @@ def build_report(res: dict, per_corpus: list[dict], scaling: dict | None, target
     if scaling:
         L.append("## Scaling (cold, jobs 2)")
         L.append("")
-        L.append("| scenario | runs | median s | min s | max s | peak RSS tree MiB | ru_maxrss MiB | notes |")
-        L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        L.append("| scenario | runs | median s | min s | max s | CPU s | peak RSS tree MiB | ru_maxrss MiB | notes |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for sc in scaling["scenarios"]:
             L.append(scen_row(sc))
         L.append("")
@@ -888,6 +999,10 @@ def build_report(res: dict, per_corpus: list[dict], scaling: dict | None, target
              f"{res['peer_runs']} for ruff and semgrep, {res['slow_peer_runs']} for bandit and pylint.")
     L.append("")
     return "\n".join(L)
+
+
+def _x(v: float) -> str:
+    return f"{v:.2f}x" if v < 1 else f"{v:.1f}x"
 
 
 def _short_cmd(argv: list[str]) -> str:
@@ -928,10 +1043,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="JSON sidecar (default: results.json beside --output)")
     ap.add_argument("--gapcheck-cmd", default=None,
                     help="command prefix to run gapcheck (default: python -m gapcheck.analyzer)")
+    ap.add_argument("--settle", type=float, default=20,
+                    help="before each run, wait up to this many seconds for other processes to go quiet (0: don't)")
+    ap.add_argument("--rev", default=None,
+                    help="benchmark this commit (e.g. HEAD) from a snapshot instead of the working tree, "
+                         "so edits in progress do not change gapcheck mid-run")
     ap.add_argument("--semgrep-rules", default=None,
                     help="folder of semgrep rule *.yaml for the semgrep scenario (default: semgrep-rules/)")
     args = ap.parse_args(argv)
     global SEMGREP_RULES
+    SETTLE["max_wait"] = args.settle
     if args.semgrep_rules:
         SEMGREP_RULES = Path(args.semgrep_rules).resolve()
 
@@ -951,7 +1072,17 @@ def _main(args, cache: Path, tmp: Path) -> int:
     need = list(dict.fromkeys(keys + ([] if args.no_scaling else scaling_keys)))
 
     prefix = shlex.split(args.gapcheck_cmd) if args.gapcheck_cmd else [sys.executable, "-m", "gapcheck.analyzer"]
-    gc = Gapcheck(prefix, tmp, args.timeout)
+    env = None
+    source = "working tree"
+    if args.rev:
+        snap, sha = snapshot(args.rev, cache)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(snap), os.environ.get("PYTHONPATH")])))
+        global SEMGREP_RULES
+        if not args.semgrep_rules:
+            SEMGREP_RULES = snap / "gapcheck" / "semgrep_rules"
+        REDACT.add(snap, f"$CACHE/src/{sha[:12]}")
+        source = f"snapshot of commit {sha[:12]}"
+    gc = Gapcheck(prefix, tmp, args.timeout, env)
     why_not = gc.probe()
     if why_not:
         log(f"gapcheck is not usable: {why_not}")
@@ -983,7 +1114,7 @@ def _main(args, cache: Path, tmp: Path) -> int:
         paths = [work[k].name]
         log(f"== {c.title}")
         gsc: list[Scenario] = []
-        pc = {"corpus": info[k], "gapcheck": gsc, "peers": [], "ratios": {}, "jobs": args.jobs}
+        pc = {"corpus": info[k], "gapcheck": gsc, "peers": [], "ratios": {}, "cpu_ratios": {}, "jobs": args.jobs}
         if why_not is None:
             cold = gc.cold(f"cold (jobs {args.jobs})", paths, cwd, args.runs, args.jobs)
             gsc.append(cold)
@@ -1001,6 +1132,8 @@ def _main(args, cache: Path, tmp: Path) -> int:
             gsc.append(py)
             if py.ok:
                 pc["lines_per_core"] = info[k]["lines"] / py.median() / args.jobs
+                if py.cpu_median():
+                    pc["lines_per_cpu_s"] = info[k]["lines"] / py.cpu_median()
                 ph = py.phase_medians().get("python")
                 if ph:
                     pc["lines_per_core_phase"] = info[k]["lines"] / ph / args.jobs
@@ -1014,6 +1147,8 @@ def _main(args, cache: Path, tmp: Path) -> int:
                 for p in pc["peers"]:
                     if p.ok:
                         pc["ratios"][p.name] = p.median() / base.median()
+                        if p.cpu_median() and base.cpu_median():
+                            pc["cpu_ratios"][p.name] = p.cpu_median() / base.cpu_median()
         else:
             # Semgrep alone is a gapcheck scenario too (our own rules).
             cfgs = semgrep_configs()
@@ -1082,9 +1217,11 @@ def _main(args, cache: Path, tmp: Path) -> int:
         "machine": machine(),
         "tools": tools,
         "git": git_rev(),
+        "gapcheck_source": source,
         "peer_runs": args.peer_runs,
         "slow_peer_runs": args.slow_peer_runs,
         "rss_sample_interval_s": 0.02,
+        "settle_s": args.settle,
     }
     report = REDACT(build_report(res, per_corpus, scaling, targets))
     # the harness's own children, all runs together (getrusage cross-check)
@@ -1098,6 +1235,8 @@ def _main(args, cache: Path, tmp: Path) -> int:
             {"corpus": pc["corpus"]["key"], "gapcheck": [s.to_json() for s in pc["gapcheck"]],
              "peers": [s.to_json() for s in pc["peers"]],
              "ratios_peer_over_gapcheck_cold": {k: round(v, 2) for k, v in pc["ratios"].items()},
+             "cpu_ratios_peer_over_gapcheck_cold": {k: round(v, 2) for k, v in pc["cpu_ratios"].items()},
+             "lines_per_cpu_s_python_pass": _r(pc.get("lines_per_cpu_s"), 0),
              "lines_per_s_per_core": _r(pc.get("lines_per_core"), 0),
              "lines_per_s_per_core_python_phase": _r(pc.get("lines_per_core_phase"), 0)}
             for pc in per_corpus
