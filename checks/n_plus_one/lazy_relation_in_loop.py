@@ -209,7 +209,7 @@ class _Models:
         for q, model in self.by_q.items():
             if model["abstract"]:
                 continue
-            for attr, (kind, target, related) in self.fields[q].items():
+            for attr, (kind, target, related) in list(self.fields[q].items()):
                 if kind not in ("fk", "o2o", "m2m") or related.endswith("+") or "%(" in related:
                     continue
                 reverse_kind = "rev-o2o" if kind == "o2o" else "manager"

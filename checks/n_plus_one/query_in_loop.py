@@ -145,7 +145,8 @@ def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
 
 def _materialised_query(call: ast.Call, ctx: ModuleContext) -> str | None:
     """`list(Item.objects.filter(order=o))` in a loop: the queryset runs here."""
-    if not call.args or ctx.qualified_name(call.func) not in MATERIALISERS:
+    if not call.args or not isinstance(call.func, ast.Name) or f"builtins.{call.func.id}" not in MATERIALISERS or \
+            ctx.qualified_name(call.func) not in MATERIALISERS:
         return None
     chain = iterates_query(call.args[0], ctx)
     return f"{call_name(call)}({chain.label}...)" if chain is not None else None

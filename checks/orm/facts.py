@@ -113,6 +113,12 @@ LLM_PATHS = (
     ("completions", "create"), ("embeddings", "create"), ("responses", "create"), ("messages", "create"),
     ("images", "generate"), ("moderations", "create"), ("models", "generate_content"), ("chat",), ("embed",),
 )
+HTTP_ROOTS = ("requests", "httpx", "aiohttp", "urllib3")
+LLM_ROOTS = ("openai", "anthropic", "google", "mistralai", "groq", "cohere")
+# The last name of every call http_effect can accept: a cheap filter before any resolution.
+HTTP_LAST_NAMES = frozenset(
+    {name.rsplit(".", 1)[-1] for name in HTTP_FUNCTIONS | LLM_FUNCTIONS} | HTTP_METHODS
+    | {path[-1] for path in LLM_PATHS})
 SPECIFIC_LLM_PATHS = (("chat", "completions", "create"), ("chat", "completions", "parse"))
 
 # ---- loops --------------------------------------------------------------------------------------------------
@@ -316,6 +322,8 @@ def is_sa_session(expr: ast.AST, ctx: "ModuleContext") -> bool:
     parts = dotted.split(".")
     if "request" in parts[:-1]:
         return False
+    if not (parts[-1] in SA_SESSION_NAMES or "session" in parts[-1].lower() or imports_any(ctx, SA_LIBRARIES)):
+        return False  # neither named like a session nor in a module that uses SQLAlchemy: do not follow it
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
         return "session" in last.lower() and not qualified.startswith(("requests", "httpx", "aiohttp", "boto"))
@@ -401,7 +409,8 @@ def query_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
         chain = django_chain(call, ctx)
         if chain is not None and chain.terminal:
             return f"{chain.label}.{method}()" if not chain.names else f"{chain.names[0]}.{method}() on {chain.label}"
-    if method in SA_SESSION_QUERIES and is_sa_session(func.value, ctx):
+    if method in SA_SESSION_QUERIES and (method not in ("get", "get_one") or call.args and looks_like_model(
+            call.args[0])) and is_sa_session(func.value, ctx):
         return f"{ctx.dotted_name(func) or method}()"
     if method in SA_QUERY_TERMINAL:
         chain = sa_chain(call, ctx)
@@ -463,6 +472,9 @@ def is_mongo_collection(expr: ast.AST, ctx: "ModuleContext") -> bool:
 
 
 def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    if not imports_any(ctx, ("redis", "aioredis", "django_redis", "fakeredis")) and \
+            "redis" not in (ctx.dotted_name(expr) or "").lower():
+        return False
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
         return last != "pipeline" and (qualified.startswith("redis.") or "redis" in qualified.lower()) and \
@@ -475,6 +487,8 @@ def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
 def http_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
     """A description (`requests.get()`, `client.chat.completions.create()`) when this call goes over the network
     to an HTTP API or an LLM provider."""
+    if call_name(call) not in HTTP_LAST_NAMES:
+        return None  # most calls: decided without resolving anything
     qualified = ctx.qualified_name(call.func)
     if qualified in HTTP_FUNCTIONS or qualified in LLM_FUNCTIONS:
         return f"{qualified}()"
@@ -493,11 +507,11 @@ def http_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
             receiver = func
             for _ in llm_path:
                 receiver = receiver.value  # type: ignore[assignment]
-            made_by, _ = _origin_call_name(receiver, ctx)
+            made_by, _ = _origin_call_name(receiver, ctx) if imports_any(ctx, LLM_ROOTS) else ("", "")
             if made_by in LLM_CLIENTS or (llm_path in SPECIFIC_LLM_PATHS and not made_by):
                 return f"{spelled}()"
             return None
-    if func.attr in HTTP_METHODS:
+    if func.attr in HTTP_METHODS and imports_any(ctx, HTTP_ROOTS):
         made_by, _ = _origin_call_name(func.value, ctx)
         if made_by in HTTP_CLIENTS:
             return f"{spelled}()"
@@ -602,6 +616,8 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
             break
     if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Constant, ast.JoinedStr)):
         return False
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.upper is not None:
+        return False  # `for t in sample[:N]`: a bounded sample, not every row
     if isinstance(node, ast.Call):
         name = call_name(node)
         if name == "range" and all(isinstance(a, ast.Constant) for a in node.args):

@@ -50,8 +50,12 @@ def callee_qualname(call: ast.Call, ctx: "ModuleContext") -> str | None:
     or `self.method()` in the enclosing class."""
     func = call.func
     module = ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    root = func.value if isinstance(func, ast.Attribute) else func
+    if not isinstance(root, ast.Name) or not (root.id in ctx.imports or root.id in ctx.module_names
+                                              or root.id in ("self", "cls")):
+        return None  # a local, a parameter, a builtin (imports inside functions are not followed)
     if isinstance(func, ast.Name):
-        resolved = ctx.resolve_name(func.id, func)
+        resolved = ctx.imports.get(func.id) or ctx.resolve_name(func.id, func)
         if resolved is not None:
             return None if resolved.startswith("builtins.") else resolved
         return f"{module}.{func.id}" if func.id in ctx.module_names else None
@@ -103,7 +107,8 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
         if isinstance(node, ast.Call):
             if query is None:
                 what = query_effect(node, ctx)
-                if what is None and call_name(node) in ("list", "tuple", "set", "sorted") and node.args and \
+                if what is None and isinstance(node.func, ast.Name) and node.func.id in ("list", "tuple", "set",
+                                                                                       "sorted") and node.args and \
                         iterates_query(node.args[0], ctx) is not None:
                     what = f"{call_name(node)}() over a query"
                 if what:

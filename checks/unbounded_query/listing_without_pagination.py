@@ -38,8 +38,8 @@ RULE = Rule(
             '        for o in page.get("Contents", [])]'
         ),
         not_caught=(
-            "Calls with `MaxKeys=1` style existence checks are still reported unless they pass a continuation"
-            " argument (suppress them); calls passing `**kwargs` (the token may be inside); `while` loops that"
+            "Calls that set a page size (`MaxKeys=1` existence checks, `MaxItems`, `Limit`: a small page on"
+            " purpose), calls passing `**kwargs` (the token may be inside); `while` loops that"
             " page by hand are recognised by the continuation fields they read. Other AWS APIs and other SDKs"
             " (google-cloud, azure) are not covered yet."
         ),
@@ -67,8 +67,8 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if not imports_any(ctx, AWS_LIBRARIES) or is_test_or_migration(ctx.path) or has_kwargs_splat(call):
         return
     continuation = LISTINGS.get(func.attr) or DYNAMO_LISTINGS[func.attr]
-    if any(k.arg == continuation for k in call.keywords):
-        return
+    if any(k.arg in (continuation, "MaxKeys", "MaxItems", "Limit") for k in call.keywords):
+        return  # continuing a listing, or asking for one small page on purpose (an existence check)
     if func.attr in DYNAMO_LISTINGS and not _is_dynamodb(func.value, ctx):
         return
     if _reads_continuation(call, ctx):

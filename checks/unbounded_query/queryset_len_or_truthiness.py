@@ -48,8 +48,10 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check_len(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if not (isinstance(call.func, ast.Name) and call.func.id in ("len", "bool")) or len(call.args) != 1:
+        return
     name = ctx.qualified_name(call.func)
-    if name not in ("builtins.len", "builtins.bool") or len(call.args) != 1:
+    if name not in ("builtins.len", "builtins.bool"):
         return
     chain = _unused_queryset(call.args[0], ctx)
     if chain is not None:

@@ -151,7 +151,8 @@ def check_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> Iterator[Finding]:
 def _materialised(call: ast.Call, ctx: ModuleContext) -> str | None:
     """`list(Order.objects.all())`, `session.query(M).all()`, `OrderSerializer(qs, many=True)`, `list(c.find())`."""
     name = call_name(call)
-    if call.args and ctx.qualified_name(call.func) in MATERIALISERS:
+    if call.args and isinstance(call.func, ast.Name) and f"builtins.{name}" in MATERIALISERS and \
+            ctx.qualified_name(call.func) in MATERIALISERS:
         chain = iterates_query(call.args[0], ctx)
         if chain is not None and whole_table(chain):
             return f"{name}({chain.label}...)"
