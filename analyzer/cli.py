@@ -45,14 +45,28 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Config file [default: nearest pyproject.toml with [tool.gapcheck]].")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary or notices on stderr.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
+              help="Report only findings that are not in this baseline (see --write-baseline).")
+@click.option("--write-baseline", "write_baseline_file", type=click.Path(dir_okay=False),
+              help="Record the current findings in FILE as the baseline; exit 0 unless the scan itself failed.")
+@click.option("--diff", "diff_ref", metavar="REF",
+              help="Report only findings on lines added or changed since the git ref (from its merge base).")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply excludes and .gitignore to files named on the command line too (for pre-commit).")
 @click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
          extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
          no_cache: bool, cache_dir: str | None, no_semgrep: bool, config_file: str | None, quiet: bool,
+         baseline_file: str | None, write_baseline_file: str | None, diff_ref: str | None, force_exclude: bool,
          timings: bool) -> None:
     """Scan PATHS (default: the current folder) for engineering gaps."""
+    from .baseline import BaselineError
     from .engine import cpu_count, scan as run_scan
+    from .gitdiff import GitDiffError
     from .registry import is_valid_selector
+
+    if write_baseline_file and (baseline_file or diff_ref):
+        _fail("--write-baseline records every current finding; use it without --baseline and --diff")
 
     try:
         settings = load_settings(list(paths), config_file)
@@ -79,8 +93,35 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         settings.cache_dir = str(Path(cache_dir).resolve())
     if no_semgrep:
         settings.semgrep = False
+    if force_exclude:
+        from .filters import drop_excluded
+
+        settings.paths = drop_excluded(settings)
+    post_filters = None
+    if baseline_file or diff_ref:
+        from .filters import PostFilters
+
+        try:
+            post_filters = PostFilters.load(settings.cwd, baseline_file, diff_ref)
+        except (BaselineError, GitDiffError) as exc:
+            _fail(str(exc))
 
     result = run_scan(settings)
+    if write_baseline_file:
+        from .baseline import write as write_baseline
+
+        try:
+            written = write_baseline(write_baseline_file, result.findings, settings.cwd)
+        except BaselineError as exc:
+            _fail(str(exc))
+        if not quiet:
+            click.echo(f"gapcheck: wrote {written} finding{'' if written == 1 else 's'} to the baseline "
+                       f"{write_baseline_file}", err=True)
+        settings.fail_on = "never"
+    elif post_filters is not None:
+        from .filters import apply as apply_filters
+
+        result = apply_filters(result, post_filters)
     report = render(fmt, result, cwd=str(settings.cwd))
     if output:
         try:

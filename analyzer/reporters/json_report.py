@@ -24,6 +24,8 @@ def render(result: "ScanResult", *, cwd: str) -> str:
             "files": result.files,
             "files_analysed": result.files_analysed,
             "semgrep_failed": result.semgrep_failed,
+            # Findings left out by --baseline ("baseline") and --diff ("diff"); absent keys: filter not used.
+            "hidden": dict(getattr(result, "hidden", {})),
         },
     }
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"

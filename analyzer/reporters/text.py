@@ -28,6 +28,11 @@ def summary(result: "ScanResult") -> str:
     parts = [f"Found {count} {noun} in {result.files_analysed} of {result.files} file{'s' if result.files != 1 else ''}"]
     if result.suppressed:
         parts.append(f"{result.suppressed} suppressed")
+    hidden = getattr(result, "hidden", {})  # set by the --baseline / --diff post-filters (analyzer/filters.py)
+    if "baseline" in hidden:
+        parts.append(f"{hidden['baseline']} in the baseline not shown")
+    if "diff" in hidden:
+        parts.append(f"{hidden['diff']} on unchanged lines not shown")
     skipped = result.files - result.files_analysed
     if skipped:
         parts.append(f"{skipped} not analysed")
