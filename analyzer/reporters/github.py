@@ -24,14 +24,15 @@ def render(result: "ScanResult", *, cwd: str) -> str:
     for finding in result.findings:
         rule = get_rule(finding.rule_id)
         title = f"{finding.rule_id} {rule.name}" if rule else finding.rule_id
-        props = ",".join([
-            f"file={_escape_property(finding.path)}",
-            f"line={finding.line}",
-            f"endLine={finding.end_line}",
-            f"col={finding.column}",
-            f"endColumn={finding.end_column}",
-            f"title={_escape_property(title)}",
-        ])
+        parts = [f"file={_escape_property(finding.path)}", f"line={finding.line}"]
+        if finding.end_line > finding.line:
+            # The runner drops col/endColumn (with a warning in the log) when line and endLine differ.
+            parts.append(f"endLine={finding.end_line}")
+        else:
+            parts += [f"endLine={finding.line}", f"col={finding.column}",
+                      f"endColumn={max(finding.column, finding.end_column)}"]
+        parts.append(f"title={_escape_property(title)}")
+        props = ",".join(parts)
         lines.append(f"::{LEVELS.get(finding.severity, 'warning')} {props}::{_escape_data(finding.message)}")
     for note in result.notifications:
         props = [f"file={_escape_property(note.path)}"] if note.path else []
