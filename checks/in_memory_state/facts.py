@@ -272,13 +272,18 @@ def request_reachable(function: ast.AST | None, ctx: "ModuleContext") -> str | N
 TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests/")
 
 
+def is_test_module(ctx: "ModuleContext") -> bool:
+    """Test modules and conftest files, by path."""
+    path = "/" + ctx.path.replace("\\", "/")
+    name = path.rsplit("/", 1)[-1]
+    return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
+
+
 def is_test_or_script(ctx: "ModuleContext") -> bool:
     """Tests, conftest files and `if __name__ == "__main__":` scripts: their state dies with the process anyway."""
 
     def compute() -> bool:
-        path = "/" + ctx.path.replace("\\", "/")
-        name = path.rsplit("/", 1)[-1]
-        if any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py"):
+        if is_test_module(ctx):
             return True
         for stmt in ctx.tree.body:
             if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) \

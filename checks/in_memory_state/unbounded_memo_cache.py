@@ -25,7 +25,8 @@ RULE = Rule(
             " cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and filled (`C[k] = v`, `C.setdefault`) in the same"
             " function - with no eviction anywhere in the file (no `pop`/`del`/`clear`/`popitem`, no `len(C)`"
             " check, no reset); (2) a call, with a non-constant argument, to a function decorated with"
-            " `functools.cache` or `functools.lru_cache(maxsize=None)`."
+            " `functools.cache` or `functools.lru_cache(maxsize=None)`, when an argument carries request data (a"
+            " handler parameter, `request.*`, `self.kwargs`, or a local assigned from them)."
         ),
         why=(
             "Keys that come from requests (user ids, URLs, search terms, tokens) are unbounded: every distinct"
@@ -70,6 +71,8 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
     store = resolve_store(node.value, ctx)
     if store is None or not is_memo_cache(function, store.key, ctx) or module_evicts(store.key, ctx):
         return
+    if not _carries_request_data(node.slice, function, ctx):
+        return
     if ctx.memo(("gap103-first", id(function), store.key), lambda: node) is not node:
         return
     yield ctx.finding(
@@ -89,7 +92,7 @@ def check_unbounded_decorator(call: ast.Call, ctx: ModuleContext) -> Iterator[Fi
     if function is callee or request_reachable(function, ctx) is None:
         return
     arguments = [*call.args, *(k.value for k in call.keywords)]
-    if not arguments or all(isinstance(a, ast.Constant) for a in arguments):
+    if not any(_carries_request_data(a, function, ctx) for a in arguments):
         return
     yield ctx.finding(
         RULE, call,
@@ -97,6 +100,41 @@ def check_unbounded_decorator(call: ast.Call, ctx: ModuleContext) -> Iterator[Fi
         " arguments: each distinct argument is kept in memory forever; use functools.lru_cache(maxsize=N) or a"
         " TTL cache",
     )
+
+
+REQUEST_WORDS = frozenset({"request", "GET", "POST", "data", "query_params", "json", "form", "args", "kwargs",
+                           "params", "body", "headers", "cookies", "user"})
+
+
+def _carries_request_data(arg: ast.AST, function: ast.AST, ctx: ModuleContext, depth: int = 2) -> bool:
+    """The argument comes from the request: a handler parameter (not self/cls), `request.*`, `self.kwargs[...]`,
+    or a local assigned from one of those. Config values and class attributes (`self.model`) are a finite domain."""
+    args = function.args  # type: ignore[attr-defined]
+    params = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs} - {"self", "cls"}
+    for node in ast.walk(arg):
+        if isinstance(node, ast.Name):
+            if node.id in params or node.id in REQUEST_WORDS:
+                return True
+            if depth and isinstance(node.ctx, ast.Load) and ctx.scope_of(node) is function:
+                value = _comprehension_source(node, ctx) or ctx.value_of(node)
+                if value is not None and value is not node and ctx.scope_of(value) is function \
+                        and _carries_request_data(value, function, ctx, depth - 1):
+                    return True
+        elif isinstance(node, ast.Attribute) and node.attr in REQUEST_WORDS:
+            return True
+    return False
+
+
+def _comprehension_source(name: ast.Name, ctx: ModuleContext) -> ast.AST | None:
+    """`x` in `[f(x) for x in items]` -> `items`."""
+    for ancestor in ctx.ancestors(name):
+        if isinstance(ancestor, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            for generator in ancestor.generators:
+                if any(isinstance(t, ast.Name) and t.id == name.id for t in ast.walk(generator.target)):
+                    return generator.iter
+        elif isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return None
+    return None
 
 
 def _local_callee(call: ast.Call, ctx: ModuleContext) -> FunctionNode | None:

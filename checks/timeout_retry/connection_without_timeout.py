@@ -7,6 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
+from ..in_memory_state.facts import is_test_module
 from .facts import (
     CONNECTION_CLIENTS, SOCKET_BLOCKING_METHODS, SOCKET_CONSTRUCTORS, SOCKET_TIMEOUT_METHODS, sets_timeout,
 )
@@ -66,6 +67,8 @@ STDLIB_PREFIXES = ("smtplib.", "ftplib.", "imaplib.", "poplib.", "socket.")
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if is_test_module(ctx):
+        return  # a test waiting on its own live server is not a production gap
     name = ctx.qualified_name(call.func)
     if name is None:
         return

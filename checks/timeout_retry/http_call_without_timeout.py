@@ -7,6 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
+from ..in_memory_state.facts import is_test_module
 from .facts import (
     AIOHTTP_DEFAULT, AIOHTTP_SESSIONS, HTTP_VERBS, HTTPX_CLIENTS, HTTPX_FUNCTIONS, REQUESTS_FUNCTIONS,
     REQUESTS_SESSIONS, STDLIB_HTTP, constructed_by, has_splat, is_none, keyword_value, sets_timeout,
@@ -64,6 +65,8 @@ NONE_TIMEOUT_CLIENTS = REQUESTS_SESSIONS | HTTPX_CLIENTS | AIOHTTP_SESSIONS
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if is_test_module(ctx):
+        return  # a test waiting on its own live server is not a production gap
     name = ctx.qualified_name(call.func)
     if name in STDLIB_HTTP:
         if sets_timeout(call, STDLIB_HTTP[name], ctx) is False and not _sets_socket_default(ctx):

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 EXITS = (ast.Return, ast.Break, ast.Raise)
 # Waiting for an item or for input is not retrying a failed operation.
 WAIT_EXCEPTIONS = ("Empty", "StopIteration", "KeyboardInterrupt", "EOFError", "StopAsyncIteration")
+CONFLICT_WORDS = ("integrity", "exists", "conflict", "stale", "optimisticlock", "serializ", "deadlock",
+                  "uniqueviolation")
 INTERACTIVE_CALLS = frozenset({"builtins.input", "getpass.getpass"})
 
 
@@ -67,6 +69,28 @@ def _uses_name(nodes: list[ast.stmt], names: set[str]) -> bool:
     return any(isinstance(n, ast.Name) and n.id in names for stmt in nodes for n in ast.walk(stmt))
 
 
+MUTATORS = frozenset({"pop", "append", "insert", "extend", "remove", "popleft", "update", "add", "discard"})
+
+
+def _changed_names(statements: list[ast.stmt]) -> set[str]:
+    """Names rebound (`x = ...`, `x += ...`) or mutated in place (`x.pop()`) by these statements."""
+    names: set[str] = set()
+    for node in _own_nodes(statements):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            names |= {n.id for n in ast.walk(node.target) if isinstance(n, ast.Name)}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS \
+                and isinstance(node.func.value, ast.Name):
+            names.add(node.func.value.id)
+    return names
+
+
+def _read_names(statements: list[ast.stmt]) -> set[str]:
+    return {n.id for n in _own_nodes(statements) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
 def _target_names(target: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
 
@@ -97,6 +121,8 @@ def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") 
     if not retrying:
         return None
     others = [s for s in loop.body if s is not attempt]
+    if _changed_names(others + [s for h in retrying for s in h.body]) & _read_names(attempt.body):
+        return None  # each round works on different data (a new name, the rest of the input): not a retry
     bounded = (
         isinstance(loop, (ast.For, ast.AsyncFor))
         or not _is_constant_true(loop.test)
@@ -104,9 +130,23 @@ def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") 
         or any(_exits(h.body) for h in retrying)
         or _exits(attempt.finalbody)
     )
-    sleeps = tuple(n for n in _own_nodes(loop.body) if isinstance(n, ast.Call)
-                   and ctx.qualified_name(n.func) in SLEEP_CALLS)
+    sleeps = tuple(n for n in _own_nodes(loop.body) if isinstance(n, ast.Call) and _is_pause(n, ctx))
     return RetryLoop(loop, attempt, retrying, bounded, sleeps)
+
+
+def _is_pause(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """time.sleep and friends, a `sleep` passed in or wrapped (`_sleep(d)`), or `event.wait(d)`."""
+    if ctx.qualified_name(call.func) in SLEEP_CALLS:
+        return True
+    last = (ctx.dotted_name(call.func) or "").rsplit(".", 1)[-1].lower()
+    return "sleep" in last or (last == "wait" and bool(call.args or call.keywords))
+
+
+def only_conflicts(loop: RetryLoop) -> bool:
+    """Every retrying handler is about a write conflict (unique violation, "already exists", stale row - in the
+    caught type or the handler's test): retrying those
+    at once re-reads the state and is the usual optimistic-concurrency idiom, not hammering a failing service."""
+    return all(any(w in ast.unparse(h).lower() for w in CONFLICT_WORDS) for h in loop.retrying)
 
 
 def sleep_grows(loop: RetryLoop, ctx: "ModuleContext") -> bool:

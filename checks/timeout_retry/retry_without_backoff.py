@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..in_memory_state.facts import is_test_or_script
-from .retry_loops import retry_loop, sleep_grows
+from .retry_loops import only_conflicts, retry_loop
 
 RULE = Rule(
     id="GAP407",
@@ -17,20 +17,18 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-400",
-    summary="Retry loop without growing, jittered delays",
+    summary="Retry loop that retries at once, with no pause",
     docs=Docs(
         what=(
             "Flags a bounded hand-written retry loop - `for _ in range(n)`, `while attempts < n`, or `while True`"
             " with a counter or deadline - that tries an operation, leaves on success and goes round again on"
-            " failure, when it never sleeps between attempts, or only sleeps a fixed delay (no growth with the"
-            " attempt number, no randomness). Unbounded loops are GAP406."
+            " failure, when it never pauses between attempts (no `sleep`, no `event.wait(delay)`). A fixed pause is"
+            " GAP410; unbounded loops are GAP406."
         ),
         why=(
             "Retrying at once turns one failing call into n failing calls within milliseconds, all inside the"
-            " outage window, so the retries almost never help. Fixed delays are better but synchronise clients:"
-            " after an outage every worker retries in lock-step, and the recovering service is knocked over"
-            " again (a thundering herd). Exponential backoff with jitter spreads the load and outlasts short"
-            " outages."
+            " outage window, so the retries almost never help and they multiply the load on a service that is"
+            " already struggling. Exponential backoff with jitter spreads the load and outlasts short outages."
         ),
         example=(
             "for _ in range(3):\n    try:\n        return charge(order)\n    except PaymentGatewayError:\n"
@@ -41,7 +39,9 @@ RULE = Rule(
             "        if attempt == 2:\n            raise\n        time.sleep(min(30, 2 ** attempt) + random.random())"
         ),
         not_caught=(
-            "Loops over alternatives (`for host in hosts:` - each round tries something else), delays computed by"
+            "Loops over alternatives (`for host in hosts:` - each round tries something else) or over changing data"
+            " (a name the `try` reads is rebound or consumed each round), immediate retries of write conflicts"
+            " (`IntegrityError`, `FileExistsError`, stale rows: the optimistic-concurrency idiom), delays computed by"
             " a helper we cannot see into (a name containing `backoff` counts as growing), retries spread across"
             " functions, tests and `__main__` scripts."
         ),
@@ -58,15 +58,12 @@ def check(loop: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     found = retry_loop(loop, ctx)
     if found is None or not found.bounded or is_test_or_script(ctx):
         return
-    if not found.sleeps:
-        problem = "retries immediately with no pause: every attempt lands inside the same outage"
-    elif not sleep_grows(found, ctx):
-        problem = "retries after a fixed delay: clients retry in lock-step and hit the recovering service together"
-    else:
+    if found.sleeps or only_conflicts(found):
         return
     yield ctx.finding(
         RULE, loop,
-        f"this retry loop {problem}; sleep with exponential backoff and jitter (e.g. 2 ** attempt + random()) or"
-        " use tenacity wait_random_exponential",
+        "this retry loop retries immediately with no pause: every attempt lands inside the same outage and"
+        " multiplies the load on the failing service; sleep with exponential backoff and jitter"
+        " (e.g. 2 ** attempt + random()) or use tenacity wait_random_exponential",
         end_node=loop.test if isinstance(loop, ast.While) else loop.iter,  # type: ignore[attr-defined]
     )
