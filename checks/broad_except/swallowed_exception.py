@@ -8,6 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..common import BROAD_EXCEPTIONS, catches_broadly, handler_swallows, handler_types
+from .facts import is_retry_step
 
 RULE = Rule(
     id="GAP501",
@@ -38,7 +39,10 @@ RULE = Rule(
         not_caught=(
             "Handlers that call anything (even a log call without the traceback: that is the no-logging family's"
             " GAP6xx), handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception"
-            " aliases that only a running program could resolve."
+            " aliases that only a running program could resolve. A handler that is the retry step of a"
+            " `while True:` loop (the `try` body breaks or returns on success) is left to the timeout-retry family"
+            " (GAP4xx), which reports the unbounded retry once. Precedence between GAP5xx and GAP6xx rules on one"
+            " handler is documented in `checks/broad_except/facts.py`: one handler, one finding."
         ),
         references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),
     ),
@@ -51,6 +55,8 @@ def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
         return
     if not (catches_broadly(handler, ctx) or _infers_broad(handler, ctx)):
         return
+    if is_retry_step(handler, ctx):
+        return  # `while True:` retry loops are the timeout-retry family's (GAP4xx) finding
     caught = "everything (even KeyboardInterrupt and SystemExit)" if handler.type is None else "every error"
     yield ctx.finding(
         RULE, handler,

@@ -1,0 +1,67 @@
+"""GAP503 error-text-to-client: a broad handler sends the exception's text to the client."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from .facts import owner, summarize
+
+RULE = Rule(
+    id="GAP503",
+    name="error-text-to-client",
+    category="broad-except",
+    severity="warning",
+    precision="high",
+    cwe="CWE-209",
+    security_severity="5.3",
+    summary="A broad except handler returns the exception text to the client",
+    docs=Docs(
+        what=(
+            "Flags a bare `except:` or `except Exception:` handler that puts the exception itself (`e`, `str(e)`,"
+            " `repr(e)`, `f\"{e}\"`, `e.args`, `traceback.format_exc()`) into what the client receives: a"
+            " `return` from a request handler (a Flask/FastAPI/aiohttp route, a DRF `@api_view`, a Django view or"
+            " class-based view method), a returned response object (`JsonResponse`, `JSONResponse`, `Response`,"
+            " `jsonify`, `make_response` ...), `raise HTTPException(detail=str(e))` or `abort(500, str(e))`."
+        ),
+        why=(
+            "The handler turns every failure - a bug, a database outage, a timeout - into a normal-looking"
+            " response, so monitoring sees no 5xx and nobody gets a traceback. And the text goes to the client:"
+            " database error messages carry table and column names and fragments of the SQL, HTTP client errors"
+            " carry internal host names and URLs with credentials, file errors carry server paths."
+        ),
+        example=(
+            "@app.post(\"/orders\")\ndef create_order():\n    try:\n        return jsonify(place(request.json))\n"
+            "    except Exception as e:\n        return jsonify({\"error\": str(e)}), 500"
+        ),
+        instead=(
+            "@app.post(\"/orders\")\ndef create_order():\n    try:\n        return jsonify(place(request.json))\n"
+            "    except OutOfStock as e:\n        return jsonify({\"error\": \"out of stock\", \"sku\": e.sku}), 409\n"
+            "    # anything else: let it propagate; the framework logs it and returns a generic 500"
+        ),
+        not_caught=(
+            "Narrow handlers (`except ValidationError as e: return {\"error\": str(e)}` shows a message written"
+            " for users), exception text returned from plain functions that are not request handlers (the caller"
+            " may log it), error text that reaches the client through a template or a variable assigned in the"
+            " handler and returned after it."
+        ),
+        references=("https://cwe.mitre.org/data/definitions/209.html",
+                    "https://owasp.org/www-community/Improper_Error_Handling"),
+    ),
+)
+
+
+@RULE.on(ast.ExceptHandler)
+def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
+    if owner(handler, ctx) != RULE.id:
+        return
+    leak = summarize(handler, ctx).leak
+    assert leak is not None
+    yield ctx.finding(
+        RULE, leak,
+        "this broad handler sends the exception text to the client: every failure becomes a normal response with"
+        " internal details (SQL, hosts, paths) and no traceback in the logs; return a fixed message for the"
+        " errors you expect and let the rest propagate",
+    )

@@ -1,0 +1,283 @@
+"""One summary per except handler, and the precedence that gives one problem one finding.
+
+Several GAP5xx/GAP6xx rules look at the same handler. Each handler has at most one owner, decided here in this
+order (the first that applies wins):
+
+1. GAP503 error-text-to-client - a broad handler sends the exception text to the client.
+2. GAP501 broad-except-swallowed - a broad handler drops the error (pass/continue/constant).
+3. GAP502 bare-except - a bare `except:` that does not re-raise (it also stops Ctrl-C and sys.exit()).
+4. GAP602 broad-except-logged-without-traceback - a broad handler logs, but never with the traceback.
+5. GAP601 external-failure-unlogged - a handler for a network/database/API failure drops it without a log line.
+6. GAP603 print-for-errors - the handler reports the error with print() in service code.
+
+A handler that is the retry step of a `while True:` loop (its `try` sits directly in the loop, the `try` body
+leaves the loop on success, the handler loops again) belongs to the timeout-retry family (GAP4xx): unbounded
+retry is that family's problem, and GAP501 stays silent there.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..common import catches_broadly, handler_swallows, handler_types
+from ..no_logging.facts import REQUEST_NAMES, is_external_failure, is_log_call, is_report_call, log_has_traceback
+from ..no_logging.facts import JSON_DECODE_ERRORS, TRACEBACK_CALLS, handler_has_comment, is_test_module
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+# Response constructors: what a view returns to the client.
+RESPONSE_CALLS = frozenset({
+    "JsonResponse", "HttpResponse", "HttpResponseBadRequest", "HttpResponseServerError", "JSONResponse",
+    "Response", "jsonify", "make_response", "json_response", "PlainTextResponse", "HTMLResponse", "ORJSONResponse",
+    "UJSONResponse", "HttpResponseForbidden", "render",
+})
+# Exceptions that, raised in a view, become the response body.
+HTTP_ERROR_CALLS = frozenset({"HTTPException", "abort", "HTTPBadRequest", "HTTPInternalServerError", "APIException",
+                              "ValidationError", "ParseError"})
+# Decorators that make a function a request handler (by last attribute: `@app.get`, `@router.post`, `@bp.route`).
+ROUTE_DECORATORS = frozenset({"route", "get", "post", "put", "patch", "delete", "api_view", "websocket",
+                              "api_route", "view_config", "action", "tool"})
+# Calls whose result is the text of the exception being handled (`sys.exc_info()` is not text).
+TRACEBACK_TEXT_CALLS = frozenset({"traceback.format_exc", "traceback.format_exception", "traceback.format_tb"})
+VIEW_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "list", "create", "retrieve",
+                          "update", "partial_update", "destroy", "dispatch", "form_valid"})
+
+
+@dataclass(frozen=True)
+class HandlerSummary:
+    broad: bool
+    bare: bool
+    swallows: bool
+    raises: bool
+    log_calls: tuple[ast.Call, ...]
+    logs_traceback: bool
+    reports: bool
+    print_calls: tuple[ast.Call, ...]
+    leak: ast.AST | None  # the return/raise sending exception text to the client
+    external: str | None  # qualified name of the external-failure type caught
+    retry_step: bool
+    answers_yes_no: bool  # returns/assigns True/False: a probe ("is the database usable?"), not a lost value
+    commented: bool  # a comment inside the handler explains the decision
+
+
+def summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
+    return ctx.memo(("gap5-handler", id(handler)), lambda: _summarize(handler, ctx))
+
+
+def owner(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
+    """The one rule id that reports this handler, or None (see the module docstring for the order)."""
+    return ctx.memo(("gap5-owner", id(handler)), lambda: _owner(summarize(handler, ctx), ctx))
+
+
+def _owner(s: HandlerSummary, ctx: "ModuleContext") -> str | None:
+    if s.broad and s.leak is not None:
+        return "GAP503"
+    if s.broad and s.swallows:
+        return None if s.retry_step else "GAP501"
+    if s.bare and not s.raises:
+        return "GAP502"
+    if s.broad and not s.raises and s.log_calls and not s.logs_traceback and not s.reports and any(
+            getattr(c.func, "attr", "") not in ("debug", "trace") for c in s.log_calls):
+        return "GAP602"
+    if s.external and s.swallows and not s.answers_yes_no and not s.commented and not is_test_module(ctx):
+        return "GAP601"
+    if s.print_calls and not s.raises and not s.log_calls and not s.reports:
+        return "GAP603"
+    return None
+
+
+def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
+    raises = False
+    logs: list[ast.Call] = []
+    traceback = False
+    reports = False
+    prints: list[ast.Call] = []
+    for node in _handler_nodes(handler):
+        if isinstance(node, ast.Raise) or _reraises_later(node, ctx):
+            raises = True
+        elif isinstance(node, ast.Call):
+            if is_log_call(node, ctx):
+                logs.append(node)
+                traceback = traceback or log_has_traceback(node, ctx)
+            elif is_report_call(node, ctx):
+                reports = True
+            elif ctx.qualified_name(node.func) == "builtins.print":
+                prints.append(node)
+            if ctx.qualified_name(node.func) in TRACEBACK_CALLS:
+                traceback = True
+    broad = catches_broadly(handler, ctx)
+    return HandlerSummary(
+        broad=broad, bare=handler.type is None, swallows=handler_swallows(handler), raises=raises,
+        log_calls=tuple(logs), logs_traceback=traceback, reports=reports, print_calls=tuple(prints),
+        leak=_leak(handler, ctx) if broad else None,
+        external=None if broad else _external_type(handler, ctx), retry_step=is_retry_step(handler, ctx),
+        answers_yes_no=_answers_yes_no(handler), commented=handler_has_comment(handler, ctx),
+    )
+
+
+def _answers_yes_no(handler: ast.ExceptHandler) -> bool:
+    for stmt in handler.body:
+        value = getattr(stmt, "value", None)
+        if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign)) and isinstance(value, ast.Constant) \
+                and isinstance(value.value, bool):
+            return True
+    return False
+
+
+def _reraises_later(node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`with util.safe_reraise():` (SQLAlchemy) re-raises on exit; `err = sys.exc_info()` keeps it for later."""
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return any(isinstance(item.context_expr, ast.Call) and "reraise" in _last_name(item.context_expr.func).lower()
+                   for item in node.items)
+    return isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+        and ctx.qualified_name(node.value.func) == "sys.exc_info"
+
+
+def _handler_nodes(handler: ast.ExceptHandler) -> list[ast.AST]:
+    """Every node of the handler body, without entering nested functions or classes (they run later, if ever)."""
+    found: list[ast.AST] = []
+    stack: list[ast.AST] = list(handler.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+# ---- GAP503: exception text to the client -----------------------------------------------------------------------
+def _leak(handler: ast.ExceptHandler, ctx: "ModuleContext") -> ast.AST | None:
+    function = ctx.enclosing_function(handler)
+    if function is None or isinstance(function, ast.Lambda):
+        return None
+    routed = is_route(function)
+    in_view = routed or is_request_handler(function, ctx)
+    for node in _handler_nodes(handler):
+        if isinstance(node, ast.Return) and node.value is not None and carries_error_text(node.value, handler, ctx):
+            # a route's return value is the response; elsewhere only a response object is certainly sent
+            if routed or _is_response(node.value, ctx):
+                return node
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and _last_name(node.exc.func) in (
+                "HTTPException", "HTTPBadRequest", "HTTPInternalServerError", "APIException") \
+                and carries_error_text(node.exc, handler, ctx):
+            return node
+        if isinstance(node, ast.Call) and _last_name(node.func) == "abort" and in_view \
+                and carries_error_text(node, handler, ctx):
+            return node
+    return None
+
+
+def carries_error_text(expr: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`e`, `str(e)`, `repr(e)`, f"{e}", `e.args`, `traceback.format_exc()` somewhere in `expr`."""
+    for node in ast.walk(expr):
+        if _debug_only(node, expr, ctx):
+            continue
+        if isinstance(node, ast.Call) and ctx.qualified_name(node.func) in TRACEBACK_TEXT_CALLS:
+            return True
+        if handler.name and isinstance(node, ast.Name) and node.id == handler.name:
+            parent = ctx.parent(node)
+            if isinstance(parent, ast.Attribute) and parent.attr not in ("args", "message", "strerror", "msg"):
+                continue  # e.status_code, e.__class__: not the text
+            if isinstance(parent, ast.Call) and _last_name(parent.func) in ("type", "isinstance", "id", "getattr"):
+                continue
+            if isinstance(parent, ast.keyword) and parent.arg in ("exc_info", "exception"):
+                continue
+            return True
+    return False
+
+
+def _debug_only(node: ast.AST, top: ast.AST, ctx: "ModuleContext") -> bool:
+    """`traceback.format_exc() if settings.DEBUG else "Internal Server Error"`: shown only in development."""
+    child = node
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, ast.IfExp) and child is ancestor.body and any(
+                isinstance(n, (ast.Name, ast.Attribute)) and (getattr(n, "id", None) or getattr(n, "attr", "")).upper()
+                == "DEBUG" for n in ast.walk(ancestor.test)):
+            return True
+        if ancestor is top:
+            return False
+        child = ancestor
+    return False
+
+
+def _is_response(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    if isinstance(expr, ast.Tuple) and expr.elts:
+        expr = expr.elts[0]
+    if not isinstance(expr, ast.Call):
+        return False
+    qualified = ctx.qualified_name(expr.func)  # `from django.http import JsonResponse as JR`
+    return (qualified.rsplit(".", 1)[-1] if qualified else _last_name(expr.func)) in RESPONSE_CALLS
+
+
+def is_route(function: ast.AST) -> bool:
+    """A Flask/FastAPI/aiohttp route, a DRF `@api_view`/`@action`, an MCP `@tool`: its return value is the response."""
+    for decorator in getattr(function, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if _last_name(target) in ROUTE_DECORATORS:
+            return True
+    return False
+
+
+def is_request_handler(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """A route, a Django view function (`request` first), a class-based view method (`def get(self, request)`)."""
+    if is_route(function):
+        return True
+    args = [a.arg for a in function.args.args]  # type: ignore[attr-defined]
+    if args[:1] == ["request"]:
+        return True
+    return args[:2] == ["self", "request"] and getattr(function, "name", "") in VIEW_METHODS
+
+
+def _last_name(func: ast.AST) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+# ---- GAP601: which external failure ----------------------------------------------------------------------------
+def _external_type(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
+    for element in handler_types(handler, ctx):
+        name = ctx.qualified_name(element)
+        if is_external_failure(name):
+            return name
+        if name in JSON_DECODE_ERRORS and _decodes_request_body(handler, ctx):
+            return f"{name} (decoding the request body)"
+    return None
+
+
+def _decodes_request_body(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    try_node = ctx.parent(handler)
+    for stmt in getattr(try_node, "body", []):
+        for node in ast.walk(stmt):
+            if not isinstance(node, ast.Call):
+                continue
+            if ctx.qualified_name(node.func) in ("json.loads", "orjson.loads", "ujson.loads") and node.args:
+                target = node.args[0]
+                while isinstance(target, (ast.Call, ast.Attribute)):
+                    target = target.func if isinstance(target, ast.Call) else target.value
+                    if ctx.dotted_name(target) in REQUEST_NAMES:
+                        return True
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("json", "get_json") \
+                    and ctx.dotted_name(node.func.value) in REQUEST_NAMES:
+                return True
+    return False
+
+
+# ---- retry loops belong to GAP4xx --------------------------------------------------------------------------------
+def is_retry_step(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`while True: try: ...; break/return except ...: continue/pass` - the handler is an unbounded retry."""
+    try_node = ctx.parent(handler)
+    loop = ctx.parent(try_node) if try_node is not None else None
+    if not isinstance(loop, ast.While) or try_node not in loop.body:
+        return False
+    test = loop.test
+    if not (isinstance(test, ast.Constant) and test.value in (True, 1)):
+        return False
+    exits = [n for stmt in [*try_node.body, *getattr(try_node, "orelse", [])]  # type: ignore[union-attr]
+             for n in ast.walk(stmt) if isinstance(n, (ast.Break, ast.Return))]
+    return bool(exits)

@@ -1,0 +1,69 @@
+"""GAP601 external-failure-unlogged: a network/database/API failure is caught and dropped without a log line."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from ..broad_except.facts import owner, summarize
+
+RULE = Rule(
+    id="GAP601",
+    name="external-failure-unlogged",
+    category="no-logging",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-778",
+    summary="A failure of an external system is caught and dropped without a log line",
+    docs=Docs(
+        what=(
+            "Flags a handler for the failure of an external system - requests/httpx/aiohttp/urllib3 errors,"
+            " `ConnectionError`/`TimeoutError`/`socket` errors, DB-API and Django/SQLAlchemy database errors"
+            " (`OperationalError`, `DatabaseError` ...), smtplib, botocore `ClientError`, redis, pymongo, stripe,"
+            " openai, anthropic, grpc errors, a JSON decode error of a request body - whose body only passes,"
+            " continues, or returns/assigns a constant (None, False, [], {}), with no log call, no re-raise and"
+            " no error report (`sentry_sdk.capture_exception`, `warnings.warn`). Import aliases and"
+            " `from x import Error as E` are resolved."
+        ),
+        why=(
+            "The other system's outage becomes an ordinary value: `None` for the price, `[]` for the orders,"
+            " `False` for the payment. Users see wrong data, the code path after it behaves as if the answer were"
+            " real, and because nothing was logged the dashboards stay green while the upstream is down."
+        ),
+        example=(
+            "import requests\n\ndef fetch_rate(currency):\n    try:\n"
+            "        return requests.get(RATES_URL, params={\"c\": currency}, timeout=5).json()[\"rate\"]\n"
+            "    except requests.RequestException:\n        return None"
+        ),
+        instead=(
+            "def fetch_rate(currency):\n    try:\n"
+            "        return requests.get(RATES_URL, params={\"c\": currency}, timeout=5).json()[\"rate\"]\n"
+            "    except requests.RequestException:\n"
+            "        logger.warning(\"rates service unavailable for %s\", currency, exc_info=True)\n        return None"
+        ),
+        not_caught=(
+            "Expected outcomes, which are decisions rather than failures: `IntegrityError` (duplicate row),"
+            " `DoesNotExist`, `NoResultFound`, HTTP 404-style `NotFound` errors. Filesystem errors (`OSError`,"
+            " `FileNotFoundError`): ignoring a missing file is usually the point. Handlers that return an error"
+            " response (`return JsonResponse(..., status=502)`): the client is told. Broad handlers: GAP501"
+            " reports those."
+        ),
+        references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
+                    "https://requests.readthedocs.io/en/latest/user/quickstart/#errors-and-exceptions"),
+    ),
+)
+
+
+@RULE.on(ast.ExceptHandler)
+def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
+    if owner(handler, ctx) != RULE.id:
+        return
+    caught = summarize(handler, ctx).external
+    yield ctx.finding(
+        RULE, handler,
+        f"{caught} is caught and dropped without a log line: when that system is down this code returns a"
+        " normal-looking value and nobody is told; log it (logger.warning(..., exc_info=True)) or re-raise",
+        end_node=handler.type or handler,
+    )

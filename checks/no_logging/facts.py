@@ -1,0 +1,178 @@
+"""No-logging facts: what a logger is, what a traceback-carrying log call is, which exceptions mean an external
+system failed, and what service code is. One table per fact."""
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING
+
+from ..common import ERROR_REPORT_CALLS, LOG_METHODS
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+
+# Calls that create a logger object: `logger = logging.getLogger(__name__)` and friends.
+LOGGER_FACTORIES = frozenset({
+    "logging.getLogger", "logging.get_logger", "structlog.get_logger", "structlog.getLogger",
+    "structlog.stdlib.get_logger", "celery.utils.log.get_task_logger", "celery.utils.log.get_logger",
+    "loguru.logger.bind", "django.utils.log.getLogger",
+})
+# Modules whose module-level functions log (`logging.error(...)`), and objects that are loggers when imported.
+LOGGING_MODULES = ("logging", "structlog", "loguru.logger", "celery.utils.log")
+# Receivers spelled like a logger: `log`, `logger`, `_logger`, `LOG`, `self.logger`, `app.logger`, `self._log`.
+LOGGER_SPELLING = re.compile(r"(?:^|[._])_?(?:log|logger|LOG|LOGGER|Log|Logger|audit_log|task_logger)$")
+
+# Calls that carry the traceback of the exception being handled.
+TRACEBACK_CALLS = frozenset({
+    "traceback.format_exc", "traceback.print_exc", "traceback.format_exception", "traceback.print_exception",
+    "sys.exc_info",
+})
+REPORT_LAST_NAMES = frozenset({"capture_exception", "captureException", "report_exc_info", "notice_error"})
+
+# Exceptions that mean an external system failed (network, database, mail, cloud, payment and LLM APIs).
+# Filesystem errors (OSError, FileNotFoundError, PermissionError) are not here: ignoring a missing file is often
+# the point. "Expected" outcomes are not here either: IntegrityError (duplicate row), DoesNotExist, NoResultFound.
+EXTERNAL_EXACT = frozenset({
+    "builtins.ConnectionError", "builtins.ConnectionRefusedError", "builtins.ConnectionResetError",
+    "builtins.ConnectionAbortedError", "builtins.BrokenPipeError", "builtins.TimeoutError",
+    "socket.error", "socket.timeout", "socket.gaierror", "socket.herror", "ssl.SSLError", "asyncio.TimeoutError",
+    "urllib.error.URLError", "urllib.error.HTTPError", "http.client.HTTPException",
+    "django.db.DatabaseError", "django.db.OperationalError", "django.db.InterfaceError", "django.db.Error",
+    "django.db.utils.DatabaseError", "django.db.utils.OperationalError", "django.db.utils.InterfaceError",
+    "django.db.utils.Error", "sqlalchemy.exc.OperationalError", "sqlalchemy.exc.DBAPIError",
+    "sqlalchemy.exc.SQLAlchemyError", "sqlalchemy.exc.DisconnectionError", "sqlalchemy.exc.InterfaceError",
+    "sqlalchemy.exc.DatabaseError", "sqlalchemy.exc.TimeoutError", "sqlite3.Error", "sqlite3.OperationalError",
+    "sqlite3.DatabaseError", "botocore.exceptions.ClientError", "botocore.exceptions.BotoCoreError",
+    "botocore.exceptions.EndpointConnectionError", "boto3.exceptions.Boto3Error",
+    "django.core.mail.BadHeaderError", "kombu.exceptions.OperationalError",
+})
+# Every exception class of these modules is an external failure, except the "expected outcome" names below.
+EXTERNAL_PREFIXES = (
+    "requests.", "httpx.", "aiohttp.", "urllib3.exceptions.", "smtplib.", "psycopg2.", "psycopg.", "pymysql.",
+    "MySQLdb.", "asyncpg.", "pymongo.errors.", "redis.", "stripe.", "openai.", "anthropic.", "grpc.",
+    "google.api_core.exceptions.", "azure.core.exceptions.", "paramiko.", "ftplib.", "imaplib.", "poplib.",
+)
+EXPECTED_OUTCOME_WORDS = ("IntegrityError", "UniqueViolation", "DoesNotExist", "NotFound", "NoResultFound",
+                          "DuplicateKey", "InvalidRequestError", "StatusCodeError", "CardError", "NotSupported")
+JSON_DECODE_ERRORS = frozenset({"json.JSONDecodeError", "json.decoder.JSONDecodeError", "builtins.ValueError",
+                                "simplejson.JSONDecodeError"})
+REQUEST_NAMES = frozenset({"request", "req", "self.request"})
+
+# Module path parts and imports that make a module a command-line program or a test, where print() is the output.
+NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs",
+                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools"})
+NON_SERVICE_FILES = frozenset({"setup.py", "manage.py", "__main__.py", "conftest.py", "noxfile.py", "fabfile.py",
+                               "cli.py", "conf.py"})
+CLI_MODULES = frozenset({"argparse", "click", "typer", "optparse", "fire", "docopt", "getopt"})
+
+
+def is_logger(receiver: ast.AST, ctx: "ModuleContext") -> bool:
+    """`logging`, a `getLogger()` result, structlog/loguru/Celery loggers, `self.logger`, `app.logger`."""
+    if isinstance(receiver, ast.Call):
+        # logger.bind(...).error / logger.opt(...).error / structlog.get_logger().error
+        if isinstance(receiver.func, ast.Attribute) and receiver.func.attr in ("bind", "opt", "new", "patch"):
+            return is_logger(receiver.func.value, ctx)
+        return ctx.qualified_name(receiver.func) in LOGGER_FACTORIES
+    qualified = ctx.qualified_name(receiver)
+    if qualified is not None and qualified.startswith(LOGGING_MODULES):
+        return True
+    if isinstance(receiver, ast.Name):
+        value = ctx.value_of(receiver)
+        if isinstance(value, ast.Call) and (ctx.qualified_name(value.func) in LOGGER_FACTORIES
+                                            or _spelled_like_logger(value.func)):
+            return True
+    return _spelled_like_logger(receiver)
+
+
+def _spelled_like_logger(expr: ast.AST) -> bool:
+    spelled = _spelling(expr)
+    return bool(spelled) and bool(LOGGER_SPELLING.search(spelled)) or spelled.lower().endswith("getlogger")
+
+
+def _spelling(expr: ast.AST) -> str:
+    parts: list[str] = []
+    while isinstance(expr, ast.Attribute):
+        parts.append(expr.attr)
+        expr = expr.value
+    if isinstance(expr, ast.Name):
+        parts.append(expr.id)
+    return ".".join(reversed(parts))
+
+
+def is_log_call(call: ast.Call, ctx: "ModuleContext") -> bool:
+    return isinstance(call.func, ast.Attribute) and call.func.attr in LOG_METHODS and is_logger(call.func.value, ctx)
+
+
+def log_has_traceback(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """`logger.exception(...)`, `exc_info=` anything but False/None, loguru `.opt(exception=...)`."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr == "exception":
+        return True
+    for keyword in call.keywords:
+        if keyword.arg in ("exc_info", "exception") and not (
+                isinstance(keyword.value, ast.Constant) and keyword.value.value in (False, None)):
+            return True
+        if keyword.arg is None:
+            return True  # **kwargs may carry exc_info
+    receiver = func.value if isinstance(func, ast.Attribute) else None
+    if isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Attribute) and receiver.func.attr == "opt":
+        return any(k.arg == "exception" for k in receiver.keywords)
+    return False
+
+
+def is_report_call(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """Error trackers and warnings: the failure is recorded somewhere an operator looks."""
+    qualified = ctx.qualified_name(call.func)
+    if qualified in ERROR_REPORT_CALLS or qualified in TRACEBACK_CALLS:
+        return True
+    last = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    return last in REPORT_LAST_NAMES
+
+
+def is_external_failure(name: str | None) -> bool:
+    if not name:
+        return False
+    if any(word in name for word in EXPECTED_OUTCOME_WORDS):
+        return False
+    return name in EXTERNAL_EXACT or name.startswith(EXTERNAL_PREFIXES)
+
+
+TEST_PARTS = frozenset({"tests", "test", "testing"})
+
+
+def is_test_module(ctx: "ModuleContext") -> bool:
+    parts = ctx.path.replace("\\", "/").split("/")
+    filename = parts[-1] if parts else ""
+    return (filename.startswith("test_") or filename.endswith("_test.py") or filename == "conftest.py"
+            or any(part in TEST_PARTS for part in parts[:-1]))
+
+
+def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """A comment inside the handler (`# the row may already be gone`): the author decided, and said why."""
+    end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
+    for number in range(handler.lineno + 1, end + 1):  # the `except` line itself carries noqa/pragma comments
+        line = ctx.lines[number - 1] if 0 < number <= len(ctx.lines) else ""
+        if "#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and line.split("#", 1)[0].count("'") % 2 == 0:
+            return True
+    return False
+
+
+def is_service_module(ctx: "ModuleContext") -> bool:
+    """A module of a web app, worker or library: not a test, a script, a CLI or a `__main__` program."""
+    parts = ctx.path.replace("\\", "/").split("/")
+    filename = parts[-1] if parts else ""
+    if filename in NON_SERVICE_FILES or filename.startswith("test_") or filename.endswith("_test.py"):
+        return False
+    if any(part in NON_SERVICE_PARTS for part in parts[:-1]):
+        return False
+    if any(root.split(".")[0] in CLI_MODULES for root in ctx.imports.values()):
+        return False
+    return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree))
+
+
+def _has_main_guard(tree: ast.Module) -> bool:
+    for stmt in tree.body:
+        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) and isinstance(stmt.test.left, ast.Name) \
+                and stmt.test.left.id == "__name__":
+            return True
+    return False
