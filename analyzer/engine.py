@@ -179,15 +179,15 @@ def analyse_source(path: str, data: bytes, dispatcher: Dispatcher, module_name: 
         result.notifications.append(Notification(path, exc.kind, exc.message))
         return result
     result.suppressions = suppressions.collect(source.text)
-    ctx = ModuleContext(path, tree, source.lines, source.text, module_name)
-    failed: set[str] = set()
-    findings: list[Finding] = []
     try:
         nodes = walk_with_parents(tree)
     except (RecursionError, MemoryError):
         result.analysed = False
         result.notifications.append(Notification(path, "too-complex", "too deeply nested to analyse"))
         return result
+    ctx = ModuleContext(path, tree, source.lines, source.text, module_name, nodes)
+    failed: set[str] = set()
+    findings: list[Finding] = []
     get = dispatcher.table_for(source.text).get
     for node in nodes:
         handlers = get(type(node))
@@ -399,8 +399,9 @@ def run_project_checks(rules: list[Rule], results: dict[str, FileResult],
                     if finding.path in results:
                         found.setdefault(finding.path, []).append(finding)
             except Exception as exc:  # one project check failing must not lose the rest of the scan
-                notifications.append(Notification("", "check-error", f"{rule.id} project check failed: "
-                                                  f"{type(exc).__name__}: {exc}", "warning"))
+                # An error, not a warning: a crashed project check looks exactly like "no findings" otherwise.
+                notifications.append(Notification("", "check-error", f"{rule.id} project check failed, its "
+                                                  f"findings are missing: {type(exc).__name__}: {exc}", "error"))
     return found
 
 

@@ -25,8 +25,12 @@ T = TypeVar("T")
 
 
 class ModuleContext:
-    def __init__(self, path: str, tree: ast.Module, lines: list[str], text: str, module_name: str = "") -> None:
+    def __init__(self, path: str, tree: ast.Module, lines: list[str], text: str, module_name: str = "",
+                 nodes: list[ast.AST] | None = None) -> None:
         self.path = path
+        # Every node in walk order (the engine's single walk); built here when a caller gives none.
+        self.nodes: list[ast.AST] = nodes if nodes is not None else _walk_linking_parents(tree)
+        self._importing_functions: frozenset[int] | None = None
         self.tree = tree
         self.lines = lines
         self.text = text
@@ -72,24 +76,28 @@ class ModuleContext:
     def enclosing_loop(self, node: ast.AST) -> ast.AST | None:
         """The nearest loop or comprehension around `node` inside the same function, if any.
 
-        A node in the iterable of a `for` (or the first generator of a comprehension) runs once, not per item,
-        so such a loop does not count.
+        Code that runs once, not per item, does not count: the iterable of a `for`, a `for`/`while` loop's `else`,
+        and the first iterable of a comprehension (evaluated once, in the enclosing scope).
         """
         child = node
+        once_for: ast.AST | None = None  # a comprehension whose first iterable `node` sits in
         for ancestor in self.ancestors(node):
             if isinstance(ancestor, FUNCTION_NODES + (ast.ClassDef,)):
                 return None
-            if isinstance(ancestor, (ast.For, ast.AsyncFor)) and child is not ancestor.iter:
-                if child in ancestor.orelse:
-                    child = ancestor
-                    continue
-                return ancestor
-            if isinstance(ancestor, ast.While) and child not in ancestor.orelse:
-                return ancestor
-            if isinstance(ancestor, COMPREHENSION_NODES):
-                first_iter = ancestor.generators[0].iter  # type: ignore[attr-defined]
-                if child is not first_iter:
+            if isinstance(ancestor, ast.comprehension):
+                owner = getattr(ancestor, PARENT, None)
+                if child is ancestor.iter and owner is not None and owner.generators[0] is ancestor:  # type: ignore
+                    once_for = owner
+            elif isinstance(ancestor, (ast.For, ast.AsyncFor)):
+                if child is not ancestor.iter and child not in ancestor.orelse:
                     return ancestor
+            elif isinstance(ancestor, ast.While):
+                if child not in ancestor.orelse:
+                    return ancestor
+            elif isinstance(ancestor, COMPREHENSION_NODES):
+                if ancestor is not once_for:
+                    return ancestor
+                once_for = None
             child = ancestor
         return None
 
@@ -153,11 +161,24 @@ class ModuleContext:
             self._local_imports[key] = table
         return table
 
+    def _functions_with_imports(self) -> frozenset[int]:
+        """ids of the functions that contain an import statement of their own (most modules: none)."""
+        if self._importing_functions is None:
+            found: set[int] = set()
+            for node in self.nodes:
+                if node.__class__ in (ast.Import, ast.ImportFrom):
+                    for ancestor in self.ancestors(node):
+                        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                            found.add(id(ancestor))
+            self._importing_functions = frozenset(found)
+        return self._importing_functions
+
     def resolve_name(self, name: str, at: ast.AST | None = None) -> str | None:
         """Qualified name of a bare name: an import (module-level or in an enclosing function) or a builtin."""
-        if at is not None:
+        if at is not None and self._functions_with_imports():
+            importing = self._functions_with_imports()
             for ancestor in self.ancestors(at):
-                if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if id(ancestor) in importing:
                     local = self._function_imports(ancestor)
                     if name in local:
                         return local[name]
@@ -304,6 +325,12 @@ class ModuleContext:
             message=message,
             severity=rule.severity,
         )
+
+
+def _walk_linking_parents(tree: ast.AST) -> list[ast.AST]:
+    from .engine import walk_with_parents
+
+    return walk_with_parents(tree)
 
 
 def _target_names(target: ast.AST) -> list[str]:

@@ -20,10 +20,10 @@ class ProjectIndex:
         """`facts_by_file`: (path, module name, [(kind, data), ...]) for every analysed file."""
         self._by_kind: dict[str, list[tuple[str, object]]] = {}
         self.modules: dict[str, str] = {}
-        self._paths: dict[str, str] = {}
+        self._paths: dict[str, list[str]] = {}
         for path, module, facts in sorted(facts_by_file, key=lambda item: item[0]):
             self.modules[path] = module
-            self._paths.setdefault(module, path)
+            self._paths.setdefault(module, []).append(path)
             for kind, data in facts:
                 self._by_kind.setdefault(kind, []).append((path, data))
 
@@ -31,8 +31,25 @@ class ProjectIndex:
         """(path, data) for every fact of this kind, in path order then recording order."""
         return self._by_kind.get(kind, [])
 
-    def path_of_module(self, module: str) -> str | None:
-        return self._paths.get(module)
+    def path_of_module(self, module: str, near: str | None = None) -> str | None:
+        """The file of a dotted module name. Files outside packages get bare names (`models`), so two folders
+        may both hold `models`: then the one nearest to `near` (the importing file) wins, by shared folders."""
+        paths = self._paths.get(module)
+        if not paths:
+            return None
+        if len(paths) == 1 or near is None:
+            return paths[0]
+        near_parts = near.split("/")[:-1]
+
+        def shared(path: str) -> int:
+            count = 0
+            for a, b in zip(path.split("/")[:-1], near_parts):
+                if a != b:
+                    break
+                count += 1
+            return count
+
+        return max(paths, key=lambda p: (shared(p), -len(p), p))
 
     @staticmethod
     def finding(rule: "Rule", path: str, line: int, column: int, end_line: int, end_column: int,

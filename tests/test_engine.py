@@ -58,3 +58,42 @@ def test_project_index_joins_facts_in_path_order():
     assert index.facts("k") == [("a.py", 1), ("b.py", 2)]
     assert index.path_of_module("pkg.b") == "b.py"
     assert index.facts("missing") == []
+
+
+def _ctx(source: str) -> ModuleContext:
+    tree = ast.parse(source)
+    return ModuleContext("m.py", tree, source.splitlines(), source)
+
+
+def _call(ctx: ModuleContext, name: str) -> ast.Call:
+    return next(n for n in ctx.nodes if isinstance(n, ast.Call) and getattr(n.func, "id", "") == name)
+
+
+def test_enclosing_loop_counts_only_per_item_code():
+    ctx = _ctx(
+        "def f(xs):\n"
+        "    a = [once(x) for x in first()]\n"
+        "    b = [each(x) for x in xs for y in inner(x)]\n"
+        "    for x in loop_iter():\n"
+        "        body(x)\n"
+        "    else:\n"
+        "        after()\n"
+    )
+    assert ctx.enclosing_loop(_call(ctx, "first")) is None  # the first iterable runs once
+    assert isinstance(ctx.enclosing_loop(_call(ctx, "once")), ast.ListComp)
+    assert isinstance(ctx.enclosing_loop(_call(ctx, "inner")), ast.ListComp)  # later iterables run per item
+    assert ctx.enclosing_loop(_call(ctx, "loop_iter")) is None
+    assert isinstance(ctx.enclosing_loop(_call(ctx, "body")), ast.For)
+    assert ctx.enclosing_loop(_call(ctx, "after")) is None
+
+
+def test_function_local_imports_resolve_only_inside_their_function():
+    ctx = _ctx("def f():\n    import requests as r\n    r.get()\n\ndef g():\n    r.get()\n")
+    calls = [n for n in ctx.nodes if isinstance(n, ast.Call)]
+    assert sorted(str(ctx.qualified_name(c.func)) for c in calls) == ["None", "requests.get"]
+
+
+def test_path_of_module_prefers_the_nearest_of_same_named_modules():
+    index = ProjectIndex([("a/models.py", "models", []), ("b/models.py", "models", []), ("b/views.py", "views", [])])
+    assert index.path_of_module("models", near="b/views.py") == "b/models.py"
+    assert index.path_of_module("models", near="a/x.py") == "a/models.py"

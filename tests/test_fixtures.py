@@ -38,6 +38,8 @@ def reported(tmp_path_factory) -> dict[str, set[tuple[int, str]]]:
     settings.jobs = 2
     result = scan(settings)
     assert not result.semgrep_failed, result.notifications
+    crashed = [n for n in result.notifications if n.kind == "check-error"]
+    assert not crashed, f"a check crashed on the fixtures, so its findings are missing: {crashed}"
     by_file: dict[str, set[tuple[int, str]]] = defaultdict(set)
     for finding in result.findings:
         by_file[finding.path].add((finding.line, finding.rule_id))
