@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Module)
+OWN_SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While)
 COMPREHENSION_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 BUILTIN_NAMES = frozenset(dir(builtins))
@@ -31,6 +32,7 @@ class ModuleContext:
         # Every node in walk order (the engine's single walk); built here when a caller gives none.
         self.nodes: list[ast.AST] = nodes if nodes is not None else _walk_linking_parents(tree)
         self._importing_functions: frozenset[int] | None = None
+        self._own_nodes: dict[int, list[ast.AST]] | None = None
         self.tree = tree
         self.lines = lines
         self.text = text
@@ -212,37 +214,65 @@ class ModuleContext:
             return ".".join([expr.id, *reversed(attrs)])
         return None
 
+    # ---- scopes ------------------------------------------------------------------------------------------
+    def own_nodes(self, scope: ast.AST) -> list[ast.AST]:
+        """The nodes that belong to `scope` (a function, lambda, class or the module) itself, in source order:
+        nested functions, lambdas and classes appear as one node each, their insides belong to them; decorators,
+        default values and annotations belong to the enclosing scope. Computed for every scope in one pass over
+        the engine's node list, on first use."""
+        if self._own_nodes is None:
+            self._own_nodes = self._group_by_scope()
+        return self._own_nodes.get(id(scope), [])
+
+    def _group_by_scope(self) -> dict[int, list[ast.AST]]:
+        groups: dict[int, list[ast.AST]] = {id(self.tree): []}
+        owner_of: dict[int, ast.AST] = {id(self.tree): self.tree}
+        starts: dict[int, ast.AST] = {}  # id(first-level body node) -> its scope
+        scope_types = OWN_SCOPE_TYPES
+        for node in self.nodes:
+            if node is self.tree:
+                for child in self.tree.body:
+                    starts[id(child)] = self.tree
+                continue
+            owner = starts.get(id(node))
+            if owner is None:
+                owner = owner_of.get(id(getattr(node, PARENT, None)), self.tree)
+            owner_of[id(node)] = owner
+            groups.setdefault(id(owner), []).append(node)
+            if node.__class__ in scope_types:
+                body = node.body  # type: ignore[attr-defined]
+                for child in body if body.__class__ is list else (body,):
+                    starts[id(child)] = node
+                groups.setdefault(id(node), [])
+        return groups
+
     # ---- bindings ----------------------------------------------------------------------------------------
     def bindings(self, scope: ast.AST) -> dict[str, list[ast.AST]]:
-        """Name -> the statements binding it directly in `scope` (Assign, AnnAssign, AugAssign, With, For,
-        NamedExpr, comprehension-free), in source order. Nested functions and classes are not entered."""
+        """Name -> the statements binding it directly in `scope` (Assign, AnnAssign, AugAssign, For, With,
+        NamedExpr, def and class), in source order. Nested functions and classes are not entered."""
         key = id(scope)
         table = self._scope_bindings.get(key)
         if table is not None:
             return table
         table = {}
-        body = scope.body if isinstance(getattr(scope, "body", None), list) else [scope.body]  # type: ignore
-        stack: list[ast.AST] = list(reversed(body))
-        while stack:
-            node = stack.pop()
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                table.setdefault(node.name if not isinstance(node, ast.Lambda) else "<lambda>", []).append(node)
-                continue
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
+        for node in self.own_nodes(scope):
+            cls = node.__class__
+            if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+                table.setdefault(node.name, []).append(node)  # type: ignore[attr-defined]
+            elif cls is ast.Assign:
+                for target in node.targets:  # type: ignore[attr-defined]
                     for name in _target_names(target):
                         table.setdefault(name, []).append(node)
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
-                for name in _target_names(node.target):
+            elif cls in (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor):
+                for name in _target_names(node.target):  # type: ignore[attr-defined]
                     table.setdefault(name, []).append(node)
-            elif isinstance(node, ast.NamedExpr):
-                table.setdefault(node.target.id, []).append(node)
-            elif isinstance(node, (ast.With, ast.AsyncWith)):
-                for item in node.items:
+            elif cls is ast.NamedExpr:
+                table.setdefault(node.target.id, []).append(node)  # type: ignore[attr-defined]
+            elif cls in (ast.With, ast.AsyncWith):
+                for item in node.items:  # type: ignore[attr-defined]
                     if item.optional_vars is not None:
                         for name in _target_names(item.optional_vars):
                             table.setdefault(name, []).append(node)
-            stack.extend(reversed(list(ast.iter_child_nodes(node))))
         self._scope_bindings[key] = table
         return table
 

@@ -97,3 +97,30 @@ def test_path_of_module_prefers_the_nearest_of_same_named_modules():
     index = ProjectIndex([("a/models.py", "models", []), ("b/models.py", "models", []), ("b/views.py", "views", [])])
     assert index.path_of_module("models", near="b/views.py") == "b/models.py"
     assert index.path_of_module("models", near="a/x.py") == "a/models.py"
+
+
+def test_own_nodes_and_bindings_stay_in_their_scope():
+    ctx = _ctx(
+        "@deco(a)\n"
+        "def f(x=default()):\n"
+        "    q = 1\n"
+        "    def inner():\n"
+        "        q = 2\n"
+        "        return q\n"
+        "    class K:\n"
+        "        q = 3\n"
+        "    g = lambda: q\n"
+        "    return q\n"
+    )
+    f = ctx.tree.body[0]
+    inner = f.body[1]
+    own_f = ctx.own_nodes(f)
+    assert inner in own_f and not any(n in own_f for n in inner.body)
+    klass, lam = f.body[2], f.body[3].value
+    nested = [n for part in (*inner.body, *klass.body, lam.body) for n in ast.walk(part)]
+    assert klass in own_f and lam in own_f and not any(n in own_f for n in nested)
+    calls = {getattr(n.func, "id", "") for n in ctx.own_nodes(ctx.tree) if isinstance(n, ast.Call)}
+    assert calls == {"deco", "default"}  # decorators and defaults run in the enclosing scope
+    assert [type(s).__name__ for s in ctx.bindings(f)["q"]] == ["Assign"]
+    assert sorted(ctx.bindings(f)) == ["K", "g", "inner", "q"]
+    assert [s.lineno for s in ctx.bindings(inner)["q"]] == [5]
