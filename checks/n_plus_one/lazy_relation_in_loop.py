@@ -16,7 +16,7 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, QueryChain, call_name, is_test_or_migration,
                          iterates_query)
-from ..orm.index import loaded_relations, own_nodes, record_model, rows_not_models
+from ..orm.index import loaded_relations, record_model, rows_not_models
 
 RULE = Rule(
     id="GAP302",
@@ -142,7 +142,7 @@ def _rebinding_calls(chain: QueryChain, iterable: ast.AST, ctx: ModuleContext) -
                                                                       "options"):
                     calls.append(node)
     if scope is not ctx.tree:
-        for node in own_nodes(scope):
+        for node in ctx.own_nodes(scope):
             if isinstance(node, ast.Call) and call_name(node) == "prefetch_related_objects":
                 calls.append(ast.Call(func=ast.Name("prefetch_related"), args=node.args[1:], keywords=[]))
     return calls

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, SA_EAGER_OPTIONS, call_name, http_effect, iterates_query,
                     per_item_loop, query_effect)
@@ -71,17 +71,6 @@ def callee_qualname(call: ast.Call, ctx: "ModuleContext") -> str | None:
     return None
 
 
-def own_nodes(function: ast.AST) -> Iterator[ast.AST]:
-    """Every node of a function body, not entering nested functions, lambdas or classes."""
-    stack = list(reversed(function.body)) if isinstance(function.body, list) else [function.body]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
-
-
 def is_memoised(function: FunctionNode) -> bool:
     for decorator in function.decorator_list:
         target = decorator.func if isinstance(decorator, ast.Call) else decorator
@@ -103,7 +92,7 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     http: list | None = None
     calls: list[str] = []
     seen: set[str] = set()
-    for node in own_nodes(function):
+    for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
             if query is None:
                 what = query_effect(node, ctx)
