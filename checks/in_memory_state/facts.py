@@ -145,7 +145,7 @@ def _registered_handlers(ctx: "ModuleContext") -> frozenset[str]:
 
     def compute() -> frozenset[str]:
         names: set[str] = set()
-        for node in ast.walk(ctx.tree):
+        for node in ctx.nodes:
             if not isinstance(node, ast.Call):
                 continue
             func = node.func
@@ -219,7 +219,7 @@ def is_request_scope(function: ast.AST, ctx: "ModuleContext") -> bool:
 # ---- same-module reachability ----------------------------------------------------------------------------------
 def _functions(ctx: "ModuleContext") -> list[FunctionNode]:
     return ctx.memo(("all-functions",), lambda: [
-        n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))])
+        n for n in ctx.nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))])
 
 
 def _callees(function: FunctionNode, ctx: "ModuleContext") -> Iterator[FunctionNode]:

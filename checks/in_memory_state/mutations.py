@@ -161,7 +161,7 @@ def module_evicts(key: str, ctx: "ModuleContext") -> bool:
 
     def compute() -> frozenset[str]:
         keys: set[str] = set()
-        for node in ast.walk(ctx.tree):
+        for node in ctx.nodes:
             target: ast.AST | None = None
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Del):
                 target = node.value

@@ -124,7 +124,7 @@ def _timeout_is_none(call: ast.Call, ctx: ModuleContext) -> bool:
 def _sets_socket_default(ctx: ModuleContext) -> bool:
     def compute() -> bool:
         return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) == "socket.setdefaulttimeout"
-                   for n in ast.walk(ctx.tree))
+                   for n in ctx.nodes)
 
     return ctx.memo(("sets-socket-default-timeout",), compute)
 

@@ -113,7 +113,7 @@ def _module_timeout_set(ctx: ModuleContext) -> bool:
     """`openai.timeout = 20` (module client, v1) or `openai.request_timeout` anywhere in the file."""
 
     def compute() -> bool:
-        for node in ast.walk(ctx.tree):
+        for node in ctx.nodes:
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Attribute) and target.attr in ("timeout", "request_timeout") \

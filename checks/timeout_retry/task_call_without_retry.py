@@ -133,7 +133,7 @@ def _task_retries(function: FunctionNode, ctx: ModuleContext) -> bool:
 
 def _tasks_in_module(ctx: ModuleContext) -> list[FunctionNode]:
     return ctx.memo(("task-functions",), lambda: [
-        n for n in ast.walk(ctx.tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        n for n in ctx.nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
         and any(decorator_kind(d, ctx) == "task" for d in n.decorator_list)])
 
 
