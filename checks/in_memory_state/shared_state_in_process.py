@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from .facts import request_reachable
+from ..scopes import request_reachable
 from .mutations import is_memo_cache, mutation_target, resolve_store
 
 RULE = Rule(

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from .facts import FunctionNode, request_reachable
+from ..scopes import FunctionNode, request_reachable
 from .mutations import is_memo_cache, module_evicts, resolve_store
 
 RULE = Rule(

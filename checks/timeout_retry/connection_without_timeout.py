@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import is_test_module
+from ..scopes import is_test_module
 from .facts import (
     CONNECTION_CLIENTS, SOCKET_BLOCKING_METHODS, SOCKET_CONSTRUCTORS, SOCKET_TIMEOUT_METHODS, sets_timeout,
 )

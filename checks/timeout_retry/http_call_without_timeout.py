@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import is_test_module
+from ..scopes import is_test_module
 from .facts import (
     AIOHTTP_DEFAULT, AIOHTTP_SESSIONS, HTTP_VERBS, HTTPX_CLIENTS, HTTPX_FUNCTIONS, REQUESTS_FUNCTIONS,
     REQUESTS_SESSIONS, STDLIB_HTTP, constructed_by, has_splat, is_none, keyword_value, sets_timeout,

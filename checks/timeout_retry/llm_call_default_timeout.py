@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import request_reachable
+from ..scopes import request_reachable
 from .facts import (
     LLM_CALL_PATHS, LLM_CONSTRUCTORS, LLM_DEFAULT, LLM_LEGACY_CALLS, LLM_MODULE_CLIENTS, constructed_by, has_splat,
     keyword_value,

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import request_reachable
+from ..scopes import request_reachable
 from .facts import POPEN_CONSTRUCTORS, POPEN_WAITS, SUBPROCESS_FUNCTIONS, constructed_by, has_splat, keyword_value
 
 RULE = Rule(

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import FunctionNode, decorator_kind, decorator_target, request_reachable, scope_kind
+from ..scopes import FunctionNode, decorator_kind, decorator_target, request_reachable, scope_kind
 from .facts import (
     CELERY_RETRY_KEYWORDS, HTTP_VERBS, LLM_CALL_PATHS, OUTBOUND_CALLS, OUTBOUND_CONSTRUCTED, RETRY_MARKERS,
     constructed_by, keyword_value,

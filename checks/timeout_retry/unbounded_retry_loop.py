@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import is_test_or_script
+from ..scopes import is_test_or_script
 from .retry_loops import retry_loop
 
 RULE = Rule(

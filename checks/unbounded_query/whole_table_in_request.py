@@ -8,7 +8,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword, has_kwargs_splat
 from ...analyzer.registry import Docs, Rule
-from ..in_memory_state.facts import request_reachable
+from ..scopes import request_reachable
 from ..orm.facts import (DJANGO_KEEP_ALL, MATERIALISERS, SA_RESTRICTING, QueryChain, call_name, is_cursor,
                          is_mongo_collection, is_test_or_migration, iterates_query, sa_statement_methods)
 
