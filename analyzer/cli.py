@@ -145,7 +145,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
 
 def exit_code(result, fail_on: str) -> int:
     """2 beats 3 beats 1: a broken tool or config first, then an incomplete scan, then findings."""
-    if result.semgrep_failed or any(n.kind == "missing-path" for n in result.notifications):
+    if result.semgrep_failed or result.broken_checks or any(n.kind == "missing-path" for n in result.notifications):
         return EXIT_ERROR
     if result.incomplete:
         return EXIT_INCOMPLETE

@@ -20,7 +20,7 @@ from .discovery import SourceFile, discover
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import PARENT, ModuleContext
 from .project import ProjectIndex
-from .registry import Handler, Rule, load_rules, resolve_selector
+from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
 from .source import SourceError, decode, parse
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
@@ -79,6 +79,10 @@ class ScanResult:
     semgrep_ran: bool
     semgrep_failed: bool
     timings: dict[str, float]
+
+    @property
+    def broken_checks(self) -> bool:
+        return any(n.kind == "check-error" and n.level == "error" for n in self.notifications)
 
     @property
     def incomplete(self) -> bool:
@@ -256,8 +260,12 @@ def scan(settings: Settings) -> ScanResult:
     files, notifications = discover(settings)
     timings["discover"] = time.perf_counter() - started
 
+    for module, error in sorted(load_errors().items()):
+        notifications.append(Notification("", "check-error", f"check module {module} failed to load, its rules did "
+                                          f"not run: {error}"))
     engine_key = hashlib.blake2b(
-        "\0".join([__version__, semgrep.rules_digest(), *(r.id for r in rules)]).encode(), digest_size=16
+        "\0".join([__version__, code_digest(), semgrep.rules_digest(), *(r.id for r in rules)]).encode(),
+        digest_size=16,
     ).hexdigest()
     cache = Cache(settings.cache_dir) if settings.cache else None
 

@@ -342,15 +342,25 @@ class ModuleContext:
         return byte_offset + 1
 
     def finding(self, rule: "Rule", node: ast.AST, message: str, end_node: ast.AST | None = None) -> Finding:
-        end = end_node or node
+        """A finding spanning `node` (through `end_node` when given). An except clause is located by its header,
+        `except` up to the type it names, never its whole body."""
         line = getattr(node, "lineno", 1)
+        col = getattr(node, "col_offset", 0)
+        if isinstance(node, ast.ExceptHandler) and (end_node is None or end_node is node):
+            end_node = node.type
+            if end_node is None:  # bare `except:`: the keyword itself
+                return self._finding(rule, message, line, col, line, col + len("except"))
+        end = end_node or node
         end_line = getattr(end, "end_lineno", None) or line
+        return self._finding(rule, message, line, col, end_line, getattr(end, "end_col_offset", None) or 0)
+
+    def _finding(self, rule: "Rule", message: str, line: int, col: int, end_line: int, end_col: int) -> Finding:
         return Finding(
             path=self.path,
             line=line,
-            column=self.column(line, getattr(node, "col_offset", 0)),
+            column=self.column(line, col),
             end_line=end_line,
-            end_column=self.column(end_line, getattr(end, "end_col_offset", None) or 0),
+            end_column=self.column(end_line, end_col),
             rule_id=rule.id,
             message=message,
             severity=rule.severity,

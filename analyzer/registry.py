@@ -7,10 +7,12 @@ keeps the two in agreement). The CLI (`rules`, `explain`), the SARIF writer and 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import pkgutil
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 if TYPE_CHECKING:
@@ -153,18 +155,55 @@ class _Registry:
 
 
 _REGISTRY = _Registry()
+# Filled once per process by load_rules: the check modules that failed to import, with the reason.
+_LOAD_ERRORS: dict[str, str] = {}
 _LOADED: list[bool] = []
 
 
 def load_rules() -> list[Rule]:
-    """Import every module under the checks package once; each module registers its rules."""
+    """Import every module under the checks package once; each module registers its rules.
+
+    A module that fails to import loses only its own rules: the failure is kept for `load_errors()` (the scan
+    reports it as an error and exits 2) and every other rule still runs.
+    """
     if not _LOADED:
         from .. import checks  # the checks package sits beside analyzer in the gapcheck namespace
 
-        for info in sorted(pkgutil.walk_packages(checks.__path__, checks.__name__ + "."), key=lambda i: i.name):
-            importlib.import_module(info.name)
+        def failed(name: str) -> None:
+            _LOAD_ERRORS[name] = "could not be imported"
+
+        packages = pkgutil.walk_packages(checks.__path__, checks.__name__ + ".", onerror=failed)
+        for info in sorted(packages, key=lambda i: i.name):
+            try:
+                importlib.import_module(info.name)
+            except Exception as exc:  # a broken check module must not take every other rule down with it
+                _LOAD_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
         _LOADED.append(True)
     return list(_REGISTRY)
+
+
+def load_errors() -> dict[str, str]:
+    load_rules()
+    return dict(_LOAD_ERRORS)
+
+
+def code_digest() -> str:
+    """A hash of gapcheck's own analysis code (engine and checks): part of every cache key, so results cached by
+    an edited or upgraded gapcheck are never reused."""
+    if not _CODE_DIGEST:
+        from .. import checks
+
+        digest = hashlib.blake2b(digest_size=16)
+        roots = [Path(__file__).resolve().parent, *(Path(p).resolve() for p in checks.__path__)]
+        for root in roots:
+            for path in sorted(root.rglob("*.py")):
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+        _CODE_DIGEST.append(digest.hexdigest())
+    return _CODE_DIGEST[0]
+
+
+_CODE_DIGEST: list[str] = []
 
 
 def get_rule(key: str) -> Rule | None:

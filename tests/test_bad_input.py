@@ -191,3 +191,23 @@ def test_scanned_code_is_never_imported_or_executed(gapcheck, tmp_path):
     run, _ = scan_json(gapcheck)
     assert run.exit_code == 0
     assert not marker.exists()
+
+
+def test_a_check_module_that_fails_to_import_loses_only_its_rules(gapcheck, tmp_path, monkeypatch):
+    from gapcheck.analyzer import registry
+
+    monkeypatch.setitem(registry._LOAD_ERRORS, "gapcheck.checks.broken", "SyntaxError: invalid syntax")
+    (tmp_path / "a.py").write_text(SWALLOW, encoding="utf-8")
+    run, doc = scan_json(gapcheck, "--no-cache")
+    assert run.exit_code == 2  # a broken gapcheck is a tool failure, never "no findings"
+    assert [f["rule"] for f in doc["findings"]] == ["GAP501"]
+    assert "check module gapcheck.checks.broken failed to load" in doc["notifications"][0]["message"]
+
+
+def test_except_clause_findings_point_at_the_header_not_the_body(gapcheck, tmp_path):
+    (tmp_path / "a.py").write_text("try:\n    work()\nexcept:\n    pass\n    pass\n"
+                                   "try:\n    work()\nexcept (KeyError,\n        Exception):\n    pass\n",
+                                   encoding="utf-8")
+    _, doc = scan_json(gapcheck, "--no-cache")
+    spans = [(f["line"], f["column"], f["end_line"], f["end_column"]) for f in doc["findings"]]
+    assert spans == [(3, 1, 3, 7), (8, 1, 9, 19)]

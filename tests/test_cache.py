@@ -116,3 +116,17 @@ def test_concurrent_runs_share_one_cache(tmp_path):
     assert len(json.loads(outputs[0])["findings"]) == sum(i % 3 + 1 for i in range(30))
     warm = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=300)
     assert warm.stdout == outputs[0]
+
+
+def test_gapcheck_code_change_invalidates_the_cache(tmp_path, monkeypatch):
+    (tmp_path / "a.py").write_text(SWALLOW, encoding="utf-8")
+    cache_dir = tmp_path / ".cache"
+    scan(tmp_path, cache_dir, semgrep=False)
+    analysed: list[str] = []
+    real = engine.analyse_source
+    monkeypatch.setattr(engine, "analyse_source", lambda *a, **k: analysed.append(a[0]) or real(*a, **k))
+    scan(tmp_path, cache_dir, semgrep=False)
+    assert analysed == []
+    monkeypatch.setattr(engine, "code_digest", lambda: "an edited check")
+    scan(tmp_path, cache_dir, semgrep=False)
+    assert analysed == ["a.py"]

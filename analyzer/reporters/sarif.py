@@ -83,7 +83,7 @@ def build(result: "ScanResult", cwd: str) -> om.SarifLog:
             locations=locations,
             descriptor=om.ReportingDescriptorReference(id=note.kind),
         ))
-    successful = not result.semgrep_failed and not result.incomplete
+    successful = not (result.semgrep_failed or result.incomplete or result.broken_checks)
     invocation = om.Invocation(execution_successful=successful, tool_execution_notifications=notifications or None)
     base = Path(cwd).resolve().as_uri().rstrip("/") + "/"
     run = om.Run(
