@@ -51,3 +51,13 @@ def test_selectors():
     assert {r.id for r in resolve_selector("GAP5")} == {r.id for r in resolve_selector("broad-except")}
     assert len(resolve_selector("ALL")) == len(load_rules())
     assert resolve_selector("nonsense") == []
+
+
+def test_docs_rules_md_is_generated_from_the_registry():
+    """docs/rules.md is what SARIF help links point at: it must match the registry exactly."""
+    from pathlib import Path
+
+    from gapcheck.analyzer.registry import rules_markdown
+
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert committed == rules_markdown(load_rules()), "regenerate: gapcheck rules --format markdown > docs/rules.md"
