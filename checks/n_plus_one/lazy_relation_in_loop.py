@@ -14,9 +14,9 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, QueryChain, call_name, is_test_or_migration,
-                         iterates_query)
-from ..orm.index import loaded_relations, record_model, rows_not_models
+from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
+                         django_chain, is_test_or_migration, iterates_query, parameter_annotation, related_chain)
+from ..orm.index import is_module_level_class, loaded_relations, record_model, rows_not_models
 
 RULE = Rule(
     id="GAP302",
@@ -35,7 +35,13 @@ RULE = Rule(
             " with a method that bypasses the prefetch cache, such as `.filter()`), or a SQLAlchemy"
             " `relationship()` with the default `lazy=\"select\"` not loaded with `joinedload`/`selectinload`."
             " Models may live in any file of the project; related names, default `<model>_set` accessors,"
-            " `Prefetch()` lookups and abstract/concrete inheritance are followed."
+            " `Prefetch()` lookups, swappable targets and abstract/concrete inheritance (also concrete models"
+            " declared under `if` from star-imported abstract bases) are followed. Loops over the rows of one"
+            " object's relation count too (`for line in self.lines.all()` in a model method, `order.lines.all()`"
+            " with `order` from `.get()`, an annotated parameter, or named after the model): the related model"
+            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. In a"
+            " loop over rows of unknown origin only a reverse one-to-one whose accessor names nothing else in the"
+            " project (`recipient.wagtail_userprofile`) is reported."
         ),
         why=(
             "Each lazy access is one SELECT. The loop looks like attribute reads, the test database has five"
@@ -56,8 +62,12 @@ RULE = Rule(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions (`self.get_queryset()`), loops over `values()`"
             " / `values_list()` rows, relation lookups we cannot read (a variable passed to"
-            " `select_related`, counted as covering everything), `<fk>_id` reads (no query), templates, and"
-            " DRF nested serializers (not yet). Tests and migrations are not checked."
+            " `select_related`, counted as covering everything), `<fk>_id` reads (no query), templates,"
+            " querysets from custom managers other than `objects` (`Revision.page_revisions...`), FileField reads"
+            " (`row.file.read()` is storage I/O, not a query), `.specific` and other model properties that query"
+            " inside (their body is not followed), and a relation whose name is both a relation and a column in"
+            " different models when the receiver's model is unknown. DRF nested serializers are GAP304. Tests"
+            " and migrations are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",
@@ -97,23 +107,98 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     if not isinstance(target, ast.Name):
         return
     chain = iterates_query(iterable, ctx)
-    if chain is None or chain.model is None or rows_not_models(chain.methods):
-        return
-    model = _model_names(chain, ctx)
-    if model is None:
-        return
-    selected, prefetched, select_all = loaded_relations(chain.methods, _rebinding_calls(chain, iterable, ctx), ctx)
+    via = ""
+    model: list[str] | None
+    if chain is not None:
+        if chain.model is None or rows_not_models(chain.methods):
+            return
+        model = _model_names(chain, ctx)
+        if model is None:
+            return
+        framework, label, methods, names = chain.framework, chain.label, chain.methods, chain.names
+    else:
+        related = related_chain(iterable, ctx)
+        if related is None:
+            _record_unknown_rows(iterable, target.id, body, line, ctx)
+            return
+        # `for line in order.lines.all()`: the rows of a relation; the join finds the related model
+        model, via = _owner(related.receiver, ctx), related.relation
+        if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
+            model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
+        framework, label, methods, names = "django", related.label, related.methods, related.names
+    selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx), ctx)
     uses = _attribute_uses(target.id, body)
     if not uses:
         return
     for attr, node, after, method in uses:
         ctx.record("orm-relation-use", {
-            "model": model, "framework": chain.framework, "label": chain.label, "var": target.id, "attr": attr,
+            "model": model, "via": via, "framework": framework, "label": label, "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
             "select_all": select_all, "loop_line": line, "line": node.lineno,
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
             "end_col": ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0),
         })
+
+
+def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line: int, ctx: ModuleContext) -> None:
+    """A loop over rows of unknown origin (a parameter, an attribute, a call's result): only a reverse one-to-one
+    with a name no other model uses (`recipient.wagtail_userprofile`) can be judged, so the join gets just the
+    attribute names that are read, not called."""
+    if not isinstance(iterable, (ast.Name, ast.Attribute, ast.Call)) or _is_literal_or_builtin(iterable, ctx):
+        return
+    for attr, node, after, method in _attribute_uses(var, body):
+        if "_" not in attr.strip("_") and not attr.endswith("profile"):
+            continue  # accessor names to judge blind are specific ones (`wagtail_userprofile`), never `user`
+        ctx.record("orm-rows-attr", [attr, var, line, node.lineno, ctx.column(node.lineno, node.col_offset),
+                                     node.end_lineno or node.lineno,
+                                     ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0)])
+
+
+def _is_literal_or_builtin(iterable: ast.AST, ctx: ModuleContext) -> bool:
+    if isinstance(iterable, ast.Call):
+        qualified = ctx.qualified_name(iterable.func) or ""
+        return qualified.startswith("builtins.") and qualified not in ("builtins.list", "builtins.sorted")
+    return False
+
+
+def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
+    """[qualified name, class name] of the model `receiver` is an instance of, when the code says so: `self` in
+    a model class, a parameter annotated with a class, `x = Model.objects.get(...)`, or the variable of a loop over
+    a queryset of a model. None when unknown (the join then goes by the relation's name alone)."""
+    if not isinstance(receiver, ast.Name):
+        return None
+    if receiver.id in ("self", "cls"):
+        cls = ctx.enclosing(receiver, ast.ClassDef)
+        if cls is None or not is_module_level_class(cls, ctx):
+            return None
+        return [f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, cls.name, "self"]
+    annotation = parameter_annotation(receiver, ctx)
+    if annotation:
+        name = annotation.split(".")[-1]
+        if name[:1].isupper():
+            head = annotation.split(".")[0]
+            qualified = ctx.resolve_name(head, receiver)
+            if qualified and "." in annotation:
+                qualified = qualified + annotation[len(head):]
+            return [qualified or annotation, name]
+        return None
+    value = ctx.value_of(receiver)
+    if value is not None:
+        chain = django_chain(value, ctx)
+        if chain is not None and chain.terminal in ("get", "first", "last", "latest", "earliest", "aget", "afirst",
+                                                    "alast") or chain is not None and chain.indexed:
+            return _model_names(chain, ctx)
+        return None
+    for ancestor in ctx.ancestors(receiver):
+        if isinstance(ancestor, (ast.For, ast.AsyncFor)) and isinstance(ancestor.target, ast.Name) and \
+                ancestor.target.id == receiver.id:
+            chain = iterates_query(ancestor.iter, ctx)
+            if chain is not None and chain.framework == "django" and not rows_not_models(chain.methods):
+                return _model_names(chain, ctx)
+            return None
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            break
+    return None
 
 
 def _model_names(chain: QueryChain, ctx: ModuleContext) -> list[str] | None:
@@ -129,13 +214,13 @@ def _model_names(chain: QueryChain, ctx: ModuleContext) -> list[str] | None:
     return None
 
 
-def _rebinding_calls(chain: QueryChain, iterable: ast.AST, ctx: ModuleContext) -> list[ast.Call]:
+def _rebinding_calls(names: tuple[str, ...], iterable: ast.AST, ctx: ModuleContext) -> list[ast.Call]:
     """Eager-loading calls on any assignment of the names the chain went through (`qs = qs.select_related(..)`
     in a branch), and `prefetch_related_objects(...)` in the function: counted as loading, to stay silent."""
     calls: list[ast.Call] = []
     scope = ctx.scope_of(iterable)
     table = ctx.bindings(scope)
-    for name in chain.names:
+    for name in names:
         for stmt in table.get(name, ()):
             for node in ast.walk(stmt):
                 if isinstance(node, ast.Call) and call_name(node) in ("select_related", "prefetch_related",
@@ -194,19 +279,58 @@ def own_nodes_of(node: ast.AST) -> Iterator[ast.AST]:
 
 
 # ---- the project join ---------------------------------------------------------------------------------------
+USER_MODEL_SPELLINGS = ("AUTH_USER_MODEL", "auth.User", "get_user_model", "contrib.auth.models.User")
+USER_STAND_IN = "django.contrib.auth.models.User"
+
+
+def _named_after(spelled: str, model: dict) -> bool:
+    """`line`, `basket_line` (app `basket`), `order_line` name an instance of model `Line`."""
+    name = model["name"].lower()
+    parts = spelled.lower().split("_")
+    if not spelled or model["abstract"] or parts[-1] != name:
+        return False
+    return len(parts) == 1 or f".{parts[-2]}." in f".{model['q']}"
+
+
+def _models_only(classes: list[dict]) -> list[dict]:
+    """The recorded classes that are models: with fields or a Django base, or inheriting from such a class
+    (by qualified name, or by class name when that name is unique). Linear: a few rounds over the classes."""
+    by_name: dict[str, list[dict]] = {}
+    for data in classes:
+        by_name.setdefault(data["name"], []).append(data)
+    is_model: dict[int, bool] = {id(d): bool(d["fields"] or d.get("django", True)) for d in classes}
+    known_q = {d["q"] for d in classes}
+    for _ in range(6):
+        changed = False
+        for data in classes:
+            if is_model[id(data)]:
+                continue
+            for base in data["bases"]:
+                same = by_name.get(base.rsplit(".", 1)[-1], [])
+                parents = [d for d in same if d["q"] == base] if base in known_q else same if len(same) == 1 else []
+                if any(is_model[id(p)] for p in parents):
+                    is_model[id(data)] = changed = True
+                    break
+        if not changed:
+            break
+    return [d for d in classes if is_model[id(d)]]
+
+
 class _Models:
     """Every recorded model with its own, inherited and reverse relations."""
 
     def __init__(self, index: ProjectIndex) -> None:
         self.by_q: dict[str, dict] = {}
         self.by_name: dict[str, list[dict]] = {}
-        for _, data in index.facts("orm-model"):
-            self.by_q.setdefault(data["q"], data)  # type: ignore[index]
-            self.by_name.setdefault(data["name"], []).append(data)  # type: ignore[index]
+        for data in _models_only([data for _, data in index.facts("orm-model")]):  # type: ignore[misc]
+            self.by_q.setdefault(data["q"], data)
+            self.by_name.setdefault(data["name"], []).append(data)
+        self._children: dict[str, list[str]] | None = None
+        self._by_field: dict[str, list[tuple[str, list]]] | None = None
         self.fields: dict[str, dict[str, list]] = {}
         for q in self.by_q:
             self.fields[q] = self._all_fields(q, 0)
-        for q, model in self.by_q.items():
+        for q, model in list(self.by_q.items()):
             if model["abstract"]:
                 continue
             for attr, (kind, target, related) in list(self.fields[q].items()):
@@ -228,7 +352,88 @@ class _Models:
             return [model]
         if target in self.by_q:
             return [self.by_q[target]]
-        return self.by_name.get(target.rsplit(".", 1)[-1], [])
+        if target.endswith(USER_MODEL_SPELLINGS):
+            return [self._user_model()]
+        same = self.by_name.get(target.rsplit(".", 1)[-1], [])
+        if "." in target and len(same) > 1:  # "order.Line": the Line of the `order` app
+            app = target.rsplit(".", 1)[0].rsplit(".", 1)[-1]
+            return [m for m in same if f".{app}." in f".{m['q']}"] or same
+        return same
+
+    def _user_model(self) -> dict:
+        """The project's `User` model when it declares exactly one, else a stand-in for django.contrib.auth's,
+        so reverse relations onto the user model (`user.profile`) are known."""
+        users = [m for m in self.by_name.get("User", []) if not m["abstract"]]
+        if len(users) == 1:
+            return users[0]
+        if USER_STAND_IN not in self.by_q:
+            model = {"q": USER_STAND_IN, "name": "User", "bases": [], "abstract": False, "fields": {}}
+            self.by_q[USER_STAND_IN] = model
+            self.by_name.setdefault("User", []).append(model)
+            self.fields[USER_STAND_IN] = {}
+        return self.by_q[USER_STAND_IN]
+
+    def relation(self, model: dict, attr: str) -> list | None:
+        """The field `attr` of `model`; for an abstract model (a method on `self` in an abstract base), the field
+        of its concrete subclasses when they all agree."""
+        field = self.fields[model["q"]].get(attr)
+        if field is not None or not model["abstract"]:
+            return field
+        found = [self.fields[q].get(attr) for q in self._descendants(model["q"])]
+        found = [f for f in found if f is not None]
+        return found[0] if found and all(f[0] == found[0][0] and f[1] == found[0][1] for f in found) else None
+
+    def _descendants(self, q: str) -> list[str]:
+        if self._children is None:
+            self._children = {}
+            for child_q, child in self.by_q.items():
+                for base in child["bases"]:
+                    parent = self.find(base, base.rsplit(".", 1)[-1])
+                    if parent is not None and parent["q"] != child_q:
+                        self._children.setdefault(parent["q"], []).append(child_q)
+        found: list[str] = []
+        frontier = [q]
+        for _ in range(4):
+            frontier = [c for p in frontier for c in self._children.get(p, ()) if c not in found]
+            found.extend(frontier)
+        return found
+
+    def related_rows(self, owner: list[str] | None, relation: str, spelled: str = "") -> list[dict]:
+        """The models whose rows `owner.relation.all()` yields. Without a known owner, by the relation's name:
+        every model field of that name must be a manager or many-to-many (else we cannot tell), and the targets
+        of all of them count, or of those whose model the receiver is named after (`basket_line` -> the `Line`
+        of the `basket` app)."""
+        if owner is not None:
+            model = self.find(owner[0], owner[1])
+            if model is None:
+                return []
+            field = self.relation(model, relation)
+            return self.targets(field[1], model) if field and field[0] in ("manager", "m2m") else []
+        if self._by_field is None:
+            self._by_field = {}
+            for q, fields in self.fields.items():
+                for attr, field in fields.items():
+                    self._by_field.setdefault(attr, []).append((q, field))
+        owners = self._by_field.get(relation, [])
+        if any(field[0] not in ("manager", "m2m") for _, field in owners):
+            return []
+        owners = [(q, f) for q, f in owners if _named_after(spelled, self.by_q[q])] or owners
+        rows: dict[str, dict] = {}
+        for q, field in owners:
+            for target in self.targets(field[1], self.by_q[q]):
+                rows.setdefault(target["q"], target)
+        return [rows[q] for q in sorted(rows)]
+
+    def unique_reverse_one_to_one(self, attr: str) -> tuple[dict, list] | None:
+        """(model, field) when `attr` is a reverse one-to-one accessor on exactly one model and names nothing
+        else in any model."""
+        if self._by_field is None:
+            self.related_rows(None, "")
+        found = self._by_field.get(attr, [])  # type: ignore[union-attr]
+        concrete = [(q, f) for q, f in found if not self.by_q[q]["abstract"]]
+        if len(concrete) == 1 and concrete[0][1][0] == "rev-o2o" and all(f[0] == "rev-o2o" for _, f in found):
+            return self.by_q[concrete[0][0]], concrete[0][1]
+        return None
 
     def _all_fields(self, q: str, depth: int) -> dict[str, list]:
         model = self.by_q[q]
@@ -245,33 +450,59 @@ class _Models:
 @RULE.on_project
 def join(index: ProjectIndex) -> Iterator[Finding]:
     uses = index.facts("orm-relation-use")
-    if not uses:
+    blind = index.facts("orm-rows-attr")
+    if not uses and not blind:
         return
     known = _Models(index)
     reported: set[tuple[str, int, str]] = set()
     for path, use in uses:
-        model = known.find(*use["model"])  # type: ignore[index]
-        if model is None:
-            continue
-        field = known.fields[model["q"]].get(use["attr"])  # type: ignore[index]
-        if field is None:
-            continue
-        message = _message(use, model, field)  # type: ignore[arg-type]
+        message = _use_message(use, known)  # type: ignore[arg-type]
         key = (path, use["loop_line"], use["attr"])  # type: ignore[index]
         if message is None or key in reported:
             continue
         reported.add(key)
         yield index.finding(RULE, path, use["line"], use["col"], use["end_line"], use["end_col"],  # type: ignore[index]
                             message)
+    for path, (attr, var, loop_line, line, col, end_line, end_col) in blind:  # type: ignore[misc]
+        found = known.unique_reverse_one_to_one(attr)
+        if found is None or (path, loop_line, attr) in reported:
+            continue
+        reported.add((path, loop_line, attr))
+        model, field = found
+        related = field[1].rsplit(".", 1)[-1]
+        yield index.finding(RULE, path, line, col, end_line, end_col,
+                            f"`{var}.{attr}` loads the {related} of each {model['name']} with one query per row in"
+                            f" the loop on line {loop_line} (a reverse one-to-one is never cached until read); fetch"
+                            f" the rows with select_related(\"{attr}\")")
+
+
+def _use_message(use: dict, known: _Models) -> str | None:
+    """The message for one recorded `row.attr` read, or None when `attr` is not a lazily loaded relation."""
+    if use.get("via"):
+        owner = use["model"][:2] if use["model"] and use["model"][0] else None
+        spelled = use["model"][2] if use["model"] and len(use["model"]) > 2 else ""
+        rows = known.related_rows(owner, use["via"], spelled)
+    else:
+        model = known.find(*use["model"][:2])
+        rows = [model] if model is not None else []
+    messages = []
+    for model in rows:
+        field = known.fields[model["q"]].get(use["attr"])
+        message = _message(use, model, field, model["name"] if len(rows) == 1 else "row") if field is not None \
+            else None
+        if message is None:
+            return None  # one of the possible row models does not lazy-load it: stay silent
+        messages.append(message)
+    return messages[0] if messages else None
 
 
 def _covered(attr: str, paths: list[str]) -> bool:
     return any(p == "*" or p.split("__", 1)[0] == attr for p in paths)
 
 
-def _message(use: dict, model: dict, field: list) -> str | None:
+def _message(use: dict, model: dict, field: list, name: str) -> str | None:
     kind, target = field[0], field[1]
-    attr, var, name = use["attr"], use["var"], model["name"]
+    attr, var = use["attr"], use["var"]
     where = f"the loop on line {use['loop_line']} over {use['label']}"
     loaded = _covered(attr, use["selected"]) or _covered(attr, use["prefetched"])
     if kind.startswith("sa:"):
@@ -291,6 +522,9 @@ def _message(use: dict, model: dict, field: list) -> str | None:
                 f" {eager}(\"{attr}\") to the queryset{hint}")
     if kind in ("manager", "m2m"):
         method = use["next"]
+        if use["method"] and method in DJANGO_MANAGER_WRITES:
+            return (f"`{var}.{attr}.{method}()` runs one statement per {name} in {where}; change the links of all"
+                    f" rows at once through the relation's through model (bulk_create, filter(...).delete())")
         if not use["method"] or method not in DJANGO_MANAGER_READS:
             return None
         prefetched = _covered(attr, use["prefetched"])

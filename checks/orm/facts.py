@@ -41,6 +41,8 @@ DJANGO_BYPASS_PREFETCH = frozenset({
     "create", "get_or_create", "update_or_create", "update", "delete", "select_related", "distinct",
 })
 DJANGO_MANAGER_READS = DJANGO_BYPASS_PREFETCH | frozenset({"all", "count", "exists", "first", "last", "iterator"})
+# On a related manager: writes that run one statement each (`offer.combinations.remove(x)` per row).
+DJANGO_MANAGER_WRITES = frozenset({"add", "remove", "set", "clear", "aadd", "aremove", "aset", "aclear"})
 # Field constructors: (kind, whether the first positional argument is the target model).
 DJANGO_RELATION_FIELDS = {
     "ForeignKey": "fk", "OneToOneField": "o2o", "ManyToManyField": "m2m", "ParentalKey": "fk",
@@ -311,6 +313,54 @@ def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryCh
             if inner is not None and not (inner.terminal or inner.indexed):  # a row or a number, not a queryset
                 return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
+    return None
+
+
+# Methods that, called first on `obj.<relation>`, make a queryset of the related rows (a related manager).
+RELATED_QUERYSET_METHODS = frozenset({
+    "all", "filter", "exclude", "order_by", "select_related", "prefetch_related", "distinct", "only", "defer",
+    "annotate", "alias", "iterator", "using", "reverse",
+})
+
+
+@dataclass(frozen=True)
+class RelatedChain:
+    """`order.lines.filter(...)`, `self.events.all()`: the rows of a relation of one object, as a queryset.
+
+    Whether `relation` really is a reverse ForeignKey / ManyToMany manager is for the project join to decide
+    (it knows every model); here we only know the shape."""
+
+    receiver: ast.AST  # `self`, `order`, `self.basket`
+    relation: str  # `lines`, `event_set`
+    methods: tuple[tuple[str, ast.Call], ...]
+    names: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        receiver = self.receiver
+        spelled = receiver.id if isinstance(receiver, ast.Name) else unparse(receiver, 30)
+        return f"{spelled}.{self.relation}"
+
+
+def related_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> RelatedChain | None:
+    """The related-manager queryset `expr` iterates (following local names), or None. Values rows, slices,
+    terminal and bulk calls are not a lazy iteration of model rows."""
+    root, methods, sliced, indexed = _strip_chain(expr)
+    if indexed or any(name in DJANGO_TERMINAL or name in DJANGO_BULK or name in DJANGO_ROWS for name, _ in methods):
+        return None
+    if methods and methods[0][0] in RELATED_QUERYSET_METHODS and isinstance(root, ast.Attribute) and \
+            isinstance(root.value, (ast.Name, ast.Attribute)) and root.attr not in DJANGO_MANAGERS and \
+            not root.attr.startswith("_") and not root.attr[:1].isupper():
+        if isinstance(root.value, ast.Name) and ctx.resolve_name(root.value.id, root.value) is not None:
+            return None  # `module.thing.all()`: an import, not an object's relation
+        return RelatedChain(root.value, root.attr, tuple(methods))
+    if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None:
+        value = ctx.value_of(root)
+        if value is not None and not isinstance(value, ast.Name):
+            inner = related_chain(value, ctx, depth - 1)
+            if inner is not None:
+                return RelatedChain(inner.receiver, inner.relation, inner.methods + tuple(methods),
+                                    inner.names + (root.id,))
     return None
 
 

@@ -183,8 +183,18 @@ def record_model(cls: ast.ClassDef, ctx: "ModuleContext") -> None:
     ctx.memo(("orm-model", id(cls)), lambda: _model(cls, ctx))
 
 
+def is_module_level_class(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
+    """A class defined at module level, also under `if`/`try` (`if not is_model_registered(...): class Line`)."""
+    for ancestor in ctx.ancestors(cls):
+        if isinstance(ancestor, ast.Module):
+            return True
+        if not isinstance(ancestor, (ast.If, ast.Try, ast.ExceptHandler)):
+            return False
+    return False
+
+
 def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
-    if not isinstance(ctx.parent(cls), ast.Module):
+    if not is_module_level_class(cls, ctx):
         return False
     fields: dict[str, list] = {}
     abstract = False
@@ -198,7 +208,11 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
             django_base = True
         elif spelled in ctx.module_names:
             bases.append(f"{ctx.module_name}.{spelled}" if ctx.module_name else spelled)
-        else:
+        elif "." not in spelled and _star_modules(ctx):
+            # `from .abstract_models import *` then `class Line(AbstractLine)`: each star module may define it
+            bases.extend(f"{module}.{spelled}" for module in _star_modules(ctx))
+        elif spelled.split(".", 1)[0] not in ("builtins", "object", "typing", "enum", "abc", "dataclasses",
+                                               "Exception", "str", "int", "dict", "list"):
             bases.append(spelled)
     for stmt in cls.body:
         if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
@@ -218,13 +232,22 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
         field = _field(value, ctx)
         if field is not None:
             fields[name] = field
-    if not fields and not django_base:
+    if not fields and not django_base and not bases:
         return False
+    # A class with neither fields nor a Django base (`class Line(AbstractLine): pass`) may be a concrete model
+    # whose fields are inherited: recorded too, the join keeps it only when one of its bases is a model.
     ctx.record("orm-model", {
         "q": f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, "name": cls.name,
-        "bases": bases, "abstract": abstract, "fields": fields,
+        "bases": bases, "abstract": abstract, "fields": fields, "django": django_base,
     })
     return True
+
+
+def _star_modules(ctx: "ModuleContext") -> tuple[str, ...]:
+    def compute() -> tuple[str, ...]:
+        return tuple(ctx._import_base(stmt) for stmt in ctx.tree.body  # noqa: SLF001 (relative imports resolved)
+                     if isinstance(stmt, ast.ImportFrom) and any(alias.name == "*" for alias in stmt.names))
+    return ctx.memo(("orm-star-imports",), compute)
 
 
 def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
@@ -256,6 +279,10 @@ def _target(call: ast.Call, ctx: "ModuleContext") -> str:
             target = keyword.value
     if isinstance(target, ast.Constant) and isinstance(target.value, str):
         return target.value
+    if isinstance(target, ast.Call) and len(target.args) == 2 and all(
+            isinstance(a, ast.Constant) and isinstance(a.value, str) for a in target.args):
+        # swappable models: `swapper.get_model_name("wagtailcore", "Page")` -> "wagtailcore.Page"
+        return f"{target.args[0].value}.{target.args[1].value}"  # type: ignore[attr-defined]
     if isinstance(target, (ast.Name, ast.Attribute)):
         qualified = ctx.qualified_name(target)
         if qualified:
