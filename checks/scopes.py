@@ -273,10 +273,14 @@ TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests
 
 
 def is_test_module(ctx: "ModuleContext") -> bool:
-    """Test modules and conftest files, by path."""
-    path = "/" + ctx.path.replace("\\", "/")
-    name = path.rsplit("/", 1)[-1]
-    return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
+    """Test modules and conftest files, by path (asked per call node by several rules: memoised per file)."""
+
+    def compute() -> bool:
+        path = "/" + ctx.path.replace("\\", "/")
+        name = path.rsplit("/", 1)[-1]
+        return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
+
+    return ctx.memo(("test-module",), compute)
 
 
 def is_test_or_script(ctx: "ModuleContext") -> bool:
