@@ -60,6 +60,8 @@ class HandlerSummary:
     retry_step: bool
     answers_yes_no: bool  # returns/assigns True/False: a probe ("is the database usable?"), not a lost value
     commented: bool  # a comment inside the handler explains the decision
+    deliberate: str | None  # why dropping the error here is the point (a probe, a cleanup, a test), or None
+    waived: frozenset[str]  # the peer-linter problems the author already waived on this handler ("broad", "bare")
 
 
 def summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
@@ -74,10 +76,12 @@ def owner(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
 def _owner(s: HandlerSummary, ctx: "ModuleContext") -> str | None:
     if s.broad and s.leak is not None:
         return "GAP503"
-    if s.broad and s.swallows:
-        return None if s.retry_step else "GAP501"
-    if s.bare and not s.raises:
+    if s.broad and s.swallows and not s.retry_step and s.deliberate is None and not s.waived:
+        return "GAP501"
+    if s.bare and not s.raises and not s.retry_step and "bare" not in s.waived:
         return "GAP502"
+    if s.broad and s.swallows:
+        return None
     if s.broad and not s.raises and s.log_calls and not s.logs_traceback and not s.reports and any(
             getattr(c.func, "attr", "") not in ("debug", "trace") for c in s.log_calls):
         return "GAP602"
@@ -114,6 +118,7 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
         leak=_leak(handler, ctx) if broad else None,
         external=None if broad else _external_type(handler, ctx), retry_step=is_retry_step(handler, ctx),
         answers_yes_no=_answers_yes_no(handler), commented=handler_has_comment(handler, ctx),
+        deliberate=_deliberate_silence(handler, ctx), waived=peer_waivers(handler, ctx),
     )
 
 
@@ -127,12 +132,34 @@ def _answers_yes_no(handler: ast.ExceptHandler) -> bool:
 
 
 def _reraises_later(node: ast.AST, ctx: "ModuleContext") -> bool:
-    """`with util.safe_reraise():` (SQLAlchemy) re-raises on exit; `err = sys.exc_info()` keeps it for later."""
+    """`with util.safe_reraise():` (SQLAlchemy) re-raises on exit; `err = sys.exc_info()` keeps it for later;
+    `last_error = exc` with a `raise last_error` later in the function (retry loops); Celery's
+    `self.retry(exc=exc)` raises (and re-raises `exc` with its traceback once the retries are spent)."""
     if isinstance(node, (ast.With, ast.AsyncWith)):
         return any(isinstance(item.context_expr, ast.Call) and "reraise" in _last_name(item.context_expr.func).lower()
                    for item in node.items)
-    return isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
-        and ctx.qualified_name(node.value.func) == "sys.exc_info"
+    if isinstance(node, ast.Call) and _last_name(node.func) == "retry" and any(k.arg == "exc" for k in node.keywords):
+        return True
+    if not isinstance(node, ast.Assign):
+        return False
+    if isinstance(node.value, ast.Call) and ctx.qualified_name(node.value.func) == "sys.exc_info":
+        return True
+    handler = ctx.enclosing(node, ast.ExceptHandler)
+    if handler is None or not handler.name or not isinstance(node.value, ast.Name) or node.value.id != handler.name:
+        return False
+    saved = {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return bool(saved) and _raised_in_function(handler, saved, ctx)
+
+
+def _raised_in_function(handler: ast.ExceptHandler, names: set[str], ctx: "ModuleContext") -> bool:
+    function = ctx.enclosing_function(handler)
+    if function is None:
+        return False
+    for node in ctx.own_nodes(function):
+        if isinstance(node, ast.Raise) and node.lineno > handler.lineno and isinstance(node.exc, ast.Name) \
+                and node.exc.id in names:
+            return True
+    return False
 
 
 def _handler_nodes(handler: ast.ExceptHandler) -> list[ast.AST]:
@@ -146,6 +173,88 @@ def _handler_nodes(handler: ast.ExceptHandler) -> list[ast.AST]:
         found.append(node)
         stack.extend(ast.iter_child_nodes(node))
     return found
+
+
+# ---- silence that is the point, and waivers already written for peer linters ----------------------------------
+# Comment codes with which the author already waived the same problem for a peer linter (ruff/flake8, pylint,
+# bandit, PyCharm): reporting that handler again is noise the user has to silence twice.
+BROAD_WAIVERS = ("BLE001", "S110", "S112", "W0703", "W0718", "broad-except", "broad-exception-caught",
+                 "PyBroadException")
+BARE_WAIVERS = ("E722", "W0702", "B001", "bare-except")
+# Calls that only clean up (a temporary file, a handle): their failure changes nothing the caller relies on.
+CLEANUP_CALLS = frozenset({"os.remove", "os.unlink", "os.rmdir", "os.removedirs", "shutil.rmtree", "os.close"})
+CLEANUP_METHODS = frozenset({"close", "unlink", "rmtree", "cleanup", "terminate", "kill", "shutdown"})
+PREDICATE_PREFIXES = ("is_", "has_", "can_", "should_", "needs_", "supports_", "check_", "uses_")
+
+
+def peer_waivers(handler: ast.ExceptHandler, ctx: "ModuleContext") -> frozenset[str]:
+    """`except Exception:  # noqa: BLE001` / `# pylint: disable=broad-except` / `# noinspection PyBroadException`
+    on the line before: "broad" and/or "bare" waived."""
+    lines = []
+    for number in (handler.lineno - 1, handler.lineno):
+        if 0 < number <= len(ctx.lines) and "#" in ctx.lines[number - 1]:
+            line = ctx.lines[number - 1]
+            if number == handler.lineno or line.lstrip().startswith("#"):
+                lines.append(line.split("#", 1)[1])
+    text = " ".join(lines)
+    if not text:
+        return frozenset()
+    waived = set()
+    if any(code in text for code in BROAD_WAIVERS):
+        waived.add("broad")
+    if any(code in text for code in BARE_WAIVERS):
+        waived.update(("bare", "broad"))
+    return frozenset(waived)
+
+
+def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
+    """Why dropping the error is the handler's job: a test, a yes/no probe, an optional import, a cleanup."""
+    if is_test_module(ctx):
+        return "test code"
+    try_node = ctx.parent(handler)
+    body = getattr(try_node, "body", [])
+    if _is_probe(handler, body, ctx):
+        return "a yes/no probe"
+    if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) for stmt in body):
+        return "an optional import"
+    if handler.type is not None and len(body) == 1 and _is_cleanup(body[0], ctx):
+        return "a best-effort cleanup"
+    return None
+
+
+def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleContext") -> bool:
+    """`except Exception: return False` in a predicate (`is_x()`, `-> bool`, `return True` on success), or
+    `ok = False` where the `try` body sets the same flag: the failure is the answer."""
+    answer = next((stmt for stmt in handler.body if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign))), None)
+    value = getattr(answer, "value", None)
+    if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
+        return False
+    if isinstance(answer, ast.Return):
+        function = ctx.enclosing_function(handler)
+        if function is None or isinstance(function, ast.Lambda):
+            return False
+        if function.name.lstrip("_").startswith(PREDICATE_PREFIXES):
+            return True
+        if isinstance(function.returns, ast.Name) and function.returns.id == "bool":
+            return True
+        return any(isinstance(n, ast.Return) and n is not answer and isinstance(n.value, ast.Constant)
+                   and isinstance(n.value.value, bool) for n in ctx.own_nodes(function))
+    targets = answer.targets if isinstance(answer, ast.Assign) else [answer.target]  # type: ignore[union-attr]
+    flags = {t.id for t in targets if isinstance(t, ast.Name)}
+    return bool(flags) and any(isinstance(n, (ast.Assign, ast.AnnAssign)) and any(
+        isinstance(t, ast.Name) and t.id in flags for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+        for stmt in body for n in ast.walk(stmt))
+
+
+def _is_cleanup(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+    value = stmt.value if isinstance(stmt, ast.Expr) else None
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return False
+    if ctx.qualified_name(value.func) in CLEANUP_CALLS:
+        return True
+    return isinstance(value.func, ast.Attribute) and value.func.attr in CLEANUP_METHODS
 
 
 # ---- GAP503: exception text to the client -----------------------------------------------------------------------

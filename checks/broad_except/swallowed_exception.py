@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..common import BROAD_EXCEPTIONS, catches_broadly, handler_swallows, handler_types
-from .facts import is_retry_step
+from .facts import summarize
 
 RULE = Rule(
     id="GAP501",
@@ -41,7 +41,13 @@ RULE = Rule(
             " GAP6xx), handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception"
             " aliases that only a running program could resolve. A handler that is the retry step of a"
             " `while True:` loop (the `try` body breaks or returns on success) is left to the timeout-retry family"
-            " (GAP4xx), which reports the unbounded retry once. Precedence between GAP5xx and GAP6xx rules on one"
+            " (GAP4xx), which reports the unbounded retry once. Silence that is the handler's job is not reported:"
+            " a yes/no probe (`return False` in a predicate - named `is_...`/`has_...`, annotated `-> bool`, or"
+            " returning `True` on success - or a flag the `try` body sets), an optional import, a one-call"
+            " best-effort cleanup (`os.remove`, `.close()`, `shutil.rmtree`) under `except Exception:`, and test"
+            " modules. A handler the author already waived for a peer linter (`# noqa: BLE001`, `S110`, `E722`,"
+            " `# pylint: disable=broad-except`, `# noinspection PyBroadException`) is not reported again; a bare"
+            " `except:` left out here is still reported by GAP502 unless its bareness is waived too. Precedence between GAP5xx and GAP6xx rules on one"
             " handler is documented in `checks/broad_except/facts.py`: one handler, one finding."
         ),
         references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),
@@ -53,10 +59,13 @@ RULE = Rule(
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     if not handler_swallows(handler):
         return
-    if not (catches_broadly(handler, ctx) or _infers_broad(handler, ctx)):
-        return
-    if is_retry_step(handler, ctx):
+    summary = summarize(handler, ctx)
+    if summary.retry_step:
         return  # `while True:` retry loops are the timeout-retry family's (GAP4xx) finding
+    if summary.deliberate is not None or summary.waived:
+        return  # a probe, an optional import, a cleanup, a test, or already waived for a peer linter
+    if not (summary.broad or _infers_broad(handler, ctx)):
+        return
     caught = "everything (even KeyboardInterrupt and SystemExit)" if handler.type is None else "every error"
     yield ctx.finding(
         RULE, handler,
