@@ -1,0 +1,275 @@
+"""GAP304 serializer-without-prefetch: a DRF serializer that loads relations per row, used with `many=True`.
+
+Its own rule, not a case of GAP302: the loop is inside DRF (`ListSerializer.to_representation`), the relation is
+read by a nested serializer field or a `SerializerMethodField` in another file, and the fix is on the queryset
+the view hands to the serializer. Three facts meet in the project join: the serializer's relation-reading fields
+(serializers.py), the many-row use with the queryset's eager loading (views.py), and the models (models.py).
+"""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
+from ...analyzer.registry import Docs, Rule
+from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration, iterates_query,
+                         query_effect)
+from ..orm.index import callee_qualname, is_module_level_class, loaded_relations
+from .lazy_relation_in_loop import _covered, _model_names, _Models
+
+RULE = Rule(
+    id="GAP304",
+    name="serializer-without-prefetch",
+    category="n-plus-one",
+    severity="warning",
+    precision="high",
+    cwe="CWE-1073",
+    summary="DRF serializer with nested or querying fields serializes a queryset without eager loading",
+    docs=Docs(
+        what=(
+            "Flags `SomeSerializer(queryset, many=True)` and list views (`ListAPIView`, `ModelViewSet` ...) with"
+            " `queryset = ...` and `serializer_class = SomeSerializer` when the serializer (in any file of the"
+            " project) has a nested serializer field on a ForeignKey/OneToOne that the queryset does not"
+            " `select_related`, a nested `many=True` serializer on a reverse ForeignKey/ManyToMany that it does"
+            " not `prefetch_related`, or a `SerializerMethodField` whose `get_<field>(obj)` runs a query"
+            " (`Model.objects...`) or reads `obj.<relation>.all()/count()...` without the prefetch."
+        ),
+        why=(
+            "DRF serializes a list by running the row serializer once per object, so each nested relation or"
+            " querying method field is one query per row. The endpoint returns 20 rows in tests; with 500 rows in"
+            " production it sends 1,000 queries per request."
+        ),
+        example=(
+            "class BookSerializer(serializers.ModelSerializer):\n"
+            "    author = AuthorSerializer()\n"
+            "    reviews = serializers.SerializerMethodField()\n\n"
+            "    def get_reviews(self, obj):\n        return obj.reviews.count()\n\n"
+            "BookSerializer(Book.objects.all(), many=True).data"
+        ),
+        instead=(
+            "books = Book.objects.select_related(\"author\").annotate(review_count=Count(\"reviews\"))\n"
+            "BookSerializer(books, many=True).data  # get_reviews returns obj.review_count"
+        ),
+        not_caught=(
+            "Views that override `get_queryset()` (the queryset is built at run time), querysets passed in from"
+            " elsewhere, serializers whose model or fields are not in the scanned project, `source=` paths"
+            " through several relations (only the first step is checked), dotted `source=\"author.name\"` on a"
+            " plain field, method fields that call project helpers which query (GAP301 reports those in loops),"
+            " and serializers used one object at a time (no `many=True`). Tests and migrations are not checked."
+        ),
+        references=(
+            "https://www.django-rest-framework.org/api-guide/relations/#nested-relationships",
+            "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#prefetch-related",
+        ),
+    ),
+)
+
+LIST_VIEWS = ("ListAPIView", "ListCreateAPIView", "ModelViewSet", "ReadOnlyModelViewSet", "ListModelMixin")
+
+
+def _is_serializer_class(cls: ast.ClassDef, ctx: ModuleContext) -> bool:
+    return any((ctx.dotted_name(base) or "").endswith("Serializer") for base in cls.bases)
+
+
+@RULE.on(ast.ClassDef)
+def classes(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)) or not is_module_level_class(cls, ctx):
+        return
+    if _is_serializer_class(cls, ctx):
+        _record_serializer(cls, ctx)
+    elif any((ctx.dotted_name(base) or "").endswith(LIST_VIEWS) for base in cls.bases):
+        _record_list_view(cls, ctx)
+
+
+def _record_serializer(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    """Fields that read a relation per row: [field or method name, relation, 'nested'|'method-rel'|'method-query',
+    detail]."""
+    methods = {s.name: s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    reads: list[list] = []
+    for stmt in cls.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call)):
+            continue
+        name, call = stmt.targets[0].id, stmt.value
+        callee = call_name(call)
+        source = _keyword_str(call, "source") or name
+        if callee == "SerializerMethodField":
+            method = methods.get(_keyword_str(call, "method_name") or f"get_{name}")
+            if method is not None:
+                reads.extend([method.name, *read] for read in _method_reads(method, ctx))
+        elif callee.endswith("Serializer") and source != "*":
+            reads.append([name, source.split(".", 1)[0], "nested", callee])
+    model = _meta_model(cls, ctx)
+    if reads:
+        module = ctx.module_name
+        ctx.record("drf-serializer", {"q": f"{module}.{cls.name}" if module else cls.name, "name": cls.name,
+                                      "model": model, "reads": reads})
+
+
+def _method_reads(method: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> list[list]:
+    """What `get_x(self, obj)` reads per row: `obj.rel.count()` (a relation) or `Model.objects...` (a query)."""
+    args = method.args.args
+    if len(args) < 2:
+        return []
+    obj = args[1].arg
+    found: list[list] = []
+    for node in ctx.own_nodes(method):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in DJANGO_MANAGER_READS and \
+                isinstance(func.value, ast.Attribute) and isinstance(func.value.value, ast.Name) and \
+                func.value.value.id == obj:
+            found.append([func.value.attr, "method-rel", f"{obj}.{func.value.attr}.{func.attr}()"])
+        else:
+            what = query_effect(node, ctx)
+            if what is None and isinstance(node.func, ast.Name) and node.func.id in ("list", "len") and node.args:
+                chain = iterates_query(node.args[0], ctx)
+                what = f"{node.func.id}({chain.label}...)" if chain is not None else None
+            if what and _uses_name(node, obj):
+                found.append(["", "method-query", f"{what} (line {node.lineno})"])
+        if len(found) >= 4:
+            break
+    return found
+
+
+def _uses_name(node: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+
+
+def _keyword_str(call: ast.Call, name: str) -> str | None:
+    for keyword in call.keywords:
+        if keyword.arg == name and isinstance(keyword.value, ast.Constant) and isinstance(keyword.value.value, str):
+            return keyword.value.value
+    return None
+
+
+def _keyword_true(call: ast.Call, name: str) -> bool:
+    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is True for k in call.keywords)
+
+
+def _meta_model(cls: ast.ClassDef, ctx: ModuleContext) -> list[str] | None:
+    for stmt in cls.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+            for inner in stmt.body:
+                if isinstance(inner, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "model"
+                                                         for t in inner.targets):
+                    return _class_names(inner.value, ctx)
+    return None
+
+
+def _class_names(expr: ast.AST, ctx: ModuleContext) -> list[str] | None:
+    if isinstance(expr, ast.Name):
+        qualified = ctx.resolve_name(expr.id, expr)
+        if qualified is None and expr.id in ctx.module_names:
+            qualified = f"{ctx.module_name}.{expr.id}" if ctx.module_name else expr.id
+        return [qualified or expr.id, expr.id]
+    if isinstance(expr, ast.Attribute):
+        return [ctx.qualified_name(expr) or ctx.dotted_name(expr) or expr.attr, expr.attr]
+    return None
+
+
+def _serializer_q(expr: ast.AST, ctx: ModuleContext) -> str | None:
+    """The qualified name of a serializer class expression (`BookSerializer`, `serializers.BookSerializer`)."""
+    return callee_qualname(ast.Call(func=expr, args=[], keywords=[]), ctx)
+
+
+def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: ModuleContext) -> None:
+    chain = iterates_query(queryset, ctx)
+    if chain is None or chain.framework != "django" or chain.model is None or \
+            any(name in DJANGO_ROWS for name, _ in chain.methods):
+        return
+    target = _serializer_q(serializer, ctx)
+    model = _model_names(chain, ctx)
+    if target is None or model is None:
+        return
+    selected, prefetched, select_all = loaded_relations(chain.methods, [], ctx)
+    ctx.record("drf-many-use", {
+        "serializer": target, "spelled": ctx.dotted_name(serializer) or target.rsplit(".", 1)[-1], "model": model,
+        "label": chain.label, "selected": selected, "prefetched": prefetched, "select_all": select_all,
+        "line": at.lineno, "col": ctx.column(at.lineno, at.col_offset), "end_line": at.end_lineno or at.lineno,
+        "end_col": ctx.column(at.end_lineno or at.lineno, at.end_col_offset or 0),
+    })
+
+
+@RULE.on(ast.Call)
+def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
+    """`BookSerializer(qs, many=True)` / `self.get_serializer(qs, many=True)` is not followed (its class is
+    decided at run time)."""
+    if not call.keywords or not isinstance(call.func, (ast.Name, ast.Attribute)) or not _keyword_true(call, "many"):
+        return
+    if not call_name(call).endswith("Serializer") and not (ctx.qualified_name(call.func) or "").endswith("Serializer"):
+        return  # `from .serializers import BookSerializer as BS`: the alias resolves to a serializer
+    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        return
+    queryset = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "instance"), None)
+    if queryset is not None:
+        _record_use(call.func, queryset, call, ctx)
+
+
+def _record_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    queryset = serializer = None
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in (
+                "get_queryset", "get_serializer_class", "list", "filter_queryset", "paginate_queryset"):
+            return  # the queryset or the serializer is decided at run time
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            if stmt.targets[0].id == "queryset":
+                queryset = stmt.value
+            elif stmt.targets[0].id == "serializer_class":
+                serializer = stmt
+    if queryset is not None and serializer is not None and isinstance(serializer.value, (ast.Name, ast.Attribute)):
+        _record_use(serializer.value, queryset, serializer, ctx)
+
+
+# ---- the project join ---------------------------------------------------------------------------------------
+@RULE.on_project
+def join(index: ProjectIndex) -> Iterator[Finding]:
+    uses = index.facts("drf-many-use")
+    if not uses:
+        return
+    serializers = {data["q"]: data for _, data in index.facts("drf-serializer")}  # type: ignore[index]
+    if not serializers:
+        return
+    known = _Models(index)
+    for path, use in uses:
+        serializer = serializers.get(use["serializer"])  # type: ignore[index]
+        if serializer is None:
+            continue
+        model = known.find(*use["model"]) or (  # type: ignore[index]
+            known.find(*serializer["model"]) if serializer["model"] else None)
+        if model is None:
+            continue
+        problems = [p for read in serializer["reads"] if (p := _problem(read, use, model, known))]  # type: ignore
+        if problems:
+            yield index.finding(
+                RULE, path, use["line"], use["col"], use["end_line"], use["end_col"],  # type: ignore[index]
+                f"{use['spelled']} serializes every {model['name']} of {use['label']} and {'; '.join(problems[:3])}"  # type: ignore[index]
+                f" for each row: one query per row and field; load them with the queryset",
+            )
+
+
+def _problem(read: list, use: dict, model: dict, known: _Models) -> str | None:
+    field_name, relation, how, detail = read
+    if how == "method-query":
+        return f"{field_name}() runs {detail}"
+    field = known.fields[model["q"]].get(relation)
+    if field is None:
+        return None
+    kind = field[0]
+    selected = _covered(relation, use["selected"]) or (use["select_all"] and kind in ("fk", "o2o"))
+    prefetched = _covered(relation, use["prefetched"])
+    if kind in ("fk", "o2o", "rev-o2o"):
+        if selected or prefetched:
+            return None
+        return f"the nested {detail} loads `{relation}` (add select_related(\"{relation}\"))" if how == "nested" \
+            else f"{field_name}() reads `{relation}` (add select_related(\"{relation}\"))"
+    if kind in ("manager", "m2m", "gfk"):
+        if prefetched and not (how == "method-rel" and detail.rsplit(".", 1)[-1][:-2] in DJANGO_BYPASS_PREFETCH):
+            return None
+        if how == "nested":
+            return f"the nested {detail} reads `{relation}` (add prefetch_related(\"{relation}\"))"
+        return f"{field_name}() runs {detail} (prefetch_related(\"{relation}\") or annotate a Count)"
+    return None
