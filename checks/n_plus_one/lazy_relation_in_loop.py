@@ -66,8 +66,12 @@ RULE = Rule(
             " querysets from custom managers other than `objects` (`Revision.page_revisions...`), FileField reads"
             " (`row.file.read()` is storage I/O, not a query), `.specific` and other model properties that query"
             " inside (their body is not followed), and a relation whose name is both a relation and a column in"
-            " different models when the receiver's model is unknown. DRF nested serializers are GAP304. Tests"
-            " and migrations are not checked."
+            " different models when the receiver's model is unknown. DRF nested serializers are GAP304. Of the"
+            " runtime detectors' documented examples (fixtures/n-plus-one/doc-examples), these stay uncaught:"
+            " an N+1 through an implicit `__str__` (printing `Pizza.objects.all()` whose `__str__` reads"
+            " `self.toppings.all()`), loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
+            " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
+            " properties or helper methods of the row. Tests and migrations are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",
