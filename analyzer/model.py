@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 
 FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 SCOPE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Module)
-OWN_SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 LOOP_NODES = (ast.For, ast.AsyncFor, ast.While)
 COMPREHENSION_NODES = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 BUILTIN_NAMES = frozenset(dir(builtins))
 PARENT = "gc_parent"
+OWNER = "gc_owner"  # the scope (function, lambda, class, module) whose body holds the node; set by the walk
+SCOPE_CLASSES = frozenset({ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 T = TypeVar("T")
 
 
@@ -33,6 +34,8 @@ class ModuleContext:
         self.nodes: list[ast.AST] = nodes if nodes is not None else _walk_linking_parents(tree)
         self._importing_functions: frozenset[int] | None = None
         self._own_nodes: dict[int, list[ast.AST]] | None = None
+        self._locally_imported: frozenset[str] = frozenset()
+        self._qualified: dict[int, str | None] = {}
         self.tree = tree
         self.lines = lines
         self.text = text
@@ -167,18 +170,21 @@ class ModuleContext:
         """ids of the functions that contain an import statement of their own (most modules: none)."""
         if self._importing_functions is None:
             found: set[int] = set()
+            names: set[str] = set()
             for node in self.nodes:
                 if node.__class__ in (ast.Import, ast.ImportFrom):
                     for ancestor in self.ancestors(node):
                         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
                             found.add(id(ancestor))
+                            names.update(self._function_imports(ancestor))
             self._importing_functions = frozenset(found)
+            self._locally_imported = frozenset(names)
         return self._importing_functions
 
     def resolve_name(self, name: str, at: ast.AST | None = None) -> str | None:
         """Qualified name of a bare name: an import (module-level or in an enclosing function) or a builtin."""
-        if at is not None and self._functions_with_imports():
-            importing = self._functions_with_imports()
+        if at is not None and self._functions_with_imports() and name in self._locally_imported:
+            importing = self._importing_functions or frozenset()
             for ancestor in self.ancestors(at):
                 if id(ancestor) in importing:
                     local = self._function_imports(ancestor)
@@ -191,7 +197,17 @@ class ModuleContext:
         return None
 
     def qualified_name(self, expr: ast.AST) -> str | None:
-        """`rq.get` -> `requests.get` when `import requests as rq`; None when the root is not an import/builtin."""
+        """`rq.get` -> `requests.get` when `import requests as rq`; None when the root is not an import/builtin.
+
+        Memoised per node: several rules ask about the same call's callee."""
+        key = id(expr)
+        if key in self._qualified:
+            return self._qualified[key]
+        result = self._qualify(expr)
+        self._qualified[key] = result
+        return result
+
+    def _qualify(self, expr: ast.AST) -> str | None:
         attrs: list[str] = []
         while isinstance(expr, ast.Attribute):
             attrs.append(expr.attr)
@@ -226,24 +242,13 @@ class ModuleContext:
 
     def _group_by_scope(self) -> dict[int, list[ast.AST]]:
         groups: dict[int, list[ast.AST]] = {id(self.tree): []}
-        owner_of: dict[int, ast.AST] = {id(self.tree): self.tree}
-        starts: dict[int, ast.AST] = {}  # id(first-level body node) -> its scope
-        scope_types = OWN_SCOPE_TYPES
         for node in self.nodes:
-            if node is self.tree:
-                for child in self.tree.body:
-                    starts[id(child)] = self.tree
-                continue
-            owner = starts.get(id(node))
-            if owner is None:
-                owner = owner_of.get(id(getattr(node, PARENT, None)), self.tree)
-            owner_of[id(node)] = owner
-            groups.setdefault(id(owner), []).append(node)
-            if node.__class__ in scope_types:
-                body = node.body  # type: ignore[attr-defined]
-                for child in body if body.__class__ is list else (body,):
-                    starts[id(child)] = node
-                groups.setdefault(id(node), [])
+            owner = getattr(node, OWNER, None)
+            if owner is not None:
+                group = groups.get(id(owner))
+                if group is None:
+                    group = groups[id(owner)] = []
+                group.append(node)
         return groups
 
     # ---- bindings ----------------------------------------------------------------------------------------
