@@ -45,7 +45,10 @@ RULE = Rule(
             "Narrow handlers (`except ValidationError as e: return {\"error\": str(e)}` shows a message written"
             " for users), exception text returned from plain functions that are not request handlers (the caller"
             " may log it), error text that reaches the client through a template or a variable assigned in the"
-            " handler and returned after it."
+            " handler and returned after it. A 4xx answer to a `try` body that only parses the client's input"
+            " (`json.loads(body)`, `await request.json()`, `Model(**body)`, `Model.model_validate(data)`): the text"
+            " describes the client's own mistake. The result of an LLM tool (`@tool` of LangChain or MCP): it goes to"
+            " the model, which needs the error text to recover."
         ),
         references=("https://cwe.mitre.org/data/definitions/209.html",
                     "https://owasp.org/www-community/Improper_Error_Handling"),

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..common import catches_broadly, handler_swallows, handler_types
-from ..no_logging.facts import REQUEST_NAMES, is_external_failure, is_log_call, is_report_call, log_has_traceback
-from ..no_logging.facts import JSON_DECODE_ERRORS, TRACEBACK_CALLS, handler_has_comment, is_test_module
+from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
+from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_test_module
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -41,6 +41,12 @@ ROUTE_DECORATORS = frozenset({"route", "get", "post", "put", "patch", "delete", 
                               "api_route", "view_config", "action", "tool"})
 # Calls whose result is the text of the exception being handled (`sys.exc_info()` is not text).
 TRACEBACK_TEXT_CALLS = frozenset({"traceback.format_exc", "traceback.format_exception", "traceback.format_tb"})
+# Calls that only parse a client's input.
+PARSE_CALLS = frozenset({"json.loads", "orjson.loads", "ujson.loads", "simplejson.loads", "uuid.UUID",
+                         "datetime.datetime.fromisoformat", "datetime.date.fromisoformat", "builtins.int",
+                         "builtins.float"})
+PARSE_METHODS = frozenset({"json", "get_json", "model_validate", "model_validate_json", "parse_obj", "parse_raw",
+                           "validate_python", "validate_json"})
 VIEW_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "list", "create", "retrieve",
                           "update", "partial_update", "destroy", "dispatch", "form_valid"})
 
@@ -85,7 +91,8 @@ def _owner(s: HandlerSummary, ctx: "ModuleContext") -> str | None:
     if s.broad and not s.raises and s.log_calls and not s.logs_traceback and not s.reports and any(
             getattr(c.func, "attr", "") not in ("debug", "trace") for c in s.log_calls):
         return "GAP602"
-    if s.external and s.swallows and not s.answers_yes_no and not s.commented and not is_test_module(ctx):
+    if s.external and s.swallows and not s.answers_yes_no and not s.commented and not is_test_module(ctx) \
+            and not is_migration_module(ctx):
         return "GAP601"
     if s.print_calls and not s.raises and not s.log_calls and not s.reports:
         return "GAP603"
@@ -260,7 +267,9 @@ def _is_cleanup(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
 # ---- GAP503: exception text to the client -----------------------------------------------------------------------
 def _leak(handler: ast.ExceptHandler, ctx: "ModuleContext") -> ast.AST | None:
     function = ctx.enclosing_function(handler)
-    if function is None or isinstance(function, ast.Lambda):
+    if function is None or isinstance(function, ast.Lambda) or _is_llm_tool(function):
+        return None
+    if _parses_input(handler, ctx):
         return None
     routed = is_route(function)
     in_view = routed or is_request_handler(function, ctx)
@@ -277,6 +286,50 @@ def _leak(handler: ast.ExceptHandler, ctx: "ModuleContext") -> ast.AST | None:
                 and carries_error_text(node, handler, ctx):
             return node
     return None
+
+
+def _is_llm_tool(function: ast.AST) -> bool:
+    """A LangChain/MCP `@tool`: its return value goes to the model, which needs the error text to recover (LangChain's
+    `handle_tool_error` and FastMCP's unmasked errors send the same text)."""
+    return any(_last_name(d.func if isinstance(d, ast.Call) else d) == "tool"
+               for d in getattr(function, "decorator_list", []))
+
+
+def _parses_input(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The `try` body only parses the client's input (`json.loads(body)`, `await request.json()`, `Model(**body)`,
+    `Model.model_validate(data)`): the error text describes the client's own mistake, sent back with a 4xx."""
+    if not any(_is_client_error(node) for node in _handler_nodes(handler)):
+        return False
+    try_node = ctx.parent(handler)
+    body = getattr(try_node, "body", [])
+    return bool(body) and all(_is_parse_step(stmt, ctx) for stmt in body)
+
+
+def _is_client_error(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    candidates = [k.value for k in node.keywords if k.arg in ("status_code", "status")] + node.args[:1]
+    for value in candidates:
+        if isinstance(value, ast.Constant) and isinstance(value.value, int) and 400 <= value.value < 500:
+            return True
+        if isinstance(value, ast.Attribute) and value.attr.startswith("HTTP_4"):
+            return True
+    return False
+
+
+def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+    value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return)) else None
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
+        return False
+    if ctx.qualified_name(value.func) in PARSE_CALLS:
+        return True
+    last = _last_name(value.func)
+    if last in PARSE_METHODS:
+        return True
+    # `Model(**body)`: a class (CapWords) built from the payload
+    return last[:1].isupper() and any(k.arg is None for k in value.keywords)
 
 
 def carries_error_text(expr: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
@@ -350,31 +403,41 @@ def _last_name(func: ast.AST) -> str:
 
 # ---- GAP601: which external failure ----------------------------------------------------------------------------
 def _external_type(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
+    """The external-failure type the handler catches. A client's malformed JSON is the client's error, not a system
+    that is down; a `TimeoutError` around a timed wait on local state (`asyncio.wait_for(queue.get(), 0.5)`,
+    `event.wait()`, discord's `bot.wait_for(...)`) is the expected outcome of waiting, not a failure."""
     for element in handler_types(handler, ctx):
         name = ctx.qualified_name(element)
         if is_external_failure(name):
+            if name in TIMEOUT_ERRORS and _waits_on_local_state(handler, ctx):
+                continue
             return name
-        if name in JSON_DECODE_ERRORS and _decodes_request_body(handler, ctx):
-            return f"{name} (decoding the request body)"
     return None
 
 
-def _decodes_request_body(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+TIMEOUT_ERRORS = frozenset({"builtins.TimeoutError", "asyncio.TimeoutError", "asyncio.exceptions.TimeoutError"})
+LOCAL_WAITS = frozenset({"wait", "acquire", "join", "get", "put", "sleep"})
+
+
+def _waits_on_local_state(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     try_node = ctx.parent(handler)
     for stmt in getattr(try_node, "body", []):
         for node in ast.walk(stmt):
-            if not isinstance(node, ast.Call):
+            if not (isinstance(node, ast.Call) and _last_name(node.func) == "wait_for"):
                 continue
-            if ctx.qualified_name(node.func) in ("json.loads", "orjson.loads", "ujson.loads") and node.args:
-                target = node.args[0]
-                while isinstance(target, (ast.Call, ast.Attribute)):
-                    target = target.func if isinstance(target, ast.Call) else target.value
-                    if ctx.dotted_name(target) in REQUEST_NAMES:
-                        return True
-            if isinstance(node.func, ast.Attribute) and node.func.attr in ("json", "get_json") \
-                    and ctx.dotted_name(node.func.value) in REQUEST_NAMES:
+            if ctx.qualified_name(node.func) not in ("asyncio.wait_for", "asyncio.tasks.wait_for"):
+                return True  # `bot.wait_for("message", timeout=60)`: waiting for an event
+            awaited = node.args[0] if node.args else None
+            if isinstance(awaited, ast.Call) and _last_name(awaited.func) in LOCAL_WAITS \
+                    and (_last_name(awaited.func) != "get" or not awaited.args):
                 return True
     return False
+
+
+def is_migration_module(ctx: "ModuleContext") -> bool:
+    """A Django or Alembic migration: a database error there is about the schema's state ("already exists")."""
+    parts = ctx.path.replace("\\", "/").split("/")[:-1]
+    return "migrations" in parts or any(q.startswith("alembic") for q in ctx.imports.values())
 
 
 # ---- retry loops belong to GAP4xx --------------------------------------------------------------------------------

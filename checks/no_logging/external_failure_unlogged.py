@@ -22,7 +22,7 @@ RULE = Rule(
             "Flags a handler for the failure of an external system - requests/httpx/aiohttp/urllib3 errors,"
             " `ConnectionError`/`TimeoutError`/`socket` errors, DB-API and Django/SQLAlchemy database errors"
             " (`OperationalError`, `DatabaseError` ...), smtplib, botocore `ClientError`, redis, pymongo, stripe,"
-            " openai, anthropic, grpc errors, a JSON decode error of a request body - whose body only passes,"
+            " openai, anthropic, grpc errors - whose body only passes,"
             " continues, or returns/assigns a constant (None, False, [], {}), with no log call, no re-raise and"
             " no error report (`sentry_sdk.capture_exception`, `warnings.warn`). Import aliases and"
             " `from x import Error as E` are resolved."
@@ -48,7 +48,11 @@ RULE = Rule(
             " `DoesNotExist`, `NoResultFound`, HTTP 404-style `NotFound` errors. Filesystem errors (`OSError`,"
             " `FileNotFoundError`): ignoring a missing file is usually the point. Handlers that return an error"
             " response (`return JsonResponse(..., status=502)`): the client is told. Broad handlers: GAP501"
-            " reports those."
+            " reports those. A client's malformed JSON (`json.JSONDecodeError` around `json.loads(request.body)`):"
+            " the client's error, not a system that is down. A `TimeoutError` around a timed wait on local state"
+            " (`asyncio.wait_for(queue.get(), 0.5)`, `event.wait()`, a chat bot's `bot.wait_for(...)`): expiry is"
+            " the expected outcome. Database errors in migrations (a `migrations/` folder or an Alembic script):"
+            " they report the schema's state (\"already exists\"), not an outage."
         ),
         references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
                     "https://requests.readthedocs.io/en/latest/user/quickstart/#errors-and-exceptions"),
