@@ -150,12 +150,34 @@ def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line:
     attribute names that are read, not called."""
     if not isinstance(iterable, (ast.Name, ast.Attribute, ast.Call)) or _is_literal_or_builtin(iterable, ctx):
         return
-    for attr, node, after, method in _attribute_uses(var, body):
-        if "_" not in attr.strip("_") and not attr.endswith("profile"):
-            continue  # accessor names to judge blind are specific ones (`wagtail_userprofile`), never `user`
+    for attr, node in _distinctive_reads(var, body):
         ctx.record("orm-rows-attr", [attr, var, line, node.lineno, ctx.column(node.lineno, node.col_offset),
                                      node.end_lineno or node.lineno,
                                      ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0)])
+
+
+def _distinctive_reads(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attribute]]:
+    """`var.attr` reads whose accessor name is specific enough to judge blind (`wagtail_userprofile`, never
+    `user`), first of each name; one light pass with no parent map (most loops are not over querysets)."""
+    found: dict[str, ast.Attribute] = {}
+    for part in body:
+        stack = [part]
+        while stack:
+            node = stack.pop()
+            if node.__class__ is ast.Attribute:
+                value = node.value  # type: ignore[attr-defined]
+                if value.__class__ is ast.Name and value.id == var:  # type: ignore[attr-defined]
+                    attr = node.attr  # type: ignore[attr-defined]
+                    if node.ctx.__class__ is ast.Load and attr not in found and not attr.startswith("_") and \
+                            ("_" in attr or attr.endswith("profile")) and not attr.endswith("_id"):  # type: ignore
+                        found[attr] = node  # type: ignore[assignment]
+            elif node.__class__ is ast.Name and node.id == var and node.ctx.__class__ is ast.Store:  # type: ignore
+                return []
+            elif node.__class__ in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda) and \
+                    node is not part:
+                continue
+            stack.extend(ast.iter_child_nodes(node))
+    return sorted(found.items(), key=lambda item: (item[1].lineno, item[1].col_offset))
 
 
 def _is_literal_or_builtin(iterable: ast.AST, ctx: ModuleContext) -> bool:
