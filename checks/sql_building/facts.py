@@ -30,7 +30,9 @@ NUMERIC_CALLS = frozenset({"builtins.int", "builtins.float", "builtins.len", "bu
                            "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4"})
 # Attribute segments that hold schema metadata the developer wrote (Django `Model._meta.db_table`,
 # `connection.features.*`), never request data.
-TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features"})
+TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "__table__"})
+# Keywords whose SQL text is a DDL default baked into the schema by the developer, never executed per request.
+DDL_DEFAULT_KEYWORDS = frozenset({"server_default", "server_onupdate"})
 QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
 
 # printf conversions and str.format specs that force a number: `%d`, `{:d}`, `{:.2f}`.

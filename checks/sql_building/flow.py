@@ -469,12 +469,20 @@ def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:
 
 
 def _is_trusted_attribute(expr: ast.Attribute) -> bool:
+    """Schema metadata (`Model._meta.db_table`, `column.class_.__tablename__`) or a class constant
+    (`Status.DRAFT.value`, `Flags.gatekeeper.flag`): text the developer wrote, never request data."""
     node: ast.AST = expr
     while isinstance(node, ast.Attribute):
         if node.attr in TRUSTED_ATTRIBUTE_SEGMENTS:
             return True
         node = node.value
-    return False
+    return isinstance(node, ast.Name) and _is_class_name(node.id)
+
+
+def _is_class_name(name: str) -> bool:
+    """CapWords (`MCPStatus`, `AutoModFlags`): a class by convention, so its attributes are constants in the code.
+    ALL_CAPS names are module constants and are judged by the module-constant rule instead."""
+    return name[:1].isupper() and not name.isupper() and "_" not in name.strip("_")
 
 
 def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:

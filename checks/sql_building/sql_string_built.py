@@ -12,7 +12,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.registry import Docs, Rule
-from .facts import EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
+from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
 from .flow import Shape, Splice, shape_of
 
 RULE = Rule(
@@ -63,7 +63,9 @@ RULE = Rule(
             " placeholder lists built from constants (`\", \".join([\"%s\"] * len(ids))`, `\",\".join(\"?\" * n)`),"
             " numbers forced by `%d`/`{:d}`/`int()`/`len()`, identifiers passed through a quoting function"
             " (`connection.ops.quote_name`, `sql.Identifier`, anything named `quote*`), `psycopg2.sql`/`psycopg.sql`"
-            " composition, SQLAlchemy constructs and `bindparam`, module constants, literal-only concatenation."
+            " composition, SQLAlchemy constructs and `bindparam`, module constants, class constants"
+            " (`Status.DRAFT.value`) and schema metadata (`Model._meta.db_table`, `__tablename__`), literal-only"
+            " concatenation, and `text()` given as a column's `server_default` (schema DDL, not a query)."
             " Deliberately not followed: strings built in another module, passed in as parameters, stored on"
             " `self`, or built in a loop body that the sink does not follow textually; `executor.execute(...)` on"
             " text with no SQL statement keywords (`SELECT ... FROM`, `INSERT INTO`, `WHERE` ...); SQLAlchemy"
@@ -81,6 +83,9 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    parent = ctx.parent(call)
+    if isinstance(parent, ast.keyword) and parent.arg in DDL_DEFAULT_KEYWORDS:
+        return  # `Column(server_default=text(f"'{Status.DRAFT.value}'"))`: schema DDL written by the developer
     for sql, sink, needs_keywords in _sql_arguments(call, ctx):
         shape = shape_of(sql, ctx)
         if shape is None or not shape.built or not shape.splices:
