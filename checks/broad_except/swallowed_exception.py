@@ -47,7 +47,9 @@ RULE = Rule(
             " best-effort cleanup (`os.remove`, `.close()`, `shutil.rmtree`) under `except Exception:`, and test"
             " modules. A handler the author already waived for a peer linter (`# noqa: BLE001`, `S110`, `E722`,"
             " `# pylint: disable=broad-except`, `# noinspection PyBroadException`) is not reported again; a bare"
-            " `except:` left out here is still reported by GAP502 unless its bareness is waived too. Precedence between GAP5xx and GAP6xx rules on one"
+            " `except:` left out here is still reported by GAP502 unless its bareness is waived too. Deliberate"
+            " best-effort code without such a marker (telemetry, optional metadata, tweaks of a third-party object)"
+            " is still reported: only a reader can tell it from a real loss. Precedence between GAP5xx and GAP6xx rules on one"
             " handler is documented in `checks/broad_except/facts.py`: one handler, one finding."
         ),
         references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),
