@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gapcheck.analyzer.registry import get_rule
+
 from .conftest import REPO, SHARED_CHECKER, run_process
 
 SWALLOW = "try:\n    work()\nexcept Exception:\n    pass\n"
@@ -46,7 +48,7 @@ def test_sarif_run_metadata(fixtures_sarif):
     rule = rules["GAP501"]
     assert rule["name"] == "broad-except-swallowed"
     assert "broad-except" in rule["properties"]["tags"]
-    assert rule["properties"]["precision"] == "high"
+    assert rule["properties"]["precision"] == get_rule("GAP501").precision
     assert rule["properties"]["problem.severity"] == "warning"
     assert "## Why it fails in production" in rule["help"]["markdown"]
     for result in run["results"]:

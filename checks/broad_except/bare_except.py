@@ -48,9 +48,12 @@ RULE = Rule(
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     if handler.type is None and owner(handler, ctx) == RULE.id:
+        cancelled = ""
+        if isinstance(ctx.enclosing_function(handler), ast.AsyncFunctionDef):
+            cancelled = " (and in this coroutine asyncio.CancelledError, so the task can no longer be cancelled)"
         yield ctx.finding(
             RULE, handler,
-            "bare `except:` also catches KeyboardInterrupt and SystemExit, so Ctrl-C and a shutdown signal are"
-            " handled like an error and the process carries on; write `except Exception:` (or the exceptions you"
-            " expect)",
+            f"bare `except:` also catches KeyboardInterrupt and SystemExit{cancelled}, so Ctrl-C and a shutdown"
+            " signal are handled like an error and the process carries on; write `except Exception:` (or the"
+            " exceptions you expect)",
         )
