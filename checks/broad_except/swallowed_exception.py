@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..common import BROAD_EXCEPTIONS, catches_broadly, handler_swallows, handler_types
+from ..common import BROAD_EXCEPTIONS, handler_swallows, handler_types
 from .facts import summarize
 
 RULE = Rule(

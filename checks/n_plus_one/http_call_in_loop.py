@@ -9,7 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import http_effect, is_test_or_migration, per_item_loop
-from ..orm.index import record_function_summary, record_loop_call, resolve_effects
+from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
 
 RULE = Rule(
     id="GAP303",
@@ -92,15 +92,8 @@ def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleConte
 @RULE.on_project
 def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
     """A project function that (through up to three calls) makes an HTTP/LLM call, called once per item."""
-    chains = resolve_effects(index, "http")
-    if not chains:
-        return
-    for path, data in index.facts("orm-loop-call"):
-        chain = chains.get(data["callee"])  # type: ignore[index]
-        if chain is None:
-            continue
-        via = " -> ".join([f"{data['name']}()", *chain])  # type: ignore[index]
+    for path, data, via in loop_calls_reaching(index, "http"):
         yield index.finding(
-            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
-            _message(f"{data['name']}() ({via})", data["loop_line"], data["awaited"]),  # type: ignore[index]
+            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
+            _message(f"{data['name']}() ({via})", data["loop_line"], data["awaited"]),
         )

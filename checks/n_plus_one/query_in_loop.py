@@ -10,7 +10,7 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, django_chain, is_cursor, is_redis, is_sa_session,
                          is_test_or_migration, iterates_query, per_item_loop, query_effect)
-from ..orm.index import record_function_summary, record_loop_call, resolve_effects
+from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
 
 RULE = Rule(
     id="GAP301",
@@ -128,14 +128,7 @@ def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleConte
 @RULE.on_project
 def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
     """A project function that (through up to three calls) runs a query, called once per item of a loop."""
-    chains = resolve_effects(index, "query")
-    if not chains:
-        return
-    for path, data in index.facts("orm-loop-call"):
-        chain = chains.get(data["callee"])  # type: ignore[index]
-        if chain is None:
-            continue
-        via = " -> ".join([f"{data['name']}()", *chain])  # type: ignore[index]
+    for path, data, via in loop_calls_reaching(index, "query"):
         yield index.finding(
             RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
             f"{data['name']}() runs a query ({via}) once per item of the loop on line {data['loop_line']}:"  # type: ignore[index]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, SA_EAGER_OPTIONS, call_name, http_effect, iterates_query,
                     per_item_loop, query_effect)
@@ -142,6 +142,18 @@ def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
         "loop_line": loop.line, "awaited": isinstance(ctx.parent(call), ast.Await),
     })
     return True
+
+
+def loop_calls_reaching(index: object, kind: str) -> Iterator[tuple[str, dict, str]]:
+    """(path, loop-call fact, "name() -> ... -> file:line what") for every call made once per loop item to a
+    project function that reaches a `kind` ("query" | "http") effect. Shared by GAP301 and GAP303."""
+    chains = resolve_effects(index, kind)
+    if not chains:
+        return
+    for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
+        chain = chains.get(data["callee"])
+        if chain is not None:
+            yield path, data, " -> ".join([f"{data['name']}()", *chain])
 
 
 def resolve_effects(index: object, kind: str) -> dict[str, list[str]]:
