@@ -9,7 +9,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, django_chain, is_cursor, is_redis, is_sa_session,
-                         is_test_or_migration, iterates_query, per_item_loop, query_effect)
+                         is_test_or_migration, iterates_query, per_item_loop, query_effect,
+                         statement_per_item)
 from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
 
 RULE = Rule(
@@ -100,10 +101,8 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         what = _materialised_query(call, ctx) or _row_write(call, ctx)
     if what is None or ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
         return
-    if _runs_listed_statement(call, ctx):
-        return
     loop = per_item_loop(call, ctx)
-    if loop is not None:
+    if loop is not None and not _runs_listed_statement(call, loop.node, ctx):
         yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
 
 
@@ -161,14 +160,11 @@ def _row_write(call: ast.Call, ctx: ModuleContext) -> str | None:
     return f"{func.value.id}.{func.attr}() on each row of {chain.label}"
 
 
-def _runs_listed_statement(call: ast.Call, ctx: ModuleContext) -> bool:
-    """`for statement in statements: cursor.execute(statement)`: different statements, not one per row."""
-    if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("execute", "executescript") and call.args
-            and isinstance(call.args[0], ast.Name) and is_cursor(call.func.value, ctx) or
-            isinstance(call.func, ast.Attribute) and call.func.attr == "execute" and call.args
-            and isinstance(call.args[0], ast.Name)):
+def _runs_listed_statement(call: ast.Call, loop: ast.AST, ctx: ModuleContext) -> bool:
+    """`for sql in statements: cursor.execute(sql)`, a DDL or PRAGMA per table, a statement built per item:
+    different statements, not one query per row, and nothing a batch could replace."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in ("execute", "executescript")):
         return False
-    loop = ctx.enclosing_loop(call)
-    if isinstance(loop, (ast.For, ast.AsyncFor)):
-        return isinstance(loop.target, ast.Name) and loop.target.id == call.args[0].id  # type: ignore[attr-defined]
-    return False
+    statement = call.args[0] if call.args else next(
+        (k.value for k in call.keywords if k.arg in ("sql", "query", "operation", "statement")), None)
+    return statement is not None and statement_per_item(statement, loop, ctx)

@@ -666,6 +666,8 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
             break
     if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Constant, ast.JoinedStr)):
         return False
+    if _schema_metadata(node):
+        return False
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.upper is not None:
         return False  # `for t in sample[:N]`: a bounded sample, not every row
     if isinstance(node, ast.Call):
@@ -680,6 +682,89 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
         if last.isupper() and len(last) > 1 or BATCHING.search(last):
             return False
     return True
+
+
+# Model and table metadata: a loop over a model's fields or a schema's tables is bounded by the code, not the data.
+SCHEMA_META_ATTRS = frozenset({
+    "fields", "get_fields", "local_fields", "local_concrete_fields", "concrete_fields", "local_many_to_many",
+    "many_to_many", "related_objects", "private_fields", "constraints", "indexes", "unique_together",
+    "index_together", "parents", "get_parent_list", "total_unique_constraints", "pk_fields", "fields_map",
+})
+SA_SCHEMA_ATTRS = frozenset({"sorted_tables", "tables", "columns", "c", "constraints", "indexes", "foreign_keys"})
+
+
+def _schema_metadata(iterable: ast.AST) -> bool:
+    """`model._meta.local_many_to_many`, `model._meta.get_fields()`, `metadata.sorted_tables`,
+    `Model.__table__.columns`: the items are schema objects, as many as the code declares."""
+    for node in ast.walk(iterable):
+        if not isinstance(node, ast.Attribute):
+            continue
+        owner = node.value
+        owner_name = owner.attr if isinstance(owner, ast.Attribute) else owner.id if isinstance(owner, ast.Name) \
+            else ""
+        if owner_name == "_meta" and node.attr in SCHEMA_META_ATTRS:
+            return True
+        if owner_name in ("metadata", "__table__", "MetaData") and node.attr in SA_SCHEMA_ATTRS:
+            return True
+    return False
+
+
+# Statements that change or inspect the schema, or the session: never batched into one statement per row.
+UTILITY_STATEMENT = re.compile(
+    r"\s*(?:/\*.*?\*/\s*|--[^\n]*\n\s*)*(?:CREATE|DROP|ALTER|TRUNCATE|COMMENT|GRANT|REVOKE|PRAGMA|VACUUM|ANALYZE"
+    r"|REINDEX|CLUSTER|SET|RESET|LOCK|REFRESH|SHOW|DESCRIBE|EXPLAIN|ATTACH|DETACH|USE|SAVEPOINT|RELEASE|BEGIN"
+    r"|COMMIT|ROLLBACK|DECLARE|OPTIMIZE|NOTIFY|LISTEN|DISCARD)\b", re.IGNORECASE | re.DOTALL)
+# `self.sql_delete_unique`, `sql_create_index`, `CREATE_TABLE_SQL`: a named schema-statement template.
+SCHEMA_TEMPLATE_NAME = re.compile(
+    r"(?:^|_)(?:sql|ddl)(?:_|$).*(?:create|drop|alter|rename|delete|index|unique|constraint|pk|fk|primary|check"
+    r"|table|column|comment|pragma|sequence)|(?:create|drop|alter|rename)_(?:table|index|column|constraint|schema"
+    r"|sequence)|ddl", re.IGNORECASE)
+STATEMENT_NAMES = re.compile(r"^(?:sql|stmt|statement|query|ddl|command|template)s?$|_(?:sql|stmt|statement|ddl)$",
+                             re.IGNORECASE)
+
+
+def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helper: bool = False,
+                       depth: int = 2) -> bool:
+    """Is `expr`, the statement handed to `execute()` in `loop`, a different statement for each item (a list of
+    statements, a DDL/PRAGMA per table, a statement builder) rather than one query run with each item's values?
+    With `helper`, `expr` is an argument of a project function called per item (`self.execute(sql)`)."""
+    targets = _names_in(loop.target) if isinstance(loop, (ast.For, ast.AsyncFor, ast.comprehension)) else set()
+    bound = loop_bound_names(loop, ctx) if isinstance(loop, (ast.For, ast.AsyncFor)) else frozenset(targets)
+    if isinstance(expr, ast.Name):
+        if expr.id in targets:
+            return not helper or bool(STATEMENT_NAMES.search(expr.id))
+        if helper and SCHEMA_TEMPLATE_NAME.search(expr.id):
+            return True
+        if expr.id in bound and depth > 0:
+            value = ctx.value_of(expr)
+            return value is not None and statement_per_item(value, loop, ctx, helper, depth - 1)
+        return False
+    if isinstance(expr, ast.Attribute):
+        return helper and bool(SCHEMA_TEMPLATE_NAME.search(expr.attr))
+    if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
+        return bool(UTILITY_STATEMENT.match(expr.value))
+    if isinstance(expr, ast.JoinedStr):
+        head = expr.values[0] if expr.values else None
+        return isinstance(head, ast.Constant) and isinstance(head.value, str) and \
+            bool(UTILITY_STATEMENT.match(head.value))
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Mod, ast.Add)):
+        template = expr.left
+        while isinstance(template, ast.BinOp) and isinstance(template.op, ast.Add):
+            template = template.left
+        if isinstance(template, (ast.Name, ast.Attribute)):
+            name = template.id if isinstance(template, ast.Name) else template.attr
+            if SCHEMA_TEMPLATE_NAME.search(name) or isinstance(template, ast.Name) and template.id in targets:
+                return True
+        return statement_per_item(template, loop, ctx, False, depth) if isinstance(template, (
+            ast.Constant, ast.JoinedStr, ast.Name)) else False
+    if isinstance(expr, ast.Call):
+        name = call_name(expr)
+        if name == "format" and isinstance(expr.func, ast.Attribute):
+            return statement_per_item(expr.func.value, loop, ctx, False, depth)
+        if name in ("text", "SQL", "Composed") and expr.args:
+            return statement_per_item(expr.args[0], loop, ctx, helper, depth)
+        return bool(re.search(r"(?:^|_)(?:sql|ddl|statement)s?$", name)) and uses_any(expr, bound)
+    return False
 
 
 def _batches(iterable: ast.AST, target: ast.AST) -> bool:

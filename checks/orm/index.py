@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Iterator
 
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, SA_EAGER_OPTIONS, call_name, http_effect, iterates_query,
-                    per_item_loop, query_effect)
+                    per_item_loop, query_effect, statement_per_item)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -132,8 +132,9 @@ def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
     if callee is None or query_effect(call, ctx) or http_effect(call, ctx):
         return False
     loop = per_item_loop(call, ctx)
-    if loop is None:
-        return False
+    if loop is None or any(statement_per_item(arg, loop.node, ctx, helper=True)
+                           for arg in [*call.args, *(k.value for k in call.keywords)]):
+        return False  # `self.execute(self._delete_fk_sql(model, name))`: a statement per item, not a row
     ctx.record("orm-loop-call", {
         "callee": callee, "name": ctx.dotted_name(call.func) or callee.rsplit(".", 1)[-1],
         "line": call.lineno, "col": ctx.column(call.lineno, call.col_offset),
