@@ -28,7 +28,9 @@ RULE = Rule(
             " passed to a serializer with `many=True`; SQLAlchemy `session.query(M).all()`, `M.query.all()`,"
             " `session.scalars(select(M)).all()` / `session.execute(select(M))` iterated; pymongo `find()` /"
             " `find({})` materialised without `limit`, and `to_list(None)`; DB-API `fetchall()` after a"
-            " constant `SELECT` with no `WHERE`/`LIMIT`; and a Django `ListView` with no `paginate_by`."
+            " constant `SELECT` with no `WHERE`/`LIMIT`; pandas `read_sql_table()`, and `read_sql()` /"
+            " `read_sql_query()` of such a `SELECT`, without `chunksize`; and a Django `ListView` with no"
+            " `paginate_by`."
         ),
         why=(
             "The table grows, the code does not change: the list view that rendered 50 rows at launch loads"
@@ -109,7 +111,8 @@ def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: Modul
 
 @RULE.on(ast.Call)
 def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    what = _materialised(call, ctx) or _to_list_none(call, ctx) or _fetchall_everything(call, ctx)
+    what = _materialised(call, ctx) or _to_list_none(call, ctx) or _fetchall_everything(call, ctx) or \
+        _pandas_read_all(call, ctx)
     if what and _in_scope(call, ctx):
         yield ctx.finding(RULE, call, _message(what))
 
@@ -199,6 +202,34 @@ def _to_list_none(call: ast.Call, ctx: ModuleContext) -> str | None:
         return None
     found = _unbounded_find(call.func.value, ctx)
     return f"{found}.to_list(None)" if found else None
+
+
+PANDAS_READERS = frozenset({"pandas.read_sql", "pandas.read_sql_query", "pandas.read_sql_table",
+                            "polars.read_database", "modin.pandas.read_sql"})
+
+
+def _pandas_read_all(call: ast.Call, ctx: ModuleContext) -> str | None:
+    """`pd.read_sql_table("orders", engine)`, `pd.read_sql("SELECT * FROM orders", con)` without `chunksize`:
+    the whole table becomes one DataFrame."""
+    if call_name(call) not in ("read_sql", "read_sql_query", "read_sql_table", "read_database") and \
+            not isinstance(call.func, ast.Name):  # a bare name may be an alias (`read_sql_table as load`)
+        return None
+    qualified = ctx.qualified_name(call.func)
+    if qualified not in PANDAS_READERS or call_keyword(call, "chunksize") or call_keyword(call, "iter_batches") \
+            or has_kwargs_splat(call):
+        return None
+    spelled = ctx.dotted_name(call.func) or call_name(call)
+    if qualified.endswith("read_sql_table"):
+        return f"{spelled}()"
+    sql = call.args[0] if call.args else (call_keyword(call, "sql") or call_keyword(call, "query"))
+    if isinstance(sql, ast.keyword):
+        sql = sql.value
+    if isinstance(sql, ast.Name):
+        sql = ctx.value_of(sql) or sql
+    if isinstance(sql, ast.Constant) and isinstance(sql.value, str) and SELECT_ALL.search(sql.value) and \
+            not BOUNDED_SQL.search(sql.value):
+        return f"{spelled}(\"{' '.join(sql.value.split())[:40]}\")"
+    return None
 
 
 def _fetchall_everything(call: ast.Call, ctx: ModuleContext) -> str | None:
