@@ -15,7 +15,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
-                         django_chain, is_test_or_migration, iterates_query, parameter_annotation, related_chain)
+                         custom_manager_chain, django_chain, is_test_or_migration, iterates_query,
+                         parameter_annotation, related_chain)
 from ..orm.index import is_module_level_class, loaded_relations, record_model, rows_not_models
 
 RULE = Rule(
@@ -28,9 +29,9 @@ RULE = Rule(
     summary="Related object or collection lazily loaded for every row of a query",
     docs=Docs(
         what=(
-            "Flags `row.relation` inside a loop (or comprehension) over a Django queryset or a SQLAlchemy query"
-            " when, per the project's models, `relation` is a ForeignKey/OneToOne (forward or reverse) that the"
-            " queryset does not `select_related`/`prefetch_related`, or a reverse ForeignKey / ManyToMany"
+            "Flags `row.relation` inside a loop (or comprehension) over a Django queryset (from `objects` or a"
+            " custom manager the model declares) or a SQLAlchemy query when, per the project's models, `relation` is a ForeignKey/OneToOne (forward or reverse) that the"
+            " queryset does not `select_related`/`prefetch_related`, or a GenericForeignKey, or a reverse ForeignKey / ManyToMany"
             " manager read with `.all()/.count()/.filter()...` that is not prefetched (or is prefetched but read"
             " with a method that bypasses the prefetch cache, such as `.filter()`), or a SQLAlchemy"
             " `relationship()` with the default `lazy=\"select\"` not loaded with `joinedload`/`selectinload`."
@@ -111,8 +112,12 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     if not isinstance(target, ast.Name):
         return
     chain = iterates_query(iterable, ctx)
-    via = ""
+    via = manager = ""
     model: list[str] | None
+    if chain is None:
+        custom = custom_manager_chain(iterable, ctx)  # `Revision.page_revisions.all()`: confirmed by the join
+        if custom is not None:
+            chain, manager = custom
     if chain is not None:
         if chain.model is None or rows_not_models(chain.methods):
             return
@@ -136,7 +141,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         return
     for attr, node, after, method in uses:
         ctx.record("orm-relation-use", {
-            "model": model, "via": via, "framework": framework, "label": label, "var": target.id, "attr": attr,
+            "model": model, "via": via, "manager": manager, "framework": framework, "label": label, "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
             "select_all": select_all, "loop_line": line, "line": node.lineno,
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
@@ -324,7 +329,8 @@ def _models_only(classes: list[dict]) -> list[dict]:
     by_name: dict[str, list[dict]] = {}
     for data in classes:
         by_name.setdefault(data["name"], []).append(data)
-    is_model: dict[int, bool] = {id(d): bool(d["fields"] or d.get("django", True)) for d in classes}
+    is_model: dict[int, bool] = {id(d): any(f[0] != "mgr" for f in d["fields"].values()) or d.get("django", True)
+                                 for d in classes}
     known_q = {d["q"] for d in classes}
     for _ in range(6):
         changed = False
@@ -342,7 +348,7 @@ def _models_only(classes: list[dict]) -> list[dict]:
     return [d for d in classes if is_model[id(d)]]
 
 
-class _Models:
+class ModelIndex:
     """Every recorded model with its own, inherited and reverse relations."""
 
     def __init__(self, index: ProjectIndex) -> None:
@@ -479,7 +485,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
     blind = index.facts("orm-rows-attr")
     if not uses and not blind:
         return
-    known = _Models(index)
+    known = ModelIndex(index)
     reported: set[tuple[str, int, str]] = set()
     for path, use in uses:
         message = _use_message(use, known)  # type: ignore[arg-type]
@@ -502,7 +508,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
                             f" the rows with select_related(\"{attr}\")")
 
 
-def _use_message(use: dict, known: _Models) -> str | None:
+def _use_message(use: dict, known: ModelIndex) -> str | None:
     """The message for one recorded `row.attr` read, or None when `attr` is not a lazily loaded relation."""
     if use.get("via"):
         owner = use["model"][:2] if use["model"] and use["model"][0] else None
@@ -511,6 +517,9 @@ def _use_message(use: dict, known: _Models) -> str | None:
     else:
         model = known.find(*use["model"][:2])
         rows = [model] if model is not None else []
+        if model is not None and use.get("manager") and \
+                (known.fields[model["q"]].get(use["manager"]) or [""])[0] != "mgr":
+            return None  # `Model.attr.filter()` where attr is not a manager the model declares
     messages = []
     for model in rows:
         field = known.fields[model["q"]].get(use["attr"])
@@ -539,7 +548,8 @@ def _message(use: dict, model: dict, field: list, name: str) -> str | None:
     if kind in ("fk", "o2o", "rev-o2o", "gfk"):
         if loaded or (use["select_all"] and kind in ("fk", "o2o")):
             return None
-        related = target.rsplit(".", 1)[-1] or "object"
+        related = target.rsplit(".", 1)[-1] if kind != "gfk" else ""  # a generic key's target is any model
+        related = related or "object"
         related = "user" if related == "AUTH_USER_MODEL" else related
         hint = f" (or read `{attr}_id` when only the key is needed)" if kind == "fk" and use["next"] in (
             "id", "pk") else ""

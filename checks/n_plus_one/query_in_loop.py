@@ -8,10 +8,11 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, django_chain, is_cursor, is_redis, is_sa_session,
-                         is_test_or_migration, iterates_query, per_item_loop, query_effect,
+from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_cursor,
+                         is_redis, is_sa_session, is_test_or_migration, iterates_query, per_item_loop, query_effect,
                          statement_per_item)
-from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
+from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call, record_model
+from .lazy_relation_in_loop import ModelIndex
 
 RULE = Rule(
     id="GAP301",
@@ -29,7 +30,9 @@ RULE = Rule(
             " rows of a queryset loop, SQLAlchemy `session.get/execute/scalars/scalar/merge/refresh()` and"
             " `session.query(...).first()/all()/...`, Flask-SQLAlchemy `Model.query...first()`, DB-API"
             " `cursor.execute()` / asyncpg `conn.fetchrow()`, pymongo `find_one/insert_one/update_one...`, and"
-            " redis per-key commands. A call to a project function that runs such a query (in any file, through"
+            " redis per-key commands. Custom managers count once the project's models declare them"
+            " (`OrderPosition.all.filter(...).count()` when the model has"
+            " `all = Manager()`). A call to a project function that runs such a query (in any file, through"
             " up to three calls) is reported at the call site with the chain that reaches the query."
         ),
         why=(
@@ -102,6 +105,9 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     what = query_effect(call, ctx)
     if what is None:
         what = _materialised_query(call, ctx) or _row_write(call, ctx)
+    if what is None:
+        _record_manager_query(call, ctx)
+        return
     if what is None or ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
         return
     loop = per_item_loop(call, ctx)
@@ -122,9 +128,58 @@ def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: Modul
         yield ctx.finding(RULE, node.iter, _message(f"iterating {chain.label}", loop.line, None, ctx))
 
 
+@RULE.on(ast.ClassDef)
+def models(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    """The model index (shared with GAP302, recorded once): which class attributes are custom managers."""
+    if not _skip_file(ctx):
+        record_model(cls, ctx)
+
+
+def _record_manager_query(call: ast.Call, ctx: ModuleContext) -> None:
+    """`OrderPosition.all.filter(order=o).count()` per loop item: a query if `all` is a manager of the model,
+    which only the project join can tell."""
+    if ctx.enclosing_loop(call) is None:
+        return
+    found = custom_manager_query(call, ctx)
+    if found is None:
+        return
+    loop = per_item_loop(call, ctx)
+    if loop is None:
+        return
+    label, model, manager = found
+    qualified = ctx.resolve_name(model.id, model) or (f"{ctx.module_name}.{model.id}" if ctx.module_name
+                                                      else model.id)
+    ctx.record("orm-manager-query", {
+        "model": [qualified, model.id], "manager": manager, "what": f"{label}.{call_name(call)}()",
+        "line": call.lineno, "col": ctx.column(call.lineno, call.col_offset),
+        "end_line": call.end_lineno or call.lineno,
+        "end_col": ctx.column(call.end_lineno or call.lineno, call.end_col_offset or 0),
+        "loop_line": loop.line, "advice": advice(call, ctx),
+    })
+
+
 @RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
 def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
     record_function_summary(function, ctx)
+
+
+@RULE.on_project
+def manager_queries_in_loops(index: ProjectIndex) -> Iterator[Finding]:
+    """Queries through a custom manager (`Revision.page_revisions.get(...)`) per loop item, once the model index
+    confirms the attribute is a manager the model declares."""
+    facts = index.facts("orm-manager-query")
+    if not facts:
+        return
+    known = ModelIndex(index)
+    for path, data in facts:
+        model = known.find(*data["model"])  # type: ignore[index]
+        if model is None or (known.fields[model["q"]].get(data["manager"]) or [""])[0] != "mgr":  # type: ignore
+            continue
+        yield index.finding(
+            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
+            f"{data['what']} runs one query per item of the loop on line {data['loop_line']}: a thousand rows"  # type: ignore[index]
+            f" mean a thousand round trips; {data['advice']}",  # type: ignore[index]
+        )
 
 
 @RULE.on_project

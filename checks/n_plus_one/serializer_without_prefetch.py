@@ -17,7 +17,7 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration, iterates_query,
                          query_effect)
 from ..orm.index import callee_qualname, is_module_level_class, loaded_relations
-from .lazy_relation_in_loop import _covered, _model_names, _Models
+from .lazy_relation_in_loop import _covered, _model_names, ModelIndex
 
 RULE = Rule(
     id="GAP304",
@@ -233,7 +233,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
     serializers = {data["q"]: data for _, data in index.facts("drf-serializer")}  # type: ignore[index]
     if not serializers:
         return
-    known = _Models(index)
+    known = ModelIndex(index)
     for path, use in uses:
         serializer = serializers.get(use["serializer"])  # type: ignore[index]
         if serializer is None:
@@ -251,7 +251,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
             )
 
 
-def _problem(read: list, use: dict, model: dict, known: _Models) -> str | None:
+def _problem(read: list, use: dict, model: dict, known: ModelIndex) -> str | None:
     field_name, relation, how, detail = read
     if how == "method-query":
         return f"{field_name}() runs {detail}"

@@ -478,6 +478,49 @@ def query_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
     return None
 
 
+def custom_manager_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> tuple[QueryChain, str] | None:
+    """(the queryset, the manager's name) for `Revision.page_revisions.order_by(...)`: a model class (a CapWords
+    name this module imports or defines) read through a lowercase attribute that starts a queryset chain and is
+    not one of Django's own managers. Only the shape: the project join confirms that the model declares that
+    attribute as a manager (`page_revisions = PageRevisionsManager()`)."""
+    root, methods, sliced, indexed = _strip_chain(expr)
+    if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper() and \
+            root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and methods and \
+            methods[0][0] in RELATED_QUERYSET_METHODS and not any(
+                name in DJANGO_TERMINAL or name in DJANGO_BULK for name, _ in methods) and not indexed and (
+                root.value.id in ctx.module_names or ctx.resolve_name(root.value.id, root.value) is not None):
+        chain = QueryChain("django", f"{root.value.id}.{root.attr}", root.value, tuple(methods), sliced, indexed)
+        return chain, root.attr
+    if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None:
+        value = ctx.value_of(root)
+        if value is not None and not isinstance(value, ast.Name):
+            inner = custom_manager_chain(value, ctx, depth - 1)
+            if inner is not None and not methods:
+                chain, manager = inner
+                return QueryChain("django", chain.label, chain.model, chain.methods, chain.sliced, chain.indexed,
+                                  chain.names + (root.id,)), manager
+    return None
+
+
+QUERYSET_METHODS = RELATED_QUERYSET_METHODS | DJANGO_TERMINAL | DJANGO_RESTRICTING | DJANGO_KEEP_ALL | DJANGO_ROWS
+
+
+def custom_manager_query(call: ast.Call, ctx: "ModuleContext") -> tuple[str, ast.Name, str] | None:
+    """(label, model name, manager) for `OrderPosition.all.filter(order=o).count()`: a query run now through a
+    lowercase class attribute that may be a custom manager, every call on it a queryset method. The project join
+    confirms that the model declares the attribute as a manager."""
+    if not isinstance(call.func, ast.Attribute) or call.func.attr not in DJANGO_TERMINAL:
+        return None
+    root, methods, _, indexed = _strip_chain(call)
+    if not (isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper()
+            and root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and not indexed
+            and all(name in QUERYSET_METHODS for name, _ in methods)):
+        return None
+    if root.value.id not in ctx.module_names and ctx.resolve_name(root.value.id, root.value) is None:
+        return None
+    return f"{root.value.id}.{root.attr}", root.value, root.attr
+
+
 def iterates_query(expr: ast.AST, ctx: "ModuleContext") -> QueryChain | None:
     """`expr` is a lazy queryset/query that runs when iterated or materialised (not one that already ran)."""
     chain = django_chain(expr, ctx)

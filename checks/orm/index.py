@@ -7,7 +7,7 @@ first) and joined once per scan by the project checks:
 - `orm-loop-call` {callee, line, col, end_line, end_col, loop_line, awaited}: a call in a per-item loop to a
   function that may be the project's own
 - `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}}: Django models and
-  SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`)
+  SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager)
 - `orm-relation-use` {model, attr, next, method, selected, prefetched, select_all, line, col, ...}: `item.attr`
   inside a loop over a queryset of `model`
 
@@ -242,7 +242,7 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
             continue
         if not isinstance(value, ast.Call):
             continue
-        field = _field(value, ctx)
+        field = _field(value, ctx) or (["mgr", "", ""] if _is_manager(value) else None)
         if field is not None:
             fields[name] = field
     if not fields and not django_base and not bases:
@@ -254,6 +254,14 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
         "bases": bases, "abstract": abstract, "fields": fields, "django": django_base,
     })
     return True
+
+
+def _is_manager(call: ast.Call) -> bool:
+    """`PageRevisionsManager()`, `models.Manager()`, `RevisionQuerySet.as_manager()`,
+    `Manager.from_queryset(QS)()`: a custom manager declared on the model."""
+    name = call_name(call)
+    return name.endswith("Manager") or name == "as_manager" or (
+        isinstance(call.func, ast.Call) and call_name(call.func) == "from_queryset")
 
 
 def _star_modules(ctx: "ModuleContext") -> tuple[str, ...]:
