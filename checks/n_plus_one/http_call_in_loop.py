@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import http_effect, is_test_or_migration, per_item_loop
+from ..orm.facts import http_effect, outside_request_paths, per_item_loop
 from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
 
 RULE = Rule(
@@ -52,7 +52,7 @@ RULE = Rule(
             " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks), calls that do"
             " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
             " (already concurrent), clients built elsewhere and passed in as parameters, and HTTP libraries"
-            " not listed above. Tests are not checked."
+            " not listed above. Tests, migrations, management commands and scripts are not checked."
         ),
         references=(
             "https://platform.openai.com/docs/guides/batch",
@@ -71,7 +71,7 @@ def _message(what: str, loop_line: int, awaited: bool) -> str:
 
 @RULE.on(ast.Call)
 def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+    if outside_request_paths(ctx):
         return
     record_loop_call(call, ctx)
     if ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):

@@ -15,7 +15,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
-                         custom_manager_chain, django_chain, is_test_or_migration, iterates_query,
+                         custom_manager_chain, django_chain, iterates_query, outside_request_paths,
                          parameter_annotation, related_chain)
 from ..orm.index import is_module_level_class, loaded_relations, record_model, rows_not_models
 
@@ -30,8 +30,9 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags `row.relation` inside a loop (or comprehension) over a Django queryset (from `objects` or a"
-            " custom manager the model declares) or a SQLAlchemy query when, per the project's models, `relation` is a ForeignKey/OneToOne (forward or reverse) that the"
-            " queryset does not `select_related`/`prefetch_related`, or a GenericForeignKey, or a reverse ForeignKey / ManyToMany"
+            " custom manager the model declares) or a SQLAlchemy query when, per the project's models,"
+            " `relation` is a ForeignKey/OneToOne (forward or reverse) that the queryset does not"
+            " `select_related`/`prefetch_related`, or a GenericForeignKey, or a reverse ForeignKey / ManyToMany"
             " manager read with `.all()/.count()/.filter()...` that is not prefetched (or is prefetched but read"
             " with a method that bypasses the prefetch cache, such as `.filter()`), or a SQLAlchemy"
             " `relationship()` with the default `lazy=\"select\"` not loaded with `joinedload`/`selectinload`."
@@ -72,7 +73,8 @@ RULE = Rule(
             " an N+1 through an implicit `__str__` (printing `Pizza.objects.all()` whose `__str__` reads"
             " `self.toppings.all()`), loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
-            " properties or helper methods of the row. Tests and migrations are not checked."
+            " properties or helper methods of the row. Tests, migrations, management commands and scripts are not"
+            " checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",
@@ -104,7 +106,7 @@ def comprehensions(node: ast.AST, ctx: ModuleContext) -> None:
 
 def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[ast.AST], line: int,
                  ctx: ModuleContext) -> None:
-    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+    if outside_request_paths(ctx):
         return
     if isinstance(iterable, ast.Call) and call_name(iterable) == "enumerate" and iterable.args and \
             isinstance(target, ast.Tuple) and len(target.elts) == 2:
@@ -278,12 +280,16 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
     for node in nodes:
         for child in ast.iter_child_nodes(node):
             parents[id(child)] = node
-    for node in nodes:
-        if isinstance(node, ast.Name) and node.id == var and isinstance(node.ctx, ast.Store):
-            return []
-    for node in nodes:
-        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == var
-                and isinstance(node.ctx, ast.Load)) or node.attr.startswith("_") or node.attr.endswith("_id"):
+    # Reads after the loop rebinds `var` (`acr = copy.copy(acr)`) are of another object: only earlier ones count.
+    rebound = min((node.lineno for node in nodes if isinstance(node, ast.Name) and node.id == var
+                   and isinstance(node.ctx, ast.Store)), default=None)
+    candidates = sorted((node for node in nodes if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                         and node.value.id == var and isinstance(node.ctx, ast.Load)),
+                        key=lambda node: (node.lineno, node.col_offset))  # the first read is the one that queries
+    for node in candidates:
+        if rebound is not None and node.lineno > rebound:
+            break
+        if node.attr.startswith("_") or node.attr.endswith("_id"):
             continue
         parent = parents.get(id(node))
         after, method = "", False

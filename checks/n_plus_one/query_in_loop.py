@@ -8,8 +8,8 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_cursor,
-                         is_redis, is_sa_session, is_test_or_migration, iterates_query, per_item_loop, query_effect,
+from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_redis,
+                         is_sa_session, iterates_query, outside_request_paths, per_item_loop, query_effect,
                          statement_per_item)
 from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call, record_model
 from .lazy_relation_in_loop import ModelIndex
@@ -59,7 +59,11 @@ RULE = Rule(
             " (loops over `model._meta` fields or SQLAlchemy metadata tables, and `execute()` of a statement that"
             " differs per item: a list of statements, a `*_sql()` builder, a named DDL template,"
             " CREATE/ALTER/DROP/PRAGMA text), memoised helpers"
-            " (`@lru_cache`, `@cached_property`), tests and migrations. Receivers are recognised by origin or"
+            " (`@lru_cache`, `@cached_property`, or a query only on a cache miss: `x = cache.get(k)` then"
+            " `if x is None:`), loops that stop at the first item that answers (`if found: return found`),"
+            " tests, migrations, management commands and scripts (a module with"
+            " an `if __name__ == \"__main__\":` block, files under `scripts/` or `bin/`, data-migration modules:"
+            " walking every row is their job and nobody waits on them). Receivers are recognised by origin or"
             " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
             " hidden behind an unconventional name is missed. Lazy relation access is GAP302."
         ),
@@ -94,7 +98,7 @@ def _message(what: str, loop_line: int, call: ast.AST | None, ctx: ModuleContext
 
 
 def _skip_file(ctx: ModuleContext) -> bool:
-    return ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path))
+    return outside_request_paths(ctx)
 
 
 @RULE.on(ast.Call)

@@ -14,10 +14,10 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration, iterates_query,
-                         query_effect)
+from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration,
+                         iterates_query, outside_request_paths, query_effect)
 from ..orm.index import callee_qualname, is_module_level_class, loaded_relations
-from .lazy_relation_in_loop import _covered, _model_names, ModelIndex
+from .lazy_relation_in_loop import ModelIndex, _covered, _model_names
 
 RULE = Rule(
     id="GAP304",
@@ -57,7 +57,8 @@ RULE = Rule(
             " elsewhere, serializers whose model or fields are not in the scanned project, `source=` paths"
             " through several relations (only the first step is checked), dotted `source=\"author.name\"` on a"
             " plain field, method fields that call project helpers which query (GAP301 reports those in loops),"
-            " and serializers used one object at a time (no `many=True`). Tests and migrations are not checked."
+            " and serializers used one object at a time (no `many=True`). Tests, migrations,"
+            " management commands and scripts are not checked."
         ),
         references=(
             "https://www.django-rest-framework.org/api-guide/relations/#nested-relationships",
@@ -202,7 +203,7 @@ def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
         return
     if not call_name(call).endswith("Serializer") and not (ctx.qualified_name(call.func) or "").endswith("Serializer"):
         return  # `from .serializers import BookSerializer as BS`: the alias resolves to a serializer
-    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+    if outside_request_paths(ctx):
         return
     queryset = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "instance"), None)
     if queryset is not None:

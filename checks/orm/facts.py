@@ -141,6 +141,22 @@ def is_test_or_migration(path: str) -> bool:
     return bool(TEST_OR_MIGRATION.search(path.replace("\\", "/")))
 
 
+# Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*migrat[^/]*\.py$")
+
+
+def outside_request_paths(ctx: "ModuleContext") -> bool:
+    """Files the N+1 rules leave alone: tests, migrations, management commands, scripts (a module with an
+    `if __name__ == "__main__":` block) and data-migration modules. An N+1 there makes a run slower, not a page."""
+    def compute() -> bool:
+        path = ctx.path.replace("\\", "/")
+        if TEST_OR_MIGRATION.search(path) or BATCH_PATH.search(path):
+            return True
+        from ..scopes import is_test_or_script  # scopes imports nothing from here; local to keep it that way
+        return is_test_or_script(ctx)
+    return ctx.memo(("n1-skip-file",), compute)
+
+
 def imports_any(ctx: "ModuleContext", roots: tuple[str, ...]) -> bool:
     return ctx.memo(("orm-imports", roots), lambda: any(
         q.split(".", 1)[0] in roots for q in ctx.imports.values()))
@@ -641,7 +657,7 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                 return None  # the code already works in chunks
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
-                if not _first_success_loop(ancestor) and uses_any(node, loop_bound_names(ancestor, ctx)):
+                if not _first_success_loop(ancestor, node) and uses_any(node, loop_bound_names(ancestor, ctx)):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -820,13 +836,38 @@ def _batches(iterable: ast.AST, target: ast.AST) -> bool:
     return False
 
 
-def _first_success_loop(loop: ast.For | ast.AsyncFor) -> bool:
-    """`for url in mirrors: try: return fetch(url) except ...: continue` tries items until one works."""
+def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = None) -> bool:
+    """`for url in mirrors: try: return fetch(url) except ...: continue` tries items until one works; so do
+    `if (found := lookup(x)): return found` and `found = lookup(x)` then `if found: return found`."""
     for stmt in loop.body:
         if isinstance(stmt, (ast.Return, ast.Break)):
             return True
         if isinstance(stmt, ast.Try) and any(isinstance(s, (ast.Return, ast.Break)) for s in stmt.body):
             return True
+    if node is None:
+        return False
+    results: set[str] = set()  # names bound to the call's result inside the loop
+    for inner in (n for stmt in loop.body for n in ast.walk(stmt)):
+        if isinstance(inner, (ast.Assign, ast.NamedExpr)) and any(n is node for n in ast.walk(inner.value)):
+            targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
+            results.update(name for target in targets for name in _names_in(target))
+    for stmt in loop.body:
+        if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break)) for s in stmt.body) and \
+                _tests_found(stmt.test, node, results):
+            return True
+    return False
+
+
+def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
+    """`if found:`, `if found is not None:`, `if (found := call()):`: did this item give the answer? (Not
+    `if found.invalid:`, which checks each item and goes on.)"""
+    if isinstance(test, ast.NamedExpr):
+        return any(n is node for n in ast.walk(test.value))
+    if isinstance(test, ast.Name):
+        return test.id in results
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.IsNot, ast.NotEq)) \
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
+        return _tests_found(test.left, node, results)
     return False
 
 

@@ -100,7 +100,7 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                                                                                        "sorted") and node.args and \
                         iterates_query(node.args[0], ctx) is not None:
                     what = f"{call_name(node)}() over a query"
-                if what:
+                if what and not cache_miss_branch(node, function, ctx):
                     query = [node.lineno, what]
             if http is None:
                 what = http_effect(node, ctx)
@@ -112,12 +112,63 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                 calls.append(callee)
         elif query is None and isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             chain = iterates_query(node.iter, ctx)
-            if chain is not None:
+            if chain is not None and not cache_miss_branch(node.iter, function, ctx):
                 query = [node.iter.lineno, f"iterating {chain.label}"]
     if query or http or calls:
         ctx.record("orm-function", {"q": qualname, "line": function.lineno, "query": query, "http": http,
                                     "calls": calls})
     return True
+
+
+def cache_miss_branch(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """Is `node` only reached when a cache lookup missed? `value = cache.get(key)` (or `getattr(obj,
+    "_cached_x", None)`) then `if value is None:` / `if not value:` around it: cache-aside memoisation, the
+    query runs once per key, like `@lru_cache`."""
+    for ancestor in ctx.ancestors(node):
+        if ancestor is function:
+            return False
+        if not isinstance(ancestor, ast.If) or not _in_body(node, ancestor, ctx):
+            continue
+        test = ancestor.test
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            test = test.operand
+        elif isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Is) and \
+                isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
+            test = test.left
+        elif isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotIn):
+            if "cache" in (ctx.dotted_name(test.comparators[0]) or "").lower():
+                return True  # `if key not in self._cache:`
+            continue
+        else:
+            continue
+        if isinstance(test, ast.Name):
+            value = ctx.value_of(test)
+            if value is not None and _reads_cache(value, ctx):
+                return True
+    return False
+
+
+def _in_body(node: ast.AST, branch: ast.If, ctx: "ModuleContext") -> bool:
+    """`node` is inside the `if` branch's body (not its test or `else`)."""
+    child = node
+    for ancestor in ctx.ancestors(node):
+        if ancestor is branch:
+            return child in branch.body
+        child = ancestor
+    return False
+
+
+def _reads_cache(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Call):
+            name = call_name(node)
+            spelled = (ctx.dotted_name(node.func) or "").lower()
+            if name in ("get", "get_many", "hget") and "cache" in spelled:
+                return True
+            if name == "getattr" and len(node.args) >= 2 and isinstance(node.args[1], (ast.Constant, ast.BinOp)) \
+                    and "cache" in ast.unparse(node.args[1]).lower():
+                return True
+    return False
 
 
 def record_loop_call(call: ast.Call, ctx: "ModuleContext") -> None:
