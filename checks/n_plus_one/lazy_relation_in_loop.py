@@ -142,8 +142,11 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     if not uses:
         return
     for attr, node, after, method in uses:
+        if via and f"{via}__{attr}" in _module_lookups(ctx):
+            continue  # `invoice.lines.all()` on an invoice the caller loaded with prefetch_related("lines__x")
         ctx.record("orm-relation-use", {
-            "model": model, "via": via, "manager": manager, "framework": framework, "label": label, "var": target.id, "attr": attr,
+            "model": model, "via": via, "manager": manager, "framework": framework, "label": label,
+            "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
             "select_all": select_all, "loop_line": line, "line": node.lineno,
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
@@ -157,10 +160,31 @@ def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line:
     attribute names that are read, not called."""
     if not isinstance(iterable, (ast.Name, ast.Attribute, ast.Call)) or _is_literal_or_builtin(iterable, ctx):
         return
+    loaded = _module_lookups(ctx)
     for attr, node in _distinctive_reads(var, body):
+        if attr in loaded:
+            continue  # rows from a helper that select_related()s this accessor somewhere in the module
         ctx.record("orm-rows-attr", [attr, var, line, node.lineno, ctx.column(node.lineno, node.col_offset),
                                      node.end_lineno or node.lineno,
                                      ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0)])
+
+
+def _module_lookups(ctx: ModuleContext) -> frozenset[str]:
+    """Every eager-loading lookup written in this module, whole and by segment: `"lines__subevent"` gives
+    `lines__subevent`, `lines` and `subevent`. Rows that reach a loop from elsewhere (a parameter, a helper's
+    return value) are often loaded with these."""
+    def compute() -> frozenset[str]:
+        found: set[str] = set()
+        for node in ctx.nodes:
+            if node.__class__ is ast.Call and call_name(node) in ("select_related", "prefetch_related", "Prefetch"):
+                for arg in node.args:  # type: ignore[attr-defined]
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        parts = arg.value.split("__")
+                        found.add(arg.value)
+                        found.update(parts)
+                        found.update("__".join(parts[i:i + 2]) for i in range(len(parts) - 1))
+        return frozenset(found)
+    return ctx.memo(("orm-module-lookups",), compute)
 
 
 def _distinctive_reads(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attribute]]:
