@@ -53,7 +53,9 @@ RULE = Rule(
             " is not reported), management commands, scripts, tests and migrations (walking everything is"
             " their job), querysets handed to a paginator or a DRF view (pagination may be configured"
             " globally), querysets returned from helpers in other modules, and `iterator()` / `yield_per`"
-            " streams. Small lookup tables loaded whole are reported; suppress them with a comment."
+            " streams. Models whose name marks a lookup or configuration table (`SettingsGroup`, `PluginRegistry`,"
+            " `Role`, `Group`, `Category`, `Country`, `Currency`, `Language`, `...Type`, `...Status`) are taken to be"
+            " small; other small tables loaded whole are reported, suppress them with a comment."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/topics/pagination/",
@@ -77,9 +79,23 @@ def _in_scope(node: ast.AST, ctx: ModuleContext) -> bool:
     return function is not None and request_reachable(function, ctx) is not None
 
 
+# Models whose name says they hold a lookup or configuration table: rows written by admins or installers, a few
+# dozen at most (a settings group, a plugin registry, countries, roles). Loading them whole is what they are for.
+LOOKUP_MODEL = re.compile(
+    r"(?:Settings?|SettingsGroup|Config|Configuration|Preferences?|Registry|Plugin|Role|Permission|Group|Language"
+    r"|Locale|Country|Countries|Currency|Currencies|Timezone|Category|Categories|Type|Kind|Status|Choice|Option"
+    r"|Flag|Feature|Site|Region|Unit)s?$")
+
+
+def lookup_table(model: ast.AST | None) -> bool:
+    name = model.id if isinstance(model, ast.Name) else model.attr if isinstance(model, ast.Attribute) else ""
+    return bool(name) and name[:1].isupper() and bool(LOOKUP_MODEL.search(name))
+
+
 def whole_table(chain: QueryChain) -> bool:
-    """No filter, slice, limit or key lookup anywhere on the chain (or in the statement it executes)."""
-    if chain.sliced or chain.indexed:
+    """No filter, slice, limit or key lookup anywhere on the chain (or in the statement it executes), and not a
+    lookup table."""
+    if chain.sliced or chain.indexed or lookup_table(chain.model):
         return False
     names = set(chain.method_names)
     if chain.framework == "django":
@@ -137,7 +153,7 @@ def check_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> Iterator[Finding]:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names.add(stmt.name)
     if model is None or names & {"paginate_by", "get_paginate_by", "get_queryset", "paginator_class",
-                                 "get_context_data"}:
+                                 "get_context_data"} or lookup_table(model):
         return
     if isinstance(model, ast.Call):
         chain = iterates_query(model, ctx)
