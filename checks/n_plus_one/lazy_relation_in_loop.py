@@ -113,6 +113,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         iterable, target = iterable.args[0], target.elts[1]
     if not isinstance(target, ast.Name):
         return
+    iterable = _copied_rows(iterable, ctx) or iterable
     chain = iterates_query(iterable, ctx)
     via = manager = ""
     model: list[str] | None
@@ -152,6 +153,18 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
             "end_col": ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0),
         })
+
+
+def _copied_rows(iterable: ast.AST, ctx: ModuleContext) -> ast.AST | None:
+    """`positions = list(order.positions.select_related("voucher"))` then `for op in positions`: the loop walks the
+    queryset's rows, held in a list (GAP302 only: for the other rules the list was fetched once, before)."""
+    if not isinstance(iterable, ast.Name):
+        return None
+    value = ctx.value_of(iterable)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "sorted",
+                                                                                           "tuple") and value.args:
+        return value.args[0]
+    return None
 
 
 def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line: int, ctx: ModuleContext) -> None:
