@@ -189,7 +189,15 @@ def manager_queries_in_loops(index: ProjectIndex) -> Iterator[Finding]:
 @RULE.on_project
 def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
     """A project function that (through up to three calls) runs a query, called once per item of a loop."""
-    for path, data, via in loop_calls_reaching(index, "query"):
+    known: list[ModelIndex] = []
+
+    def is_relation(name: str) -> bool:
+        """A reverse ForeignKey or ManyToMany manager on every model that has an attribute of that name."""
+        if not known:
+            known.append(ModelIndex(index))
+        return bool(known[0].related_rows(None, name))
+
+    for path, data, via in loop_calls_reaching(index, "query", is_relation):
         yield index.finding(
             RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
             f"{data['name']}() runs a query ({via}) once per item of the loop on line {data['loop_line']}:"  # type: ignore[index]

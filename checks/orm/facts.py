@@ -642,6 +642,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
     child: ast.AST = node
     came_from_first_iter = False
     for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, (ast.Return, ast.Raise)):
+            return None  # `return process(item)` in a loop runs once: the loop ends there
         if isinstance(ancestor, ast.Lambda):
             parent = ctx.parent(ancestor)
             if isinstance(parent, ast.Call) and parent.args and parent.args[0] is ancestor and \

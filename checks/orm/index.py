@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import ast
 import os
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, SA_EAGER_OPTIONS, call_name, http_effect, iterates_query,
-                    per_item_loop, query_effect, statement_per_item)
+from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, DJANGO_TERMINAL, RELATED_QUERYSET_METHODS, SA_EAGER_OPTIONS,
+                    call_name, http_effect, iterates_query, per_item_loop, query_effect,
+                    statement_per_item)
+
+# Calls that run a related manager's query now (iteration is followed separately).
+RELATED_TERMINAL = DJANGO_TERMINAL
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -89,11 +93,15 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     if qualname is None or is_memoised(function):
         return False
     query: list | None = None
+    related: list | None = None
     http: list | None = None
     calls: list[str] = []
     seen: set[str] = set()
+    parameters = _parameter_names(function)
     for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
+            if query is None and related is None and parameters:
+                related = _relation_query(node, parameters, function, ctx)
             if query is None:
                 what = query_effect(node, ctx)
                 if what is None and isinstance(node.func, ast.Name) and node.func.id in ("list", "tuple", "set",
@@ -114,10 +122,39 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
             chain = iterates_query(node.iter, ctx)
             if chain is not None and not cache_miss_branch(node.iter, function, ctx):
                 query = [node.iter.lineno, f"iterating {chain.label}"]
-    if query or http or calls:
-        ctx.record("orm-function", {"q": qualname, "line": function.lineno, "query": query, "http": http,
-                                    "calls": calls})
+    if query or related or http or calls:
+        data = {"q": qualname, "line": function.lineno, "query": query, "http": http, "calls": calls}
+        if related and not query:
+            data["relq"] = related
+        ctx.record("orm-function", data)
     return True
+
+
+def _parameter_names(function: FunctionNode) -> frozenset[str]:
+    args = function.args
+    return frozenset(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+
+
+def _relation_query(call: ast.Call, parameters: frozenset[str], function: FunctionNode,
+                    ctx: "ModuleContext") -> list | None:
+    """[line, what, relation] for `order.payments.filter(...).last()` or `self.lines.count()` on a parameter:
+    a query if `payments` is a reverse ForeignKey or ManyToMany manager, which the project join confirms."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in RELATED_TERMINAL:
+        return None
+    node: ast.AST = func.value
+    methods = 0
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in RELATED_QUERYSET_METHODS:
+        node, methods = node.func.value, methods + 1
+    if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in parameters
+            and not node.attr.startswith("_") and node.attr[:1].islower()):
+        return None
+    if func.attr in ("get", "count", "contains") and call.args:
+        return None  # `self.options.get(key)`, `row.tags.count(x)`: a dict or list method, not a manager's
+    if cache_miss_branch(call, function, ctx):
+        return None
+    return [call.lineno, f"{node.value.id}.{node.attr}...{func.attr}()", node.attr]
 
 
 def cache_miss_branch(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> bool:
@@ -196,10 +233,12 @@ def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
     return True
 
 
-def loop_calls_reaching(index: object, kind: str) -> Iterator[tuple[str, dict, str]]:
+def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None
+                        ) -> Iterator[tuple[str, dict, str]]:
     """(path, loop-call fact, "name() -> ... -> file:line what") for every call made once per loop item to a
-    project function that reaches a `kind` ("query" | "http") effect. Shared by GAP301 and GAP303."""
-    chains = resolve_effects(index, kind)
+    project function that reaches a `kind` ("query" | "http") effect. Shared by GAP301 and GAP303. With
+    `is_relation`, a query on a parameter's relation counts when the relation name passes it."""
+    chains = resolve_effects(index, kind, is_relation)
     if not chains:
         return
     for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
@@ -208,7 +247,8 @@ def loop_calls_reaching(index: object, kind: str) -> Iterator[tuple[str, dict, s
             yield path, data, " -> ".join([f"{data['name']}()", *chain])
 
 
-def resolve_effects(index: object, kind: str) -> dict[str, list[str]]:
+def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None
+                    ) -> dict[str, list[str]]:
     """qualname -> the chain of calls that reaches a `kind` ("query" | "http") effect, within SUMMARY_DEPTH.
 
     Each chain ends with "<file>:<line> <what>". Linear: every summary is resolved once (memo), cycles cut.
@@ -229,6 +269,9 @@ def resolve_effects(index: object, kind: str) -> dict[str, list[str]]:
         found: list[str] | None = None
         if data.get(kind):
             line, what = data[kind]
+            found = [f"{os.path.basename(path)}:{line} {what}"]
+        elif kind == "query" and is_relation is not None and data.get("relq") and is_relation(data["relq"][2]):
+            line, what, _ = data["relq"]
             found = [f"{os.path.basename(path)}:{line} {what}"]
         else:
             for callee in data["calls"]:
