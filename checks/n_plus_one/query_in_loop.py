@@ -144,10 +144,8 @@ def models(cls: ast.ClassDef, ctx: ModuleContext) -> None:
 def _record_manager_query(call: ast.Call, ctx: ModuleContext) -> None:
     """`OrderPosition.all.filter(order=o).count()` per loop item: a query if `all` is a manager of the model,
     which only the project join can tell."""
-    if ctx.enclosing_loop(call) is None:
-        return
     found = custom_manager_query(call, ctx)
-    if found is None:
+    if found is None or ctx.enclosing_loop(call) is None:
         return
     loop = per_item_loop(call, ctx)
     if loop is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -659,7 +659,7 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                 return None  # the code already works in chunks
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
-                if not _first_success_loop(ancestor, node) and uses_any(node, loop_bound_names(ancestor, ctx)):
+                if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -677,7 +677,7 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
 
 
 def _names_in(target: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(target) if n.__class__ is ast.Name}  # type: ignore[attr-defined]
 
 
 def loop_bound_names(loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> frozenset[str]:
@@ -709,7 +709,29 @@ def loop_bound_names(loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> froz
 
 
 def uses_any(node: ast.AST, names: set[str] | frozenset[str]) -> bool:
-    return any(isinstance(n, ast.Name) and n.id in names for n in ast.walk(node))
+    if not names:
+        return False
+    return any(n.__class__ is ast.Name and n.id in names for n in walk(node))  # type: ignore[attr-defined]
+
+
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """`ast.walk` without its per-call import and queue: every node under `node` (order not guaranteed).
+    Expression contexts are skipped. Called for most loops, so it is worth the copy."""
+    stack = [node]
+    pop, push, AST = stack.pop, stack.append, ast.AST
+    while stack:
+        current = pop()
+        yield current
+        for name in current._fields:
+            if name == "ctx":
+                continue
+            value = getattr(current, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, AST):
+                        push(item)
+            elif isinstance(value, AST):
+                push(value)
 
 
 def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
@@ -848,16 +870,16 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             return True
     if node is None:
         return False
+    answers = [stmt for stmt in loop.body if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break))
+                                                                             for s in stmt.body)]
+    if not answers:
+        return False
     results: set[str] = set()  # names bound to the call's result inside the loop
-    for inner in (n for stmt in loop.body for n in ast.walk(stmt)):
-        if isinstance(inner, (ast.Assign, ast.NamedExpr)) and any(n is node for n in ast.walk(inner.value)):
+    for inner in (n for stmt in loop.body for n in walk(stmt)):
+        if isinstance(inner, (ast.Assign, ast.NamedExpr)) and any(n is node for n in walk(inner.value)):
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             results.update(name for target in targets for name in _names_in(target))
-    for stmt in loop.body:
-        if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break)) for s in stmt.body) and \
-                _tests_found(stmt.test, node, results):
-            return True
-    return False
+    return any(_tests_found(stmt.test, node, results) for stmt in answers)
 
 
 def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
