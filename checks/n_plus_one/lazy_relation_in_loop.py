@@ -143,7 +143,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     if not uses:
         return
     for attr, node, after, method in uses:
-        if via and f"{via}__{attr}" in _module_lookups(ctx):
+        if via and f"{via}__{attr}" in _module_lookups(ctx) and all(name == "all" for name, _ in methods):
             continue  # `invoice.lines.all()` on an invoice the caller loaded with prefetch_related("lines__x")
         ctx.record("orm-relation-use", {
             "model": model, "via": via, "manager": manager, "framework": framework, "label": label,
@@ -433,6 +433,11 @@ class ModelIndex:
         if "." in target and len(same) > 1:  # "order.Line": the Line of the `order` app
             app = target.rsplit(".", 1)[0].rsplit(".", 1)[-1]
             return [m for m in same if f".{app}." in f".{m['q']}"] or same
+        if len(same) > 1:  # a bare "Line": Django looks in the declaring model's own app first
+            module = model["q"].rsplit(".", 1)[0]
+            package = module.rsplit(".", 1)[0]
+            return [m for m in same if m["q"].rsplit(".", 1)[0] == module] or \
+                [m for m in same if m["q"].startswith(package + ".")] or same
         return same
 
     def _user_model(self) -> dict:
@@ -566,12 +571,36 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
     messages = []
     for model in rows:
         field = known.fields[model["q"]].get(use["attr"])
-        message = _message(use, model, field, model["name"] if len(rows) == 1 else "row") if field is not None \
-            else None
+        name = model["name"] if len(rows) == 1 else "row"
+        message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
+            if field is not None else None
         if message is None:
             return None  # one of the possible row models does not lazy-load it: stay silent
         messages.append(message)
     return messages[0] if messages else None
+
+
+def _second_hop(use: dict, model: dict, field: list, name: str, known: ModelIndex) -> str | None:
+    """`m.pos.order` where the queryset select_related("pos") but not "pos__order": the joined row's own
+    relation is still loaded once per row."""
+    kind, attr, after = field[0], use["attr"], use["next"]
+    if kind not in ("fk", "o2o", "rev-o2o") or not after or use["method"] or use.get("via"):
+        return None
+    if not (_covered(attr, use["selected"]) or _covered(attr, use["prefetched"]) or use["select_all"]):
+        return None  # the first hop itself is reported by _message
+    targets = known.targets(field[1], model) if kind != "rev-o2o" else [known.by_q[field[1]]] \
+        if field[1] in known.by_q else []
+    if len(targets) != 1:
+        return None
+    inner = known.fields[targets[0]["q"]].get(after)
+    lookup = f"{attr}__{after}"
+    if inner is None or inner[0] not in ("fk", "o2o", "rev-o2o") or use["select_all"] and inner[0] != "rev-o2o" or \
+            any(p == "*" or p == lookup or p.startswith(lookup + "__") for p in use["selected"] + use["prefetched"]):
+        return None
+    related = inner[1].rsplit(".", 1)[-1] or "object"
+    return (f"`{use['var']}.{attr}.{after}` loads the related {related} with one query per {name} in the loop on"
+            f" line {use['loop_line']} over {use['label']}: \"{attr}\" is joined, \"{lookup}\" is not; add"
+            f" select_related(\"{lookup}\")")
 
 
 def _covered(attr: str, paths: list[str]) -> bool:
