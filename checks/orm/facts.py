@@ -317,11 +317,19 @@ def _strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], bo
 
 
 def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
-    """The Django queryset `expr` builds, following local names (`qs = Order.objects.all()`); None otherwise."""
+    """The Django queryset `expr` builds, following local names (`qs = Order.objects.all()`) and a method of the
+    same class that returns one (`qs = self.get_orders()`); None otherwise."""
     root, methods, sliced, indexed = _strip_chain(expr)
     if isinstance(root, ast.Attribute) and root.attr in DJANGO_MANAGERS and looks_like_model(root.value):
         label = f"{ctx.dotted_name(root) or unparse(root)}"
         return QueryChain("django", label, root.value, tuple(methods), sliced, indexed)
+    if isinstance(root, ast.Name) and root.id == "self" and methods and depth > 0:
+        returned = self_method_return(methods[0][1], ctx)
+        if returned is not None:
+            inner = django_chain(returned, ctx, depth - 1)
+            if inner is not None and not (inner.terminal or inner.indexed):
+                return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods[1:]),
+                                  inner.sliced or sliced, indexed, inner.names)
     if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None:
         value = ctx.value_of(root)
         if value is not None and not isinstance(value, ast.Name):
@@ -329,6 +337,24 @@ def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryCh
             if inner is not None and not (inner.terminal or inner.indexed):  # a row or a number, not a queryset
                 return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
+    return None
+
+
+def self_method_return(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
+    """The expression `self.method(...)` returns, when `method` is defined in the enclosing class with a single
+    `return <value>` (`def orders_qs(self): return Order.objects.filter(...).select_related(...)`)."""
+    if not (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "self"):
+        return None
+    cls = ctx.enclosing(call, ast.ClassDef)
+    if cls is None:
+        return None
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == call.func.attr:
+            returns = [node for node in ctx.own_nodes(stmt) if isinstance(node, ast.Return)]
+            if len(returns) == 1 and returns[0].value is not None:
+                return returns[0].value
+            return None
     return None
 
 
