@@ -62,10 +62,12 @@ RULE = Rule(
         ),
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
-            " passed in as parameters or returned by functions (`self.get_queryset()`), loops over `values()`"
-            " / `values_list()` rows, relation lookups we cannot read (a variable passed to"
-            " `select_related`, counted as covering everything), `<fk>_id` reads (no query), templates,"
-            " querysets from custom managers other than `objects` (`Revision.page_revisions...`), FileField reads"
+            " passed in as parameters or returned by functions other than a same-class method with one `return`,"
+            " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
+            " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
+            " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
+            " (a variable passed to `select_related`, counted as covering everything), `<fk>_id` reads (no"
+            " query), templates, FileField reads"
             " (`row.file.read()` is storage I/O, not a query), `.specific` and other model properties that query"
             " inside (their body is not followed), and a relation whose name is both a relation and a column in"
             " different models when the receiver's model is unknown. DRF nested serializers are GAP304. Of the"
