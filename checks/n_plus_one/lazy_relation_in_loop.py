@@ -407,6 +407,7 @@ class ModelIndex:
         self.fields: dict[str, dict[str, list]] = {}
         for q in self.by_q:
             self.fields[q] = self._all_fields(q, 0)
+        reverse: dict[str, dict[str, list]] = {}
         for q, model in list(self.by_q.items()):
             if model["abstract"]:
                 continue
@@ -417,6 +418,29 @@ class ModelIndex:
                 default = model["name"].lower() if kind == "o2o" else f"{model['name'].lower()}_set"
                 for other in self.targets(target, model):
                     self.fields[other["q"]].setdefault(related or default, [reverse_kind, q, ""])
+                    reverse.setdefault(other["q"], {}).setdefault(related or default, [reverse_kind, q, ""])
+        # Concrete inheritance: a child row has its parents' reverse accessors too (`signing_key.signatures`
+        # where the key declared on the parent `Content`).
+        for q in self.by_q:
+            for ancestor in self._ancestors(q):
+                for attr, field in reverse.get(ancestor, {}).items():
+                    self.fields[q].setdefault(attr, field)
+
+    def _ancestors(self, q: str) -> list[str]:
+        found: list[str] = []
+        frontier = [q]
+        for _ in range(6):
+            parents = []
+            for current in frontier:
+                for base in self.by_q[current]["bases"]:
+                    parent = self.find(base, base.rsplit(".", 1)[-1])
+                    if parent is not None and parent["q"] not in found and parent["q"] != q:
+                        found.append(parent["q"])
+                        parents.append(parent["q"])
+            frontier = parents
+            if not frontier:
+                break
+        return found
 
     def find(self, qualified: str, name: str) -> dict | None:
         if qualified in self.by_q:
