@@ -15,8 +15,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration,
-                         iterates_query, outside_request_paths, query_effect)
-from ..orm.index import callee_qualname, is_module_level_class, loaded_relations
+                         iterates_query, outside_request_paths, query_effect, strip_chain)
+from ..orm.index import record_model, callee_qualname, is_module_level_class, loaded_relations
 from .lazy_relation_in_loop import ModelIndex, _covered, _model_names
 
 RULE = Rule(
@@ -30,11 +30,14 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags `SomeSerializer(queryset, many=True)` and list views (`ListAPIView`, `ModelViewSet` ...) with"
-            " `queryset = ...` and `serializer_class = SomeSerializer` when the serializer (in any file of the"
-            " project) has a nested serializer field on a ForeignKey/OneToOne that the queryset does not"
-            " `select_related`, a nested `many=True` serializer on a reverse ForeignKey/ManyToMany that it does"
-            " not `prefetch_related`, or a `SerializerMethodField` whose `get_<field>(obj)` runs a query"
-            " (`Model.objects...`) or reads `obj.<relation>.all()/count()...` without the prefetch."
+            " `queryset = ...` (or a `get_queryset()` with one `return`, also `super().get_queryset()...` on the"
+            " class's `queryset`) and `serializer_class = SomeSerializer` when the serializer (in any file of the"
+            " project, also re-exported through a package) has a nested serializer field, a"
+            " `SlugRelatedField` / `StringRelatedField` / `HyperlinkedRelatedField`, or a"
+            " `PrimaryKeyRelatedField(many=True)` on a relation that the queryset does not"
+            " `select_related`/`prefetch_related`, or a `SerializerMethodField` whose `get_<field>(obj)` runs a"
+            " query (`Model.objects...`), reads `obj.<fk>.<attr>` or `obj.<relation>.all()/count()...` without"
+            " the eager load."
         ),
         why=(
             "DRF serializes a list by running the row serializer once per object, so each nested relation or"
@@ -53,8 +56,11 @@ RULE = Rule(
             "BookSerializer(books, many=True).data  # get_reviews returns obj.review_count"
         ),
         not_caught=(
-            "Views that override `get_queryset()` (the queryset is built at run time), querysets passed in from"
-            " elsewhere, serializers whose model or fields are not in the scanned project, `source=` paths"
+            "Views whose `get_queryset()` has several returns, views whose direct project base view adds"
+            " `select_related`/`prefetch_related` in its own `get_queryset()` (taken as loading everything),"
+            " views overriding `list()` or"
+            " `get_serializer_class()`, querysets passed in from elsewhere, model properties or methods named"
+            " in `Meta.fields` that query, serializers whose model or fields are not in the scanned project, `source=` paths"
             " through several relations (only the first step is checked), dotted `source=\"author.name\"` on a"
             " plain field, method fields that call project helpers which query (GAP301 reports those in loops),"
             " and serializers used one object at a time (no `many=True`). Tests, migrations,"
@@ -67,6 +73,8 @@ RULE = Rule(
     ),
 )
 
+# Relational fields that read the related object itself per row (a primary key alone comes from `<fk>_id`).
+RELATED_OBJECT_FIELDS = frozenset({"SlugRelatedField", "StringRelatedField", "HyperlinkedRelatedField"})
 LIST_VIEWS = ("ListAPIView", "ListCreateAPIView", "ModelViewSet", "ReadOnlyModelViewSet", "ListModelMixin")
 
 
@@ -82,6 +90,19 @@ def classes(cls: ast.ClassDef, ctx: ModuleContext) -> None:
         _record_serializer(cls, ctx)
     elif any((ctx.dotted_name(base) or "").endswith(LIST_VIEWS) for base in cls.bases):
         _record_list_view(cls, ctx)
+    else:
+        record_model(cls, ctx)  # the model index (shared with GAP301/302, recorded once): this rule alone needs it
+    if _loads_in_get_queryset(cls):
+        ctx.record("drf-loading-view", cls.name)  # subclasses get their relations loaded by this base
+
+
+def _loads_in_get_queryset(cls: ast.ClassDef) -> bool:
+    """A (base) view whose `get_queryset()` adds select_related/prefetch_related to whatever it gets."""
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "get_queryset":
+            return any(isinstance(n, ast.Call) and call_name(n) in ("select_related", "prefetch_related")
+                       for n in ast.walk(stmt))
+    return False
 
 
 def _record_serializer(cls: ast.ClassDef, ctx: ModuleContext) -> None:
@@ -100,7 +121,8 @@ def _record_serializer(cls: ast.ClassDef, ctx: ModuleContext) -> None:
             method = methods.get(_keyword_str(call, "method_name") or f"get_{name}")
             if method is not None:
                 reads.extend([method.name, *read] for read in _method_reads(method, ctx))
-        elif callee.endswith("Serializer") and source != "*":
+        elif callee.endswith("Serializer") and source != "*" or callee in RELATED_OBJECT_FIELDS or \
+                callee == "PrimaryKeyRelatedField" and _keyword_true(call, "many"):
             reads.append([name, source.split(".", 1)[0], "nested", callee])
     model = _meta_model(cls, ctx)
     if reads:
@@ -117,6 +139,13 @@ def _method_reads(method: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleCon
     obj = args[1].arg
     found: list[list] = []
     for node in ctx.own_nodes(method):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and \
+                isinstance(node.value.value, ast.Name) and node.value.value.id == obj and \
+                not node.value.attr.startswith("_") and not node.value.attr.endswith("_id") and \
+                node.attr not in DJANGO_MANAGER_READS:
+            # `obj.role.description`: the join keeps it when `role` is a ForeignKey/OneToOne not selected
+            found.append([node.value.attr, "method-rel", f"{obj}.{node.value.attr}.{node.attr}"])
+            continue
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -177,19 +206,22 @@ def _serializer_q(expr: ast.AST, ctx: ModuleContext) -> str | None:
     return callee_qualname(ast.Call(func=expr, args=[], keywords=[]), ctx)
 
 
-def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: ModuleContext) -> None:
+def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: ModuleContext,
+                extra: list[ast.Call] | None = None, bases: list[str] | None = None) -> None:
     chain = iterates_query(queryset, ctx)
     if chain is None or chain.framework != "django" or chain.model is None or \
-            any(name in DJANGO_ROWS for name, _ in chain.methods):
+            any(name in DJANGO_ROWS for name, _ in chain.methods) or \
+            any(call_name(call) in DJANGO_ROWS for call in extra or ()):
         return
     target = _serializer_q(serializer, ctx)
     model = _model_names(chain, ctx)
     if target is None or model is None:
         return
-    selected, prefetched, select_all = loaded_relations(chain.methods, [], ctx)
+    selected, prefetched, select_all = loaded_relations(chain.methods, list(extra or ()), ctx)
     ctx.record("drf-many-use", {
         "serializer": target, "spelled": ctx.dotted_name(serializer) or target.rsplit(".", 1)[-1], "model": model,
         "label": chain.label, "selected": selected, "prefetched": prefetched, "select_all": select_all,
+        "bases": bases or [],
         "line": at.lineno, "col": ctx.column(at.lineno, at.col_offset), "end_line": at.end_lineno or at.lineno,
         "end_col": ctx.column(at.end_lineno or at.lineno, at.end_col_offset or 0),
     })
@@ -211,18 +243,41 @@ def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
 
 
 def _record_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> None:
-    queryset = serializer = None
+    queryset = serializer = get_queryset = None
     for stmt in cls.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name in (
-                "get_queryset", "get_serializer_class", "list", "filter_queryset", "paginate_queryset"):
-            return  # the queryset or the serializer is decided at run time
+                "get_serializer_class", "list", "filter_queryset", "paginate_queryset"):
+            return  # the serializer or the rows are decided at run time
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == "get_queryset":
+            get_queryset = stmt
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             if stmt.targets[0].id == "queryset":
                 queryset = stmt.value
             elif stmt.targets[0].id == "serializer_class":
                 serializer = stmt
-    if queryset is not None and serializer is not None and isinstance(serializer.value, (ast.Name, ast.Attribute)):
-        _record_use(serializer.value, queryset, serializer, ctx)
+    if serializer is None or not isinstance(serializer.value, (ast.Name, ast.Attribute)):
+        return
+    extra: list[ast.Call] = []
+    if get_queryset is not None:
+        # `def get_queryset(self): return Book.objects.filter(owner=...)`, or `super().get_queryset()...` on the
+        # class's `queryset`: one return we can read; anything else is decided at run time.
+        returns = [n for n in ctx.own_nodes(get_queryset) if isinstance(n, ast.Return)]
+        if len(returns) != 1 or returns[0].value is None:
+            return
+        returned = returns[0].value
+        if isinstance(returned, ast.Name):
+            returned = ctx.value_of(returned) or returned
+        root, methods, _, _ = strip_chain(returned)
+        if isinstance(root, ast.Call) and isinstance(root.func, ast.Name) and root.func.id == "super" or \
+                methods and methods[0][0] == "get_queryset" and isinstance(root, ast.Call):
+            if queryset is None:
+                return
+            extra = [call for name, call in methods if name != "get_queryset"]
+        else:
+            queryset = returned
+    if queryset is not None:
+        bases = [(ctx.dotted_name(base) or "").rsplit(".", 1)[-1] for base in cls.bases]
+        _record_use(serializer.value, queryset, serializer, ctx, extra, bases)
 
 
 # ---- the project join ---------------------------------------------------------------------------------------
@@ -234,9 +289,18 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
     serializers = {data["q"]: data for _, data in index.facts("drf-serializer")}  # type: ignore[index]
     if not serializers:
         return
+    by_name: dict[str, list[dict]] = {}
+    for data in serializers.values():
+        by_name.setdefault(data["name"], []).append(data)
+    loading_views = {name for _, name in index.facts("drf-loading-view")}
     known = ModelIndex(index)
     for path, use in uses:
+        if loading_views.intersection(use.get("bases", ())):  # type: ignore[union-attr]
+            continue  # a project base view's get_queryset() adds the loading
         serializer = serializers.get(use["serializer"])  # type: ignore[index]
+        if serializer is None:  # re-exported (`from .serializers import X` through a package __init__)
+            same = by_name.get(use["serializer"].rsplit(".", 1)[-1], [])  # type: ignore[index]
+            serializer = same[0] if len(same) == 1 else None
         if serializer is None:
             continue
         model = known.find(*use["model"]) or (  # type: ignore[index]

@@ -289,7 +289,7 @@ def looks_like_model(expr: ast.AST) -> bool:
     return False
 
 
-def _strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], bool, bool]:
+def strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], bool, bool]:
     """Peel calls and subscripts off a chain: (root, methods inner-to-outer, sliced, indexed-at-the-end)."""
     methods: list[tuple[str, ast.Call]] = []
     sliced = indexed = False
@@ -319,7 +319,7 @@ def _strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], bo
 def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
     """The Django queryset `expr` builds, following local names (`qs = Order.objects.all()`) and a method of the
     same class that returns one (`qs = self.get_orders()`); None otherwise."""
-    root, methods, sliced, indexed = _strip_chain(expr)
+    root, methods, sliced, indexed = strip_chain(expr)
     if isinstance(root, ast.Attribute) and root.attr in DJANGO_MANAGERS and looks_like_model(root.value):
         label = f"{ctx.dotted_name(root) or unparse(root)}"
         return QueryChain("django", label, root.value, tuple(methods), sliced, indexed)
@@ -387,7 +387,7 @@ class RelatedChain:
 def related_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> RelatedChain | None:
     """The related-manager queryset `expr` iterates (following local names), or None. Values rows, slices,
     terminal and bulk calls are not a lazy iteration of model rows."""
-    root, methods, sliced, indexed = _strip_chain(expr)
+    root, methods, sliced, indexed = strip_chain(expr)
     if indexed or any(name in DJANGO_TERMINAL or name in DJANGO_BULK or name in DJANGO_ROWS for name, _ in methods):
         return None
     if methods and methods[0][0] in RELATED_QUERYSET_METHODS and isinstance(root, ast.Attribute) and \
@@ -430,7 +430,7 @@ def is_sa_session(expr: ast.AST, ctx: "ModuleContext") -> bool:
 
 def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
     """`session.query(M)...`, `M.query...` (Flask-SQLAlchemy), or `session.execute/scalars(select(M)...)...`."""
-    root, methods, sliced, indexed = _strip_chain(expr)
+    root, methods, sliced, indexed = strip_chain(expr)
     if isinstance(root, ast.Attribute) and root.attr == "query" and looks_like_model(root.value) and \
             isinstance(root.value, (ast.Name, ast.Attribute)) and methods:
         return QueryChain("sqlalchemy", ctx.dotted_name(root) or "Model.query", root.value, tuple(methods),
@@ -462,7 +462,7 @@ def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
     first = call.args[0]
     if call_name(call) == "query":
         return first if looks_like_model(first) else None
-    root, methods, _, _ = _strip_chain(first)
+    root, methods, _, _ = strip_chain(first)
     if isinstance(root, ast.Name) and root.id == "select":
         return None
     # select(M).where(...): the innermost call is select(M)
@@ -525,7 +525,7 @@ def custom_manager_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) ->
     name this module imports or defines) read through a lowercase attribute that starts a queryset chain and is
     not one of Django's own managers. Only the shape: the project join confirms that the model declares that
     attribute as a manager (`page_revisions = PageRevisionsManager()`)."""
-    root, methods, sliced, indexed = _strip_chain(expr)
+    root, methods, sliced, indexed = strip_chain(expr)
     if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper() and \
             root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and methods and \
             methods[0][0] in RELATED_QUERYSET_METHODS and not any(
@@ -553,7 +553,7 @@ def custom_manager_query(call: ast.Call, ctx: "ModuleContext") -> tuple[str, ast
     confirms that the model declares the attribute as a manager."""
     if not isinstance(call.func, ast.Attribute) or call.func.attr not in DJANGO_TERMINAL:
         return None
-    root, methods, _, indexed = _strip_chain(call)
+    root, methods, _, indexed = strip_chain(call)
     if not (isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper()
             and root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and not indexed
             and all(name in QUERYSET_METHODS for name, _ in methods)):
