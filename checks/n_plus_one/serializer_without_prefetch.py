@@ -16,7 +16,8 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration,
                          iterates_query, outside_request_paths, query_effect, strip_chain)
-from ..orm.index import record_model, callee_qualname, is_module_level_class, loaded_relations
+from ..orm.index import (callee_qualname, is_module_level_class, loaded_relations, record_function_summary, record_model,
+                         resolve_effects)
 from .lazy_relation_in_loop import ModelIndex, _covered, _model_names
 
 RULE = Rule(
@@ -37,7 +38,8 @@ RULE = Rule(
             " `PrimaryKeyRelatedField(many=True)` on a relation that the queryset does not"
             " `select_related`/`prefetch_related`, or a `SerializerMethodField` whose `get_<field>(obj)` runs a"
             " query (`Model.objects...`), reads `obj.<fk>.<attr>` or `obj.<relation>.all()/count()...` without"
-            " the eager load."
+            " the eager load, or names in `Meta.fields` a model method or property that queries (DRF calls it per"
+            " row)."
         ),
         why=(
             "DRF serializes a list by running the row serializer once per object, so each nested relation or"
@@ -59,8 +61,7 @@ RULE = Rule(
             "Views whose `get_queryset()` has several returns, views whose direct project base view adds"
             " `select_related`/`prefetch_related` in its own `get_queryset()` (taken as loading everything),"
             " views overriding `list()` or"
-            " `get_serializer_class()`, querysets passed in from elsewhere, model properties or methods named"
-            " in `Meta.fields` that query, serializers whose model or fields are not in the scanned project, `source=` paths"
+            " `get_serializer_class()`, querysets passed in from elsewhere, serializers whose model or fields are not in the scanned project, `source=` paths"
             " through several relations (only the first step is checked), dotted `source=\"author.name\"` on a"
             " plain field, method fields that call project helpers which query (GAP301 reports those in loops),"
             " and serializers used one object at a time (no `many=True`). Tests, migrations,"
@@ -125,10 +126,36 @@ def _record_serializer(cls: ast.ClassDef, ctx: ModuleContext) -> None:
                 callee == "PrimaryKeyRelatedField" and _keyword_true(call, "many"):
             reads.append([name, source.split(".", 1)[0], "nested", callee])
     model = _meta_model(cls, ctx)
+    # Names DRF reads from the row that may be model methods or properties (`budget_used` in Meta.fields, or a
+    # plain field with that source): the join checks the model's own methods for queries.
+    declared = {t.id: s.value for s in cls.body if isinstance(s, ast.Assign) for t in s.targets
+                if isinstance(t, ast.Name)}
+    attrs: list[str] = []
+    for name in _meta_field_names(cls):
+        value = declared.get(name)
+        if value is None or isinstance(value, ast.Call) and call_name(value).endswith("Field") and \
+                call_name(value) not in ("SerializerMethodField", *RELATED_OBJECT_FIELDS):
+            source = _keyword_str(value, "source") if isinstance(value, ast.Call) else None
+            if source is None or "." not in source and source != "*":
+                attrs.append(source or name)
+    if model is not None:
+        reads.extend([attr, attr, "model-attr", ""] for attr in attrs[:40])
     if reads:
         module = ctx.module_name
         ctx.record("drf-serializer", {"q": f"{module}.{cls.name}" if module else cls.name, "name": cls.name,
                                       "model": model, "reads": reads})
+
+
+def _meta_field_names(cls: ast.ClassDef) -> list[str]:
+    for stmt in cls.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+            for inner in stmt.body:
+                if isinstance(inner, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "fields"
+                                                         for t in inner.targets) and \
+                        isinstance(inner.value, (ast.List, ast.Tuple)):
+                    return [e.value for e in inner.value.elts if isinstance(e, ast.Constant)
+                            and isinstance(e.value, str)]
+    return []
 
 
 def _method_reads(method: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> list[list]:
@@ -227,6 +254,12 @@ def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: Module
     })
 
 
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    """Function summaries (shared with GAP301/303, recorded once): which model methods run a query."""
+    record_function_summary(function, ctx)
+
+
 @RULE.on(ast.Call)
 def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
     """`BookSerializer(qs, many=True)` / `self.get_serializer(qs, many=True)` is not followed (its class is
@@ -293,6 +326,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
     for data in serializers.values():
         by_name.setdefault(data["name"], []).append(data)
     loading_views = {name for _, name in index.facts("drf-loading-view")}
+    effects: dict[str, list[str]] | None = None  # model methods that query, resolved on first need
     known = ModelIndex(index)
     for path, use in uses:
         if loading_views.intersection(use.get("bases", ())):  # type: ignore[union-attr]
@@ -307,7 +341,10 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
             known.find(*serializer["model"]) if serializer["model"] else None)
         if model is None:
             continue
-        problems = [p for read in serializer["reads"] if (p := _problem(read, use, model, known))]  # type: ignore
+        if effects is None:
+            effects = resolve_effects(index, "query", lambda name: bool(known.related_rows(None, name)))
+        problems = [p for read in serializer["reads"]  # type: ignore[index]
+                    if (p := _problem(read, use, model, known, effects))]
         if problems:
             yield index.finding(
                 RULE, path, use["line"], use["col"], use["end_line"], use["end_col"],  # type: ignore[index]
@@ -316,10 +353,17 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
             )
 
 
-def _problem(read: list, use: dict, model: dict, known: ModelIndex) -> str | None:
+def _problem(read: list, use: dict, model: dict, known: ModelIndex,
+             effects: dict[str, list[str]] | None = None) -> str | None:
     field_name, relation, how, detail = read
     if how == "method-query":
         return f"{field_name}() runs {detail}"
+    if how == "model-attr":
+        if known.fields[model["q"]].get(relation) is not None or not effects:
+            return None  # a model field, or no model method queries
+        chain = effects.get(f"{model['q']}.{relation}")
+        return f"`{relation}` is a {model['name']} method DRF calls per row and it runs a query ({' -> '.join(chain)})" \
+            if chain else None
     field = known.fields[model["q"]].get(relation)
     if field is None:
         return None
