@@ -11,7 +11,8 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_redis,
                          is_sa_session, iterates_query, outside_request_paths, per_item_loop, query_effect,
                          statement_per_item)
-from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call, record_model
+from ..orm.index import (loop_calls_reaching, record_function_summary, record_implicit_str, record_loop_call,
+                         record_model)
 from .lazy_relation_in_loop import ModelIndex
 
 RULE = Rule(
@@ -108,6 +109,10 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if _skip_file(ctx):
         return
     record_loop_call(call, ctx)
+    if isinstance(call.func, ast.Name) and call.func.id in ("str", "print", "format") and call.args and \
+            ctx.qualified_name(call.func) in ("builtins.str", "builtins.print", "builtins.format"):
+        for arg in call.args[:1] if call.func.id != "print" else call.args:
+            record_implicit_str(arg, call, ctx)
     what = query_effect(call, ctx)
     if what is None:
         what = _materialised_query(call, ctx) or _row_write(call, ctx)
@@ -119,6 +124,13 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     loop = per_item_loop(call, ctx)
     if loop is not None and not _runs_listed_statement(call, loop.node, ctx):
         yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
+
+
+@RULE.on(ast.FormattedValue)
+def check_formatted(node: ast.FormattedValue, ctx: ModuleContext) -> None:
+    """`f"{pizza}"` in a loop over pizzas calls Pizza.__str__ per row (`!r` calls __repr__: not followed)."""
+    if node.conversion != ord("r") and isinstance(node.value, ast.Name) and not _skip_file(ctx):
+        record_implicit_str(node.value, node, ctx)
 
 
 @RULE.on(ast.For, ast.AsyncFor, ast.comprehension)

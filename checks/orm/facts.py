@@ -911,8 +911,10 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
 def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
     """`if found:`, `if found is not None:`, `if (found := call()):`: did this item give the answer? (Not
     `if found.invalid:`, which checks each item and goes on.)"""
+    if test is node:
+        return True  # `if is_complete(item): return item`: stops at the first item that passes
     if isinstance(test, ast.NamedExpr):
-        return any(n is node for n in ast.walk(test.value))
+        return any(n is node for n in walk(test.value))
     if isinstance(test, ast.Name):
         return test.id in results
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.IsNot, ast.NotEq)) \

@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, DJANGO_TERMINAL, RELATED_QUERYSET_METHODS, SA_EAGER_OPTIONS,
-                    call_name, http_effect, iterates_query, per_item_loop, query_effect,
+                    call_name, http_effect, iterates_query, per_item_loop, query_effect, related_chain,
                     statement_per_item)
 
 # Calls that run a related manager's query now (iteration is followed separately).
@@ -122,6 +122,13 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
             chain = iterates_query(node.iter, ctx)
             if chain is not None and not cache_miss_branch(node.iter, function, ctx):
                 query = [node.iter.lineno, f"iterating {chain.label}"]
+            elif chain is None and related is None and parameters:
+                rows = related_chain(node.iter, ctx)  # `for t in self.toppings.all()`: confirmed by the join
+                if rows is not None and isinstance(rows.receiver, ast.Name) and rows.receiver.id in parameters \
+                        and not cache_miss_branch(node.iter, function, ctx):
+                    related = [node.iter.lineno, f"iterating {rows.label}", rows.relation]
+                    if all(name == "all" for name, _ in rows.methods):
+                        related.append("all")  # served by a caller's prefetch_related
     if query or related or http or calls:
         data = {"q": qualname, "line": function.lineno, "query": query, "http": http, "calls": calls}
         if related and not query:
@@ -208,6 +215,35 @@ def _reads_cache(expr: ast.AST, ctx: "ModuleContext") -> bool:
     return False
 
 
+def record_implicit_str(value: ast.AST, at: ast.AST, ctx: "ModuleContext") -> None:
+    """`str(row)`, `print(row)`, `f"{row}"` on the rows of a queryset loop call the model's `__str__` once per
+    row: recorded as a loop call to `<model>.__str__`, which the join resolves like any project function."""
+    if not isinstance(value, ast.Name) or ctx.enclosing_loop(at) is None:
+        return
+    loop = per_item_loop(at, ctx)
+    if loop is None:
+        return
+    node = loop.node
+    generators = node.generators if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp,
+                                                      ast.DictComp)) else [node]
+    iterable = next((g.iter for g in generators if isinstance(g, (ast.For, ast.AsyncFor, ast.comprehension))
+                     and isinstance(g.target, ast.Name) and g.target.id == value.id), None)
+    chain = iterates_query(iterable, ctx) if iterable is not None else None
+    if chain is None or chain.framework != "django" or not isinstance(chain.model, ast.Name) or \
+            any(name in DJANGO_ROWS for name in chain.method_names):
+        return
+    model = chain.model
+    qualified = ctx.resolve_name(model.id, model) or (f"{ctx.module_name}.{model.id}" if ctx.module_name
+                                                      else model.id)
+    ctx.record("orm-loop-call", {
+        "callee": f"{qualified}.__str__", "name": f"{model.id}.__str__",
+        "line": at.lineno, "col": ctx.column(at.lineno, at.col_offset),
+        "end_line": at.end_lineno or at.lineno,
+        "end_col": ctx.column(at.end_lineno or at.lineno, at.end_col_offset or 0),
+        "loop_line": loop.line, "awaited": False,
+    })
+
+
 def record_loop_call(call: ast.Call, ctx: "ModuleContext") -> None:
     """A call inside a per-item loop to what may be a project function: the project check decides."""
     ctx.memo(("orm-loop-call", id(call)), lambda: _loop_call(call, ctx))
@@ -223,14 +259,33 @@ def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
     if loop is None or any(statement_per_item(arg, loop.node, ctx, helper=True)
                            for arg in [*call.args, *(k.value for k in call.keywords)]):
         return False  # `self.execute(self._delete_fk_sql(model, name))`: a statement per item, not a row
-    ctx.record("orm-loop-call", {
+    fact = {
         "callee": callee, "name": ctx.dotted_name(call.func) or callee.rsplit(".", 1)[-1],
         "line": call.lineno, "col": ctx.column(call.lineno, call.col_offset),
         "end_line": call.end_lineno or call.lineno,
         "end_col": ctx.column(call.end_lineno or call.lineno, call.end_col_offset or 0),
         "loop_line": loop.line, "awaited": isinstance(ctx.parent(call), ast.Await),
-    })
+    }
+    prefetched = _loop_prefetches(loop.node, ctx)
+    if prefetched:
+        fact["prefetched"] = prefetched
+    ctx.record("orm-loop-call", fact)
     return True
+
+
+def _loop_prefetches(loop: ast.AST, ctx: "ModuleContext") -> list[str]:
+    """The prefetch_related lookups of the queryset a loop walks (`for basket in baskets`), for helpers that
+    read a relation of the row with `.all()`."""
+    iterable = loop.iter if isinstance(loop, (ast.For, ast.AsyncFor)) else \
+        loop.generators[0].iter if isinstance(loop, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)) \
+        else None
+    if iterable is None:
+        return []
+    chain = iterates_query(iterable, ctx) or related_chain(iterable, ctx)
+    if chain is None:
+        return []
+    _, prefetched, _ = loaded_relations(chain.methods, [], ctx)
+    return prefetched
 
 
 def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None
@@ -238,20 +293,25 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
     """(path, loop-call fact, "name() -> ... -> file:line what") for every call made once per loop item to a
     project function that reaches a `kind` ("query" | "http") effect. Shared by GAP301 and GAP303. With
     `is_relation`, a query on a parameter's relation counts when the relation name passes it."""
-    chains = resolve_effects(index, kind, is_relation)
+    cacheable: dict[str, str] = {}
+    chains = resolve_effects(index, kind, is_relation, cacheable)
     if not chains:
         return
     for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
         chain = chains.get(data["callee"])
-        if chain is not None:
+        relation = cacheable.get(data["callee"])
+        if chain is not None and not (relation and any(p == "*" or p.split("__", 1)[0] == relation
+                                                       for p in data.get("prefetched", ()))):
             yield path, data, " -> ".join([f"{data['name']}()", *chain])
 
 
-def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None
-                    ) -> dict[str, list[str]]:
+def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None,
+                    cacheable: dict[str, str] | None = None) -> dict[str, list[str]]:
     """qualname -> the chain of calls that reaches a `kind` ("query" | "http") effect, within SUMMARY_DEPTH.
 
     Each chain ends with "<file>:<line> <what>". Linear: every summary is resolved once (memo), cycles cut.
+    `cacheable` receives qualname -> relation for functions whose own effect is reading a parameter's
+    relation with `.all()`, which a caller's prefetch_related serves from memory.
     """
     summaries: dict[str, tuple[str, dict]] = {}
     for path, data in index.facts("orm-function"):  # type: ignore[attr-defined]
@@ -271,8 +331,10 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
             line, what = data[kind]
             found = [f"{os.path.basename(path)}:{line} {what}"]
         elif kind == "query" and is_relation is not None and data.get("relq") and is_relation(data["relq"][2]):
-            line, what, _ = data["relq"]
+            line, what, relation = data["relq"][:3]
             found = [f"{os.path.basename(path)}:{line} {what}"]
+            if cacheable is not None and data["relq"][3:] == ["all"]:
+                cacheable[qualname] = relation
         else:
             for callee in data["calls"]:
                 inner = effect(callee, depth - 1)
