@@ -72,10 +72,10 @@ RULE = Rule(
             " inside (their body is not followed), and a relation whose name is both a relation and a column in"
             " different models when the receiver's model is unknown. DRF nested serializers are GAP304. Of the"
             " runtime detectors' documented examples (fixtures/n-plus-one/doc-examples), these stay uncaught:"
-            " an N+1 through an implicit `__str__` (printing `Pizza.objects.all()` whose `__str__` reads"
-            " `self.toppings.all()`), loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
+            " loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
-            " properties or helper methods of the row. Tests, migrations, management commands and scripts are not"
+            " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
+            " methods that read a relation are GAP301's.) Tests, migrations, management commands and scripts are not"
             " checked."
         ),
         references=(

@@ -36,7 +36,8 @@ RULE = Rule(
             " `all = Manager()`). A call to a project function that runs such a query (in any file, through"
             " up to three calls; a query on a parameter's related manager, `order.lines.filter(...).count()`,"
             " counts when the models confirm the relation) is reported at the call site with the chain that"
-            " reaches the query. A call inside `return` or `raise` ends the loop and is not counted."
+            " reaches the query; so is `str(row)` / `print(row)` / `f\"{row}\"` on the rows of a queryset when the"
+            " model's `__str__` queries. A call inside `return` or `raise` ends the loop and is not counted."
         ),
         why=(
             "Each round trip costs a network hop and a statement (0.5-5 ms on a good day). A loop over 20 test"
