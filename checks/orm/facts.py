@@ -278,6 +278,10 @@ class QueryChain:
         return last if last in table or last in DJANGO_BULK else None
 
 
+# How many `qs = qs.filter(...)` rebindings a queryset is followed through (each optional `if` filter is one).
+CHAIN_DEPTH = 6
+
+
 def looks_like_model(expr: ast.AST) -> bool:
     """`Order`, `models.Order`, `self.model`, `get_user_model()`: an expression naming a model class."""
     if isinstance(expr, ast.Name):
@@ -316,7 +320,7 @@ def strip_chain(expr: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]], boo
     return node, methods, sliced, indexed
 
 
-def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
+def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> QueryChain | None:
     """The Django queryset `expr` builds, following local names (`qs = Order.objects.all()`) and a method of the
     same class that returns one (`qs = self.get_orders()`); None otherwise."""
     root, methods, sliced, indexed = strip_chain(expr)
@@ -384,7 +388,7 @@ class RelatedChain:
         return f"{spelled}.{self.relation}"
 
 
-def related_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> RelatedChain | None:
+def related_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> RelatedChain | None:
     """The related-manager queryset `expr` iterates (following local names), or None. Values rows, slices,
     terminal and bulk calls are not a lazy iteration of model rows."""
     root, methods, sliced, indexed = strip_chain(expr)
@@ -428,7 +432,7 @@ def is_sa_session(expr: ast.AST, ctx: "ModuleContext") -> bool:
     return parts[-1] in SA_SESSION_NAMES - {"db"} or dotted.endswith("db.session")
 
 
-def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> QueryChain | None:
+def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> QueryChain | None:
     """`session.query(M)...`, `M.query...` (Flask-SQLAlchemy), or `session.execute/scalars(select(M)...)...`."""
     root, methods, sliced, indexed = strip_chain(expr)
     if isinstance(root, ast.Attribute) and root.attr == "query" and looks_like_model(root.value) and \
@@ -520,7 +524,7 @@ def query_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
     return None
 
 
-def custom_manager_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = 3) -> tuple[QueryChain, str] | None:
+def custom_manager_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> tuple[QueryChain, str] | None:
     """(the queryset, the manager's name) for `Revision.page_revisions.order_by(...)`: a model class (a CapWords
     name this module imports or defines) read through a lowercase attribute that starts a queryset chain and is
     not one of Django's own managers. Only the shape: the project join confirms that the model declares that
