@@ -160,9 +160,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
 def _copied_rows(iterable: ast.AST, ctx: ModuleContext) -> ast.AST | None:
     """`positions = list(order.positions.select_related("voucher"))` then `for op in positions`: the loop walks the
     queryset's rows, held in a list (GAP302 only: for the other rules the list was fetched once, before)."""
-    if not isinstance(iterable, ast.Name):
-        return None
-    value = ctx.value_of(iterable)
+    value = ctx.value_of(iterable) if isinstance(iterable, ast.Name) else iterable  # also `for x in list(qs)`
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "sorted",
                                                                                            "tuple") and value.args:
         return value.args[0]
