@@ -11,8 +11,8 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_redis,
                          is_sa_session, iterates_query, outside_request_paths, per_item_loop, query_effect,
                          statement_per_item)
-from ..orm.index import (loop_calls_reaching, record_function_summary, record_implicit_str, record_loop_call,
-                         record_model)
+from ..orm.index import (cache_miss_branch, loop_calls_reaching, record_function_summary, record_implicit_str,
+                         record_loop_call, record_model)
 from .lazy_relation_in_loop import ModelIndex
 
 RULE = Rule(
@@ -123,7 +123,9 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if what is None or ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
         return
     loop = per_item_loop(call, ctx)
-    if loop is not None and not _runs_listed_statement(call, loop.node, ctx):
+    function = ctx.enclosing_function(call)
+    if loop is not None and not _runs_listed_statement(call, loop.node, ctx) and \
+            not (function is not None and cache_miss_branch(call, function, ctx)):
         yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
 
 

@@ -333,7 +333,9 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
             continue  # a project base view's get_queryset() adds the loading
         serializer = serializers.get(use["serializer"])  # type: ignore[index]
         if serializer is None:  # re-exported (`from .serializers import X` through a package __init__)
-            same = by_name.get(use["serializer"].rsplit(".", 1)[-1], [])  # type: ignore[index]
+            package = use["serializer"].rsplit(".", 1)[0]  # type: ignore[index]
+            same = [d for d in by_name.get(use["serializer"].rsplit(".", 1)[-1], [])  # type: ignore[index]
+                    if d["q"].startswith(package + ".")]  # defined under the package it is imported from
             serializer = same[0] if len(same) == 1 else None
         if serializer is None:
             continue
