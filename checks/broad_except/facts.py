@@ -253,11 +253,17 @@ def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleCont
         for stmt in body for n in ast.walk(stmt))
 
 
-def _is_cleanup(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
-    value = stmt.value if isinstance(stmt, ast.Expr) else None
+def _statement_call(stmt: ast.stmt, kinds: tuple[type, ...]) -> ast.Call | None:
+    """The call a statement of one of `kinds` evaluates (`await` unwrapped): `close()`, `x = json.loads(b)`."""
+    value = stmt.value if isinstance(stmt, kinds) else None  # type: ignore[attr-defined]
     if isinstance(value, ast.Await):
         value = value.value
-    if not isinstance(value, ast.Call):
+    return value if isinstance(value, ast.Call) else None
+
+
+def _is_cleanup(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+    value = _statement_call(stmt, (ast.Expr,))
+    if value is None:
         return False
     if ctx.qualified_name(value.func) in CLEANUP_CALLS:
         return True
@@ -318,10 +324,8 @@ def _is_client_error(node: ast.AST) -> bool:
 
 
 def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
-    value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return)) else None
-    if isinstance(value, ast.Await):
-        value = value.value
-    if not isinstance(value, ast.Call):
+    value = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Return))
+    if value is None:
         return False
     if ctx.qualified_name(value.func) in PARSE_CALLS:
         return True

@@ -524,17 +524,22 @@ def query_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
     return None
 
 
+def _maybe_manager(root: ast.AST, ctx: "ModuleContext") -> bool:
+    """`Revision.page_revisions`: a lowercase attribute, not one of Django's own managers, of a CapWords name this
+    module imports or defines. Whether it is a manager is for the project join to confirm."""
+    return isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper() \
+        and root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and (
+            root.value.id in ctx.module_names or ctx.resolve_name(root.value.id, root.value) is not None)
+
+
 def custom_manager_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> tuple[QueryChain, str] | None:
     """(the queryset, the manager's name) for `Revision.page_revisions.order_by(...)`: a model class (a CapWords
     name this module imports or defines) read through a lowercase attribute that starts a queryset chain and is
     not one of Django's own managers. Only the shape: the project join confirms that the model declares that
     attribute as a manager (`page_revisions = PageRevisionsManager()`)."""
     root, methods, sliced, indexed = strip_chain(expr)
-    if isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper() and \
-            root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and methods and \
-            methods[0][0] in RELATED_QUERYSET_METHODS and not any(
-                name in DJANGO_TERMINAL or name in DJANGO_BULK for name, _ in methods) and not indexed and (
-                root.value.id in ctx.module_names or ctx.resolve_name(root.value.id, root.value) is not None):
+    if _maybe_manager(root, ctx) and methods and methods[0][0] in RELATED_QUERYSET_METHODS and not indexed and \
+            not any(name in DJANGO_TERMINAL or name in DJANGO_BULK for name, _ in methods):
         chain = QueryChain("django", f"{root.value.id}.{root.attr}", root.value, tuple(methods), sliced, indexed)
         return chain, root.attr
     if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None:
@@ -558,13 +563,9 @@ def custom_manager_query(call: ast.Call, ctx: "ModuleContext") -> tuple[str, ast
     if not isinstance(call.func, ast.Attribute) or call.func.attr not in DJANGO_TERMINAL:
         return None
     root, methods, _, indexed = strip_chain(call)
-    if not (isinstance(root, ast.Attribute) and isinstance(root.value, ast.Name) and root.value.id[:1].isupper()
-            and root.attr not in DJANGO_MANAGERS and root.attr[:1].islower() and not indexed
-            and all(name in QUERYSET_METHODS for name, _ in methods)):
+    if not _maybe_manager(root, ctx) or indexed or not all(name in QUERYSET_METHODS for name, _ in methods):
         return None
-    if root.value.id not in ctx.module_names and ctx.resolve_name(root.value.id, root.value) is None:
-        return None
-    return f"{root.value.id}.{root.attr}", root.value, root.attr
+    return f"{root.value.id}.{root.attr}", root.value, root.attr  # type: ignore[attr-defined]
 
 
 def iterates_query(expr: ast.AST, ctx: "ModuleContext") -> QueryChain | None:
