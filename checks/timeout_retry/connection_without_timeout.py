@@ -29,7 +29,9 @@ RULE = Rule(
             " same function without `settimeout()`/`setblocking()`; `redis.Redis(...)`/`redis.from_url(...)`"
             " (also `redis.asyncio`) without `socket_timeout`; `psycopg2.connect`/`psycopg.connect` without"
             " `connect_timeout`; `pymongo.MongoClient`/Motor without `socketTimeoutMS` or `timeoutMS`. A constant"
-            " URL/DSN that carries the setting counts. Aliases and `from x import y` are resolved."
+            " URL/DSN that carries the setting counts; a URL read from the environment with a literal fallback"
+            " (`os.environ.get(\"REDIS_URL\", \"redis://localhost:6379/0\")`) is judged by that fallback, the value"
+            " the code runs with wherever the variable is unset. Aliases and `from x import y` are resolved."
         ),
         why=(
             "Library defaults: the stdlib clients use the socket default, which is no timeout; redis-py's"
@@ -48,7 +50,8 @@ RULE = Rule(
             "conn = psycopg2.connect(host=\"db\", dbname=\"shop\", connect_timeout=5)"
         ),
         not_caught=(
-            "URLs/DSNs that are not constants (from settings or the environment: they may carry the setting),"
+            "URLs/DSNs that are not constants and have no literal fallback (from settings, or the environment"
+            " without a default: they may carry the setting),"
             " calls with `**kwargs`, clients built from a `connection_pool=`, sockets that leave the function,"
             " modules that call `socket.setdefaulttimeout()`, query-level limits (PostgreSQL statement_timeout),"
             " and Django's own DATABASES/CACHES settings dictionaries."

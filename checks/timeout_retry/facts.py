@@ -202,9 +202,24 @@ def sets_timeout(call: ast.Call, fact: TimeoutFact, ctx: "ModuleContext") -> boo
                 url = ctx.value_of(url) or url
             text = constant_text(url)
             if text is None:
+                text = environment_default(url, ctx)
+            if text is None:
                 return None  # a URL from settings or the environment may carry the timeout
             return any(key.lower() in text.lower() for key in fact.url_keys)
     return False
+
+
+ENVIRONMENT_READS = frozenset({"os.environ.get", "os.getenv", "os.environ.setdefault"})
+
+
+def environment_default(node: ast.AST | None, ctx: "ModuleContext") -> str | None:
+    """The literal fallback of `os.environ.get("URL", "redis://localhost:6379/0")` / `os.getenv(...)`: the value
+    the code runs with wherever the variable is unset, so it shows whether the author set the option. None for a
+    read without a literal fallback (the deployment's value is unknown)."""
+    if not isinstance(node, ast.Call) or ctx.qualified_name(node.func) not in ENVIRONMENT_READS:
+        return None
+    default = node.args[1] if len(node.args) > 1 else getattr(keyword_value(node, ("default",)), "value", None)
+    return constant_text(default)
 
 
 def constructor_of(expr: ast.AST, ctx: "ModuleContext") -> ast.Call | None:
