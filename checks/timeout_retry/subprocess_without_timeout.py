@@ -6,8 +6,10 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..scopes import request_reachable
+from ..reach import defer, pending_findings, record_reach
+from ..scopes import is_test_or_script, request_reachable
 from .facts import POPEN_CONSTRUCTORS, POPEN_WAITS, SUBPROCESS_FUNCTIONS, constructed_by, has_splat, keyword_value
 
 RULE = Rule(
@@ -23,7 +25,7 @@ RULE = Rule(
             "Flags `subprocess.run/call/check_call/check_output` without `timeout=`, and `communicate()`/`wait()`"
             " without `timeout=` on a `subprocess.Popen` held in a variable, a `with` block or `self.<attr>` -"
             " but only in code that runs per request or per job (routes, views, view methods, Celery/RQ/Dramatiq"
-            " tasks, and functions of the same module they call). Aliases are resolved."
+            " tasks, and the project functions they call, in the same module or another one). Aliases are resolved."
         ),
         why=(
             "subprocess waits for the child with no limit by default. A converter that stalls on a malformed file,"
@@ -39,7 +41,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Commands run from CLIs, scripts, management commands, build tooling and tests (a person is there to"
-            " press Ctrl-C), helpers in other modules that a view calls, calls with `**kwargs`, and"
+            " press Ctrl-C), helpers reached only through a call the index cannot resolve (a callback, a method of an"
+            " object passed in), calls with `**kwargs`, and"
             " `asyncio.create_subprocess_*` (wrap it in `asyncio.wait_for`)."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#subprocess.run",),
@@ -63,11 +66,24 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     else:
         return
     kind = request_reachable(ctx.enclosing_function(call), ctx)
+    message = (f"{label} waits for the external command with no limit: a stalled command holds this {{where}}"
+               " forever; pass timeout=<seconds> and handle subprocess.TimeoutExpired")
     if kind is None:
+        if not is_test_or_script(ctx):
+            defer(RULE, call, ctx, f"{label} waits for the external command with no limit, and the {{where}} {{via}}()"
+                                   " calls this helper: a stalled command holds it forever; pass timeout=<seconds>"
+                                   " and handle subprocess.TimeoutExpired")
         return
-    where = "background task" if kind == "task" else "request handler"
-    yield ctx.finding(
-        RULE, call,
-        f"{label} waits for the external command with no limit: a stalled command holds this {where} forever;"
-        " pass timeout=<seconds> and handle subprocess.TimeoutExpired",
-    )
+    yield ctx.finding(RULE, call, message.format(where="background task" if kind == "task" else "request handler"))
+
+
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    if not is_test_or_script(ctx):
+        record_reach(function, ctx)
+
+
+@RULE.on_project
+def helpers_of_handlers(index: ProjectIndex) -> Iterator[Finding]:
+    """A helper in another module that a handler or task calls (through any number of project calls)."""
+    yield from pending_findings(index, RULE)

@@ -1,0 +1,116 @@
+"""Cross-module request reachability: "does this helper run per request or per job?" across the project.
+
+`request_reachable` (scopes.py) answers within one module. Generated apps split a service into `routes.py` and
+helpers (`thumbnails.py`, `db.py`, `mailer.py`) that the routes import, so a rule that only looks at one module is
+silent on the helper. This module extends the question to the whole project without a second parse:
+
+- every function records a `reach-fn` fact {q, root, calls}: its qualified name, the handler kind when it is a
+  handler or is reached from one in its own module, and the project functions it calls (as resolved names);
+- a rule that would report a call only in handler code records a `reach-pending` fact for calls whose function is
+  not reached in its own module, and `pending_findings()` reports those whose function the join reaches from a
+  handler in another module (any depth, cycles cut).
+
+The join is linear in the number of facts and memoised per scan.
+"""
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Iterator
+
+from .orm.index import callee_qualname, function_qualname
+from .scopes import request_reachable
+
+if TYPE_CHECKING:
+    from ..analyzer.findings import Finding
+    from ..analyzer.model import ModuleContext
+    from ..analyzer.project import ProjectIndex
+    from ..analyzer.registry import Rule
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+MAX_CALLS = 80
+WHERE = {"task": "background task", "route": "request handler", "view": "request handler",
+         "websocket": "websocket handler"}
+
+
+def record_reach(function: FunctionNode, ctx: "ModuleContext") -> None:
+    """Record this function's `reach-fn` fact (once per function, whichever rule asks first)."""
+    ctx.memo(("reach-fn", id(function)), lambda: _record(function, ctx))
+
+
+def _record(function: FunctionNode, ctx: "ModuleContext") -> bool:
+    qualname = function_qualname(function, ctx)
+    if qualname is None:
+        return False
+    root = request_reachable(function, ctx)
+    calls: list[str] = []
+    seen: set[str] = set()
+    for node in ast.walk(function):  # nested functions run when this one does (callbacks, closures)
+        if isinstance(node, ast.Call):
+            callee = callee_qualname(node, ctx)
+            if callee and callee not in seen and callee != qualname and len(calls) < MAX_CALLS:
+                seen.add(callee)
+                calls.append(callee)
+    if root or calls:
+        ctx.record("reach-fn", {"q": qualname, "root": root, "calls": calls})
+    return True
+
+
+def outer_qualname(node: ast.AST, ctx: "ModuleContext") -> str | None:
+    """The qualified name of the outermost named function `node` runs in (nested functions run with it)."""
+    function = ctx.enclosing_function(node)
+    while function is not None:
+        qualname = function_qualname(function, ctx)
+        if qualname is not None:
+            return qualname
+        function = ctx.enclosing_function(function)
+    return None
+
+
+def defer(rule: "Rule", node: ast.AST, ctx: "ModuleContext", message: str) -> None:
+    """Report `node` later if the join finds its function reached from a handler in another module. `message`
+    may hold `{where}` (request handler / background task) and `{via}` (the handler it is reached from)."""
+    qualname = outer_qualname(node, ctx)
+    if qualname is None:
+        return
+    spot = ctx.finding(rule, node, message)
+    ctx.record("reach-pending", {"rule": rule.id, "fn": qualname, "line": spot.line, "col": spot.column,
+                                 "end_line": spot.end_line, "end_col": spot.end_column, "message": message})
+
+
+def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
+    """qualname -> (handler kind, the handler's qualname) for every function a handler reaches, project-wide."""
+    cached = getattr(index, "_gapcheck_reach", None)
+    if cached is not None:
+        return cached
+    calls: dict[str, list[str]] = {}
+    found: dict[str, tuple[str, str]] = {}
+    work: list[str] = []
+    for _, data in index.facts("reach-fn"):
+        calls.setdefault(data["q"], []).extend(data["calls"])
+        if data["root"] and data["q"] not in found:
+            found[data["q"]] = (data["root"], data["q"])
+            work.append(data["q"])
+    while work:
+        qualname = work.pop()
+        origin = found[qualname]
+        for callee in calls.get(qualname, ()):
+            if callee not in found:
+                found[callee] = origin
+                work.append(callee)
+    index._gapcheck_reach = found  # type: ignore[attr-defined]
+    return found
+
+
+def pending_findings(index: "ProjectIndex", rule: "Rule", kinds: frozenset[str] | None = None
+                     ) -> Iterator["Finding"]:
+    """The deferred findings of `rule` whose function a handler (of one of `kinds`, default any) reaches."""
+    table = reached(index)
+    for path, data in index.facts("reach-pending"):
+        if data["rule"] != rule.id:
+            continue
+        hit = table.get(data["fn"])
+        if hit is None or (kinds is not None and hit[0] not in kinds):
+            continue
+        kind, via = hit
+        message = data["message"].format(where=WHERE.get(kind, "request handler"), via=via.rsplit(".", 1)[-1])
+        yield index.finding(rule, path, data["line"], data["col"], data["end_line"], data["end_col"], message)
