@@ -46,6 +46,8 @@ STDLIB_HTTP: dict[str, TimeoutFact] = {
 
 # ---- other network clients (GAP403) -------------------------------------------------------------------------------
 _SOCKET_DEFAULT = "blocks forever (socket default: no timeout)"
+_MONGO_KEYS = ("socketTimeoutMS", "timeoutMS", "connectTimeoutMS", "serverSelectionTimeoutMS")
+_MONGO_KEYS = _MONGO_KEYS + tuple(k.lower() for k in _MONGO_KEYS)  # PyMongo options are case-insensitive
 CONNECTION_CLIENTS: dict[str, TimeoutFact] = {
     "smtplib.SMTP": TimeoutFact(("timeout",), 3, _SOCKET_DEFAULT),
     "smtplib.SMTP_SSL": TimeoutFact(("timeout",), 3, _SOCKET_DEFAULT),
@@ -82,15 +84,16 @@ CONNECTION_CLIENTS: dict[str, TimeoutFact] = {
                                                    "waits indefinitely to connect (libpq default)",
                                                    ("connect_timeout",), (0, "conninfo")),
     # PyMongo: socketTimeoutMS=None (no limit on an operation's reply); timeoutMS (4.2+) bounds a whole operation.
-    "pymongo.MongoClient": TimeoutFact(("socketTimeoutMS", "sockettimeoutms", "timeoutMS", "timeoutms"), None,
+    # An explicit connectTimeoutMS / serverSelectionTimeoutMS shows the limits were chosen: not reported.
+    "pymongo.MongoClient": TimeoutFact(_MONGO_KEYS, None,
                                        "lets an operation wait forever (socketTimeoutMS=None, no timeoutMS)",
-                                       ("socketTimeoutMS", "timeoutMS"), (0, "host")),
-    "pymongo.mongo_client.MongoClient": TimeoutFact(("socketTimeoutMS", "timeoutMS"), None,
+                                       _MONGO_KEYS, (0, "host")),
+    "pymongo.mongo_client.MongoClient": TimeoutFact(_MONGO_KEYS, None,
                                                     "lets an operation wait forever (socketTimeoutMS=None)",
-                                                    ("socketTimeoutMS", "timeoutMS"), (0, "host")),
-    "motor.motor_asyncio.AsyncIOMotorClient": TimeoutFact(("socketTimeoutMS", "timeoutMS"), None,
+                                                    _MONGO_KEYS, (0, "host")),
+    "motor.motor_asyncio.AsyncIOMotorClient": TimeoutFact(_MONGO_KEYS, None,
                                                           "lets an operation wait forever (socketTimeoutMS=None)",
-                                                          ("socketTimeoutMS", "timeoutMS"), (0, "host")),
+                                                          _MONGO_KEYS, (0, "host")),
 }
 # A pool or client handed in carries its own settings.
 CONFIGURED_ELSEWHERE_KEYWORDS = frozenset({"connection_pool", "connection_factory"})
