@@ -80,6 +80,9 @@ class Rule:
     # Security-relevant rules carry GitHub's security-severity (a number 0.0-10.0 as text).
     security_severity: str | None = None
     semgrep: bool = False
+    # Finer labels inside the category (`async-blocking`, `race`, `idempotency`), added to the SARIF tags so that
+    # code scanning can filter on them.
+    tags: tuple[str, ...] = ()
     # Words a file must contain (usually module or method names) for the rule to possibly match. A file with none
     # of them skips the rule entirely: its Python handlers are not dispatched and Semgrep is not given the file.
     # Empty: the rule may match any file.
@@ -223,7 +226,9 @@ def resolve_selector(selector: str) -> list[Rule]:
     if upper.startswith("GAP") and upper[3:].isdigit() or upper == "GAP":
         return [r for r in rules if r.id.startswith(upper)]
     by_name = _REGISTRY.get(token)
-    return [by_name] if by_name else []
+    if by_name:
+        return [by_name]
+    return [r for r in rules if token.lower() in r.tags]  # a finer tag: async-blocking, race, idempotency
 
 
 def is_valid_selector(selector: str) -> bool:
@@ -233,7 +238,7 @@ def is_valid_selector(selector: str) -> bool:
         return True
     if upper.startswith("GAP") and upper[3:].isdigit() and len(upper) <= 6:
         return True
-    return get_rule(token) is not None
+    return get_rule(token) is not None or any(token.lower() in r.tags for r in load_rules())
 
 
 def rules_markdown(rules: list[Rule]) -> str:

@@ -4,8 +4,8 @@
 helpers (`thumbnails.py`, `db.py`, `mailer.py`) that the routes import, so a rule that only looks at one module is
 silent on the helper. This module extends the question to the whole project without a second parse:
 
-- every function records a `reach-fn` fact {q, root, calls}: its qualified name, the handler kind when it is a
-  handler or is reached from one in its own module, and the project functions it calls (as resolved names);
+- every handler, and every function its own module reaches from one, records a `reach-root` fact {q, root}; the
+  call edges come from the per-function summaries the ORM index records anyway (`orm-function` {q, calls});
 - a rule that would report a call only in handler code records a `reach-pending` fact for calls whose function is
   not reached in its own module, and `pending_findings()` reports those whose function the join reaches from a
   handler in another module (any depth, cycles cut).
@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Iterator
 
-from .orm.index import callee_qualname, function_qualname
+from .orm.index import function_qualname, record_function_summary
 from .scopes import request_reachable
 
 if TYPE_CHECKING:
@@ -27,31 +27,23 @@ if TYPE_CHECKING:
     from ..analyzer.registry import Rule
 
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
-MAX_CALLS = 80
 WHERE = {"task": "background task", "route": "request handler", "view": "request handler",
          "websocket": "websocket handler"}
 
 
 def record_reach(function: FunctionNode, ctx: "ModuleContext") -> None:
-    """Record this function's `reach-fn` fact (once per function, whichever rule asks first)."""
-    ctx.memo(("reach-fn", id(function)), lambda: _record(function, ctx))
+    """Record what the join needs about this function (once per function, whichever rule asks first): its call
+    edges, through the shared function summary the ORM index keeps for the N+1 rules, and a `reach-root` fact
+    when it is a handler or is reached from one in its own module."""
+    record_function_summary(function, ctx)
+    ctx.memo(("reach-root", id(function)), lambda: _record_root(function, ctx))
 
 
-def _record(function: FunctionNode, ctx: "ModuleContext") -> bool:
-    qualname = function_qualname(function, ctx)
-    if qualname is None:
-        return False
+def _record_root(function: FunctionNode, ctx: "ModuleContext") -> bool:
     root = request_reachable(function, ctx)
-    calls: list[str] = []
-    seen: set[str] = set()
-    for node in ast.walk(function):  # nested functions run when this one does (callbacks, closures)
-        if isinstance(node, ast.Call):
-            callee = callee_qualname(node, ctx)
-            if callee and callee not in seen and callee != qualname and len(calls) < MAX_CALLS:
-                seen.add(callee)
-                calls.append(callee)
-    if root or calls:
-        ctx.record("reach-fn", {"q": qualname, "root": root, "calls": calls})
+    qualname = function_qualname(function, ctx) if root else None
+    if qualname is not None:
+        ctx.record("reach-root", {"q": qualname, "root": root})
     return True
 
 
@@ -83,11 +75,12 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
     if cached is not None:
         return cached
     calls: dict[str, list[str]] = {}
+    for _, data in index.facts("orm-function"):
+        calls.setdefault(data["q"], data["calls"])
     found: dict[str, tuple[str, str]] = {}
     work: list[str] = []
-    for _, data in index.facts("reach-fn"):
-        calls.setdefault(data["q"], []).extend(data["calls"])
-        if data["root"] and data["q"] not in found:
+    for _, data in index.facts("reach-root"):
+        if data["q"] not in found:
             found[data["q"]] = (data["root"], data["q"])
             work.append(data["q"])
     while work:

@@ -51,6 +51,11 @@ def test_selectors():
     assert {r.id for r in resolve_selector("GAP5")} == {r.id for r in resolve_selector("broad-except")}
     assert len(resolve_selector("ALL")) == len(load_rules())
     assert resolve_selector("nonsense") == []
+    # A finer tag inside a category selects the rules that carry it, and only those.
+    tagged = resolve_selector("async-blocking")
+    assert tagged and all("async-blocking" in r.tags for r in tagged)
+    assert all(r.category == "async-concurrency" for r in tagged)
+    assert not any("async-blocking" in r.tags for r in resolve_selector("broad-except"))
 
 
 def test_docs_rules_md_is_generated_from_the_registry():

@@ -103,3 +103,12 @@ def test_subfolder_scan_keeps_uris_relative_to_the_repository_root(tmp_path):
     uri = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "src/pkg/app.py"
     assert check_with_shared_validator(tmp_path / "out.sarif", tmp_path).startswith("0 errors")
+
+
+def test_finer_tags_reach_the_sarif_rule_tags(fixtures_sarif):
+    """Code scanning filters on tags: a rule's finer tag (async-blocking) sits beside its category slug."""
+    _, doc = fixtures_sarif
+    rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    tags = rules["GAP901"]["properties"]["tags"]
+    assert "async-concurrency" in tags and "async-blocking" in tags
+    assert "async-blocking" not in rules["GAP501"]["properties"]["tags"]

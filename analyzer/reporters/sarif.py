@@ -22,7 +22,7 @@ PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendat
 
 
 def _descriptor(rule: Rule) -> om.ReportingDescriptor:
-    tags = ["gapcheck", rule.category]
+    tags = ["gapcheck", rule.category, *rule.tags]
     if rule.cwe:
         tags.append(f"external/cwe/{rule.cwe.lower()}")
     if rule.security_severity:
