@@ -391,7 +391,8 @@ def _fetched(call: ast.Call, ctx: ModuleContext) -> str | None:
     text = _unbounded_select(statement, ctx) if statement is not None else None
     if text is None:
         return None
-    spelled = ctx.dotted_name(receiver) or "cursor"
+    spelled = ctx.dotted_name(receiver) or (f"{ctx.dotted_name(receiver.func) or 'execute'}(...)" if isinstance(
+        receiver, ast.Call) else "cursor")
     return f"{spelled}.fetchall() after \"{describe_sql(text)}\""
 
 
