@@ -23,18 +23,19 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-770",
-    summary="A whole table or collection loaded into memory in request or job code",
+    summary="Every row of a table or collection loaded into memory at once, with nothing capping the rows",
     docs=Docs(
         what=(
-            "Flags, inside a view, route, view method or background task (and functions of the same module"
-            " they call), a query with no filter, slice, limit or pagination whose rows are all materialised:"
-            " a Django `Model.objects.all()` / `.order_by()` / `.values()` queryset iterated, `list()`-ed or"
-            " passed to a serializer with `many=True`; SQLAlchemy `session.query(M).all()`, `M.query.all()`,"
-            " `session.scalars(select(M)).all()` / `session.execute(select(M))` iterated; pymongo `find()` /"
-            " `find({})` materialised without `limit`, and `to_list(None)`; DB-API `fetchall()` after a"
-            " constant `SELECT` with no `WHERE`/`LIMIT`; pandas `read_sql_table()`, and `read_sql()` /"
-            " `read_sql_query()` of such a `SELECT`, without `chunksize`; and a Django `ListView` with no"
-            " `paginate_by`."
+            "Flags, in application code (views, jobs, exports and the helpers they call), a query whose rows are"
+            " all materialised while nothing caps them: `fetchall()` / asyncpg `fetch()` after a `SELECT`;"
+            " SQLAlchemy, SQLModel and Flask-SQLAlchemy `.all()` or iteration of `session.query(M)`, `M.query`,"
+            " `session.execute/scalars/exec(select(M))`; Django querysets and `raw(sql)` iterated, listed,"
+            " rendered or serialised with `many=True`; Mongo `find()` materialised or `to_list(None)`; Redis"
+            " `KEYS`; pandas `read_sql*` without `chunksize`; a `ListView` without `paginate_by`. Caps are read"
+            " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` / aggregate-only SQL (through locals,"
+            " `+=`, f-strings, `text()`, `sql.SQL()`), `.limit()`, `[:n]`, single-row terminals, `paginate()`,"
+            " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, `IN`"
+            " lists). Any other filter (`WHERE room_id = ?`, a status, a date range) narrows without capping."
         ),
         why=(
             "The table grows, the code does not change: the list view that rendered 50 rows at launch loads"
@@ -53,13 +54,19 @@ RULE = Rule(
             "# jobs that must walk everything: Order.objects.iterator(chunk_size=2000) / yield_per(1000)"
         ),
         not_caught=(
-            "Filtered queries (`filter(user=request.user)` is bounded by the filter more often than not, so it"
-            " is not reported), management commands, scripts, tests and migrations (walking everything is"
-            " their job), querysets handed to a paginator or a DRF view (pagination may be configured"
-            " globally), querysets returned from helpers in other modules, and `iterator()` / `yield_per`"
-            " streams. Models whose name marks a lookup or configuration table (`SettingsGroup`, `PluginRegistry`,"
-            " `Role`, `Group`, `Category`, `Country`, `Currency`, `Language`, `...Type`, `...Status`) are taken to be"
-            " small; other small tables loaded whole are reported, suppress them with a comment."
+            "Tests, migrations, RunPython steps (`def f(apps, schema_editor)`), management commands and"
+            " scripts directories (walking everything is their job); querysets handed to a paginator or a DRF"
+            " view (pagination may be configured globally) or returned lazily to a caller; `iterator()` /"
+            " `yield_per` / `fetchmany()` streams and iteration over a cursor; generic code over `self.model`"
+            " or a table name that is a parameter (`FROM {}`) and queries of the database catalog. One object's"
+            " relation (`order.lines.all()`) is reported only when a view renders or serialises it as its"
+            " listing, and filtered queries inside methods of models, forms and other classes (they filter by"
+            " the object they belong to) are not reported. Models whose name marks a lookup or configuration"
+            " table (`Site`, `Locale`, `Group`, `Permission`, `ContentType`, `PluginRegistry`, `SettingsGroup`,"
+            " `Category`, `Country`, `Currency`, `Language`, `...Type`) are taken to be small, as mature Django,"
+            " Wagtail, Oscar and FlaskBB code treats them; other small tables (a file's tags) are reported,"
+            " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result) is not"
+            " judged."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/topics/pagination/",
