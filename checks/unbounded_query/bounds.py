@@ -73,6 +73,11 @@ SYSTEM_CATALOG = re.compile(
     re.IGNORECASE)
 
 
+# The SQL spelling of the lookup and configuration tables the ORM checks take to be small (`Site`, `Role`...).
+LOOKUP_TABLE = re.compile(
+    r"^\s*select\b.*?\bfrom\s+[\"`\[]?(?:\w+\.)?\w*?(?:settings?|config|configuration|preferences?|registry|plugins?"
+    r"|roles?|permissions?|groups?|languages?|locales?|countr(?:y|ies)|currenc(?:y|ies)|timezones?|categor(?:y|ies)"
+    r"|sites?|content_?types?|types?)[\"`\]]?(?:\s|$|;)", re.IGNORECASE | re.DOTALL)
 # `FROM ?` / `FROM {}`: the table itself is a parameter - generic schema code (constraint checks, table copies),
 # which cannot be judged from one statement.
 SPLICED_TABLE = re.compile(r"\bfrom\s+[\"`\[]?(?:\?|\{\w*\}|%s|%\(\w+\)s)", re.IGNORECASE)
@@ -83,7 +88,7 @@ def sql_bounded(text: str) -> bool:
     key (`WHERE id = ?`, `IN (...)`, `= ANY(%s)`), or read the database's own catalog?"""
     bare = STRING_LITERAL.sub("''", text)
     if CAPPING.search(bare) or KEY_PREDICATE.search(_where_clause(bare)) or SYSTEM_CATALOG.search(bare) or \
-            SPLICED_TABLE.search(bare):
+            SPLICED_TABLE.search(bare) or LOOKUP_TABLE.search(bare):
         return True
     select_list = SELECT_LIST.match(bare)
     if select_list is None:

@@ -359,7 +359,8 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
 
 CALL_NAMES = frozenset({"all", "fetchall", "fetch", "fetch_all", "to_list", "read_sql", "read_sql_query",
                         "read_sql_table", "read_database", "render", "render_to_string", "TemplateResponse",
-                        "keys"})
+                        "keys", "lrange", "serialize"})
+DJANGO_SERIALIZE = frozenset({"django.core.serializers.serialize"})
 
 
 def _materialised(call: ast.Call, ctx: ModuleContext) -> str | None:
@@ -372,6 +373,9 @@ def _materialised(call: ast.Call, ctx: ModuleContext) -> str | None:
     if name in SA_MATERIALISING and isinstance(call.func, ast.Attribute):
         sa = _sa_rows(call, ctx)
         return f"{sa[0]}...{name}()" if sa and (not sa[2] or _filter_allowed(call, ctx)) else None
+    if name == "serialize" and len(call.args) > 1 and ctx.qualified_name(call.func) in DJANGO_SERIALIZE:
+        rows = _rows(call.args[1], ctx, call, listing=True)
+        return f"serializers.serialize({rows}...)" if rows else None
     if name.endswith("Serializer") and call.args:
         many = call_keyword(call, "many")
         if many is not None and isinstance(many.value, ast.Constant) and many.value.value is True:
@@ -430,11 +434,11 @@ def _executed_statement(receiver: ast.AST, at: ast.Call, ctx: ModuleContext) -> 
 
 
 def _to_list_none(call: ast.Call, ctx: ModuleContext) -> str | None:
-    """Motor `cursor.to_list(None)` / `to_list(length=None)` over a find() nothing bounds."""
+    """Motor `cursor.to_list(None)` / `to_list(length=None)` / `to_list()` over a find() nothing bounds."""
     if call_name(call) != "to_list" or not isinstance(call.func, ast.Attribute):
         return None
     keyword = call_keyword(call, "length")
-    length = call.args[0] if call.args else keyword.value if keyword else None
+    length = call.args[0] if call.args else keyword.value if keyword else ast.Constant(None)  # Motor 3: optional
     if not (isinstance(length, ast.Constant) and length.value is None):
         return None
     found = _mongo_find(call.func.value, ctx)
@@ -486,13 +490,23 @@ def _rendered(call: ast.Call, ctx: ModuleContext) -> str | None:
 
 
 def _redis_keys(call: ast.Call, ctx: ModuleContext) -> str | None:
-    """`r.keys("clicks:*")`: KEYS walks the whole keyspace and returns every match in one reply."""
+    """`r.keys("clicks:*")`: KEYS walks the whole keyspace and returns every match in one reply;
+    `r.lrange(key, 0, -1)` returns a whole list (a room's history) however long it has grown."""
+    if call_name(call) == "lrange" and isinstance(call.func, ast.Attribute) and len(call.args) == 3 and \
+            _constant(call.args[1]) == 0 and _constant(call.args[2]) == -1 and is_redis(call.func.value, ctx):
+        return f"{ctx.dotted_name(call.func) or 'lrange'}({unparse(call.args[0], 30)}, 0, -1)"
     if call_name(call) != "keys" or not isinstance(call.func, ast.Attribute) or len(call.args) > 1 or \
             not is_redis(call.func.value, ctx):
         return None
     pattern = call.args[0] if call.args else None
     spelled = ast.unparse(pattern) if pattern is not None else "*"
     return f"KEYS {spelled}"
+
+
+def _constant(node: ast.AST) -> object:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return -node.operand.value  # type: ignore[operator]
+    return node.value if isinstance(node, ast.Constant) else None
 
 
 def _keys_message(what: str) -> str:
