@@ -1,0 +1,174 @@
+"""GAP204 whole-file-in-memory: an upload read whole with no size limit, a CSV file turned into one list."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext, call_keyword
+from ...analyzer.registry import Docs, Rule
+from ..orm.facts import call_name, is_test_or_migration, parameter_annotation
+
+RULE = Rule(
+    id="GAP204",
+    name="whole-file-in-memory",
+    category="unbounded-query",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-770",
+    summary="An uploaded file read whole with no size limit, or a CSV file loaded into one list",
+    docs=Docs(
+        what=(
+            "Flags `await file.read()` / `file.file.read()` on a FastAPI or Starlette `UploadFile` parameter, and"
+            " `request.files[...].read()` (Flask) / `request.FILES[...].read()` (Django), with no size argument,"
+            " in a function that never looks at the upload's size; and `list()` / `tuple()` / `sorted()` of a"
+            " `csv.reader` / `csv.DictReader` over an opened file."
+        ),
+        why=(
+            "A read with no size returns the whole body as one bytes object: a 2 GB upload (or a thousand"
+            " concurrent 20 MB ones) takes the worker's memory, and neither FastAPI nor Werkzeug caps the size by"
+            " default. A CSV export grows the same way: `list(csv.DictReader(f))` holds every row as a dict"
+            " before the first one is processed."
+        ),
+        example=(
+            "@app.post(\"/upload\")\n"
+            "async def upload(file: UploadFile):\n"
+            "    contents = await file.read()\n"
+            "    return parse(contents)\n"
+            "with open(path, newline=\"\") as fh:\n"
+            "    rows = list(csv.DictReader(fh))"
+        ),
+        instead=(
+            "@app.post(\"/upload\")\n"
+            "async def upload(file: UploadFile):\n"
+            "    if file.size is not None and file.size > MAX_UPLOAD:\n"
+            "        raise HTTPException(413)\n"
+            "    while chunk := await file.read(1 << 20):\n"
+            "        sink.write(chunk)\n"
+            "with open(path, newline=\"\") as fh:\n"
+            "    for row in csv.DictReader(fh):\n"
+            "        handle(row)"
+        ),
+        not_caught=(
+            "Reads in a function that checks the upload's `.size` or the request's `content_length` (a limit may"
+            " be enforced there), Flask modules that set `MAX_CONTENT_LENGTH` (in another module, it is not"
+            " seen: suppress the finding), reads with a size (`read(1 << 20)` in a loop), `file.save(path)`"
+            " (streamed to disk), CSV readers over text already in memory (`io.StringIO(data)`: the read that"
+            " produced `data` is the place to look), and files read whole with `f.read()` / `readlines()`."
+        ),
+        references=(
+            "https://fastapi.tiangolo.com/reference/uploadfile/",
+            "https://flask.palletsprojects.com/en/stable/patterns/fileuploads/#improving-uploads",
+            "https://docs.python.org/3/library/csv.html#csv.DictReader",
+        ),
+    ),
+)
+
+UPLOAD_TYPES = frozenset({"fastapi.UploadFile", "fastapi.datastructures.UploadFile",
+                          "starlette.datastructures.UploadFile"})
+CSV_READERS = frozenset({"csv.reader", "csv.DictReader"})
+MATERIALISERS = frozenset({"builtins.list", "builtins.tuple", "builtins.sorted"})
+OPENERS = frozenset({"builtins.open", "io.open", "codecs.open", "gzip.open", "bz2.open", "lzma.open",
+                     "io.TextIOWrapper"})
+
+
+@RULE.on(ast.Call)
+def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    name = call_name(call)
+    if name == "read" and isinstance(call.func, ast.Attribute):
+        upload = _whole_upload_read(call, ctx)
+        if upload and not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+            yield ctx.finding(
+                RULE, call,
+                f"{upload}.read() reads the whole upload into memory and nothing in this code limits its size: one large file"
+                " takes the worker's memory; check the size first (or set a request size limit) and stream it in"
+                " chunks with read(CHUNK_SIZE)")
+    elif name in ("list", "tuple", "sorted") and isinstance(call.func, ast.Name) and call.args:
+        reader = _csv_file_reader(call.args[0], ctx)
+        if reader and ctx.qualified_name(call.func) in MATERIALISERS and \
+                not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+            yield ctx.finding(
+                RULE, call,
+                f"{name}({reader}) holds every row of the file in memory before the first is processed: fine for"
+                " a sample file, an out-of-memory kill for a large export; iterate the reader row by row (and"
+                " write in batches)")
+
+
+def _whole_upload_read(call: ast.Call, ctx: ModuleContext) -> str | None:
+    """The upload's spelling when this `read()` has no size and its receiver is an uploaded file."""
+    if call.args and not (isinstance(call.args[0], ast.Constant) and call.args[0].value in (None, -1)):
+        return None
+    if call_keyword(call, "size") or call_keyword(call, "n"):
+        return None
+    receiver = original = call.func.value  # type: ignore[attr-defined]
+    if isinstance(receiver, ast.Attribute) and receiver.attr == "file":
+        receiver = receiver.value  # `upload.file.read()`: the SpooledTemporaryFile underneath
+    function = ctx.enclosing_function(call)
+    if function is None:
+        return None
+    if isinstance(receiver, ast.Name) and _annotated_upload(receiver, ctx):
+        spelled = ctx.dotted_name(original) or receiver.id
+    elif _request_file(receiver, ctx):
+        spelled = ctx.dotted_name(receiver) or ast.unparse(receiver)
+    else:
+        return None
+    if _checks_size(function, ctx):
+        return None
+    return spelled
+
+
+def _annotated_upload(name: ast.Name, ctx: ModuleContext) -> bool:
+    annotation = parameter_annotation(name, ctx)
+    if annotation is None:
+        return False
+    head, _, rest = annotation.partition(".")
+    resolved = ctx.resolve_name(head, name)
+    qualified = f"{resolved}.{rest}" if resolved and rest else resolved or annotation
+    return qualified in UPLOAD_TYPES
+
+
+def _request_file(expr: ast.AST, ctx: ModuleContext, depth: int = 2) -> bool:
+    """`request.files["f"]`, `request.files.get("f")`, `request.FILES["f"]`, or a local bound to one."""
+    if isinstance(expr, ast.Name) and depth > 0:
+        value = ctx.value_of(expr)
+        return value is not None and not isinstance(value, ast.Name) and _request_file(value, ctx, depth - 1)
+    if isinstance(expr, ast.Subscript):
+        container = expr.value
+    elif isinstance(expr, ast.Call) and call_name(expr) == "get" and isinstance(expr.func, ast.Attribute):
+        container = expr.func.value
+    else:
+        return False
+    return isinstance(container, ast.Attribute) and container.attr in ("files", "FILES") and \
+        isinstance(container.value, ast.Name) and container.value.id == "request"
+
+
+def _checks_size(function: ast.AST, ctx: ModuleContext) -> bool:
+    """The function reads `.size` / `content_length` (a limit may be enforced), or the module sets Flask's
+    MAX_CONTENT_LENGTH."""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Attribute) and node.attr in ("size", "content_length", "spool_max_size"):
+            return True
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                node.value.lower() in ("content-length", "max_content_length"):
+            return True
+    return ctx.memo(("gap204-max-content",), lambda: any(
+        isinstance(node, ast.Constant) and node.value == "MAX_CONTENT_LENGTH" for node in ctx.nodes))
+
+
+def _csv_file_reader(expr: ast.AST, ctx: ModuleContext) -> str | None:
+    """`csv.DictReader(fh)` (inline or through a local) whose source is an opened file, not text in memory."""
+    reader = expr
+    if isinstance(reader, ast.Name):
+        value = ctx.value_of(reader)
+        reader = value if value is not None else reader
+    if not isinstance(reader, ast.Call) or ctx.qualified_name(reader.func) not in CSV_READERS or not reader.args:
+        return None
+    source = reader.args[0]
+    if isinstance(source, ast.Name):
+        value = ctx.value_of(source)
+        source = value if value is not None else source
+    if not isinstance(source, ast.Call):
+        return None
+    opened = ctx.qualified_name(source.func) in OPENERS or (
+        isinstance(source.func, ast.Attribute) and source.func.attr == "open")  # `path.open()`
+    return f"{ctx.dotted_name(reader.func) or 'csv.reader'}(...)" if opened else None
