@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import codecs
 import io
 import re
 import sys
@@ -40,26 +41,67 @@ def split_lines(text: str) -> list[str]:
 
 
 def decode(data: bytes) -> Source:
-    """Decode as Python itself would: a UTF-8 BOM, else a PEP 263 coding cookie, else UTF-8."""
+    """Decode as Python itself would: a UTF-8 BOM, else a PEP 263 coding cookie, else UTF-8.
+
+    Where `tokenize.detect_encoding` and a strict decode are stricter than the interpreter's own compiler (bytes
+    that are not UTF-8 in a comment, a cookie line that ends in a lone CR or holds undecodable bytes), the
+    compiler decides: a file Python would run is analysed, its undecodable comment bytes read as U+FFFD."""
+    # Line ends as the compiler sees them, for finding the cookie in the first two lines (offsets do not matter).
+    head = b"\n".join(re.split(rb"\r\n|\r|\n", data, maxsplit=2)[:2]) + b"\n"
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(head).readline)
     except (SyntaxError, UnicodeError, LookupError) as exc:  # not UTF-8 without a cookie, a bad or conflicting cookie
-        message = str(exc.msg if hasattr(exc, "msg") else exc)
-        if "invalid or missing encoding declaration" in message:
-            message = "cannot decode as utf-8 (no coding cookie; Python source defaults to UTF-8)"
-        else:
-            message = f"cannot decode: {message}"
-        raise SourceError("decode-error", message) from None
+        encoding = _declared_encoding(head) if compiler_accepts(data) else ""
+        if not encoding:
+            message = str(exc.msg if hasattr(exc, "msg") else exc)
+            if "invalid or missing encoding declaration" in message:
+                message = "cannot decode as utf-8 (no coding cookie; Python source defaults to UTF-8)"
+            else:
+                message = f"cannot decode: {message}"
+            raise SourceError("decode-error", message) from None
     try:
         text = data.decode(encoding)
     except (UnicodeError, LookupError) as exc:
-        hint = "" if encoding != "utf-8" else " (no coding cookie; Python source defaults to UTF-8)"
-        raise SourceError("decode-error", f"cannot decode as {encoding}{hint}: {exc}") from None
+        if isinstance(exc, UnicodeError) and compiler_accepts(data):
+            text = data.decode(encoding, "replace")
+        else:
+            hint = "" if encoding != "utf-8" else " (no coding cookie; Python source defaults to UTF-8)"
+            raise SourceError("decode-error", f"cannot decode as {encoding}{hint}: {exc}") from None
     except Exception as exc:  # a codec that is not a text encoding, or one that fails in its own way
         raise SourceError("decode-error", f"cannot decode as {encoding}: {type(exc).__name__}: {exc}") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return Source(text=text, lines=split_lines(text), encoding=encoding)
+
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_BLANK_OR_COMMENT = re.compile(rb"^[ \t\f]*(?:#|$)")
+
+
+def _declared_encoding(head: bytes) -> str:
+    """The PEP 263 cookie of the first two lines, read without decoding them (the compiler does not either)."""
+    bom = head.startswith(b"\xef\xbb\xbf")
+    lines = (head[3:] if bom else head).split(b"\n", 2)[:2]
+    for number, line in enumerate(lines):
+        match = _COOKIE.match(line)
+        if match:
+            try:
+                name = codecs.lookup(match.group(1).decode("ascii")).name
+            except (LookupError, UnicodeError):
+                return ""
+            return "" if bom and name != "utf-8" else name
+        if number == 0 and not _BLANK_OR_COMMENT.match(line):
+            break
+    return "utf-8-sig" if bom else "utf-8"
+
+
+def compiler_accepts(data: bytes) -> bool:
+    """Whether this interpreter's compiler parses the raw bytes (it does its own PEP 263 decoding)."""
+    try:
+        compile(data, "<gapcheck>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        return True
+    except Exception:  # SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError ...
+        return False
 
 
 def lines_of(data: bytes) -> list[str]:
