@@ -22,7 +22,7 @@ from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import OWNER, PARENT, SCOPE_CLASSES, ModuleContext
 from .project import ProjectIndex
 from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
-from .source import SourceError, decode, lines_of, parse
+from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -393,19 +393,20 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
 
     semgrep_failed = False
     semgrep_findings: dict[str, list[Finding]] = dict(semgrep_cached)
-    file_lines: dict[str, list[str]] = {}
+    texts: dict[str, Source] = {}
 
     def lines(path: str) -> list[str]:
-        if path not in file_lines:
-            file_lines[path] = lines_of(contents[path])
-        return file_lines[path]
+        if path not in texts:
+            texts[path] = read_anyway(contents[path])
+        return texts[path].lines
 
     if semgrep_run is not None:
         outcome = semgrep_run.wait()
         notifications.extend(outcome.notifications)
         semgrep_failed = outcome.failed
         for path, found in outcome.findings.items():
-            kept, past_end = _within_file(found, lines(path))
+            lines(path)
+            kept, past_end = _within_file(found, texts[path])
             semgrep_findings[path] = kept
             if past_end:
                 semgrep_failed = True
@@ -417,8 +418,8 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
         # Python pass could not analyse either is already reported as such (exit 3) and the Semgrep notice joins it.
         if any(path in results and results[path].analysed for path in outcome.file_errors):
             semgrep_failed = True
-        if cache and not semgrep_failed:
-            for path in outcome.scanned:
+        if cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
+            for path in set(outcome.scanned) - outcome.file_errors:
                 cache.put("sg", keys[path], [f.to_dict() for f in semgrep_findings.get(path, [])])
     timings["semgrep"] = time.perf_counter() - t_sg
 
@@ -461,12 +462,19 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     )
 
 
-def _within_file(found: list[Finding], lines: list[str]) -> tuple[list[Finding], int]:
-    """Semgrep results that point into the file (its numbering of lines may differ, e.g. with lone CR line ends);
-    the count of those past its end, which cannot be shown or fingerprinted."""
-    last = max(1, len(lines))
-    kept = [f for f in found if f.line <= last]
-    return [replace(f, end_line=min(f.end_line, last)) if f.end_line > last else f for f in kept], len(found) - len(kept)
+def _within_file(found: list[Finding], source: Source) -> tuple[list[Finding], int]:
+    """Semgrep results that point into the file, their columns turned from bytes (Semgrep's) into characters
+    (SARIF's `unicodeCodePoints`, and the Python checks'); the count of those past its end (Semgrep's numbering of
+    lines can differ, e.g. with lone CR line ends), which cannot be shown or fingerprinted."""
+    last = max(1, len(source.lines))
+    kept = []
+    for finding in found:
+        if finding.line > last:
+            continue
+        end_line = min(finding.end_line, last)
+        kept.append(replace(finding, column=char_column(source, finding.line, finding.column), end_line=end_line,
+                            end_column=char_column(source, end_line, finding.end_column)))
+    return kept, len(found) - len(kept)
 
 
 def run_project_checks(rules: list[Rule], results: dict[str, FileResult],

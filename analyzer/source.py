@@ -106,13 +106,33 @@ def compiler_accepts(data: bytes) -> bool:
 
 def lines_of(data: bytes) -> list[str]:
     """A file's lines for everything that only needs their text (fingerprints, baselines, Semgrep results).
-    Never raises: a file Python cannot decode (it has its own notice) is read as UTF-8 with U+FFFD for the bytes
-    that do not decode, so a Semgrep finding in it still gets a line text and a fingerprint."""
+    Never raises: see `read_anyway`."""
+    return read_anyway(data).lines
+
+
+def read_anyway(data: bytes) -> Source:
+    """`decode(data)`, or for a file Python cannot decode (it has its own notice) UTF-8 with U+FFFD for the bytes
+    that do not decode, so a Semgrep finding in it still gets a line text and a fingerprint. Never raises."""
     try:
-        return decode(data).lines
+        return decode(data)
     except SourceError:
         text = data.decode("utf-8", "replace")
-        return split_lines(text[1:] if text.startswith("\ufeff") else text)
+        text = text[1:] if text.startswith("\ufeff") else text
+        return Source(text=text, lines=split_lines(text), encoding="utf-8")
+
+
+def char_column(source: Source, line: int, byte_column: int) -> int:
+    """1-based column in characters from a 1-based column in bytes of the file's encoding (Semgrep's columns)."""
+    if not 0 < line <= len(source.lines) or byte_column <= 1:
+        return byte_column
+    encoding = source.encoding
+    if encoding == "utf-8-sig" and line > 1:
+        encoding = "utf-8"
+    try:
+        raw = source.lines[line - 1].encode(encoding, "replace")
+        return len(raw[:byte_column - 1].decode(encoding, "ignore")) + 1  # utf-8-sig: drops the BOM again
+    except (LookupError, UnicodeError, ValueError):
+        return byte_column
 
 
 def parse(source: Source, filename: str) -> ast.Module:

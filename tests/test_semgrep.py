@@ -305,3 +305,18 @@ def test_the_semgrep_beside_the_resolved_console_script_comes_next(tmp_path, mon
     pinned = str(tmp_path / "pinned" / "semgrep")
     monkeypatch.setenv(semgrep_runner.EXECUTABLE_ENV, pinned)
     assert semgrep_runner.find_executable() == pinned  # an explicit choice beats them all
+
+
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+def test_semgrep_columns_count_characters_like_the_python_checks(gapcheck, tmp_path):
+    """Semgrep counts bytes of the file; SARIF (`columnKind: unicodeCodePoints`) and the Python checks, characters."""
+    line = '    x = "\u00e9\u00e9\u00e9"; return requests.get(u)'
+    column = line.index("requests.get") + 1
+    (tmp_path / "utf8.py").write_text(f"import requests\n\n\ndef f(u):\n{line}\n", encoding="utf-8")
+    (tmp_path / "latin1.py").write_bytes(f"# -*- coding: latin-1 -*-\nimport requests\n\ndef f(u):\n{line}\n"
+                                         .encode("latin-1"))
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + f"import requests\n\ndef f(u):\n{line}\n".encode())
+    run = gapcheck("scan", "--no-cache", "--format", "json")
+    found = sorted((f["path"], f["column"], f["end_column"]) for f in json.loads(run.stdout)["findings"])
+    end = column + len("requests.get(u)")
+    assert found == [("bom.py", column, end), ("latin1.py", column, end), ("utf8.py", column, end)]
