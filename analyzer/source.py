@@ -47,7 +47,7 @@ def decode(data: bytes) -> Source:
     that are not UTF-8 in a comment, a cookie line that ends in a lone CR or holds undecodable bytes), the
     compiler decides: a file Python would run is analysed, its undecodable comment bytes read as U+FFFD."""
     # Line ends as the compiler sees them, for finding the cookie in the first two lines (offsets do not matter).
-    head = b"\n".join(re.split(rb"\r\n|\r|\n", data, maxsplit=2)[:2]) + b"\n"
+    head = _LINE_END_BYTES.sub(b"\n", _TWO_LINES.match(data).group(0)) + b"\n"
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(head).readline)
     except (SyntaxError, UnicodeError, LookupError) as exc:  # not UTF-8 without a cookie, a bad or conflicting cookie
@@ -74,6 +74,8 @@ def decode(data: bytes) -> Source:
     return Source(text=text, lines=split_lines(text), encoding=encoding)
 
 
+_TWO_LINES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?[^\r\n]*")
+_LINE_END_BYTES = re.compile(rb"\r\n|\r|\n")
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 _BLANK_OR_COMMENT = re.compile(rb"^[ \t\f]*(?:#|$)")
 
