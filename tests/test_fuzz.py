@@ -121,10 +121,22 @@ def odd_line_separators(rng: random.Random, data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+def deep_indentation(rng: random.Random, data: bytes) -> bytes:
+    depth = rng.choice([99, 101, 150])  # the tokenizer stops at 100 levels
+    block = b"".join(b" " * i + b"if x:\n" for i in range(depth)) + b" " * depth + b"pass\n"
+    return data + b"\n" + block
+
+
+def odd_cookie(rng: random.Random, data: bytes) -> bytes:
+    cookie = rng.choice([b"no-such-codec", b"utf-16", b"rot13", b"uu", b"ascii", b"utf-8-sig"])
+    return b"# -*- coding: " + cookie + b" -*-\n" + data
+
+
 MUTATORS: list[Mutator] = [
     truncate, random_bytes, nul_bytes, deep_parentheses, deep_nesting,
     _legacy("latin-1", True), _legacy("latin-1", False), _legacy("cp1252", True), _legacy("cp1252", False),
     tabs_in_indentation, crlf, lone_cr, mixed_line_ends, bom_before_cookie, odd_line_separators,
+    deep_indentation, odd_cookie,
 ]
 HEAVY = {two_megabyte_line}  # a few of these: each costs both parsers time
 
