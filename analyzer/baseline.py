@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .findings import Finding
+from .source import lines_of
 
 FORMAT = "gapcheck-baseline"
 VERSION = 1
@@ -44,8 +45,7 @@ class _Lines:
     def text(self, finding: Finding) -> str:
         if finding.path not in self.files:
             try:
-                data = (self.cwd / finding.path).read_text(encoding="utf-8", errors="replace")
-                self.files[finding.path] = data.splitlines()
+                self.files[finding.path] = lines_of((self.cwd / finding.path).read_bytes())
             except OSError:
                 self.files[finding.path] = []
         lines = self.files[finding.path]

@@ -42,6 +42,8 @@ def main() -> None:
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: .gapcheck_cache].")
 @click.option("--no-semgrep", is_flag=True, help="Skip the Semgrep rules.")
+@click.option("--semgrep-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="Stop Semgrep after this long and report its rules as not run [default: 300].")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Config file [default: nearest pyproject.toml with [tool.gapcheck]].")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary or notices on stderr.")
@@ -56,7 +58,7 @@ def main() -> None:
 @click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
          extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
-         no_cache: bool, cache_dir: str | None, no_semgrep: bool, config_file: str | None, quiet: bool,
+         no_cache: bool, cache_dir: str | None, no_semgrep: bool, semgrep_timeout: float | None, config_file: str | None, quiet: bool,
          baseline_file: str | None, write_baseline_file: str | None, diff_ref: str | None, force_exclude: bool,
          timings: bool) -> None:
     """Scan PATHS (default: the current folder) for engineering gaps."""
@@ -93,6 +95,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         settings.cache_dir = str(Path(cache_dir).resolve())
     if no_semgrep:
         settings.semgrep = False
+    if semgrep_timeout is not None:
+        settings.semgrep_timeout = semgrep_timeout
     if force_exclude:
         from .filters import drop_excluded
 

@@ -16,8 +16,10 @@ FAIL_ON = ("error", "warning", "note", "never")
 DEFAULT_CACHE_DIR = ".gapcheck_cache"
 KNOWN_KEYS = {
     "select", "extend-select", "ignore", "exclude", "extend-exclude", "per-file-ignores", "severity", "semgrep",
-    "fail-on", "jobs", "cache-dir", "respect-gitignore",
+    "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout",
 }
+# Seconds Semgrep may run (wall clock, from its start) before it is stopped and its rules reported as not run.
+DEFAULT_SEMGREP_TIMEOUT = 300.0
 
 
 class ConfigError(Exception):
@@ -37,6 +39,7 @@ class Settings:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     severity: dict[str, str] = field(default_factory=dict)
     semgrep: bool = True
+    semgrep_timeout: float = DEFAULT_SEMGREP_TIMEOUT
     fail_on: str = "note"
     jobs: int = 0
     cache: bool = True
@@ -151,6 +154,11 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
         if not isinstance(table["semgrep"], bool):
             raise ConfigError(f"{where}: `semgrep` must be true or false")
         settings.semgrep = table["semgrep"]
+    if "semgrep-timeout" in table:
+        value = table["semgrep-timeout"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ConfigError(f"{where}: `semgrep-timeout` must be a number of seconds > 0")
+        settings.semgrep_timeout = float(value)
     if "respect-gitignore" in table:
         if not isinstance(table["respect-gitignore"], bool):
             raise ConfigError(f"{where}: `respect-gitignore` must be true or false")

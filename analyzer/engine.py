@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
@@ -21,7 +22,7 @@ from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import OWNER, PARENT, SCOPE_CLASSES, ModuleContext
 from .project import ProjectIndex
 from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
-from .source import SourceError, decode, parse
+from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -175,6 +176,16 @@ def walk_with_parents(tree: ast.AST, _fields: dict[type, tuple[str, ...]] = {}) 
 
 def analyse_source(path: str, data: bytes, dispatcher: Dispatcher, module_name: str = "") -> FileResult:
     """Decode, parse once, run every enabled check in one walk. Never raises."""
+    try:
+        return _analyse(path, data, dispatcher, module_name)
+    except Exception as exc:  # a gapcheck bug outside any one check: this file is lost, the scan is not
+        result = FileResult(path=path, module=module_name, analysed=False)
+        result.notifications.append(Notification(path, "check-error", f"not analysed: gapcheck failed on this file: "
+                                                 f"{type(exc).__name__}: {exc}"))
+        return result
+
+
+def _analyse(path: str, data: bytes, dispatcher: Dispatcher, module_name: str) -> FileResult:
     result = FileResult(path=path, module=module_name)
     if len(data) > MAX_FILE_BYTES:
         result.analysed = False
@@ -193,11 +204,11 @@ def analyse_source(path: str, data: bytes, dispatcher: Dispatcher, module_name: 
     result.suppressions = suppressions.collect(source.text)
     try:
         nodes = walk_with_parents(tree)
+        ctx = ModuleContext(path, tree, source.lines, source.text, module_name, nodes)
     except (RecursionError, MemoryError):
         result.analysed = False
         result.notifications.append(Notification(path, "too-complex", "too deeply nested to analyse"))
         return result
-    ctx = ModuleContext(path, tree, source.lines, source.text, module_name, nodes)
     failed: set[str] = set()
     findings: list[Finding] = []
     get = dispatcher.table_for(source.text).get
@@ -259,7 +270,49 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
+def _run_python(settings: Settings, python_rules: list[Rule], jobs: list[tuple[str, bytes, str]]) -> list[FileResult]:
+    if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        done: dict[str, FileResult] = {}
+        try:
+            with ProcessPoolExecutor(
+                max_workers=settings.jobs, mp_context=context, initializer=_worker_init,
+                initargs=([r.id for r in python_rules],),
+            ) as pool:
+                chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
+                for file_result in pool.map(_worker_run, jobs, chunksize=chunk):
+                    done[file_result.path] = file_result
+            return [done[path] for path, _, _ in jobs]
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory, a crash in C code): the files it did not finish are analysed
+            # here one by one, each in a process of its own, so the one that kills its process is named.
+            return [done.get(job[0]) or _run_isolated(context, python_rules, job) for job in jobs]
+    dispatcher = Dispatcher(python_rules)
+    return [analyse_source(path, data, dispatcher, module) for path, data, module in jobs]
+
+
+def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]) -> FileResult:
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init,
+                                 initargs=([r.id for r in python_rules],)) as pool:
+            return pool.submit(_worker_run, job).result()
+    except BrokenProcessPool:
+        result = FileResult(path=job[0], module=job[2], analysed=False)
+        result.notifications.append(Notification(job[0], "too-complex", "not analysed: the analysis process died "
+                                                 "on this file (out of memory or too deeply nested)"))
+        return result
+
+
 def scan(settings: Settings) -> ScanResult:
+    running: list[semgrep.SemgrepRun] = []
+    try:
+        return _scan(settings, running)
+    finally:  # an interrupt (Ctrl-C) or a crash must not leave Semgrep running in its own process group
+        for semgrep_run in running:
+            semgrep_run.stop()
+
+
+def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     rules = enabled_rules(settings)
@@ -321,23 +374,14 @@ def scan(settings: Settings) -> ScanResult:
             else:
                 targets.append(source_file.path)
         if targets:
-            semgrep_run = semgrep.start(targets, semgrep_rules, jobs=1, cwd=str(settings.cwd))
+            semgrep_run = semgrep.start(targets, semgrep_rules, jobs=1, cwd=str(settings.cwd),
+                                        timeout=settings.semgrep_timeout, max_target_bytes=MAX_FILE_BYTES)
+            running.append(semgrep_run)
 
     t1 = time.perf_counter()
     jobs = [(f.path, contents[f.path], f.module_name) for f in misses]
     if jobs:
-        if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
-            context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-            with ProcessPoolExecutor(
-                max_workers=settings.jobs, mp_context=context, initializer=_worker_init,
-                initargs=([r.id for r in python_rules],),
-            ) as pool:
-                chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
-                fresh = list(pool.map(_worker_run, jobs, chunksize=chunk))
-        else:
-            dispatcher = Dispatcher(python_rules)
-            fresh = [analyse_source(path, data, dispatcher, module) for path, data, module in jobs]
-        for file_result in fresh:
+        for file_result in _run_python(settings, python_rules, jobs):
             results[file_result.path] = file_result
             if cache and not any(n.kind == "check-error" for n in file_result.notifications):
                 cache.put("py", keys[file_result.path], file_result.to_cache())
@@ -349,15 +393,34 @@ def scan(settings: Settings) -> ScanResult:
 
     semgrep_failed = False
     semgrep_findings: dict[str, list[Finding]] = dict(semgrep_cached)
+    texts: dict[str, Source] = {}
+
+    def lines(path: str) -> list[str]:
+        if path not in texts:
+            texts[path] = read_anyway(contents[path])
+        return texts[path].lines
+
     if semgrep_run is not None:
         outcome = semgrep_run.wait()
         notifications.extend(outcome.notifications)
         semgrep_failed = outcome.failed
         for path, found in outcome.findings.items():
-            semgrep_findings[path] = found
-        if cache and not outcome.failed:
-            for path in outcome.scanned:
-                cache.put("sg", keys[path], [f.to_dict() for f in outcome.findings.get(path, [])])
+            lines(path)
+            kept, past_end = _within_file(found, texts[path])
+            semgrep_findings[path] = kept
+            if past_end:
+                semgrep_failed = True
+                outcome.file_errors.add(path)
+                notifications.append(Notification(path, "semgrep-error", f"semgrep reported {past_end} result(s) "
+                                                  f"past the end of this file ({len(lines(path))} lines); dropped",
+                                                  "warning"))
+        # A file Semgrep could not (fully) scan loses findings silently unless that fails the scan; a file the
+        # Python pass could not analyse either is already reported as such (exit 3) and the Semgrep notice joins it.
+        if any(path in results and results[path].analysed for path in outcome.file_errors):
+            semgrep_failed = True
+        if cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
+            for path in set(outcome.scanned) - outcome.file_errors:
+                cache.put("sg", keys[path], [f.to_dict() for f in semgrep_findings.get(path, [])])
     timings["semgrep"] = time.perf_counter() - t_sg
 
     # Suppressions, per-file ignores, severity overrides, fingerprints: the same for both sources.
@@ -382,8 +445,7 @@ def scan(settings: Settings) -> ScanResult:
             severity = settings.severity.get(finding.rule_id, finding.severity)
             kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
         if kept:
-            lines = decode(contents[source_file.path]).lines
-            final.extend(with_fingerprints(kept, lines))
+            final.extend(with_fingerprints(kept, lines(source_file.path)))
 
     timings["total"] = time.perf_counter() - started
     return ScanResult(
@@ -398,6 +460,21 @@ def scan(settings: Settings) -> ScanResult:
         semgrep_failed=semgrep_failed,
         timings=timings,
     )
+
+
+def _within_file(found: list[Finding], source: Source) -> tuple[list[Finding], int]:
+    """Semgrep results that point into the file, their columns turned from bytes (Semgrep's) into characters
+    (SARIF's `unicodeCodePoints`, and the Python checks'); the count of those past its end (Semgrep's numbering of
+    lines can differ, e.g. with lone CR line ends), which cannot be shown or fingerprinted."""
+    last = max(1, len(source.lines))
+    kept = []
+    for finding in found:
+        if finding.line > last:
+            continue
+        end_line = min(finding.end_line, last)
+        kept.append(replace(finding, column=char_column(source, finding.line, finding.column), end_line=end_line,
+                            end_column=char_column(source, end_line, finding.end_column)))
+    return kept, len(found) - len(kept)
 
 
 def run_project_checks(rules: list[Rule], results: dict[str, FileResult],

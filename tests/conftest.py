@@ -12,7 +12,22 @@ from click.testing import CliRunner
 from gapcheck.analyzer.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_CHECKER = REPO.parent / "shared" / "sarif" / "check_sarif.py"
+
+
+def _shared_checker() -> Path:
+    """The shared SARIF checker beside the repository; from a git worktree, beside the main checkout."""
+    candidates = [REPO.parent / "shared" / "sarif" / "check_sarif.py"]
+    try:
+        common = subprocess.run(["git", "rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=REPO,
+                                capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        common = ""
+    if common:
+        candidates.append(Path(common).parent.parent / "shared" / "sarif" / "check_sarif.py")
+    return next((c for c in candidates if c.is_file()), candidates[0])
+
+
+SHARED_CHECKER = _shared_checker()
 
 
 class Run:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,102 @@ def test_except_clause_findings_point_at_the_header_not_the_body(gapcheck, tmp_p
     _, doc = scan_json(gapcheck, "--no-cache")
     spans = [(f["line"], f["column"], f["end_line"], f["end_column"]) for f in doc["findings"]]
     assert spans == [(3, 1, 3, 7), (8, 1, 9, 19)]
+
+
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+def test_a_file_python_cannot_decode_but_semgrep_matches_keeps_both_reports(gapcheck, tmp_path):
+    """Semgrep reads the bytes it is given; its results in a file Python cannot decode are still fingerprinted."""
+    (tmp_path / "a.py").write_bytes(b'import requests\n\ndef f(u):\n    s = "\xf1"\n    return requests.get(u)\n')
+    out = tmp_path / "out.sarif"
+    run = gapcheck("scan", ".", "--no-cache", "--format", "sarif", "-o", str(out))
+    assert run.exit_code == 3
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    [result] = doc["runs"][0]["results"]
+    assert result["ruleId"] == "GAP401" and result["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+    [note] = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["descriptor"]["id"] == "decode-error" and "cannot decode as utf-8" in note["message"]["text"]
+
+
+def test_files_the_interpreter_runs_are_analysed_even_where_tokenize_is_stricter(gapcheck, tmp_path):
+    (tmp_path / "comment.py").write_bytes(b"# caf\xe9, not UTF-8, in a comment only\n" + SWALLOW.encode())
+    (tmp_path / "cr_cookie.py").write_bytes(("# -*- coding: latin-1 -*-\rNAME = 'caf\xe9'\r"
+                                             + SWALLOW.replace("\n", "\r")).encode("latin-1"))
+    run, doc = scan_json(gapcheck)
+    assert doc["notifications"] == [] and run.exit_code == 1
+    assert sorted((f["path"], f["line"]) for f in doc["findings"]) == [("comment.py", 4), ("cr_cookie.py", 5)]
+
+
+def test_lines_are_numbered_as_python_numbers_them(gapcheck, tmp_path):
+    """Form feeds and U+2028 are no line breaks to Python: line texts (fingerprints, baselines) stay aligned."""
+    from gapcheck.analyzer.source import decode
+
+    text = "x = 1\x0c\ny = '\u2028'\n" + SWALLOW
+    (tmp_path / "ff.py").write_text(text, encoding="utf-8")
+    (tmp_path / "plain.py").write_text("x = 1\ny = 'z'\n" + SWALLOW, encoding="utf-8")
+    assert decode(text.encode()).lines[4] == "except Exception:"
+    _, doc = scan_json(gapcheck)
+    by_file = {f["path"]: (f["line"], f["fingerprint"]) for f in doc["findings"]}
+    assert by_file["ff.py"][0] == by_file["plain.py"][0] == 5
+    from gapcheck.analyzer.findings import Finding, with_fingerprints
+
+    probe = Finding("ff.py", 5, 1, 5, 18, "GAP501", "", "warning")
+    assert with_fingerprints([probe], decode(text.encode()).lines)[0].fingerprint == by_file["ff.py"][1]
+
+
+NEWER_SYNTAX = [
+    ("alias.py", "type Vector = list[float]\n", "3.12", "PEP 695"),
+    ("generic.py", "def first[T](items: list[T]) -> T:\n    return items[0]\n", "3.12", "PEP 695"),
+    ("generic_class.py", "class Box[T]:\n    pass\n", "3.12", "PEP 695"),
+    ("default.py", "def f[T = int](x: T) -> T:\n    return x\n", "3.13", "PEP 696"),
+    ("fstring.py", "names = {'a': 1}\nlabel = f\"{names[\"a\"]}\"\n", "3.12", "PEP 701"),
+    ("fstring_backslash.py", "items = []\nlabel = f\"{'\\n'.join(items)}\"\n", "3.12", "PEP 701"),
+    ("except.py", "try:\n    pass\nexcept KeyError, ValueError:\n    pass\n", "3.14", "PEP 758"),
+]
+
+
+@pytest.mark.parametrize(("name", "code", "version", "pep"), NEWER_SYNTAX, ids=[case[0] for case in NEWER_SYNTAX])
+def test_newer_syntax_names_the_python_it_needs(gapcheck, tmp_path, name, code, version, pep):
+    import ast
+    import sys
+
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        pass
+    else:
+        pytest.skip(f"this Python ({sys.version_info.major}.{sys.version_info.minor}) parses {pep}")
+    with_good_file(tmp_path)
+    (tmp_path / name).write_text(code, encoding="utf-8")
+    run, doc = scan_json(gapcheck)
+    assert run.exit_code == 3 and kinds(doc) == {name: "syntax-error"}
+    message = doc["notifications"][0]["message"]
+    assert f"Python {version}+ syntax" in message and pep in message and f"run it on Python {version} or newer" in message
+    assert_good_file_still_analysed(doc)
+
+
+def test_a_plain_syntax_error_gets_no_version_hint(gapcheck, tmp_path):
+    (tmp_path / "broken.py").write_text("def f(:\n    pass\nlabel = f'{x'\n", encoding="utf-8")
+    _, doc = scan_json(gapcheck)
+    assert "Python 3." not in doc["notifications"][0]["message"]
+
+
+def test_a_crashing_worker_process_loses_only_its_file(gapcheck, tmp_path, monkeypatch):
+    """A worker that dies (out of memory, a crash in C code) breaks the pool: the other files are still analysed
+    and the file that killed its process is named."""
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("needs fork, so the stand-in crash reaches the workers")
+    for n in range(30):
+        (tmp_path / f"m{n:02d}.py").write_text(SWALLOW, encoding="utf-8")
+    (tmp_path / "killer.py").write_text("KILL_THE_WORKER = 1\n", encoding="utf-8")
+    real = engine.analyse_source
+
+    def analyse(path, data, dispatcher, module_name=""):
+        if b"KILL_THE_WORKER" in data:
+            os._exit(9)
+        return real(path, data, dispatcher, module_name)
+
+    monkeypatch.setattr(engine, "analyse_source", analyse)
+    run, doc = scan_json(gapcheck, "--no-cache", "--jobs", "2")
+    assert run.exit_code == 3
+    assert kinds(doc) == {"killer.py": "too-complex"}
+    assert len(doc["findings"]) == 30

@@ -33,7 +33,7 @@ def fixtures_sarif(tmp_path_factory) -> tuple[Path, dict]:
 def test_fixtures_sarif_passes_the_shared_checker_with_no_errors(fixtures_sarif):
     path, _ = fixtures_sarif
     summary = check_with_shared_validator(path, REPO)
-    assert summary.startswith("0 errors")
+    assert summary == "0 errors, 0 warnings"
 
 
 def test_sarif_run_metadata(fixtures_sarif):
@@ -112,3 +112,37 @@ def test_finer_tags_reach_the_sarif_rule_tags(fixtures_sarif):
     tags = rules["GAP901"]["properties"]["tags"]
     assert "async-concurrency" in tags and "async-blocking" in tags
     assert "async-blocking" not in rules["GAP501"]["properties"]["tags"]
+
+
+def test_every_rule_description_fits_githubs_limit():
+    from gapcheck.analyzer.registry import load_rules
+    from gapcheck.analyzer.reporters.sarif import MAX_DESCRIPTION, _descriptor
+
+    for rule in load_rules():
+        descriptor = _descriptor(rule)
+        for part in (descriptor.short_description, descriptor.full_description):
+            assert 0 < len(part.text) <= MAX_DESCRIPTION, rule.id
+        assert rule.docs.what in descriptor.help.text  # the whole text stays on the alert page
+
+
+@pytest.mark.parametrize("text", [
+    "One sentence. " * 200,
+    "word " * 600,
+    "x" * 3000,
+    "Short first sentence. " + "then one very long clause " * 100 + ".",
+])
+def test_long_descriptions_are_cut_on_a_boundary(text):
+    from gapcheck.analyzer.reporters.sarif import MAX_DESCRIPTION, bounded
+
+    cut = bounded(text)
+    assert MAX_DESCRIPTION // 3 <= len(cut) <= MAX_DESCRIPTION
+    assert text.startswith(cut.rstrip("\u2026"))
+    assert cut.endswith(".") or cut.endswith("\u2026")
+    assert bounded("fits.") == "fits."
+
+
+def test_results_carry_the_line_hash_github_tracks_alerts_by(tmp_path):
+    (tmp_path / "app.py").write_text(SWALLOW * 2, encoding="utf-8")
+    results = scan_sarif(tmp_path)["runs"][0]["results"]
+    hashes = [r["partialFingerprints"]["primaryLocationLineHash"] for r in results]
+    assert len(set(hashes)) == 2 and all(h.endswith(":1") and len(h) == 18 for h in hashes)

@@ -7,6 +7,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +90,8 @@ def test_semgrep_not_installed(gapcheck, tmp_path, monkeypatch):
     project(tmp_path)
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     monkeypatch.delenv(semgrep_runner.EXECUTABLE_ENV, raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "empty-bin" / "python"))
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "empty-bin" / "gapcheck")])
     run = gapcheck("scan", "--format", "json")
     doc = json.loads(run.stdout)
     assert run.exit_code == 2
@@ -125,9 +129,9 @@ def test_semgrep_only_sees_files_its_rules_can_match(tmp_path, monkeypatch):
     started: list[list[str]] = []
     real_start = semgrep_runner.start
 
-    def spy(targets, rules, jobs=1, cwd=None):
+    def spy(targets, rules, jobs=1, cwd=None, **options):
         started.append(list(targets))
-        return real_start(targets, rules, jobs, cwd)
+        return real_start(targets, rules, jobs, cwd, **options)
 
     monkeypatch.setattr(semgrep_runner, "start", spy)
     from gapcheck.analyzer.config import load_settings
@@ -139,3 +143,180 @@ def test_semgrep_only_sees_files_its_rules_can_match(tmp_path, monkeypatch):
     assert started == [["client.py"]]
     assert [f.rule_id for f in result.findings] == ["GAP501", "GAP401"]
     assert os.environ.get("SEMGREP_SEND_METRICS") is None  # set for the child only
+
+
+# ---- a stand-in semgrep for every way the real one can fail ---------------------------------------------------
+FAKE = """#!{python}
+import json, os, signal, subprocess, sys, time
+args = sys.argv[1:]
+out = args[args.index("--output") + 1]
+targets = args[args.index("--") + 1:]
+def report(results=(), errors=(), scanned=targets):
+    with open(out, "w") as handle:
+        json.dump({{"results": list(results), "errors": list(errors), "paths": {{"scanned": list(scanned)}}}}, handle)
+def result(path, line, message="from the stand-in semgrep"):
+    return {{"check_id": "semgrep-rules.GAP401", "path": path, "start": {{"line": line, "col": 12}},
+            "end": {{"line": line, "col": 30}}, "extra": {{"message": message}}}}
+{body}
+"""
+
+
+def fake_semgrep(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    fake = folder / "semgrep"
+    fake.write_text(FAKE.format(python=sys.executable, body=body), encoding="utf-8")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return fake
+
+
+def sarif_scan(gapcheck, tmp_path: Path, fake: Path, *args: str) -> tuple[int, dict]:
+    out = tmp_path / "out.sarif"
+    run = gapcheck("scan", "--no-cache", "--format", "sarif", "-o", str(out), *args,
+                   env={"GAPCHECK_SEMGREP": str(fake)})
+    return run.exit_code, json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_a_working_stand_in_reports_its_result(gapcheck, tmp_path):
+    """The stand-in speaks Semgrep's JSON: the failure tests below differ from this one only in what breaks."""
+    project(tmp_path)
+    code, doc = sarif_scan(gapcheck, tmp_path, fake_semgrep(tmp_path / "bin", "report([result('client.py', 5)])"))
+    run = doc["runs"][0]
+    assert code == 1 and run["invocations"][0]["executionSuccessful"] is True
+    assert [(r["ruleId"], r["message"]["text"]) for r in run["results"]] == [
+        ("GAP501", run["results"][0]["message"]["text"]), ("GAP401", "from the stand-in semgrep")]
+
+
+FAILURES = {
+    "non-zero exit": ("sys.stderr.write('fatal: out of memory\\n'); sys.exit(7)",
+                      "semgrep failed (exit 7): fatal: out of memory"),
+    "not JSON": ("open(out, 'w').write('<html>502 Bad Gateway</html>')", "semgrep failed (exit 0): its report is not JSON"),
+    "no report": ("pass", "semgrep failed (exit 0): it wrote no report"),
+    "JSON that is not a report": ("open(out, 'w').write('[1, 2]')", "its report is not JSON"),
+    "errors for some files": (
+        "report([], [{'level': 'warn', 'type': 'Timeout', 'message': 'Timeout when running GAP401', 'path': 'client.py'}])",
+        "client.py: semgrep: Timeout when running GAP401"),
+    "a fatal error": ("report([], [{'level': 'error', 'type': 'SemgrepError', 'message': 'invalid configuration'}])",
+                      "semgrep: invalid configuration"),
+    "killed by a signal": ("os.kill(os.getpid(), signal.SIGKILL)", "semgrep was killed by SIGKILL"),
+    "a path outside the scan": ("report([result('client.py', 5), result('/etc/passwd', 1), result('../up.py', 2)])",
+                                "semgrep reported a result in '/etc/passwd', a file it was not given; dropped"),
+    "a line past the end": ("report([result('client.py', 5), result('client.py', 999)])",
+                            "client.py: semgrep reported 1 result(s) past the end of this file (5 lines); dropped"),
+    "a file it skipped": ("report([], [], scanned=[])", "client.py: semgrep skipped this file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_semgrep_failure_keeps_the_python_findings_and_says_what_happened(gapcheck, tmp_path, case):
+    from .test_sarif import check_with_shared_validator
+
+    body, expected = FAILURES[case]
+    project(tmp_path)
+    code, doc = sarif_scan(gapcheck, tmp_path, fake_semgrep(tmp_path / "bin", body))
+    run = doc["runs"][0]
+    assert code == 2
+    assert "GAP501" in [r["ruleId"] for r in run["results"]]
+    assert all(r["ruleId"] != "GAP401" or r["locations"][0]["physicalLocation"]["region"]["startLine"] == 5
+               for r in run["results"])
+    invocation = run["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    texts = [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
+    assert any(expected in text for text in texts), texts
+    assert check_with_shared_validator(tmp_path / "out.sarif", tmp_path) == "0 errors, 0 warnings"
+
+
+def test_a_semgrep_error_on_a_file_python_could_not_parse_is_not_a_tool_failure(gapcheck, tmp_path):
+    """Semgrep trips on the same broken file: it is named already and the scan is incomplete (3), not broken (2)."""
+    project(tmp_path)
+    (tmp_path / "broken.py").write_text("import requests\ndef f(:\n", encoding="utf-8")
+    body = ("report([result('client.py', 5)], [{'level': 'warn', 'type': ['PartialParsing', []], "
+            "'message': 'Syntax error at line broken.py:2', 'path': 'broken.py'}])")
+    code, doc = sarif_scan(gapcheck, tmp_path, fake_semgrep(tmp_path / "bin", body))
+    assert code == 3
+    assert sorted(r["ruleId"] for r in doc["runs"][0]["results"]) == ["GAP401", "GAP501"]
+
+
+@pytest.mark.parametrize("how", ["config", "flag"])
+def test_a_hanging_semgrep_is_stopped_at_the_time_limit(gapcheck, tmp_path, how):
+    project(tmp_path)
+    pid_file = tmp_path / "child.pid"
+    body = (f"child = subprocess.Popen(['sleep', '300'])\nopen({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+            "time.sleep(300)")
+    fake = fake_semgrep(tmp_path / "bin", body)
+    if how == "config":
+        (tmp_path / "pyproject.toml").write_text("[tool.gapcheck]\nsemgrep-timeout = 2\n", encoding="utf-8")
+        code, doc = sarif_scan(gapcheck, tmp_path, fake)
+    else:
+        code, doc = sarif_scan(gapcheck, tmp_path, fake, "--semgrep-timeout", "2")
+    assert code == 2
+    assert [r["ruleId"] for r in doc["runs"][0]["results"]] == ["GAP501"]
+    [note] = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert "semgrep did not finish within 2 s and was stopped" in note["message"]["text"]
+    assert "semgrep-timeout" in note["message"]["text"]
+    child = int(pid_file.read_text(encoding="utf-8"))  # what semgrep started is stopped with it
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        if Path(f"/proc/{child}/stat").is_file() and Path(f"/proc/{child}/stat").read_text().split()[2] == "Z":
+            break  # a zombie awaiting its (killed) parent's reaper
+        time.sleep(0.1)
+    else:
+        pytest.fail("semgrep's child process still runs")
+
+
+def test_semgrep_timeout_must_be_positive(gapcheck, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.gapcheck]\nsemgrep-timeout = 0\n", encoding="utf-8")
+    run = gapcheck("scan")
+    assert run.exit_code == 2 and "`semgrep-timeout` must be a number of seconds > 0" in run.stderr
+
+
+# ---- finding semgrep: the interpreter's own folder first ------------------------------------------------------
+def test_the_semgrep_beside_the_interpreter_wins_without_an_activated_venv(gapcheck, tmp_path, monkeypatch):
+    project(tmp_path)
+    venv_bin = tmp_path / "venv" / "bin"
+    fake_semgrep(venv_bin, "report([result('client.py', 5, 'semgrep of the venv')])")
+    fake_semgrep(tmp_path / "on-path", "sys.exit(9)")
+    monkeypatch.setattr(sys, "executable", str(venv_bin / "python"))
+    monkeypatch.setattr(sys, "argv", [str(venv_bin / "gapcheck")])
+    monkeypatch.setenv("PATH", str(tmp_path / "on-path"))
+    monkeypatch.delenv(semgrep_runner.EXECUTABLE_ENV, raising=False)
+    assert semgrep_runner.find_executable() == str(venv_bin / "semgrep")
+    run = gapcheck("scan", "--no-cache", "--format", "json")
+    assert run.exit_code == 1
+    assert "semgrep of the venv" in [f["message"] for f in json.loads(run.stdout)["findings"]]
+
+
+def test_the_semgrep_beside_the_resolved_console_script_comes_next(tmp_path, monkeypatch):
+    real_bin = tmp_path / "real" / "bin"
+    fake = fake_semgrep(real_bin, "pass")
+    (real_bin / "gapcheck").write_text("#!/bin/sh\n", encoding="utf-8")
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "gapcheck").symlink_to(real_bin / "gapcheck")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "other" / "python"))
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "links" / "gapcheck")])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv(semgrep_runner.EXECUTABLE_ENV, raising=False)
+    assert semgrep_runner.find_executable() == str(fake)
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "other" / "gapcheck")])
+    monkeypatch.setenv("PATH", str(real_bin))
+    assert semgrep_runner.find_executable() == shutil.which("semgrep") == str(fake)  # then PATH
+    pinned = str(tmp_path / "pinned" / "semgrep")
+    monkeypatch.setenv(semgrep_runner.EXECUTABLE_ENV, pinned)
+    assert semgrep_runner.find_executable() == pinned  # an explicit choice beats them all
+
+
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+def test_semgrep_columns_count_characters_like_the_python_checks(gapcheck, tmp_path):
+    """Semgrep counts bytes of the file; SARIF (`columnKind: unicodeCodePoints`) and the Python checks, characters."""
+    line = '    x = "\u00e9\u00e9\u00e9"; return requests.get(u)'
+    column = line.index("requests.get") + 1
+    (tmp_path / "utf8.py").write_text(f"import requests\n\n\ndef f(u):\n{line}\n", encoding="utf-8")
+    (tmp_path / "latin1.py").write_bytes(f"# -*- coding: latin-1 -*-\nimport requests\n\ndef f(u):\n{line}\n"
+                                         .encode("latin-1"))
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + f"import requests\n\ndef f(u):\n{line}\n".encode())
+    run = gapcheck("scan", "--no-cache", "--format", "json")
+    found = sorted((f["path"], f["column"], f["end_column"]) for f in json.loads(run.stdout)["findings"])
+    end = column + len("requests.get(u)")
+    assert found == [("bom.py", column, end), ("latin1.py", column, end), ("utf8.py", column, end)]

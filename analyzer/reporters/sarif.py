@@ -19,6 +19,32 @@ SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "gapcheck/v1"
 PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "note": "recommendation"}
+# GitHub code scanning cuts shortDescription and fullDescription at 1,024 characters.
+MAX_DESCRIPTION = 1024
+ELLIPSIS = "\u2026"
+
+
+def bounded(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """`text` if it fits, else its longest run of whole sentences that fits (whole words, with an ellipsis,
+    when even the first sentence is too long). The complete text stays in `help`, which has no such limit."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    cut = max(head.rfind(". ", 0, limit), head.rfind(".\n", 0, limit))
+    if cut >= limit // 3:
+        return text[:cut + 1]
+    cut = head.rfind(" ", 0, limit - len(ELLIPSIS))
+    if cut < limit // 3:
+        cut = limit - len(ELLIPSIS)
+    return text[:cut].rstrip() + ELLIPSIS
+
+
+def line_hash(fingerprint: str) -> str:
+    """GitHub tracks an alert across commits by `primaryLocationLineHash` ("<hash>:<occurrence>") and computes it
+    itself only when the upload step has the source checked out. gapcheck's fingerprint already hashes what that
+    one hashes (the finding's line text, not its number, and its rank among identical lines), per rule and file."""
+    return f"{fingerprint[:16]}:1"
 
 
 def _descriptor(rule: Rule) -> om.ReportingDescriptor:
@@ -39,8 +65,8 @@ def _descriptor(rule: Rule) -> om.ReportingDescriptor:
     return om.ReportingDescriptor(
         id=rule.id,
         name=rule.name,
-        short_description=om.MultiformatMessageString(text=rule.summary),
-        full_description=om.MultiformatMessageString(text=rule.docs.what),
+        short_description=om.MultiformatMessageString(text=bounded(rule.summary)),
+        full_description=om.MultiformatMessageString(text=bounded(rule.docs.what)),
         help=om.MultiformatMessageString(text=text, markdown=markdown),
         help_uri=rule.help_uri,
         default_configuration=om.ReportingConfiguration(level=rule.severity),
@@ -70,7 +96,9 @@ def build(result: "ScanResult", cwd: str) -> om.SarifLog:
             message=om.Message(text=finding.message),
             locations=[om.Location(physical_location=om.PhysicalLocation(
                 artifact_location=_artifact(finding.path), region=region))],
-            partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint},
+            partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint,
+                                  "primaryLocationLineHash": line_hash(finding.fingerprint)}
+            if finding.fingerprint else None,
         ))
     notifications = []
     for note in result.notifications:

@@ -37,5 +37,5 @@ def summary(result: "ScanResult") -> str:
     if skipped:
         parts.append(f"{skipped} not analysed")
     if result.semgrep_failed:
-        parts.append("Semgrep rules did not run")
+        parts.append("Semgrep did not complete (see its notices)")
     return "; ".join(parts) + "."
