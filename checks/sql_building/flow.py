@@ -420,11 +420,26 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
     if isinstance(expr, ast.Name):
         statements = _bindings_before(expr, ctx)
+        if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
+            return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
         if statements and all(isinstance(s, ast.Assign) for s in statements):
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
     return False
+
+
+COMPILERS = frozenset({"sql_with_params", "as_sql", "compile"})
+
+
+def _compiled_sql(value: ast.AST) -> bool:
+    """SQL text an ORM compiled (Django `query.sql_with_params()`, `compiler.as_sql()`, SQLAlchemy
+    `stmt.compile()`): its values are placeholders with their own parameters, so splicing it adds no input."""
+    if isinstance(value, ast.Subscript):
+        value = value.value
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in COMPILERS):
+        return False
+    return "literal_binds" not in ast.unparse(value)  # literal_binds inlines the values into the text
 
 
 def _doubles_quotes(call: ast.Call) -> bool:

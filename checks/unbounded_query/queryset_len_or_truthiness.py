@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import QueryChain, django_chain, is_test_or_migration
+from ..orm.facts import DJANGO_KEEP_ALL, QueryChain, django_chain, is_test_or_migration
 
 RULE = Rule(
     id="GAP202",
@@ -39,7 +39,9 @@ RULE = Rule(
         not_caught=(
             "Querysets whose rows are used later in the same function (then `if qs:` fills the result cache"
             " the loop reuses, which Django documents as the right choice), sliced querysets, querysets that"
-            " reach the function as parameters, and the same pattern on SQLAlchemy queries."
+            " reach the function as parameters, chains through a custom manager or model method (`objects.live()`,"
+            " `objects.get_by_natural_key(...)`: it may return one object, not a queryset), and the same pattern"
+            " on SQLAlchemy queries."
         ),
         references=("https://docs.djangoproject.com/en/5.2/ref/models/querysets/#when-querysets-are-evaluated",),
     ),
@@ -77,6 +79,14 @@ def check_truthiness(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
                 yield ctx.finding(RULE, test, _message(f"testing {chain.label} for truth", "exists()"))
 
 
+# Methods known to return a queryset: a chain with any other method (a custom manager method, a model method
+# called on its result) may hold one object, a number or None, whose truth costs nothing.
+QUERYSET_RETURNING = DJANGO_KEEP_ALL | frozenset({
+    "filter", "exclude", "none", "union", "intersection", "difference", "select_for_update", "complex_filter",
+    "extra", "dates", "datetimes", "order_by", "filter_by",
+})
+
+
 def _message(what: str, fix: str) -> str:
     return (f"{what} fetches every matching row just to get a {'number' if fix == 'count()' else 'yes/no'}:"
             f" seconds and megabytes per request on a large table; use .{fix}, which asks the database")
@@ -88,6 +98,8 @@ def _unused_queryset(expr: ast.AST, ctx: ModuleContext) -> QueryChain | None:
     chain = django_chain(expr, ctx)
     if chain is None or chain.sliced or chain.indexed or chain.terminal:
         return None
+    if any(name not in QUERYSET_RETURNING for name in chain.method_names):
+        return None  # `objects.get_by_natural_key(...)`, `ct.model_class()`: a custom method may return one object
     if chain.method_names and chain.method_names[-1] in ("iterator", "aiterator", "raw"):
         return None
     if isinstance(expr, ast.Name) and _used_elsewhere(expr, ctx):
