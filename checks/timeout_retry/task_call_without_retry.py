@@ -6,7 +6,9 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
+from ..orm.index import function_qualname
 from ..scopes import FunctionNode, decorator_kind, decorator_target, request_reachable, scope_kind
 from .facts import (
     CELERY_RETRY_KEYWORDS, HTTP_VERBS, LLM_CALL_PATHS, OUTBOUND_CALLS, OUTBOUND_CONSTRUCTED, RETRY_MARKERS,
@@ -47,8 +49,10 @@ RULE = Rule(
         ),
         not_caught=(
             "Retries configured outside the module (Celery `task_annotations`, a base task class in another"
-            " file, RQ `enqueue(..., retry=Retry(3))` at the call site), outbox/transactional patterns, and calls"
-            " made through project helpers in other modules. Medium precision for exactly those reasons."
+            " file), outbox/transactional patterns, and calls made through project helpers in other modules."
+            " Medium precision for exactly those reasons. A job enqueued anywhere in the project with a retry"
+            " (`queue.enqueue(job, ..., retry=Retry(max=3))`, `job.apply_async(..., retry=True)`) is taken to"
+            " retry; that is followed for the job function itself, not for helpers it calls."
         ),
         references=(
             "https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions",
@@ -77,11 +81,48 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if ctx.memo(("gap409-first", id(function)), lambda: call) is not call:
         return
     where = f"webhook sender {function.name}()" if kind != "task" else f"task code {function.name}()"
-    yield ctx.finding(
-        RULE, call,
-        f"{label} in {where} has no retry: one timeout or 503 loses this work for good; add"
-        " autoretry_for=(...)/retry_backoff=True/max_retries=N to the task, or wrap the call with tenacity",
-    )
+    message = (f"{label} in {where} has no retry: one timeout or 503 loses this work for good; add"
+               " autoretry_for=(...)/retry_backoff=True/max_retries=N to the task, or wrap the call with tenacity")
+    qualname = function_qualname(function, ctx) if kind == "task" else None
+    if qualname is None:
+        yield ctx.finding(RULE, call, message)
+        return
+    # An RQ job may get its retries where it is enqueued (`queue.enqueue(job, retry=Retry(max=3))`), in any module.
+    spot = ctx.finding(RULE, call, message)
+    ctx.record("task-without-retry", {"fn": qualname, "line": spot.line, "col": spot.column,
+                                      "end_line": spot.end_line, "end_col": spot.end_column, "message": message})
+
+
+ENQUEUE_METHODS = frozenset({"enqueue", "enqueue_call", "enqueue_in", "enqueue_at", "delay", "apply_async",
+                             "schedule", "enqueue_job"})
+
+
+@RULE.on(ast.Call)
+def record_enqueue_with_retry(call: ast.Call, ctx: ModuleContext) -> None:
+    """`queue.enqueue(send_report, ..., retry=Retry(max=3))`: that job retries, whatever its own code says."""
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr in ENQUEUE_METHODS):
+        return
+    if keyword_value(call, ("retry", "retries", "max_retries")) is None:
+        return
+    target = call.args[0] if call.args else getattr(keyword_value(call, ("func", "f")), "value", None)
+    if call.func.attr in ("delay", "apply_async"):
+        target = call.func.value  # `send_report.delay(..., retry=...)`
+    if isinstance(target, (ast.Name, ast.Attribute)):
+        qualified = ctx.qualified_name(target)
+        if qualified is None and isinstance(target, ast.Name) and target.id in ctx.module_names:
+            module = ctx.module_name or ctx.path.rsplit("/", 1)[-1].removesuffix(".py")
+            qualified = f"{module}.{target.id}"
+        if qualified:
+            ctx.record("enqueued-with-retry", qualified)
+
+
+@RULE.on_project
+def unless_enqueued_with_retry(index: ProjectIndex) -> Iterator[Finding]:
+    retried = {data for _, data in index.facts("enqueued-with-retry")}
+    for path, data in index.facts("task-without-retry"):
+        if data["fn"] not in retried:
+            yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
+                                data["message"])
 
 
 def _outbound_label(call: ast.Call, ctx: ModuleContext) -> str | None:
