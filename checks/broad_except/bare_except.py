@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from .facts import owner
+from .facts import owner, summarize
 
 RULE = Rule(
     id="GAP502",
@@ -51,6 +51,16 @@ def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
         cancelled = ""
         if isinstance(ctx.enclosing_function(handler), ast.AsyncFunctionDef):
             cancelled = " (and in this coroutine asyncio.CancelledError, so the task can no longer be cancelled)"
+        raised = summarize(handler, ctx).raises_new
+        if raised is not None:
+            name = ctx.dotted_name(raised.exc.func if isinstance(raised.exc, ast.Call) else raised.exc) or "another error"
+            yield ctx.finding(
+                RULE, handler,
+                f"bare `except:` turns KeyboardInterrupt, SystemExit{cancelled} and every bug into `{name}`, so"
+                " callers that handle that error handle Ctrl-C and a shutdown too, and the real type is gone from"
+                " their view; catch the exceptions you expect (`except (ValueError, ArithmeticError):`)",
+            )
+            return
         yield ctx.finding(
             RULE, handler,
             f"bare `except:` also catches KeyboardInterrupt and SystemExit{cancelled}, so Ctrl-C and a shutdown"

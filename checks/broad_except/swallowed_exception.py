@@ -7,8 +7,8 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..common import BROAD_EXCEPTIONS, handler_swallows, handler_types
-from .facts import summarize
+from ..common import BROAD_EXCEPTIONS, handler_types
+from .facts import HandlerSummary, owner, summarize
 
 RULE = Rule(
     id="GAP501",
@@ -61,26 +61,38 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if not handler_swallows(handler):
-        return
     summary = summarize(handler, ctx)
-    if summary.retry_step:
-        return  # `while True:` retry loops are the timeout-retry family's (GAP4xx) finding
-    if summary.deliberate is not None or summary.waived:
-        return  # a probe, an optional import, a cleanup, a test, or already waived for a peer linter
-    if not (summary.broad or _infers_broad(handler, ctx)):
-        return
+    if owner(handler, ctx) != RULE.id and not _inferred_swallow(handler, summary, ctx):
+        return  # narrow, re-raised, logged with the traceback, a probe/optional import/cleanup/test, or waived
     if handler.type is None:
         caught = "everything (even KeyboardInterrupt and SystemExit" + (
             ", and asyncio.CancelledError, so this task cannot be cancelled)" if _in_async(handler, ctx) else ")")
     else:
         caught = "every error"
-    yield ctx.finding(
-        RULE, handler,
-        f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions you"
-        " expect, and log with the traceback or re-raise the rest",
-        end_node=handler.type or handler,
-    )
+    yield ctx.finding(RULE, handler, _message(caught, summary), end_node=handler.type or handler)
+
+
+def _message(caught: str, summary: HandlerSummary) -> str:
+    rest = "catch the exceptions you expect, and log the rest with the traceback (logger.exception) or re-raise"
+    if summary.swallows:
+        return (f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions"
+                " you expect, and log with the traceback or re-raise the rest")
+    if summary.http_error is not None or summary.error_response is not None:
+        return (f"this handler catches {caught} and answers with a canned error, keeping no traceback: a bug, an"
+                f" outage and a bad input all look the same and nobody can find where it broke; {rest}")
+    if summary.log_calls:
+        return (f"this handler catches {caught}, logs it without the traceback and carries on: a bug reads like"
+                f" an expected failure and the log does not say where it happened; {rest}")
+    return (f"this handler catches {caught} and carries on with a fallback, keeping no traceback: bugs are"
+            f" handled like expected failures and nobody learns they happened; {rest}")
+
+
+def _inferred_swallow(handler: ast.ExceptHandler, summary: HandlerSummary, ctx: ModuleContext) -> bool:
+    """A swallowing handler whose imported exception name astroid resolves to Exception/BaseException."""
+    if summary.broad or not summary.swallows or summary.retry_step or summary.deliberate is not None \
+            or summary.waived:
+        return False
+    return _infers_broad(handler, ctx)
 
 
 def _in_async(node: ast.AST, ctx: ModuleContext) -> bool:

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import owner, summarize
+from ..broad_except.facts import log_owner, summarize
 
 RULE = Rule(
     id="GAP601",
@@ -62,7 +62,7 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if owner(handler, ctx) != RULE.id:
+    if log_owner(handler, ctx) != RULE.id:
         return
     caught = summarize(handler, ctx).external
     yield ctx.finding(

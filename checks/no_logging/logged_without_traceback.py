@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import owner, summarize
+from ..broad_except.facts import log_owner, summarize
 
 RULE = Rule(
     id="GAP602",
@@ -55,12 +55,13 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if owner(handler, ctx) != RULE.id:
+    if log_owner(handler, ctx) != RULE.id:
         return
     call = summarize(handler, ctx).log_calls[0]
     spelled = ctx.dotted_name(call.func) or "the log call"
     yield ctx.finding(
-        RULE, call,
-        f"{spelled}() records this broad handler's error without the traceback, so the log shows that something"
+        RULE, handler,
+        f"{spelled}() on line {call.lineno} records this broad handler's error without the traceback, so the log shows that something"
         " failed but not where; use logger.exception(...) or pass exc_info=True",
+        end_node=handler.type or handler,
     )
