@@ -19,9 +19,11 @@ RULE = Rule(
     summary="A bare except catches KeyboardInterrupt and SystemExit and does not re-raise",
     docs=Docs(
         what=(
-            "Flags a bare `except:` whose handler does not raise (neither a bare `raise` nor `raise X from e`)."
-            " Handlers that only pass/continue/return a constant are GAP501's; this rule reports the rest - bare"
-            " handlers that log, clean up, or return something and carry on."
+            "Flags a bare `except:` whose handler does not re-raise (neither a bare `raise` nor `raise X from e`):"
+            " bare handlers that log, clean up, or return something and carry on, and bare handlers that raise"
+            " another exception (`except: raise ValidationError(...)`), which turns Ctrl-C, `sys.exit()` and every"
+            " bug into that exception for its callers. Handlers that only pass/continue/return a constant are"
+            " GAP501's."
         ),
         why=(
             "`except:` is `except BaseException:`: besides every bug it catches `KeyboardInterrupt`, `SystemExit`"
@@ -37,7 +39,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Bare handlers that re-raise (cleanup-then-`raise` is the legitimate use), bare handlers that only"
-            " swallow (GAP501 reports those, once), and `except BaseException:` written out (a deliberate choice)."
+            " swallow (GAP501 reports those, once), bare handlers waived for a peer linter (`# noqa: E722`),"
+            " `while True:` retry steps, and `except BaseException:` written out (a deliberate choice)."
         ),
         references=("https://docs.python.org/3/library/exceptions.html#exception-hierarchy",
                     "https://peps.python.org/pep-0008/#programming-recommendations"),

@@ -20,8 +20,10 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags an except handler that ends the failure - no re-raise, no new exception, no error report - and"
-            " has no log call at all, when it catches everything (a bare `except:`, `except Exception:`) or answers"
-            " with a server error (`return jsonify(...), 500`, `JSONResponse(..., status_code=503)`,"
+            " has no log call at all, when it catches everything (a bare `except:`, `except Exception:`) around"
+            " code that can hit an outage - the `try` body awaits (`await`, `async with`, `async for`), makes a"
+            " network call, or calls into an installed package or another module of the app (`make_thumbnail`"
+            " from `.thumbnails`, a method of a client built by one) - or when it answers with a server error (`return jsonify(...), 500`, `JSONResponse(..., status_code=503)`,"
             " `raise HTTPException(502)` or `abort(500)` without `from`). The fallback can be anything: `pass`,"
             " `continue`, a default value, the process-local dict instead of Redis, `return await call_next(request)`"
             " when the rate limiter's store fails, `manager.disconnect(ws)` in a websocket loop, a canned reply."
@@ -47,7 +49,9 @@ RULE = Rule(
         not_caught=(
             "Narrow handlers that answer with a 4xx (the client's mistake, told to the client), narrow handlers for"
             " non-external errors that fall back quietly (`except KeyError: return default`), and narrow external"
-            " failures (GAP601 reports those). Silence that is the handler's job, as for GAP501: local yes/no"
+            " failures (GAP601 reports those). Catch-alls around local computation only (`int(value)`, the"
+            " standard library, helpers of the same module, building an object): GAP501 still reports the breadth."
+            " A catch-all the user already suppressed for GAP5xx (`# gapcheck: ignore[GAP501]`). Silence that is the handler's job, as for GAP501: local yes/no"
             " probes, optional imports, one-call cleanups, test modules, handlers waived for a peer linter"
             " (`# noqa: BLE001`, `S110`), `while True:` retry steps, migrations, and handlers with a comment"
             " explaining the decision. A handler that hands the error on (returns or stores `e`, calls"

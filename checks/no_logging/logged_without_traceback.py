@@ -25,7 +25,11 @@ RULE = Rule(
             " Celery task loggers, `self.logger`/`self.log`, `app.logger`. A log call with `exc_info=` (anything"
             " but False/None), `logger.exception(...)`, loguru's `logger.opt(exception=...)`, a"
             " `traceback.format_exc()` in the handler or an error-tracker call (`sentry_sdk.capture_exception`)"
-            " counts as keeping the traceback."
+            " counts as keeping the traceback. The finding starts on the `except` line. Most such handlers are"
+            " reported by GAP501 (broad-except), whose message already says the traceback is missing; this rule"
+            " reports the ones GAP501 leaves alone - a handler that also hands the error on (`errors.append(e)`),"
+            " one waived for its breadth (`# noqa: BLE001`), an optional import, one with a comment explaining"
+            " the catch."
         ),
         why=(
             "A broad handler catches the bugs too. `str(e)` of a KeyError is `'user_id'`, of an AttributeError"
@@ -43,7 +47,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Handlers that re-raise (the traceback travels with the exception), narrow handlers (a logged"
-            " `requests.Timeout` needs no traceback), bare `except:` (GAP502 reports those, once), log calls on"
+            " `requests.Timeout` needs no traceback), bare `except:` (GAP502 reports those, once), handlers GAP501"
+            " reports, test modules, `while True:` retry steps, handlers whose log lines are all `debug`, log calls on"
             " objects that are neither spelled nor created like a logger, and log calls passing `**kwargs`"
             " (they may carry `exc_info`)."
         ),

@@ -23,7 +23,11 @@ RULE = Rule(
     summary="An except handler in service code reports the error with print()",
     docs=Docs(
         what=(
-            "Flags `print()` in an except handler that neither logs, nor reports, nor re-raises, in service code:"
+            "Flags `print()` in service code where it stands in for a log line: in an except handler that neither"
+            " logs, nor reports, nor re-raises (the finding starts on the `except` line); on a failure branch (an"
+            " `if` that checks a status or an error - `if resp.status_code != 200:` - prints, then returns"
+            " None/[]/False or raises); and a printed message (a string or f-string argument) in a request handler"
+            " or a function it calls. Service code means:"
             " modules of a web app, worker or library. Tests, `conftest.py`, `setup.py`, `manage.py`,"
             " `__main__.py`, `cli.py`, modules under `scripts/`, `bin/`, `examples/`, `tools/`, `docs/`,"
             " `management/commands/` and `migrations/`, modules that import a CLI toolkit (argparse, click, typer,"
@@ -44,8 +48,10 @@ RULE = Rule(
             "        logger.warning(\"token refresh failed\", exc_info=True)\n        return None"
         ),
         not_caught=(
-            "print() outside except handlers (diagnostics printed on the happy path are a matter of taste),"
-            " handlers that also log or re-raise, and bare `except:` handlers (GAP502 reports those). Precision is"
+            "print() on the happy path outside request handlers (diagnostics are a matter of taste), a printed"
+            " value without a message (`print(order)`, a debugging leftover), `print(..., file=fh)` into a file,"
+            " handlers that also log or re-raise. An `if __name__ == \"__main__\":` block that only starts the"
+            " development server (`app.run()`, `uvicorn.run(app)`) does not make the module a script. Precision is"
             " medium: a library module that is really a command-line entry point without any of the markers above"
             " is reported."
         ),
