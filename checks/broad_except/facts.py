@@ -228,8 +228,9 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
             elif _last_name(node.func) == "abort":
                 raises = True
                 http_error = http_error or node
-            elif ERROR_HANDLER_WORDS.search(_last_name(node.func)) and not _last_name(node.func)[:1].isupper():
-                delegates = True  # a function, not an exception class being built
+            elif ERROR_HANDLER_WORDS.search(_last_name(node.func)) and not _last_name(node.func)[:1].isupper() \
+                    and not (ctx.qualified_name(node.func) or "").startswith(USER_MESSAGE_MODULES):
+                delegates = True  # a function, not an exception class being built nor a message to the user
             if ctx.qualified_name(node.func) in TRACEBACK_CALLS:
                 traceback = True
     broad = catches_broadly(handler, ctx)
@@ -252,6 +253,8 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
 
 # Calls that hand the error to someone who will report it: `self.handle_error()`, `on_failure(...)`, `report(...)`.
 ERROR_HANDLER_WORDS = re.compile(r"(?i)error|exception|fail|report|alert|notify|warn|log|traceback")
+# `messages.error(request, "...")`, `st.error(...)`: a message for the user, which no operator reads.
+USER_MESSAGE_MODULES = ("django.contrib.messages", "streamlit", "flask.flash")
 # Exceptions that a web framework turns into a response without logging them (FastAPI/Starlette, Werkzeug, DRF,
 # aiohttp, Pyramid), matched by last name.
 HTTP_ERROR_EXCEPTIONS = frozenset({

@@ -89,8 +89,9 @@ def _message(caught: str, summary: HandlerSummary) -> str:
     if summary.http_error is not None or summary.error_response is not None:
         return (f"this handler catches {caught} and answers with a canned error, keeping no traceback: a bug, an"
                 f" outage and a bad input all look the same and nobody can find where it broke; {rest}")
-    if summary.log_calls:
-        return (f"this handler catches {caught}, logs it without the traceback and carries on: a bug reads like"
+    if summary.log_calls or summary.print_calls:
+        verb = "logs" if summary.log_calls else "prints"
+        return (f"this handler catches {caught}, {verb} it without the traceback and carries on: a bug reads like"
                 f" an expected failure and the log does not say where it happened; {rest}")
     return (f"this handler catches {caught} and carries on with a fallback, keeping no traceback: bugs are"
             f" handled like expected failures and nobody learns they happened; {rest}")
