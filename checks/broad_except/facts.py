@@ -1,14 +1,24 @@
-"""One summary per except handler, and the precedence that gives one problem one finding.
+"""One summary per except handler, and the precedence that gives one problem one finding per family.
 
-Several GAP5xx/GAP6xx rules look at the same handler. Each handler has at most one owner, decided here in this
-order (the first that applies wins):
+Several GAP5xx rules (broad-except) and GAP6xx rules (no-logging) look at the same handler. Each handler has at most
+one owner in each family, decided here in this order (the first that applies wins):
 
+broad-except (`owner`):
 1. GAP503 error-text-to-client - a broad handler sends the exception text to the client.
-2. GAP501 broad-except-swallowed - a broad handler drops the error (pass/continue/constant).
-3. GAP502 bare-except - a bare `except:` that does not re-raise (it also stops Ctrl-C and sys.exit()).
-4. GAP602 broad-except-logged-without-traceback - a broad handler logs, but never with the traceback.
-5. GAP601 external-failure-unlogged - a handler for a network/database/API failure drops it without a log line.
-6. GAP603 print-for-errors - the handler reports the error with print() in service code.
+2. GAP501 broad-except-swallowed - a broad handler ends the failure: it neither re-raises nor keeps the traceback
+   (pass/continue/a default value, a fallback, a canned or 5xx reply, an `HTTPException` raised without `from`, a
+   log line without the traceback).
+3. GAP502 bare-except - a bare `except:` that does not re-raise (it also stops Ctrl-C and sys.exit()), or that
+   turns them into another exception.
+
+no-logging (`log_owner`):
+1. GAP603 print-for-errors - the handler reports the error with print() in service code, and logs nothing.
+2. GAP604 error-handled-unlogged - a broad handler, or one that answers with a 5xx, ends the failure without any
+   log line: the broad-except finding says the catch is too wide, this one that nobody will know.
+3. GAP602 broad-except-logged-without-traceback - a broad handler logs, but never with the traceback, and no
+   broad-except finding already says so.
+4. GAP601 external-failure-unlogged - a narrow handler for a network/database/API failure takes its fallback
+   without a log line.
 
 A handler that is the retry step of a `while True:` loop (its `try` sits directly in the loop, the `try` body
 leaves the loop on success, the handler loops again) belongs to the timeout-retry family (GAP4xx): unbounded
@@ -17,12 +27,16 @@ retry is that family's problem, and GAP501 stays silent there.
 from __future__ import annotations
 
 import ast
+import re
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ...analyzer.suppressions import _parse_directive as parse_directive
 from ..common import catches_broadly, handler_swallows, handler_types
 from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
-from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_test_module
+from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_service_module, is_test_module
+from ..orm.facts import http_effect
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -56,7 +70,14 @@ class HandlerSummary:
     broad: bool
     bare: bool
     swallows: bool
-    raises: bool
+    raises: bool  # any raise at all (a re-raise, a new exception, an HTTP error)
+    reraises: bool  # the error goes on: bare `raise`, `raise e`, `raise X from e`, saved and raised later
+    raises_new: ast.Raise | None  # a new exception (not an HTTP error) raised without chaining it `from` the error
+    http_error: ast.AST | None  # `raise HTTPException(...)` / `abort(...)` without `from`: a response, no traceback
+    error_response: ast.AST | None  # a `return` of an error response (status >= 400) or a route's `(body, 5xx)`
+    server_error: bool  # http_error or error_response answers with a 5xx
+    passes_error_on: bool  # the bound exception is used for something other than a log line (returned, stored)
+    delegates: bool  # calls something named like an error handler (`self.handle_error()`, `notify_failure(...)`)
     log_calls: tuple[ast.Call, ...]
     logs_traceback: bool
     reports: bool
@@ -67,7 +88,14 @@ class HandlerSummary:
     answers_yes_no: bool  # returns/assigns True/False: a probe ("is the database usable?"), not a lost value
     commented: bool  # a comment inside the handler explains the decision
     deliberate: str | None  # why dropping the error here is the point (a probe, a cleanup, a test), or None
+    remote: str | None  # the network/API call the `try` body makes, when it makes one
     waived: frozenset[str]  # the peer-linter problems the author already waived on this handler ("broad", "bare")
+
+    @property
+    def ends_failure(self) -> bool:
+        """The failure stops here: not re-raised, not raised as another exception, no traceback kept anywhere."""
+        return not (self.reraises or self.raises_new or self.logs_traceback or self.reports or self.delegates
+                    or self.passes_error_on)
 
 
 def summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
@@ -75,39 +103,120 @@ def summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummar
 
 
 def owner(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
-    """The one rule id that reports this handler, or None (see the module docstring for the order)."""
-    return ctx.memo(("gap5-owner", id(handler)), lambda: _owner(summarize(handler, ctx), ctx))
+    """The one broad-except rule id that reports this handler, or None (see the module docstring for the order)."""
+    return ctx.memo(("gap5-owner", id(handler)), lambda: _owner(summarize(handler, ctx)))
 
 
-def _owner(s: HandlerSummary, ctx: "ModuleContext") -> str | None:
+def log_owner(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | None:
+    """The one no-logging rule id that reports this handler, or None (see the module docstring for the order)."""
+    return ctx.memo(("gap6-owner", id(handler)), lambda: _log_owner(handler, summarize(handler, ctx), ctx))
+
+
+def _owner(s: HandlerSummary) -> str | None:
     if s.broad and s.leak is not None:
         return "GAP503"
-    if s.broad and s.swallows and not s.retry_step and s.deliberate is None and not s.waived:
+    if s.broad and s.ends_failure and not s.retry_step and s.deliberate is None and not s.waived and (s.swallows or (
+            not s.bare and not s.commented and not _debug_only_logs(s))):
+        # a comment in a handler that does something explains that something; a debug line marks a failure the
+        # author chose not to care about; a bare handler that does something is GAP502's (it names Ctrl-C)
         return "GAP501"
-    if s.bare and not s.raises and not s.retry_step and "bare" not in s.waived:
+    if s.bare and not s.reraises and not s.retry_step and "bare" not in s.waived:
         return "GAP502"
-    if s.broad and s.swallows:
-        return None
-    if s.broad and not s.raises and s.log_calls and not s.logs_traceback and not s.reports and any(
-            getattr(c.func, "attr", "") not in ("debug", "trace") for c in s.log_calls):
-        return "GAP602"
-    if s.external and s.swallows and not s.answers_yes_no and not s.commented and not is_test_module(ctx) \
-            and not is_migration_module(ctx):
-        return "GAP601"
-    if s.print_calls and not s.raises and not s.log_calls and not s.reports:
-        return "GAP603"
     return None
 
 
+def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> str | None:
+    if s.retry_step or is_test_module(ctx) or _retries_in_loop(handler, ctx) or _is_probe_endpoint(handler, ctx):
+        return None
+    if s.broad and (s.waived or (s.deliberate is not None and s.remote is None)):
+        # an optional import, a cleanup, a local probe, or a waiver: only a missing traceback is still news
+        return "GAP602" if _logs_without_traceback(s) else None
+    if s.print_calls and not s.raises and not s.log_calls and not s.reports:
+        return "GAP603" if is_service_module(ctx) else None
+    unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
+        and not _in_log_handler(handler, ctx)
+    if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx)
+                                        and (s.remote or _reaches_a_dependency(handler, ctx)))):
+        return "GAP604"
+    if s.broad and _logs_without_traceback(s) and _owner(s) is None:
+        return "GAP602"
+    if s.external and unlogged and not s.answers_yes_no and not s.http_error and s.error_response is None \
+            and _falls_back_to_a_value(handler):
+        return "GAP601"
+    return None
+
+
+PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)")
+
+
+def _is_probe_endpoint(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """A health/readiness check: answering 503 when the database is down is its job, and its caller is told."""
+    function = ctx.enclosing_function(handler)
+    return bool(PROBE_ENDPOINT.match(getattr(function, "name", "")))
+
+
+def _retries_in_loop(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`for attempt in range(3): try: return call() except Timeout: sleep(1)`: the handler is one retry step (the
+    timeout-retry family judges the loop); the failure is not the end of the story yet."""
+    try_node = ctx.parent(handler)
+    loop = ctx.parent(try_node) if try_node is not None else None
+    if not isinstance(loop, (ast.For, ast.AsyncFor, ast.While)) or try_node not in loop.body:
+        return False
+    leaves = [n for stmt in [*try_node.body, *getattr(try_node, "orelse", [])]  # type: ignore[union-attr]
+              for n in ast.walk(stmt) if isinstance(n, (ast.Break, ast.Return))]
+    stays = not any(isinstance(n, (ast.Break, ast.Return, ast.Raise)) for n in _handler_nodes(handler))
+    return bool(leaves) and stays
+
+
+def _debug_only_logs(s: HandlerSummary) -> bool:
+    return bool(s.log_calls) and all(getattr(c.func, "attr", "") in ("debug", "trace") for c in s.log_calls)
+
+
+LOOKUP_METHODS = frozenset({"get", "setdefault", "copy"})
+
+
+def _falls_back_to_a_value(handler: ast.ExceptHandler) -> bool:
+    """The handler only produces a value (a default, a process-local copy, `cache.get(key)`): no other operation.
+    A handler that does something else instead (`resp.raw.read()` to drain a socket) is a recovery step."""
+    return all(isinstance(n.func, ast.Attribute) and n.func.attr in LOOKUP_METHODS
+               for n in _handler_nodes(handler) if isinstance(n, ast.Call))
+
+
+def _in_log_handler(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """Code of a `logging.Handler` subclass (`emit`, `format_subject`): it cannot log its own failures."""
+    function = ctx.enclosing_function(handler)
+    owner_class = ctx.parent(function) if function is not None else None
+    if not isinstance(owner_class, ast.ClassDef):
+        return False
+    return any((ctx.qualified_name(base) or "").startswith("logging.") and _last_name(base).endswith("Handler")
+               for base in owner_class.bases)
+
+
+def _logs_without_traceback(s: HandlerSummary) -> bool:
+    return not s.raises and bool(s.log_calls) and not s.logs_traceback and not s.reports and any(
+        getattr(c.func, "attr", "") not in ("debug", "trace") for c in s.log_calls)
+
+
 def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
-    raises = False
+    raises = reraises = delegates = False
+    raises_new: ast.Raise | None = None
+    http_error: ast.AST | None = None
     logs: list[ast.Call] = []
     traceback = False
     reports = False
     prints: list[ast.Call] = []
     for node in _handler_nodes(handler):
-        if isinstance(node, ast.Raise) or _reraises_later(node, ctx):
+        if isinstance(node, ast.Raise):
             raises = True
+            kind = _raise_kind(node, handler)
+            if kind == "reraise":
+                reraises = True
+            elif kind == "http":
+                http_error = http_error or node
+            else:
+                raises_new = raises_new or node
+        elif _reraises_later(node, ctx):
+            raises = reraises = True
         elif isinstance(node, ast.Call):
             if is_log_call(node, ctx):
                 logs.append(node)
@@ -116,17 +225,199 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
                 reports = True
             elif ctx.qualified_name(node.func) == "builtins.print":
                 prints.append(node)
+            elif _last_name(node.func) == "abort":
+                raises = True
+                http_error = http_error or node
+            elif ERROR_HANDLER_WORDS.search(_last_name(node.func)) and not _last_name(node.func)[:1].isupper() \
+                    and not (ctx.qualified_name(node.func) or "").startswith(USER_MESSAGE_MODULES):
+                delegates = True  # a function, not an exception class being built nor a message to the user
             if ctx.qualified_name(node.func) in TRACEBACK_CALLS:
                 traceback = True
     broad = catches_broadly(handler, ctx)
+    response = _error_response(handler, ctx)
+    statuses = [status_of(n) for n in (http_error, response) if n is not None]
+    try_node = ctx.parent(handler)
     return HandlerSummary(
         broad=broad, bare=handler.type is None, swallows=handler_swallows(handler), raises=raises,
+        reraises=reraises, raises_new=raises_new, http_error=http_error, error_response=response,
+        server_error=any(status is not None and status >= 500 for status in statuses),
+        passes_error_on=_passes_error_on(handler, ctx), delegates=delegates,
         log_calls=tuple(logs), logs_traceback=traceback, reports=reports, print_calls=tuple(prints),
         leak=_leak(handler, ctx) if broad else None,
         external=None if broad else _external_type(handler, ctx), retry_step=is_retry_step(handler, ctx),
         answers_yes_no=_answers_yes_no(handler), commented=handler_has_comment(handler, ctx),
-        deliberate=_deliberate_silence(handler, ctx), waived=peer_waivers(handler, ctx),
+        deliberate=_deliberate_silence(handler, ctx), remote=_remote_call(getattr(try_node, "body", []), ctx),
+        waived=peer_waivers(handler, ctx),
     )
+
+
+# Calls that hand the error to someone who will report it: `self.handle_error()`, `on_failure(...)`, `report(...)`.
+ERROR_HANDLER_WORDS = re.compile(r"(?i)error|exception|fail|report|alert|notify|warn|log|traceback")
+# `messages.error(request, "...")`, `st.error(...)`: a message for the user, which no operator reads.
+USER_MESSAGE_MODULES = ("django.contrib.messages", "streamlit", "flask.flash")
+# Exceptions that a web framework turns into a response without logging them (FastAPI/Starlette, Werkzeug, DRF,
+# aiohttp, Pyramid), matched by last name.
+HTTP_ERROR_EXCEPTIONS = frozenset({
+    "HTTPException", "HTTPBadRequest", "HTTPInternalServerError", "HTTPBadGateway", "HTTPServiceUnavailable",
+    "HTTPGatewayTimeout", "APIException", "InternalServerError", "BadGateway", "ServiceUnavailable",
+    "GatewayTimeout", "WebSocketException",
+})
+STATUS_BY_NAME = {"HttpResponseServerError": 500, "HTTPInternalServerError": 500, "InternalServerError": 500,
+                  "HTTPBadGateway": 502, "BadGateway": 502, "HTTPServiceUnavailable": 503, "ServiceUnavailable": 503,
+                  "HTTPGatewayTimeout": 504, "GatewayTimeout": 504, "HttpResponseBadRequest": 400,
+                  "HttpResponseForbidden": 403, "HTTPBadRequest": 400}
+
+
+def _raise_kind(node: ast.Raise, handler: ast.ExceptHandler) -> str:
+    """"reraise" (the error goes on, with its traceback), "http" (becomes a response), or "new"."""
+    if node.exc is None or (handler.name and isinstance(node.exc, ast.Name) and node.exc.id == handler.name):
+        return "reraise"
+    if node.cause is not None and not (isinstance(node.cause, ast.Constant) and node.cause.value is None):
+        return "reraise"  # `raise X from e`: the cause and its traceback travel with X
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    if _last_name(exc) in HTTP_ERROR_EXCEPTIONS and node.cause is None:
+        return "http"
+    return "new"
+
+
+def status_of(node: ast.AST) -> int | None:
+    """The HTTP status of `raise HTTPException(502, ...)`, `abort(500)`, `return jsonify(...), 500`,
+    `JSONResponse(..., status_code=503)`, `HttpResponseServerError()`."""
+    if isinstance(node, ast.Raise):
+        node = node.exc  # type: ignore[assignment]
+    if isinstance(node, ast.Return):
+        node = node.value  # type: ignore[assignment]
+    if isinstance(node, ast.Tuple) and len(node.elts) >= 2:
+        return _int_status(node.elts[1])
+    if not isinstance(node, ast.Call):
+        return None
+    for keyword in node.keywords:
+        if keyword.arg in ("status", "status_code", "code"):
+            return _int_status(keyword.value)
+    name = _last_name(node.func)
+    if name in STATUS_BY_NAME:
+        return STATUS_BY_NAME[name]
+    if name in HTTP_ERROR_EXCEPTIONS or name == "abort":
+        return _int_status(node.args[0]) if node.args else (500 if name in HTTP_ERROR_EXCEPTIONS else None)
+    return None
+
+
+def _int_status(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and 100 <= node.value < 600:
+        return node.value
+    if isinstance(node, ast.Attribute):
+        match = re.match(r"HTTP_(\d{3})", node.attr)  # `status.HTTP_502_BAD_GATEWAY`
+        if match:
+            return int(match.group(1))
+        if node.attr in ("INTERNAL_SERVER_ERROR", "BAD_GATEWAY", "SERVICE_UNAVAILABLE", "GATEWAY_TIMEOUT"):
+            return 500  # `HTTPStatus.BAD_GATEWAY` (5xx is all that matters)
+    return None
+
+
+def _error_response(handler: ast.ExceptHandler, ctx: "ModuleContext") -> ast.Return | None:
+    """A `return` of an error response: a response object with an error status, or `(body, status)` from a route."""
+    function = ctx.enclosing_function(handler)
+    routed = function is not None and not isinstance(function, ast.Lambda) and is_request_handler(function, ctx)
+    for node in _handler_nodes(handler):
+        if not (isinstance(node, ast.Return) and node.value is not None):
+            continue
+        status = status_of(node)
+        if status is None or status < 400:
+            continue
+        if _is_response(node.value, ctx) or (routed and isinstance(node.value, ast.Tuple)):
+            return node
+    return None
+
+
+def _passes_error_on(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The bound exception is used outside log and print calls: returned, stored, appended, passed to a callback,
+    inspected (`e.status_code == 404`). Someone else gets the error, or the handler decides on it."""
+    if not handler.name:
+        return False
+    for node in _handler_nodes(handler):
+        if not (isinstance(node, ast.Name) and node.id == handler.name):
+            continue
+        if any(isinstance(a, ast.Call) and (is_log_call(a, ctx) or ctx.qualified_name(a.func) == "builtins.print")
+               for a in _ancestors_until(node, handler, ctx)):
+            continue  # the text of a log line or a print
+        return True
+    return False
+
+
+def _ancestors_until(node: ast.AST, stop: ast.AST, ctx: "ModuleContext") -> list[ast.AST]:
+    found = []
+    for ancestor in ctx.ancestors(node):
+        if ancestor is stop or isinstance(ancestor, ast.stmt):
+            break
+        found.append(ancestor)
+    return found
+
+
+def _judged(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except Exception:  # gapcheck: ignore[GAP501]` (or a bare `# gapcheck: ignore`): the user already judged
+    this catch-all's silence; the same silence under a no-logging id would only ask again (like a peer waiver)."""
+    line = ctx.lines[handler.lineno - 1] if 0 < handler.lineno <= len(ctx.lines) else ""
+    ids = parse_directive(line[line.index("#"):]) if "#" in line else None
+    return bool(ids) and any(i == "*" or i.startswith("GAP5") for i in ids)  # type: ignore[union-attr]
+
+
+def _reaches_a_dependency(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The `try` body waits on I/O (`await`, `async with`, `async for`) or calls into another package - an
+    installed library or another module of the app (`from .thumbnails import make_thumbnail`, a client built from
+    one): the failures it can hit include outages of things the operator runs. A body of local computation
+    (`int(value)`, a helper of this module, the standard library) fails for reasons the function owns."""
+    try_node = ctx.parent(handler)
+    for stmt in getattr(try_node, "body", []):
+        for node in _own_nodes(stmt):
+            if isinstance(node, (ast.Await, ast.AsyncWith, ast.AsyncFor)):
+                return True
+            if isinstance(node, ast.Call) and not _last_name(node.func)[:1].isupper() \
+                    and _dependency_name(node.func, ctx):
+                return True  # (building an object, `InternalServerError()`, is not where outages surface)
+    return False
+
+
+def _own_nodes(stmt: ast.stmt) -> list[ast.AST]:
+    found: list[ast.AST] = []
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        found.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _dependency_name(func: ast.AST, ctx: "ModuleContext") -> bool:
+    """`func` resolves to a name imported from outside the standard library, or is a method of an object that
+    was built by such a call (`llm = OpenAI(...)`, `r = redis.Redis.from_url(...)`)."""
+    qualified = ctx.qualified_name(func)
+    if qualified is None:
+        root = func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Call):
+            return _dependency_name(root.func, ctx)
+        value = ctx.value_of(root) if isinstance(root, ast.Name) and root is not func else None
+        return isinstance(value, ast.Call) and _dependency_name(value.func, ctx)
+    if qualified.startswith("."):
+        return True  # `from .thumbnails import make_thumbnail`: another module of the app
+    top = qualified.split(".")[0]
+    return bool(top) and top != "builtins" and top not in sys.stdlib_module_names
+
+
+def _remote_call(body: list[ast.stmt], ctx: "ModuleContext") -> str | None:
+    """A network call in the `try` body: HTTP clients, LLM SDKs (`http_effect`), `smtplib.SMTP`."""
+    for stmt in body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call):
+                what = http_effect(node, ctx)
+                if what is None and ctx.qualified_name(node.func) in ("smtplib.SMTP", "smtplib.SMTP_SSL"):
+                    what = f"{ctx.qualified_name(node.func)}()"
+                if what is not None:
+                    return what
+    return None
 
 
 def _answers_yes_no(handler: ast.ExceptHandler) -> bool:
@@ -220,13 +511,58 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "test code"
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", [])
-    if _is_probe(handler, body, ctx):
-        return "a yes/no probe"
-    if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) for stmt in body):
+    if _is_probe(handler, body, ctx) and not any(
+            isinstance(n, ast.Call) and is_log_call(n, ctx) for n in _handler_nodes(handler)):
+        return "a yes/no probe"  # a handler that logs treats the failure as a failure, not as the answer
+    if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body):
         return "an optional import"
     if handler.type is not None and len(body) == 1 and _is_cleanup(body[0], ctx):
         return "a best-effort cleanup"
+    if _in_finally(try_node, ctx):
+        return "a best-effort cleanup"  # a `try` in a `finally:` block must not mask the error being unwound
+    function = ctx.enclosing_function(handler)
+    name = getattr(function, "name", "")
+    if name in CLEANUP_FUNCTIONS:
+        return "a best-effort cleanup"  # `close()` closing every resource even when one fails to close
+    if name.startswith(("safe_", "try_")) or name.endswith(("_safe", "repr")) or name in ("__repr__", "__str__", "__format__"):
+        return "a function whose name promises not to raise"  # `parse_http_date_safe()`
+    if function is not None and _is_template_filter(function, ctx):
+        return "a template filter or tag (they must not raise)"
     return None
+
+
+# Methods that release resources: one failing release must not stop the others, nor mask the real error.
+CLEANUP_FUNCTIONS = frozenset({"close", "aclose", "__del__", "__exit__", "__aexit__", "shutdown", "cleanup",
+                               "teardown", "dispose", "release", "stop"})
+IMPORT_CALLS = frozenset({"importlib.import_module", "builtins.__import__", "django.utils.module_loading.import_string"})
+
+
+def _in_finally(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
+    child = try_node
+    for ancestor in ctx.ancestors(try_node) if try_node is not None else ():
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(ancestor, (ast.Try, getattr(ast, "TryStar", ast.Try))) and child in ancestor.finalbody:
+            return True
+        child = ancestor
+    return False
+
+
+def _imports_dynamically(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+    """`app_module = import_module(entry)`: an optional module, like a guarded `import`."""
+    call = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Expr, ast.Return))
+    return call is not None and ctx.qualified_name(call.func) in IMPORT_CALLS
+
+
+def _is_template_filter(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`@register.filter` / `@register.simple_tag` (Django, Jinja environments): the framework's contract is that
+    filters fail silently - "filter functions should never raise exceptions"."""
+    for decorator in getattr(function, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if isinstance(target, ast.Attribute) and target.attr in ("filter", "simple_tag", "inclusion_tag", "tag") \
+                and _last_name(target.value) == "register":
+            return True
+    return False
 
 
 def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleContext") -> bool:

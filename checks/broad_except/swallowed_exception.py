@@ -7,8 +7,8 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..common import BROAD_EXCEPTIONS, handler_swallows, handler_types
-from .facts import summarize
+from ..common import BROAD_EXCEPTIONS, handler_types
+from .facts import HandlerSummary, owner, summarize
 
 RULE = Rule(
     id="GAP501",
@@ -23,8 +23,13 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags a bare `except:` or an `except Exception:` / `except BaseException:` handler (also inside a tuple,"
-            " through an alias, or through a module-level tuple of exception types) whose body only passes,"
-            " continues, breaks, or returns or assigns a constant: no re-raise, no log line, no call at all."
+            " through an alias, or through a module-level tuple of exception types) that ends the failure: it"
+            " neither re-raises (bare `raise`, `raise e`, `raise X from e`) nor keeps the traceback"
+            " (`logger.exception`, `exc_info=`, an error tracker) nor hands the error on, and instead passes,"
+            " continues, returns a default, takes a fallback (the process-local dict, `return await"
+            " call_next(request)`), answers with a canned or 5xx reply (`return jsonify(...), 500`,"
+            " `raise HTTPException(502, ...)` without `from`), or logs one line without the traceback. Bare handlers"
+            " that do something other than pass/constant are GAP502's (its message names Ctrl-C)."
         ),
         why=(
             "Every failure in the `try` block - a bug, a timeout, a lost database connection, and for a bare"
@@ -39,20 +44,24 @@ RULE = Rule(
             "except Exception:\n    logger.exception(\"charging order %s failed\", order.id)\n    raise"
         ),
         not_caught=(
-            "Handlers that call anything (even a log call without the traceback: that is the no-logging family's"
-            " GAP6xx), handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception"
-            " aliases that only a running program could resolve. A handler that is the retry step of a"
-            " `while True:` loop (the `try` body breaks or returns on success) is left to the timeout-retry family"
-            " (GAP4xx), which reports the unbounded retry once. Silence that is the handler's job is not reported:"
-            " a yes/no probe (`return False` in a predicate - named `is_...`/`has_...`, annotated `-> bool`, or"
-            " returning `True` on success - or a flag the `try` body sets), an optional import, a one-call"
-            " best-effort cleanup (`os.remove`, `.close()`, `shutil.rmtree`) under `except Exception:`, and test"
-            " modules. A handler the author already waived for a peer linter (`# noqa: BLE001`, `S110`, `E722`,"
-            " `# pylint: disable=broad-except`, `# noinspection PyBroadException`) is not reported again; a bare"
-            " `except:` left out here is still reported by GAP502 unless its bareness is waived too. Deliberate"
-            " best-effort code without such a marker (telemetry, optional metadata, tweaks of a third-party object)"
-            " is still reported: only a reader can tell it from a real loss. Precedence between GAP5xx and GAP6xx rules on one"
-            " handler is documented in `checks/broad_except/facts.py`: one handler, one finding."
+            "Handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception aliases"
+            " that only a running program could resolve. Handlers that hand the error on (return, store or inspect"
+            " `e`, call something named for errors such as `self.handle_error()`), raise another exception (it"
+            " carries the original as its context) or log with the traceback. A handler that is the retry step of"
+            " a `while True:` loop (the `try` body breaks or returns on success) is left to the timeout-retry family"
+            " (GAP4xx). Silence that is the handler's job: a yes/no probe that logs nothing (`return False` in a"
+            " predicate - named `is_...`/`has_...`, annotated `-> bool`, or returning `True` on success - or a flag"
+            " the `try` body sets), an optional import (`import x`, `import_module(name)`), a one-call best-effort"
+            " cleanup (`os.remove`, `.close()`), a `try` inside a `finally:` block or a `close()`/`__exit__`/"
+            "`shutdown()` method, a `__repr__`/`__str__`, a function named `safe_...`/`try_...`/`..._safe`, a"
+            " template filter or tag (`@register.filter`), and test modules. A handler that does more than pass or"
+            " return a constant and carries a comment (inside it, or on its own line right above the `except`),"
+            " or whose only log lines are `debug`: the author decided. A handler the author already waived for a"
+            " peer linter (`# noqa: BLE001`, `S110`, `E722`, `# pylint: disable=broad-except`, `# noinspection"
+            " PyBroadException`) is not reported again. Deliberate best-effort code without such a marker"
+            " (telemetry, optional metadata, tweaks of a third-party object) is still reported: only a reader can"
+            " tell it from a real loss. Precedence between the GAP5xx rules on one handler (and between the GAP6xx"
+            " rules) is documented in `checks/broad_except/facts.py`: one finding per family per handler."
         ),
         references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),
     ),
@@ -61,26 +70,39 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if not handler_swallows(handler):
-        return
     summary = summarize(handler, ctx)
-    if summary.retry_step:
-        return  # `while True:` retry loops are the timeout-retry family's (GAP4xx) finding
-    if summary.deliberate is not None or summary.waived:
-        return  # a probe, an optional import, a cleanup, a test, or already waived for a peer linter
-    if not (summary.broad or _infers_broad(handler, ctx)):
-        return
+    if owner(handler, ctx) != RULE.id and not _inferred_swallow(handler, summary, ctx):
+        return  # narrow, re-raised, logged with the traceback, a probe/optional import/cleanup/test, or waived
     if handler.type is None:
         caught = "everything (even KeyboardInterrupt and SystemExit" + (
             ", and asyncio.CancelledError, so this task cannot be cancelled)" if _in_async(handler, ctx) else ")")
     else:
         caught = "every error"
-    yield ctx.finding(
-        RULE, handler,
-        f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions you"
-        " expect, and log with the traceback or re-raise the rest",
-        end_node=handler.type or handler,
-    )
+    yield ctx.finding(RULE, handler, _message(caught, summary), end_node=handler.type or handler)
+
+
+def _message(caught: str, summary: HandlerSummary) -> str:
+    rest = "catch the exceptions you expect, and log the rest with the traceback (logger.exception) or re-raise"
+    if summary.swallows:
+        return (f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions"
+                " you expect, and log with the traceback or re-raise the rest")
+    if summary.http_error is not None or summary.error_response is not None:
+        return (f"this handler catches {caught} and answers with a canned error, keeping no traceback: a bug, an"
+                f" outage and a bad input all look the same and nobody can find where it broke; {rest}")
+    if summary.log_calls or summary.print_calls:
+        verb = "logs" if summary.log_calls else "prints"
+        return (f"this handler catches {caught}, {verb} it without the traceback and carries on: a bug reads like"
+                f" an expected failure and the log does not say where it happened; {rest}")
+    return (f"this handler catches {caught} and carries on with a fallback, keeping no traceback: bugs are"
+            f" handled like expected failures and nobody learns they happened; {rest}")
+
+
+def _inferred_swallow(handler: ast.ExceptHandler, summary: HandlerSummary, ctx: ModuleContext) -> bool:
+    """A swallowing handler whose imported exception name astroid resolves to Exception/BaseException."""
+    if summary.broad or not summary.swallows or summary.retry_step or summary.deliberate is not None \
+            or summary.waived:
+        return False
+    return _infers_broad(handler, ctx)
 
 
 def _in_async(node: ast.AST, ctx: ModuleContext) -> bool:

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import owner, summarize
+from ..broad_except.facts import log_owner, summarize
 
 RULE = Rule(
     id="GAP601",
@@ -22,10 +22,11 @@ RULE = Rule(
             "Flags a handler for the failure of an external system - requests/httpx/aiohttp/urllib3 errors,"
             " `ConnectionError`/`TimeoutError`/`socket` errors, DB-API and Django/SQLAlchemy database errors"
             " (`OperationalError`, `DatabaseError` ...), smtplib, botocore `ClientError`, redis, pymongo, stripe,"
-            " openai, anthropic, grpc errors - whose body only passes,"
-            " continues, or returns/assigns a constant (None, False, [], {}), with no log call, no re-raise and"
-            " no error report (`sentry_sdk.capture_exception`, `warnings.warn`). Import aliases and"
-            " `from x import Error as E` are resolved."
+            " openai, anthropic, grpc errors - whose body only produces a value in place of the answer: passes,"
+            " continues, returns/assigns a constant (None, False, [], {}) or a fallback (the process-local dict:"
+            " `_local[key] = value`, `return _local.get(key)`), with no log call, no re-raise and no error report"
+            " (`sentry_sdk.capture_exception`, `warnings.warn`). Import aliases and `from x import Error as E` are"
+            " resolved."
         ),
         why=(
             "The other system's outage becomes an ordinary value: `None` for the price, `[]` for the orders,"
@@ -46,9 +47,11 @@ RULE = Rule(
         not_caught=(
             "Expected outcomes, which are decisions rather than failures: `IntegrityError` (duplicate row),"
             " `DoesNotExist`, `NoResultFound`, HTTP 404-style `NotFound` errors. Filesystem errors (`OSError`,"
-            " `FileNotFoundError`): ignoring a missing file is usually the point. Handlers that return an error"
-            " response (`return JsonResponse(..., status=502)`): the client is told. Broad handlers: GAP501"
-            " reports those. A client's malformed JSON (`json.JSONDecodeError` around `json.loads(request.body)`):"
+            " `FileNotFoundError`): ignoring a missing file is usually the point. Handlers that return a 4xx"
+            " response (the client is told) or a 5xx one (GAP604 reports those), handlers that recover with another"
+            " operation (`resp.raw.read()` to drain a socket), retry steps of a loop whose `try` body returns or"
+            " breaks on success, health/readiness endpoints, yes/no probes and handlers with a comment (inside, or"
+            " on its own line right above the `except`). Broad handlers: GAP501 and GAP604 report those. A client's malformed JSON (`json.JSONDecodeError` around `json.loads(request.body)`):"
             " the client's error, not a system that is down. A `TimeoutError` around a timed wait on local state"
             " (`asyncio.wait_for(queue.get(), 0.5)`, `event.wait()`, a chat bot's `bot.wait_for(...)`): expiry is"
             " the expected outcome. Database errors in migrations (a `migrations/` folder or an Alembic script):"
@@ -62,7 +65,7 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if owner(handler, ctx) != RULE.id:
+    if log_owner(handler, ctx) != RULE.id:
         return
     caught = summarize(handler, ctx).external
     yield ctx.finding(

@@ -148,8 +148,12 @@ def is_test_module(ctx: "ModuleContext") -> bool:
 
 
 def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
-    """A comment inside the handler (`# the row may already be gone`): the author decided, and said why."""
+    """A comment inside the handler (`# the row may already be gone`), or on its own line right above the
+    `except` (`# Filters must never raise, so catch everything.`): the author decided, and said why."""
     end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
+    above = ctx.lines[handler.lineno - 2].strip() if handler.lineno >= 2 else ""
+    if above.startswith("#") and not any(word in above for word in ("noqa", "pylint", "type:", "pragma")):
+        return True
     for number in range(handler.lineno + 1, end + 1):  # the `except` line itself carries noqa/pragma comments
         line = ctx.lines[number - 1] if 0 < number <= len(ctx.lines) else ""
         if "#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and line.split("#", 1)[0].count("'") % 2 == 0:
@@ -171,8 +175,18 @@ def is_service_module(ctx: "ModuleContext") -> bool:
 
 
 def _has_main_guard(tree: ast.Module) -> bool:
+    """An `if __name__ == "__main__":` block that does more than start the app's development server."""
     for stmt in tree.body:
         if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) and isinstance(stmt.test.left, ast.Name) \
-                and stmt.test.left.id == "__name__":
+                and stmt.test.left.id == "__name__" and not all(_starts_server(s) for s in stmt.body):
             return True
     return False
+
+
+SERVER_STARTS = frozenset({"run", "run_app", "serve", "run_simple"})
+
+
+def _starts_server(stmt: ast.stmt) -> bool:
+    """`app.run(debug=True)`, `uvicorn.run(app)`, `web.run_app(app)`, `socketio.run(app)`: the module is the service."""
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in SERVER_STARTS

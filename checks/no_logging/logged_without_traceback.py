@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import owner, summarize
+from ..broad_except.facts import log_owner, summarize
 
 RULE = Rule(
     id="GAP602",
@@ -25,7 +25,11 @@ RULE = Rule(
             " Celery task loggers, `self.logger`/`self.log`, `app.logger`. A log call with `exc_info=` (anything"
             " but False/None), `logger.exception(...)`, loguru's `logger.opt(exception=...)`, a"
             " `traceback.format_exc()` in the handler or an error-tracker call (`sentry_sdk.capture_exception`)"
-            " counts as keeping the traceback."
+            " counts as keeping the traceback. The finding starts on the `except` line. Most such handlers are"
+            " reported by GAP501 (broad-except), whose message already says the traceback is missing; this rule"
+            " reports the ones GAP501 leaves alone - a handler that also hands the error on (`errors.append(e)`),"
+            " one waived for its breadth (`# noqa: BLE001`), an optional import, one with a comment explaining"
+            " the catch."
         ),
         why=(
             "A broad handler catches the bugs too. `str(e)` of a KeyError is `'user_id'`, of an AttributeError"
@@ -43,7 +47,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Handlers that re-raise (the traceback travels with the exception), narrow handlers (a logged"
-            " `requests.Timeout` needs no traceback), bare `except:` (GAP502 reports those, once), log calls on"
+            " `requests.Timeout` needs no traceback), bare `except:` (GAP502 reports those, once), handlers GAP501"
+            " reports, test modules, `while True:` retry steps, handlers whose log lines are all `debug`, log calls on"
             " objects that are neither spelled nor created like a logger, and log calls passing `**kwargs`"
             " (they may carry `exc_info`)."
         ),
@@ -55,12 +60,13 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if owner(handler, ctx) != RULE.id:
+    if log_owner(handler, ctx) != RULE.id:
         return
     call = summarize(handler, ctx).log_calls[0]
     spelled = ctx.dotted_name(call.func) or "the log call"
     yield ctx.finding(
-        RULE, call,
-        f"{spelled}() records this broad handler's error without the traceback, so the log shows that something"
+        RULE, handler,
+        f"{spelled}() on line {call.lineno} records this broad handler's error without the traceback, so the log shows that something"
         " failed but not where; use logger.exception(...) or pass exc_info=True",
+        end_node=handler.type or handler,
     )

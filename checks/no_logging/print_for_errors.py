@@ -7,7 +7,10 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import owner, summarize
+from ..broad_except.facts import log_owner, summarize
+from ..broad_except.facts import is_request_handler
+from ..common import is_inert_value
+from ..scopes import request_reachable
 from .facts import is_service_module
 
 RULE = Rule(
@@ -20,7 +23,11 @@ RULE = Rule(
     summary="An except handler in service code reports the error with print()",
     docs=Docs(
         what=(
-            "Flags `print()` in an except handler that neither logs, nor reports, nor re-raises, in service code:"
+            "Flags `print()` in service code where it stands in for a log line: in an except handler that neither"
+            " logs, nor reports, nor re-raises (the finding starts on the `except` line); on a failure branch (an"
+            " `if` that checks a status or an error - `if resp.status_code != 200:` - prints, then returns"
+            " None/[]/False or raises); and a printed message (a string or f-string argument) in a request handler"
+            " or a function it calls. Service code means:"
             " modules of a web app, worker or library. Tests, `conftest.py`, `setup.py`, `manage.py`,"
             " `__main__.py`, `cli.py`, modules under `scripts/`, `bin/`, `examples/`, `tools/`, `docs/`,"
             " `management/commands/` and `migrations/`, modules that import a CLI toolkit (argparse, click, typer,"
@@ -41,8 +48,10 @@ RULE = Rule(
             "        logger.warning(\"token refresh failed\", exc_info=True)\n        return None"
         ),
         not_caught=(
-            "print() outside except handlers (diagnostics printed on the happy path are a matter of taste),"
-            " handlers that also log or re-raise, and bare `except:` handlers (GAP502 reports those). Precision is"
+            "print() on the happy path outside request handlers (diagnostics are a matter of taste), a printed"
+            " value without a message (`print(order)`, a debugging leftover), `print(..., file=fh)` into a file,"
+            " handlers that also log or re-raise. An `if __name__ == \"__main__\":` block that only starts the"
+            " development server (`app.run()`, `uvicorn.run(app)`) does not make the module a script. Precision is"
             " medium: a library module that is really a command-line entry point without any of the markers above"
             " is reported."
         ),
@@ -54,11 +63,80 @@ RULE = Rule(
 
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
-    if owner(handler, ctx) != RULE.id or not is_service_module(ctx):
+    if log_owner(handler, ctx) != RULE.id:
         return
     call = summarize(handler, ctx).print_calls[0]
     yield ctx.finding(
-        RULE, call,
-        "print() reports this error on stdout, which a service's log pipeline may never see (no level, no"
-        " traceback, buffered); use logger.warning(..., exc_info=True) or logger.exception(...)",
+        RULE, handler,
+        f"print() on line {call.lineno} reports this error on stdout, which a service's log pipeline may never see"
+        " (no level, no traceback, buffered); use logger.warning(..., exc_info=True) or logger.exception(...)",
+        end_node=handler.type or handler,
     )
+
+
+@RULE.on(ast.Call)
+def check_print(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    """print() outside a handler: in a request handler's code, or on a failure branch of service code."""
+    if not (isinstance(call.func, ast.Name) or isinstance(call.func, ast.Attribute)) \
+            or ctx.qualified_name(call.func) != "builtins.print" or _printed_to_a_file(call):
+        return
+    if ctx.enclosing(call, ast.ExceptHandler) is not None or not is_service_module(ctx):
+        return  # handlers: the check above
+    function = ctx.enclosing_function(call)
+    if function is None or isinstance(function, ast.Lambda):
+        return
+    branch = failure_branch(call, ctx)
+    if branch is not None:
+        yield ctx.finding(
+            RULE, call,
+            f"print() reports the failure checked on line {branch.lineno} on stdout, where a service's log pipeline"
+            " may never see it (no level, no request id, buffered); use logger.warning(...) or logger.error(...)",
+        )
+    elif _is_message(call) and (is_request_handler(function, ctx)
+                                or request_reachable(function, ctx) in ("route", "view", "websocket")):
+        yield ctx.finding(
+            RULE, call,
+            "print() in request-handling code writes to the server's stdout: no level, no timestamp, no request"
+            " id, block-buffered under gunicorn/uvicorn and invisible to log-based alerts; use a module logger"
+            " (logger.info(...))",
+        )
+
+
+def _is_message(call: ast.Call) -> bool:
+    """`print(f"exported {n} orders")`: a report for a reader, not a stray value printed while debugging."""
+    return any(isinstance(a, ast.JoinedStr) or (isinstance(a, ast.Constant) and isinstance(a.value, str))
+               for a in call.args)
+
+
+def _printed_to_a_file(call: ast.Call) -> bool:
+    """`print(..., file=fh)` writes a file or a report, not diagnostics (`file=sys.stderr` is still diagnostics)."""
+    for keyword in call.keywords:
+        if keyword.arg == "file":
+            value = keyword.value
+            return not (isinstance(value, ast.Attribute) and value.attr in ("stderr", "stdout"))
+    return False
+
+
+def failure_branch(call: ast.Call, ctx: ModuleContext) -> ast.If | None:
+    """The `if` whose body holds this print() and then gives up: returns None/False/[]/{} or raises, right after
+    a check of a status (`resp.status_code != 200`, `not resp.ok`, `if error:`)."""
+    statement = ctx.enclosing(call, ast.stmt)
+    branch = ctx.parent(statement) if statement is not None else None
+    if not isinstance(branch, ast.If) or statement not in branch.body:
+        return None
+    last = branch.body[-1]
+    gives_up = isinstance(last, ast.Raise) or (isinstance(last, ast.Return) and is_inert_value(last.value))
+    if not gives_up or last is statement:
+        return None
+    return branch if _tests_a_failure(branch.test) else None
+
+
+FAILURE_WORDS = ("status", "ok", "error", "err", "fail", "success", "code", "valid")
+
+
+def _tests_a_failure(test: ast.AST) -> bool:
+    for node in ast.walk(test):
+        name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+        if any(word in name.lower() for word in FAILURE_WORDS):
+            return True
+    return False

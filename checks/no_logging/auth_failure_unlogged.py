@@ -1,0 +1,136 @@
+"""GAP605 auth-failure-unlogged: a request is refused for a bad credential (401/403) and nothing is logged."""
+from __future__ import annotations
+
+import ast
+import re
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from ..broad_except.facts import HTTP_ERROR_EXCEPTIONS, status_of
+from .facts import is_log_call, is_report_call, is_test_module
+
+RULE = Rule(
+    id="GAP605",
+    name="auth-failure-unlogged",
+    category="no-logging",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-778",
+    summary="A request refused for a bad credential (401/403) leaves no log line",
+    docs=Docs(
+        what=(
+            "Flags a 401/403 answer - `raise HTTPException(401)`, `abort(403)`, `return JSONResponse(...,"
+            " status_code=401)`, `return jsonify(...), 401`, `HttpResponseForbidden()`, aiohttp `HTTPUnauthorized`,"
+            " Werkzeug `Unauthorized` - given in the branch of an `if` that checks a credential (a password, an API"
+            " key, a token, a signature, an `Authorization` header: `if not verify_password(...)`, `if not raw_key`,"
+            " `if not verify_signature(request)`) or in a handler for a token/signature error, when that branch has"
+            " no log call and the check it calls (a function of the same module) logs nothing either."
+        ),
+        why=(
+            "Failed logins, rejected API keys and bad webhook signatures are the security events an operator needs:"
+            " a credential-stuffing run, a leaked key being tried, a misconfigured sender. The access log shows a"
+            " status code at best - not which account, which key owner or which check failed - so brute force and"
+            " probing go unnoticed, and a lockout or an alert rule has nothing to count."
+        ),
+        example=(
+            "if user is None or not verify_password(body.password, user.password_hash):\n"
+            "    raise HTTPException(401, \"Invalid email or password\")"
+        ),
+        instead=(
+            "if user is None or not verify_password(body.password, user.password_hash):\n"
+            "    logger.warning(\"failed login for %s from %s\", body.email, request.client.host)\n"
+            "    raise HTTPException(401, \"Invalid email or password\")"
+        ),
+        not_caught=(
+            "Authorization decisions (`if not user.is_admin: abort(403)`, a missing session for a logged-out"
+            " visitor): the branch must check a credential. Checks whose helper lives in another module and logs"
+            " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
+            " (Django's and DRF's own classes log or raise elsewhere). Test modules."
+        ),
+        references=("https://owasp.org/Top10/A09_2021-Security_Logging_and_Monitoring_Failures/",
+                    "https://cheatsheetseries.owasp.org/cheatsheets/Logging_Cheat_Sheet.html"),
+    ),
+)
+
+# Words in a branch's test (names, attributes, called functions, string keys) that make it a credential check.
+CREDENTIAL = re.compile(r"(?i)password|passwd|api_?key|raw_?key|(?:^|_)key$|token|secret|signature|hmac|digest"
+                        r"|credential|authorization|verify|x-api-key")
+# Exception classes that mean 401/403 by themselves.
+AUTH_ERRORS = {"HTTPUnauthorized": 401, "Unauthorized": 401, "AuthenticationFailed": 401, "NotAuthenticated": 401,
+               "HTTPForbidden": 403, "Forbidden": 403}
+
+
+def _refusal_status(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Raise) and node.exc is not None:
+        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        name = exc.attr if isinstance(exc, ast.Attribute) else getattr(exc, "id", "")
+        if name in AUTH_ERRORS:
+            return AUTH_ERRORS[name]
+        if name not in HTTP_ERROR_EXCEPTIONS:
+            return None
+    elif isinstance(node, ast.Call):
+        if getattr(node.func, "attr", getattr(node.func, "id", "")) != "abort":
+            return None
+    elif not isinstance(node, ast.Return):
+        return None
+    status = status_of(node)
+    return status if status in (401, 403) else None
+
+
+@RULE.on(ast.Raise, ast.Return, ast.Call)
+def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
+    status = _refusal_status(node)
+    if status is None or is_test_module(ctx):
+        return
+    statement = node if isinstance(node, ast.stmt) else ctx.enclosing(node, ast.stmt)
+    branch = ctx.parent(statement) if statement is not None else None
+    if isinstance(branch, ast.If) and statement in branch.body:
+        if not _checks_credential(branch.test, ctx):
+            return
+    elif isinstance(branch, ast.ExceptHandler):
+        if branch.type is None or not CREDENTIAL.search(ast.unparse(branch.type)):
+            return
+    else:
+        return
+    if any(_logs(stmt, ctx) for stmt in branch.body):
+        return
+    yield ctx.finding(
+        RULE, node,
+        f"this request is refused with {status} after a failed credential check and nothing is logged: a"
+        " brute-force run, a leaked key being tried or a bad webhook signature leaves no trace; log a warning with"
+        " the client and the reason (never the credential itself)",
+    )
+
+
+def _logs(node: ast.AST, ctx: ModuleContext) -> bool:
+    return any(isinstance(n, ast.Call) and (is_log_call(n, ctx) or is_report_call(n, ctx)) for n in ast.walk(node))
+
+
+def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
+    found = False
+    for node in ast.walk(test):
+        if isinstance(node, ast.Name):
+            words = node.id
+        elif isinstance(node, ast.Attribute):
+            words = node.attr
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            words = node.value
+        else:
+            continue
+        if CREDENTIAL.search(words):
+            found = True
+        if isinstance(node, ast.Name) and _helper_logs(node, ctx):
+            return False  # the check itself logs the failure (`verify_signature()` defined in this module)
+    return found
+
+
+def _helper_logs(name: ast.Name, ctx: ModuleContext) -> bool:
+    parent = ctx.parent(name)
+    if not (isinstance(parent, ast.Call) and parent.func is name):
+        return False
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == name.id:
+            return _logs(stmt, ctx)
+    return False

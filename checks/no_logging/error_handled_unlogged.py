@@ -1,0 +1,83 @@
+"""GAP604 error-handled-unlogged: a handler ends a failure - every error, or one answered with a 5xx - with no log."""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.findings import Finding
+from ...analyzer.model import ModuleContext
+from ...analyzer.registry import Docs, Rule
+from ..broad_except.facts import log_owner, summarize
+
+RULE = Rule(
+    id="GAP604",
+    name="error-handled-unlogged",
+    category="no-logging",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-778",
+    summary="An except handler ends a failure without any log line",
+    docs=Docs(
+        what=(
+            "Flags an except handler that ends the failure - no re-raise, no new exception, no error report - and"
+            " has no log call at all, when it catches everything (a bare `except:`, `except Exception:`) around"
+            " code that can hit an outage - the `try` body awaits (`await`, `async with`, `async for`), makes a"
+            " network call, or calls into an installed package or another module of the app (`make_thumbnail`"
+            " from `.thumbnails`, a method of a client built by one) - or when it answers with a server error (`return jsonify(...), 500`, `JSONResponse(..., status_code=503)`,"
+            " `raise HTTPException(502)` or `abort(500)` without `from`). The fallback can be anything: `pass`,"
+            " `continue`, a default value, the process-local dict instead of Redis, `return await call_next(request)`"
+            " when the rate limiter's store fails, `manager.disconnect(ws)` in a websocket loop, a canned reply."
+            " A yes/no probe whose `try` makes a network call (`def is_spam(...)` posting to Akismet) is reported:"
+            " the remote service's outage becomes an answer."
+        ),
+        why=(
+            "The code keeps running on the fallback and nothing records that it had to: a Redis outage turns into"
+            " per-process counters, a failed spam check approves every comment, a crashing websocket handler drops"
+            " users, a failed thumbnail leaves the file without one. A 5xx sent from a handler is not logged by the"
+            " framework either, because no exception reached it. Dashboards stay green, and the first report comes"
+            " from a user."
+        ),
+        example=(
+            "try:\n    allowed = await self.buckets.hit(key)\nexcept Exception:\n"
+            "    return await call_next(request)  # fail open, silently"
+        ),
+        instead=(
+            "try:\n    allowed = await self.buckets.hit(key)\nexcept RedisError:\n"
+            "    logger.warning(\"rate limiter store unavailable, failing open\", exc_info=True)\n"
+            "    return await call_next(request)"
+        ),
+        not_caught=(
+            "Narrow handlers that answer with a 4xx (the client's mistake, told to the client), narrow handlers for"
+            " non-external errors that fall back quietly (`except KeyError: return default`), and narrow external"
+            " failures (GAP601 reports those). Catch-alls around local computation only (`int(value)`, the"
+            " standard library, helpers of the same module, building an object): GAP501 still reports the breadth."
+            " A catch-all the user already suppressed for GAP5xx (`# gapcheck: ignore[GAP501]`). Silence that is the handler's job, as for GAP501: local yes/no"
+            " probes, optional imports, one-call cleanups, test modules, handlers waived for a peer linter"
+            " (`# noqa: BLE001`, `S110`), `while True:` retry steps, migrations, and handlers with a comment"
+            " explaining the decision. A handler that hands the error on (returns or stores `e`, calls"
+            " `self.handle_error()`) or prints it (GAP603)."
+        ),
+        references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
+                    "https://cwe.mitre.org/data/definitions/778.html"),
+    ),
+)
+
+
+@RULE.on(ast.ExceptHandler)
+def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
+    if log_owner(handler, ctx) != RULE.id:
+        return
+    summary = summarize(handler, ctx)
+    if summary.server_error and not summary.broad:
+        what = "answers with a server error"
+    elif summary.deliberate is not None and summary.remote is not None:
+        what = f"turns a failure of {summary.remote} into an ordinary answer"
+    else:
+        what = "ends every error here, bugs included,"
+    yield ctx.finding(
+        RULE, handler,
+        f"this handler {what} without a log line: when it happens in production nobody is told, and there is no"
+        " traceback to start from; log it (logger.exception(...), or logger.warning(..., exc_info=True) for an"
+        " expected outage)",
+        end_node=handler.type or handler,
+    )
