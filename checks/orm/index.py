@@ -90,8 +90,11 @@ def record_function_summary(function: FunctionNode, ctx: "ModuleContext") -> Non
 
 def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     qualname = function_qualname(function, ctx)
-    if qualname is None or is_memoised(function):
+    if qualname is None:
         return False
+    # A memoised query runs once per distinct argument, like a cache: not counted. A memoised HTTP call still
+    # makes one request per distinct value (every ZIP code of an import), 100 ms each, so it stays an effect.
+    memoised = is_memoised(function)
     query: list | None = None
     related: list | None = None
     http: list | None = None
@@ -129,10 +132,14 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                     related = [node.iter.lineno, f"iterating {rows.label}", rows.relation]
                     if all(name == "all" for name, _ in rows.methods):
                         related.append("all")  # served by a caller's prefetch_related
+    if memoised:
+        query = related = None
     if query or related or http or calls:
         data = {"q": qualname, "line": function.lineno, "query": query, "http": http, "calls": calls}
         if related and not query:
             data["relq"] = related
+        if memoised:
+            data["memo"] = True
         ctx.record("orm-function", data)
     return True
 
@@ -326,6 +333,8 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
             return None
         resolved[qualname] = None  # cycle guard
         path, data = entry
+        if data.get("memo") and kind != "http":
+            return None  # memoised: its queries run once per distinct argument
         found: list[str] | None = None
         if data.get(kind):
             line, what = data[kind]
