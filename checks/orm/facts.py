@@ -362,6 +362,27 @@ def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) 
             if inner is not None and not (inner.terminal or inner.indexed):  # a row or a number, not a queryset
                 return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
+    if isinstance(root, ast.Call) and depth > 0:
+        returned = module_function_return(root, ctx)  # `_published().filter(author=a)`
+        if returned is not None:
+            inner = django_chain(returned, ctx, depth - 1)
+            if inner is not None and not (inner.terminal or inner.indexed):
+                return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
+                                  inner.sliced or sliced, indexed, inner.names)
+    return None
+
+
+def module_function_return(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
+    """The expression `helper(...)` returns, when `helper` is a function of this module with one `return
+    <value>` (`def _published(): return Post.objects.filter(...)`)."""
+    if not isinstance(call.func, ast.Name) or call.func.id not in ctx.module_names:
+        return None
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == call.func.id:
+            returns = [node for node in ctx.own_nodes(stmt) if isinstance(node, ast.Return)]
+            if len(returns) == 1 and returns[0].value is not None:
+                return returns[0].value
+            return None
     return None
 
 

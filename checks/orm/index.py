@@ -6,8 +6,9 @@ first) and joined once per scan by the project checks:
 - `orm-function` {q, line, query: [line, what] | None, http: [line, what] | None, calls: [qualified names]}
 - `orm-loop-call` {callee, line, col, end_line, end_col, loop_line, awaited}: a call in a per-item loop to a
   function that may be the project's own
-- `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}}: Django models and
-  SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager)
+- `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}, overrides?}: Django
+  models and SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager;
+  `overrides` lists the class's own save/delete methods)
 - `orm-relation-use` {model, attr, next, method, selected, prefetched, select_all, line, col, ...}: `item.attr`
   inside a loop over a queryset of `model`
 
@@ -305,11 +306,20 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
     if not chains:
         return
     for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
-        chain = chains.get(data["callee"])
-        relation = cacheable.get(data["callee"])
+        callee = _namespace_callee(data["callee"], chains)
+        chain = chains.get(callee)
+        relation = cacheable.get(callee)
         if chain is not None and not (relation and any(p == "*" or p.split("__", 1)[0] == relation
                                                        for p in data.get("prefetched", ()))):
             yield path, data, " -> ".join([f"{data['name']}()", *chain])
+
+
+def _namespace_callee(callee: str, known: "dict[str, object]") -> str:
+    """`from . import queries` in a folder without `__init__.py` (a namespace package) leaves the callee
+    relative (`..queries.top_products`); its module was indexed under its own name (`queries.top_products`)."""
+    if not callee.startswith(".") or callee in known:
+        return callee
+    return callee.lstrip(".")
 
 
 def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None,
@@ -346,7 +356,7 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
                 cacheable[qualname] = relation
         else:
             for callee in data["calls"]:
-                inner = effect(callee, depth - 1)
+                inner = effect(_namespace_callee(callee, summaries), depth - 1)
                 if inner:
                     found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]
                     break
@@ -392,6 +402,8 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
         elif spelled.split(".", 1)[0] not in ("builtins", "object", "typing", "enum", "abc", "dataclasses",
                                                "Exception", "str", "int", "dict", "list"):
             bases.append(spelled)
+    hooks = sorted(stmt.name for stmt in cls.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and stmt.name in ("save", "delete", "asave", "adelete"))
     for stmt in cls.body:
         if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
             for inner in stmt.body:
@@ -417,6 +429,7 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
     ctx.record("orm-model", {
         "q": f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, "name": cls.name,
         "bases": bases, "abstract": abstract, "fields": fields, "django": django_base,
+        **({"overrides": hooks} if hooks else {}),
     })
     return True
 
