@@ -310,6 +310,10 @@ def _copied_rows(iterable: ast.AST, ctx: ModuleContext) -> ast.AST | None:
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "sorted",
                                                                                            "tuple") and value.args:
         return value.args[0]
+    if isinstance(iterable, ast.Name) and value is not None:
+        chain = iterates_query(value, ctx)  # `users = db.query(User).all()`: a list of rows, relations still lazy
+        if chain is not None and chain.framework == "sqlalchemy":
+            return value
     return None
 
 

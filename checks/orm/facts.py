@@ -56,7 +56,10 @@ MATERIALISERS = frozenset({
 })
 
 # ---- SQLAlchemy ---------------------------------------------------------------------------------------------
-SA_SESSION_QUERIES = frozenset({"execute", "scalar", "scalars", "get", "get_one", "merge", "refresh"})
+SA_SESSION_QUERIES = frozenset({"execute", "exec", "scalar", "scalars", "get", "get_one", "merge", "refresh"})
+# `select` spelled through an import (`from sqlmodel import select as sm_select`).
+SA_SELECTS = frozenset({"sqlalchemy.select", "sqlmodel.select", "sqlalchemy.future.select", "sqlalchemy.sql.select",
+                        "sqlalchemy.sql.expression.select", "sqlmodel.sql.expression.select"})
 SA_QUERY_TERMINAL = frozenset({
     "all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update",
     "first_or_404", "get_or_404", "one_or_404", "paginate",
@@ -482,7 +485,7 @@ def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> Q
         return QueryChain("sqlalchemy", ctx.dotted_name(root) or "Model.query", root.value, tuple(methods),
                           sliced, indexed)
     if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None and methods:
-        if is_sa_session(root, ctx) and methods[0][0] in ("query", "execute", "scalars", "scalar"):
+        if is_sa_session(root, ctx) and methods[0][0] in ("query", "execute", "exec", "scalars", "scalar"):
             first_call = methods[0][1]
             model = _sa_model(first_call, ctx)
             label = f"{root.id}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
@@ -493,12 +496,16 @@ def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> Q
             if inner is not None and not (inner.terminal or inner.indexed):
                 return QueryChain("sqlalchemy", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
-    if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "scalars") and \
+    if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "exec", "scalars") and \
             is_sa_session(root, ctx):
         model = _sa_model(methods[0][1], ctx)
         label = f"{ctx.dotted_name(root)}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
         return QueryChain("sqlalchemy", label, model, tuple(methods), sliced, indexed)
     return None
+
+
+def _is_select(node: ast.AST, ctx: "ModuleContext") -> bool:
+    return isinstance(node, ast.Call) and (call_name(node) == "select" or ctx.qualified_name(node.func) in SA_SELECTS)
 
 
 def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
@@ -509,18 +516,18 @@ def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
     if call_name(call) == "query":
         return first if looks_like_model(first) else None
     root, methods, _, _ = strip_chain(first)
-    if isinstance(root, ast.Name) and root.id == "select":
+    if isinstance(root, ast.Name) and (root.id == "select" or ctx.qualified_name(root) in SA_SELECTS):
         return None
     # select(M).where(...): the innermost call is select(M)
     inner = methods[0][1] if methods else first
-    if isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "select":
+    if isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and _is_select(first, ctx):
         inner = first
-    if isinstance(inner, ast.Call) and call_name(inner) == "select" and inner.args and looks_like_model(inner.args[0]):
+    if _is_select(inner, ctx) and inner.args and looks_like_model(inner.args[0]):  # type: ignore[attr-defined]
         return inner.args[0]
     node = first
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         node = node.func.value
-    if isinstance(node, ast.Call) and call_name(node) == "select" and node.args and looks_like_model(node.args[0]):
+    if _is_select(node, ctx) and node.args and looks_like_model(node.args[0]):  # type: ignore[attr-defined]
         return node.args[0]
     return None
 
@@ -621,7 +628,7 @@ def iterates_query(expr: ast.AST, ctx: "ModuleContext") -> QueryChain | None:
     chain = sa_chain(expr, ctx)
     if chain is not None and chain.methods:
         last = chain.methods[-1][0]
-        if last in ("all", "scalars", "execute", "fetchall", "unique", "mappings") or \
+        if last in ("all", "scalars", "execute", "exec", "fetchall", "unique", "mappings") or \
                 chain.methods[0][0] == "query" and last not in SA_QUERY_TERMINAL:
             return chain
     return None

@@ -455,11 +455,15 @@ def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
     qualified = ctx.qualified_name(call.func) or ctx.dotted_name(call.func) or name
     if name == "relationship" and ("sqlalchemy" in qualified or qualified.endswith(("db.relationship",
                                                                                      "orm.relationship"))
-                                   or qualified == "relationship"):
+                                   or qualified == "relationship") or \
+            name == "Relationship" and qualified.startswith("sqlmodel"):
         lazy = "select"
         for keyword in call.keywords:
             if keyword.arg == "lazy":
                 lazy = str(keyword.value.value) if isinstance(keyword.value, ast.Constant) else "?"
+            elif keyword.arg == "sa_relationship_kwargs":  # SQLModel: Relationship(sa_relationship_kwargs={...})
+                lazy = _dict_string(keyword.value, "lazy") or ("?" if not isinstance(keyword.value, ast.Dict)
+                                                              else lazy)
         return [f"sa:{lazy}", _target(call, ctx), ""]
     kind = DJANGO_RELATION_FIELDS.get(name)
     if kind is None:
@@ -469,6 +473,15 @@ def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
         if keyword.arg == "related_name" and isinstance(keyword.value, ast.Constant):
             related = str(keyword.value.value)
     return [kind, _target(call, ctx), related]
+
+
+def _dict_string(expr: ast.AST, key: str) -> str | None:
+    """`{"lazy": "selectin"}` -> "selectin" for key "lazy"."""
+    if isinstance(expr, ast.Dict):
+        for k, v in zip(expr.keys, expr.values):
+            if isinstance(k, ast.Constant) and k.value == key:
+                return str(v.value) if isinstance(v, ast.Constant) else "?"
+    return None
 
 
 def _target(call: ast.Call, ctx: "ModuleContext") -> str:
