@@ -41,7 +41,13 @@ RULE = Rule(
             " declared under `if` from star-imported abstract bases) are followed. Loops over the rows of one"
             " object's relation count too (`for line in self.lines.all()` in a model method, `order.lines.all()`"
             " with `order` from `.get()`, an annotated parameter, or named after the model): the related model"
-            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. In a"
+            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. Rows"
+            " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
+            " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
+            " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
+            " `item_<x>(item)` over `items()` (also inherited by a feed that replaces `items()`), and a"
+            " `ModelAdmin`'s `list_display` methods over the registered model's changelist (with"
+            " `get_queryset()`'s loading and `list_select_related`). In a"
             " loop over rows of unknown origin only a reverse one-to-one whose accessor names nothing else in the"
             " project (`recipient.wagtail_userprofile`) is reported."
         ),
@@ -62,7 +68,10 @@ RULE = Rule(
         ),
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
-            " passed in as parameters or returned by functions other than a same-class method with one `return`,"
+            " passed in as parameters or returned by functions other than a same-class method or a module"
+            " function with one `return`, admin changelists whose `get_queryset()` is not"
+            " `super().get_queryset(request)...` with one `return`, admin methods named only in"
+            " `get_list_display()`, feeds whose `items()` has several returns,"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
@@ -75,8 +84,8 @@ RULE = Rule(
             " loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
-            " methods that read a relation are GAP301's.) Tests, migrations, management commands and scripts are not"
-            " checked."
+            " methods that read a relation are GAP301's.) Tests, migrations, management commands and files under"
+            " `scripts/` or `bin/` are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",

@@ -39,7 +39,12 @@ RULE = Rule(
             " `select_related`/`prefetch_related`, or a `SerializerMethodField` whose `get_<field>(obj)` runs a"
             " query (`Model.objects...`), reads `obj.<fk>.<attr>` or `obj.<relation>.all()/count()...` without"
             " the eager load, or names in `Meta.fields` a model method or property that queries (DRF calls it per"
-            " row)."
+            " row), or a plain field whose dotted `source=\"product.sku\"` follows a relation that is not loaded."
+            " A method field whose query no eager load can serve (`Model.objects...` per row,"
+            " `obj.lines.filter(...)`, `obj.lines.aggregate(...)`) is reported once, on that line of the"
+            " serializer, when a view lists the serializer's rows; the view's finding names what its queryset"
+            " should load. Rows returned by a project function with one `return`"
+            " (`return list(Product.objects.raw(sql))`) are read for their model and loading."
         ),
         why=(
             "DRF serializes a list by running the row serializer once per object, so each nested relation or"
@@ -61,11 +66,11 @@ RULE = Rule(
             "Views whose `get_queryset()` has several returns, views whose direct project base view adds"
             " `select_related`/`prefetch_related` in its own `get_queryset()` (taken as loading everything),"
             " views overriding `list()` or"
-            " `get_serializer_class()`, querysets passed in from elsewhere, serializers whose model or fields are not in the scanned project, `source=` paths"
-            " through several relations (only the first step is checked), dotted `source=\"author.name\"` on a"
-            " plain field, method fields that call project helpers which query (GAP301 reports those in loops),"
+            " `get_serializer_class()`, querysets passed in as parameters, serializers whose model or fields are"
+            " not in the scanned project, `source=` paths through several relations (only the first step is"
+            " checked), method fields that call project helpers which query (GAP301 reports those in loops),"
             " and serializers used one object at a time (no `many=True`). Tests, migrations,"
-            " management commands and scripts are not checked."
+            " management commands and files under `scripts/` or `bin/` are not checked."
         ),
         references=(
             "https://www.django-rest-framework.org/api-guide/relations/#nested-relationships",

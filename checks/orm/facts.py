@@ -897,14 +897,17 @@ ARGUMENT_PARSERS = frozenset({"parse_args", "parse_known_args", "parse_intermixe
 def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
     """Iterables whose length the code or the operator fixes, not the data: a class (`for value, label in
     Status:` walks an enum's or a choices class's members), its `choices`/`__members__`, a name bound to a
-    literal of constants (`FIELDS = ("a", "b")`, also lowercase and local), and command-line arguments
-    (`args.urls` from `parse_args()`, `sys.argv`)."""
+    literal of constants (`FIELDS = ("a", "b")`, also lowercase and local), the project's models
+    (`apps.get_models()`, an app config's `get_models()`), and command-line arguments (`args.urls` from
+    `parse_args()`, `sys.argv`)."""
     if isinstance(node, ast.Name):
         value = ctx.value_of(node)
         if value is None:
             return node.id[:1].isupper() and (node.id in ctx.module_names or ctx.resolve_name(node.id, node)
                                               is not None) and not node.id.isupper() and _is_class_name(node, ctx)
         return _literal_of_constants(value)
+    if isinstance(node, ast.Call) and call_name(node) in ("get_models", "get_app_configs"):
+        return True  # the project's models or apps: as many as the code declares
     if isinstance(node, ast.Subscript):
         node = node.value
     if isinstance(node, ast.Attribute):
