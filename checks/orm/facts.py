@@ -130,7 +130,7 @@ SPECIFIC_LLM_PATHS = (("chat", "completions", "create"), ("chat", "completions",
 # SDK clients whose every public method is one HTTPS request to the provider's API (Slack Web API, AWS via boto3).
 SDK_CLIENTS = frozenset({
     "slack_sdk.WebClient", "slack_sdk.web.WebClient", "slack_sdk.web.client.WebClient", "slack_sdk.AsyncWebClient",
-    "slack_sdk.web.async_client.AsyncWebClient", "slack.WebClient", "slack_bolt.App",
+    "slack_sdk.web.async_client.AsyncWebClient", "slack.WebClient",
     "boto3.client", "boto3.session.Session.client", "boto3.Session.client",
 })
 # Client methods that run locally: building paginators, waiters and presigned URLs makes no request.
@@ -138,7 +138,7 @@ SDK_LOCAL_METHODS = frozenset({
     "get_paginator", "get_waiter", "can_paginate", "generate_presigned_url", "generate_presigned_post", "close",
     "meta", "exceptions",
 })
-SDK_ROOTS = ("slack_sdk", "slack", "slack_bolt", "boto3", "stripe")
+SDK_ROOTS = ("slack_sdk", "slack", "boto3", "stripe")
 # `stripe.Customer.retrieve(...)`: the resource classes' request methods (the rest build objects locally).
 STRIPE_METHODS = frozenset({
     "create", "retrieve", "modify", "list", "delete", "search", "cancel", "capture", "confirm", "pay", "void",
