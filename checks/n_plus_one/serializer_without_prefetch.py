@@ -27,7 +27,7 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-1073",
-    summary="DRF serializer with nested or querying fields serializes a queryset without eager loading",
+    summary="DRF serializer or FastAPI response model reads relations of every row without eager loading",
     docs=Docs(
         what=(
             "Flags `SomeSerializer(queryset, many=True)` and list views (`ListAPIView`, `ModelViewSet` ...) with"
@@ -44,7 +44,10 @@ RULE = Rule(
             " `obj.lines.filter(...)`, `obj.lines.aggregate(...)`) is reported once, on that line of the"
             " serializer, when a view lists the serializer's rows; the view's finding names what its queryset"
             " should load. Rows returned by a project function with one `return`"
-            " (`return list(Product.objects.raw(sql))`) are read for their model and loading."
+            " (`return list(Product.objects.raw(sql))`) are read for their model and loading. FastAPI too: a route"
+            " with `response_model=list[UserOut]` (or `-> list[UserOut]`) returning the rows of a query, when the"
+            " Pydantic (or SQLModel) schema has a field named after a lazy relationship of the rows' model"
+            " (`todos: list[TodoOut]`) that the query does not `selectinload`/`joinedload`."
         ),
         why=(
             "DRF serializes a list by running the row serializer once per object, so each nested relation or"
@@ -69,7 +72,9 @@ RULE = Rule(
             " `get_serializer_class()`, querysets passed in as parameters, serializers whose model or fields are"
             " not in the scanned project, `source=` paths through several relations (only the first step is"
             " checked), method fields that call project helpers which query (GAP301 reports those in loops),"
-            " and serializers used one object at a time (no `many=True`). Tests, migrations,"
+            " and serializers used one object at a time (no `many=True`; a FastAPI response model for one row);"
+            " FastAPI schemas declared in another module than their base, and routes that build the response"
+            " objects themselves. Tests, migrations,"
             " management commands and files under `scripts/` or `bin/` are not checked."
         ),
         references=(
@@ -98,6 +103,7 @@ def classes(cls: ast.ClassDef, ctx: ModuleContext) -> None:
         _record_list_view(cls, ctx)
     else:
         record_model(cls, ctx)  # the model index (shared with GAP301/302, recorded once): this rule alone needs it
+        _record_response_schema(cls, ctx)
     if _loads_in_get_queryset(cls):
         ctx.record("drf-loading-view", cls.name)  # subclasses get their relations loaded by this base
 
@@ -279,6 +285,8 @@ def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleConte
     record_function_summary(function, ctx)
     if is_test_or_migration(ctx.path):
         return
+    if function.decorator_list:
+        _record_response_use(function, ctx)
     qualname = function_qualname(function, ctx)
     returns = [n for n in ctx.own_nodes(function) if isinstance(n, ast.Return)]
     if qualname is None or len(returns) != 1 or returns[0].value is None:
@@ -298,6 +306,121 @@ def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleConte
     selected, prefetched, select_all = loaded_relations(chain.methods, [], ctx)
     ctx.record("drf-returns", {"q": qualname, "model": model, "label": f"{function.name}() ({chain.label})",
                                "selected": selected, "prefetched": prefetched, "select_all": select_all})
+
+
+# ---- Pydantic response models (FastAPI) ---------------------------------------------------------------------
+SCHEMA_BASES = frozenset({"pydantic.BaseModel", "pydantic.main.BaseModel", "sqlmodel.SQLModel"})
+ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "api_route"})
+LIST_TYPES = frozenset({"list", "List", "Sequence", "Iterable", "tuple", "Tuple", "set", "Set"})
+
+
+def _schema_class(cls: ast.ClassDef, ctx: ModuleContext, depth: int = 3) -> bool:
+    """A Pydantic model (or a SQLModel without `table=True`): a response schema, not a table."""
+    if any(k.arg == "table" for k in cls.keywords):
+        return False
+    for base in cls.bases:
+        if ctx.qualified_name(base) in SCHEMA_BASES:
+            return True
+        parent = next((s for s in ctx.tree.body if isinstance(s, ast.ClassDef) and isinstance(base, ast.Name)
+                       and s.name == base.id), None)
+        if parent is not None and parent is not cls and depth > 0 and _schema_class(parent, ctx, depth - 1):
+            return True
+    return False
+
+
+def _schema_fields(cls: ast.ClassDef, ctx: ModuleContext, depth: int = 3) -> list[str]:
+    fields = [s.target.id for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+              and not s.target.id.startswith("_")]
+    for base in cls.bases:
+        parent = next((s for s in ctx.tree.body if isinstance(s, ast.ClassDef) and isinstance(base, ast.Name)
+                       and s.name == base.id), None)
+        if parent is not None and parent is not cls and depth > 0:
+            fields.extend(_schema_fields(parent, ctx, depth - 1))
+    return fields
+
+
+def _record_response_schema(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    if not _schema_class(cls, ctx):
+        return
+    fields = sorted(set(_schema_fields(cls, ctx)))
+    if fields:
+        module = ctx.module_name
+        ctx.record("response-schema", {"q": f"{module}.{cls.name}" if module else cls.name, "name": cls.name,
+                                       "fields": fields[:60]})
+
+
+def _record_response_use(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    """`@app.get("/users", response_model=list[UserOut])` (or `-> list[UserOut]`) returning the rows of a query:
+    FastAPI reads every field of UserOut from every row, so a lazy relationship among them loads per row."""
+    declared: ast.AST | None = None
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call) and call_name(decorator) in ROUTE_METHODS:
+            declared = next((k.value for k in decorator.keywords if k.arg == "response_model"), None) or \
+                function.returns
+            break
+    if not (isinstance(declared, ast.Subscript) and call_name(declared.value) in LIST_TYPES and
+            isinstance(declared.slice, (ast.Name, ast.Attribute))):
+        return
+    target = _serializer_q(declared.slice, ctx)
+    if target is None:
+        return
+    for node in ctx.own_nodes(function):
+        if not isinstance(node, ast.Return) or node.value is None:
+            continue
+        value = ctx.value_of(node.value) if isinstance(node.value, ast.Name) else node.value
+        chain = iterates_query(value, ctx) if value is not None else None
+        if chain is None or chain.model is None or any(name in DJANGO_ROWS for name, _ in chain.methods):
+            continue
+        model = _model_names(chain, ctx)
+        if model is None:
+            continue
+        selected, prefetched, select_all = loaded_relations(chain.methods, [], ctx)
+        at = node.value
+        ctx.record("response-many-use", {
+            "schema": target, "spelled": ctx.dotted_name(declared.slice) or target.rsplit(".", 1)[-1],
+            "model": model, "label": chain.label, "selected": selected, "prefetched": prefetched,
+            "select_all": select_all, "route": function.name,
+            "line": at.lineno, "col": ctx.column(at.lineno, at.col_offset), "end_line": at.end_lineno or at.lineno,
+            "end_col": ctx.column(at.end_lineno or at.lineno, at.end_col_offset or 0),
+        })
+
+
+@RULE.on_project
+def response_models(index: ProjectIndex) -> Iterator[Finding]:
+    """A FastAPI route whose list response model names a relationship the returned query does not load."""
+    uses = index.facts("response-many-use")
+    if not uses:
+        return
+    schemas = {data["q"]: data for _, data in index.facts("response-schema")}  # type: ignore[index]
+    by_name: dict[str, list[dict]] = {}
+    for data in schemas.values():
+        by_name.setdefault(data["name"], []).append(data)
+    known = ModelIndex(index)
+    for path, use in uses:
+        schema = schemas.get(use["schema"])  # type: ignore[index]
+        if schema is None:
+            same = by_name.get(use["schema"].rsplit(".", 1)[-1], [])  # type: ignore[index]
+            schema = same[0] if len(same) == 1 else None
+        model = known.find(*use["model"]) if schema is not None else None  # type: ignore[index]
+        if schema is None or model is None:
+            continue
+        lazy = []
+        for name in schema["fields"]:
+            field = known.fields[model["q"]].get(name)
+            if field is None or _covered(name, use["prefetched"]) or _covered(name, use["selected"]):
+                continue
+            kind = field[0]
+            if kind.startswith("sa:") and kind[3:] in ("select", "True") or \
+                    kind in ("fk", "o2o", "rev-o2o") and not use["select_all"] or kind in ("manager", "m2m"):
+                lazy.append(name)
+        if lazy:
+            names = ", ".join(f"`{n}`" for n in lazy[:3])
+            yield index.finding(
+                RULE, path, use["line"], use["col"], use["end_line"], use["end_col"],  # type: ignore[index]
+                f"{use['route']}() returns every {model['name']} of {use['label']} as {use['spelled']}, which reads"  # type: ignore[index]
+                f" {names}: a lazy relationship loaded with one query per row while the response is built; load"
+                f" it with the query (`.options(selectinload({model['name']}.{lazy[0]}))`)",
+            )
 
 
 @RULE.on(ast.Call)
