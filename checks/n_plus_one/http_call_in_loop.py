@@ -60,7 +60,7 @@ RULE = Rule(
             " (already concurrent), clients passed in as unannotated parameters, SDK methods that work locally"
             " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments, and HTTP"
             " libraries and SDKs not listed above. Tests, migrations, management commands and files under"
-            " `scripts/` or `bin/` are not checked."
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(
             "https://platform.openai.com/docs/guides/batch",

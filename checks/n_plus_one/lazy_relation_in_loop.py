@@ -47,7 +47,8 @@ RULE = Rule(
             " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
             " `item_<x>(item)` over `items()` (also inherited by a feed that replaces `items()`), and a"
             " `ModelAdmin`'s `list_display` methods over the registered model's changelist (with"
-            " `get_queryset()`'s loading and `list_select_related`). In a"
+            " `get_queryset()`'s loading, `list_select_related`, and the changelist's own `select_related()` when"
+            " list_display names a ForeignKey). In a"
             " loop over rows of unknown origin only a reverse one-to-one whose accessor names nothing else in the"
             " project (`recipient.wagtail_userprofile`) is reported."
         ),
@@ -85,7 +86,7 @@ RULE = Rule(
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
             " methods that read a relation are GAP301's.) Tests, migrations, management commands and files under"
-            " `scripts/` or `bin/` are not checked."
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",
@@ -117,7 +118,8 @@ def comprehensions(node: ast.AST, ctx: ModuleContext) -> None:
 
 
 def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[ast.AST], line: int,
-                 ctx: ModuleContext, extra: list[ast.Call] | None = None, where: str = "") -> None:
+                 ctx: ModuleContext, extra: list[ast.Call] | None = None, where: str = "",
+                 joins_if_fk: list[str] | None = None) -> None:
     if outside_request_paths(ctx):
         return
     if isinstance(iterable, ast.Call) and call_name(iterable) == "enumerate" and iterable.args and \
@@ -163,6 +165,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
             "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
             "select_all": select_all, "loop_line": line, "line": node.lineno, "where": where,
+            **({"joins_if_fk": joins_if_fk} if joins_if_fk else {}),
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
             "end_col": ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0),
         })
@@ -201,13 +204,23 @@ def _record_row_callbacks(cls: ast.ClassDef, ctx: ModuleContext) -> None:
     if rows is None:
         return
     iterable, extra, line = rows
-    for name in _class_strings(cls, ctx, "list_display"):
+    listed = _class_strings(cls, ctx, "list_display")
+    # With list_select_related unset, the changelist calls select_related() when list_display names a ForeignKey:
+    # the join decides which of these plain names are one.
+    plain = [] if _class_assigns(cls, "list_select_related") else [
+        n for n in listed if n not in methods and "__" not in n]
+    for name in listed:
         method = methods.get(name)
         param = _row_parameter(method) if method is not None else None
         if method is not None and param:
             _record_uses(method, iterable, ast.Name(id=param, ctx=ast.Store()), method.body, method.lineno, ctx,
                          extra, where=f"{cls.name}.{name}(), which list_display (line {line}) calls for every row of"
-                                      f" the changelist")
+                                      f" the changelist", joins_if_fk=plain)
+
+
+def _class_assigns(cls: ast.ClassDef, attr: str) -> bool:
+    return any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in s.targets)
+               for s in cls.body)
 
 
 def _framework_kind(cls: ast.ClassDef, ctx: ModuleContext, depth: int) -> str | None:
@@ -758,6 +771,9 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             return None  # `Model.attr.filter()` where attr is not a manager the model declares
     messages = []
     for model in rows:
+        if use.get("joins_if_fk") and any((known.fields[model["q"]].get(n) or [""])[0] in ("fk", "o2o")
+                                          for n in use["joins_if_fk"]):
+            use = {**use, "select_all": True}  # the admin changelist's automatic select_related()
         field = known.fields[model["q"]].get(use["attr"])
         name = model["name"] if len(rows) == 1 else "row"
         message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \

@@ -61,7 +61,8 @@ RULE = Rule(
         ),
         not_caught=(
             "`while` loops (pagination and polling walk pages on purpose), loops over what the code sizes:"
-            " literals, UPPER_CASE constants and any name bound to a literal of constants, a class (enum or"
+            " literals, UPPER_CASE constants and any name bound to a literal of constants (also seed rows: a list of"
+            " dicts of constants), a class (enum or"
             " choices members: `for value, label in Status:`) and its `.choices`, `get_models()`, command-line"
             " arguments (`args.x` from `parse_args()`, `sys.argv`), constant `range()`s and"
             " chunk/batch/page/retry loops; loops that stop at the first"
@@ -76,8 +77,9 @@ RULE = Rule(
             " CREATE/ALTER/DROP/PRAGMA text), memoised helpers"
             " (`@lru_cache`, `@cached_property`, or a query only on a cache miss: `x = cache.get(k)` then"
             " `if x is None:`), loops that stop at the first item that answers (`if found: return found`),"
-            " tests, migrations, management commands, files under `scripts/` or `bin/` and data-migration"
-            " modules (maintenance runs: walking every row is their job). Receivers are recognised by origin or"
+            " tests, migrations, management commands, files under `scripts/` or `bin/`, data-migration"
+            " and seeding modules (`seed.py`, `populate.py`; maintenance runs: walking every row is their job)."
+            " Receivers are recognised by origin or"
             " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
             " hidden behind an unconventional name is missed. Lazy relation access is GAP302."
         ),

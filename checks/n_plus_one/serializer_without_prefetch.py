@@ -75,7 +75,7 @@ RULE = Rule(
             " and serializers used one object at a time (no `many=True`; a FastAPI response model for one row);"
             " FastAPI schemas declared in another module than their base, and routes that build the response"
             " objects themselves. Tests, migrations,"
-            " management commands and files under `scripts/` or `bin/` are not checked."
+            " management commands, files under `scripts/` or `bin/` and seeding modules are not checked."
         ),
         references=(
             "https://www.django-rest-framework.org/api-guide/relations/#nested-relationships",

@@ -164,12 +164,13 @@ def is_test_or_migration(path: str) -> bool:
 
 
 # Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
-BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*migrat[^/]*\.py$")
+# Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
 
 
 def outside_request_paths(ctx: "ModuleContext") -> bool:
-    """Files the N+1 rules leave alone: tests, migrations, management commands, files under `scripts/` or `bin/`
-    and data-migration modules. An N+1 there makes a maintenance run slower, not a page. A module with an
+    """Files the N+1 rules leave alone: tests, migrations, management commands, files under `scripts/` or `bin/`,
+    data-migration and seeding modules (`seed.py`, `populate.py`). An N+1 there makes a maintenance run slower, not a page. A module with an
     `if __name__ == "__main__":` block elsewhere is the app's own job or CLI (`python -m app.import_orders`): it
     walks production data on a schedule or per upload, so it is checked."""
     def compute() -> bool:
@@ -930,16 +931,17 @@ def _is_class_name(name: ast.Name, ctx: "ModuleContext") -> bool:
     return any(isinstance(stmt, ast.ClassDef) and stmt.name == name.id for stmt in ctx.tree.body)
 
 
-def _literal_of_constants(value: ast.AST) -> bool:
-    """`("a", "b")`, `[("draft", "Draft"), ...]`, `{"en": "English"}`: a non-empty literal of constants."""
+def _literal_of_constants(value: ast.AST, depth: int = 3) -> bool:
+    """`("a", "b")`, `[("draft", "Draft"), ...]`, `{"en": "English"}`, `[{"name": "Ada", "role": "admin"}]`
+    (seed data): a non-empty literal whose leaves are constants."""
     if isinstance(value, ast.Dict):
-        elements = [v for v in value.keys if v is not None]
+        elements = [v for v in [*value.keys, *value.values] if v is not None]
     elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
         elements = list(value.elts)
     else:
         return False
-    return bool(elements) and all(isinstance(e, ast.Constant) or isinstance(e, (ast.Tuple, ast.List)) and all(
-        isinstance(i, ast.Constant) for i in e.elts) for e in elements)
+    return bool(elements) and depth > 0 and all(
+        isinstance(e, ast.Constant) or _literal_of_constants(e, depth - 1) for e in elements)
 
 
 # Model and table metadata: a loop over a model's fields or a schema's tables is bounded by the code, not the data.
