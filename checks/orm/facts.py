@@ -792,7 +792,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                 bound: set[str] = set()
                 for generator in ancestor.generators:
                     bound.update(_names_in(generator.target))
-                if uses_any(node, bound) and not _handed_to_concurrency(ancestor, node, ctx):
+                if uses_any(node, bound) and not _handed_to_concurrency(ancestor, node, ctx) and \
+                        not _comprehension_misses_prefetched(ancestor, ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "comprehension")
             came_from_first_iter = False
         child = ancestor
@@ -1123,9 +1124,14 @@ def _misses_prefetched(test: ast.AST, in_body: bool, loop: ast.For | ast.AsyncFo
     container = test.comparators[0]
     if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name):
         container = container.value
-    if not isinstance(container, ast.Name) or container.id in loop_bound_names(loop, ctx):
-        return False
-    value = ctx.value_of(container)
+    bound = loop_bound_names(loop, ctx) if isinstance(loop, (ast.For, ast.AsyncFor)) else frozenset()
+    return isinstance(container, ast.Name) and container.id not in bound and _read_from_query(container, ctx)
+
+
+def _read_from_query(name: ast.Name, ctx: "ModuleContext", depth: int = 2) -> bool:
+    """`existing = {t.name for t in Tag.objects.filter(name__in=names)}`, also through one more name
+    (`rows = list(qs)` then `names = frozenset(r.name for r in rows)`): a container filled by a query."""
+    value = ctx.value_of(name)
     if value is None:
         return False
     for inner in walk(value):
@@ -1133,6 +1139,18 @@ def _misses_prefetched(test: ast.AST, in_body: bool, loop: ast.For | ast.AsyncFo
             return True
         if isinstance(inner, ast.comprehension) and iterates_query(inner.iter, ctx):
             return True
+        if isinstance(inner, ast.Name) and inner.id != name.id and depth > 0 and \
+                ctx.resolve_name(inner.id, inner) is None and _read_from_query(inner, ctx, depth - 1):
+            return True
+    return False
+
+
+def _comprehension_misses_prefetched(comprehension: ast.AST, ctx: "ModuleContext") -> bool:
+    """`[Group.objects.get_or_create(name=n)[0] for n in names if n not in existing]`: only the missing ones."""
+    for generator in comprehension.generators:  # type: ignore[attr-defined]
+        for condition in generator.ifs:
+            if _misses_prefetched(condition, True, generator, ctx):  # type: ignore[arg-type]
+                return True
     return False
 
 
