@@ -24,9 +24,15 @@ RULE = Rule(
             "Flags an HTTP request (`requests`, `httpx`, `urllib.request.urlopen`, a `requests.Session`,"
             " `httpx.Client/AsyncClient` or `aiohttp.ClientSession` followed through locals, `with` and"
             " `self.<attr>`) or an LLM SDK call (OpenAI `client.chat.completions.create`, embeddings, responses;"
-            " Anthropic `client.messages.create`; litellm) made once per item of a loop and depending on the"
-            " item, including `await` of one call at a time in an async loop. A project function that makes such"
-            " a call (in any file, through up to three calls) is reported at the call site with the chain."
+            " Anthropic `client.messages.create`; litellm) or a cloud SDK call (any method of a Slack"
+            " `WebClient`/`AsyncWebClient` or a boto3 client, `stripe.<Resource>.create/retrieve/...`) made once"
+            " per item of a loop and depending on the item, including `await` of one call at a time in an async"
+            " loop. A client is known by its constructor (followed through locals, `with`, `self.<attr>` and"
+            " module globals) or by the annotation of the parameter it arrives in"
+            " (`session: aiohttp.ClientSession`). A project function that makes such a call (in any file, through"
+            " up to three calls, also when memoised with `@lru_cache`: each distinct argument is still one"
+            " request) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
+            " an `if __name__ == \"__main__\":` block) are checked."
         ),
         why=(
             "A remote call costs 50 ms to several seconds (an LLM completion often 2-20 s). One per item, in"
@@ -51,8 +57,10 @@ RULE = Rule(
             "`while` loops (polling, pagination), loops over literals, constants, constant `range()`s and"
             " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks), calls that do"
             " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
-            " (already concurrent), clients built elsewhere and passed in as parameters, and HTTP libraries"
-            " not listed above. Tests, migrations, management commands and scripts are not checked."
+            " (already concurrent), clients passed in as unannotated parameters, SDK methods that work locally"
+            " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments, and HTTP"
+            " libraries and SDKs not listed above. Tests, migrations, management commands and files under"
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(
             "https://platform.openai.com/docs/guides/batch",

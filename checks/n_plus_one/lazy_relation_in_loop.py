@@ -16,7 +16,7 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
                          custom_manager_chain, django_chain, iterates_query, outside_request_paths,
-                         parameter_annotation, related_chain)
+                         parameter_annotation, related_chain, strip_chain)
 from ..orm.index import is_module_level_class, loaded_relations, record_model, rows_not_models
 
 RULE = Rule(
@@ -41,7 +41,14 @@ RULE = Rule(
             " declared under `if` from star-imported abstract bases) are followed. Loops over the rows of one"
             " object's relation count too (`for line in self.lines.all()` in a model method, `order.lines.all()`"
             " with `order` from `.get()`, an annotated parameter, or named after the model): the related model"
-            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. In a"
+            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. Rows"
+            " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
+            " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
+            " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
+            " `item_<x>(item)` over `items()` (also inherited by a feed that replaces `items()`), and a"
+            " `ModelAdmin`'s `list_display` methods over the registered model's changelist (with"
+            " `get_queryset()`'s loading, `list_select_related`, and the changelist's own `select_related()` when"
+            " list_display names a ForeignKey). In a"
             " loop over rows of unknown origin only a reverse one-to-one whose accessor names nothing else in the"
             " project (`recipient.wagtail_userprofile`) is reported."
         ),
@@ -62,7 +69,10 @@ RULE = Rule(
         ),
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
-            " passed in as parameters or returned by functions other than a same-class method with one `return`,"
+            " passed in as parameters or returned by functions other than a same-class method or a module"
+            " function with one `return`, admin changelists whose `get_queryset()` is not"
+            " `super().get_queryset(request)...` with one `return`, admin methods named only in"
+            " `get_list_display()`, feeds whose `items()` has several returns,"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
@@ -75,8 +85,8 @@ RULE = Rule(
             " loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
-            " methods that read a relation are GAP301's.) Tests, migrations, management commands and scripts are not"
-            " checked."
+            " methods that read a relation are GAP301's.) Tests, migrations, management commands and files under"
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",
@@ -90,6 +100,7 @@ RULE = Rule(
 @RULE.on(ast.ClassDef)
 def models(cls: ast.ClassDef, ctx: ModuleContext) -> None:
     record_model(cls, ctx)
+    _record_row_callbacks(cls, ctx)
 
 
 @RULE.on(ast.For, ast.AsyncFor)
@@ -107,7 +118,8 @@ def comprehensions(node: ast.AST, ctx: ModuleContext) -> None:
 
 
 def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[ast.AST], line: int,
-                 ctx: ModuleContext) -> None:
+                 ctx: ModuleContext, extra: list[ast.Call] | None = None, where: str = "",
+                 joins_if_fk: list[str] | None = None) -> None:
     if outside_request_paths(ctx):
         return
     if isinstance(iterable, ast.Call) and call_name(iterable) == "enumerate" and iterable.args and \
@@ -140,7 +152,8 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
             model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
         framework, label, methods, names = "django", related.label, related.methods, related.names
-    selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx), ctx)
+    selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx)
+                                                        + list(extra or ()), ctx)
     uses = _attribute_uses(target.id, body)
     if not uses:
         return
@@ -151,10 +164,165 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
             "model": model, "via": via, "manager": manager, "framework": framework, "label": label,
             "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
-            "select_all": select_all, "loop_line": line, "line": node.lineno,
+            "select_all": select_all, "loop_line": line, "line": node.lineno, "where": where,
+            **({"joins_if_fk": joins_if_fk} if joins_if_fk else {}),
             "col": ctx.column(node.lineno, node.col_offset), "end_line": node.end_lineno or node.lineno,
             "end_col": ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0),
         })
+
+
+# ---- methods a framework calls once per row ----------------------------------------------------------------
+FEED_BASES = ("syndication.views.Feed",)
+ADMIN_BASES = ("ModelAdmin",)
+
+
+def _record_row_callbacks(cls: ast.ClassDef, ctx: ModuleContext) -> None:
+    """Methods Django calls once per row of a queryset it builds from the class: a syndication `Feed`'s
+    `item_<x>(item)` for every row of `items()`, and a `ModelAdmin`'s `list_display` methods for every row of
+    the changelist (the registered model's rows, with `get_queryset()` and `list_select_related`). Each is
+    recorded like the body of a loop over that queryset."""
+    if outside_request_paths(ctx) or not is_module_level_class(cls, ctx):
+        return
+    kind = _framework_kind(cls, ctx, 3)
+    if kind is None:
+        return
+    methods = _class_methods(cls, ctx, 3)
+    if kind == "feed":
+        items = methods.get("items")
+        returned = _single_return(items) if items is not None else None
+        if returned is None:
+            return
+        for name, method in sorted(methods.items()):
+            param = _row_parameter(method)
+            if name.startswith("item_") and param:
+                _record_uses(method, returned, ast.Name(id=param, ctx=ast.Store()), method.body, method.lineno, ctx,
+                             where=f"{cls.name}.{name}(), which the feed calls for every item of {cls.name}.items()"
+                                   f" (line {returned.lineno})")
+        return
+    model = _registered_model(cls, ctx)
+    rows = _changelist_rows(cls, methods, model, ctx) if model is not None else None
+    if rows is None:
+        return
+    iterable, extra, line = rows
+    listed = _class_strings(cls, ctx, "list_display")
+    # With list_select_related unset, the changelist calls select_related() when list_display names a ForeignKey:
+    # the join decides which of these plain names are one.
+    plain = [] if _class_assigns(cls, "list_select_related") else [
+        n for n in listed if n not in methods and "__" not in n]
+    for name in listed:
+        method = methods.get(name)
+        param = _row_parameter(method) if method is not None else None
+        if method is not None and param:
+            _record_uses(method, iterable, ast.Name(id=param, ctx=ast.Store()), method.body, method.lineno, ctx,
+                         extra, where=f"{cls.name}.{name}(), which list_display (line {line}) calls for every row of"
+                                      f" the changelist", joins_if_fk=plain)
+
+
+def _class_assigns(cls: ast.ClassDef, attr: str) -> bool:
+    return any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in s.targets)
+               for s in cls.body)
+
+
+def _framework_kind(cls: ast.ClassDef, ctx: ModuleContext, depth: int) -> str | None:
+    for base in cls.bases:
+        spelled = ctx.qualified_name(base) or ctx.dotted_name(base) or ""
+        if spelled.endswith(FEED_BASES) and "syndication" in spelled:
+            return "feed"
+        if spelled.endswith(ADMIN_BASES):
+            return "admin"
+        parent = _module_class(spelled, ctx)
+        if parent is not None and depth > 0:
+            found = _framework_kind(parent, ctx, depth - 1)
+            if found:
+                return found
+    return None
+
+
+def _module_class(name: str, ctx: ModuleContext) -> ast.ClassDef | None:
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+            return stmt
+    return None
+
+
+def _class_methods(cls: ast.ClassDef, ctx: ModuleContext, depth: int) -> dict[str, ast.FunctionDef]:
+    """The class's methods, with those inherited from bases defined in the same module (own ones win)."""
+    found: dict[str, ast.FunctionDef] = {}
+    if depth > 0:
+        for base in cls.bases:
+            parent = _module_class(ctx.dotted_name(base) or "", ctx)
+            if parent is not None and parent is not cls:
+                found.update(_class_methods(parent, ctx, depth - 1))
+    found.update({s.name: s for s in cls.body if isinstance(s, ast.FunctionDef)})
+    return found
+
+
+def _class_strings(cls: ast.ClassDef, ctx: ModuleContext, attr: str, depth: int = 3) -> list[str]:
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in stmt.targets) \
+                and isinstance(stmt.value, (ast.List, ast.Tuple)):
+            return [e.value for e in stmt.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+    for base in cls.bases:
+        parent = _module_class(ctx.dotted_name(base) or "", ctx)
+        if parent is not None and parent is not cls and depth > 0:
+            return _class_strings(parent, ctx, attr, depth - 1)
+    return []
+
+
+def _single_return(function: ast.FunctionDef) -> ast.AST | None:
+    returns = [node for node in ast.walk(function) if isinstance(node, ast.Return)]
+    return returns[0].value if len(returns) == 1 else None
+
+
+def _row_parameter(function: ast.FunctionDef) -> str | None:
+    """`def comment_count(self, obj)`: the row the framework passes (the second positional parameter)."""
+    args = function.args.posonlyargs + function.args.args
+    return args[1].arg if len(args) >= 2 and args[0].arg == "self" else None
+
+
+def _registered_model(cls: ast.ClassDef, ctx: ModuleContext) -> ast.AST | None:
+    """`@admin.register(Post)` on the class, or `admin.site.register(Post, PostAdmin)` in the module."""
+    for decorator in cls.decorator_list:
+        if isinstance(decorator, ast.Call) and call_name(decorator) == "register" and len(decorator.args) == 1:
+            return decorator.args[0]
+    for stmt in ctx.tree.body:
+        call = stmt.value if isinstance(stmt, ast.Expr) else None
+        if isinstance(call, ast.Call) and call_name(call) == "register" and len(call.args) >= 2 and \
+                isinstance(call.args[1], ast.Name) and call.args[1].id == cls.name:
+            return call.args[0]
+    return None
+
+
+def _changelist_rows(cls: ast.ClassDef, methods: dict[str, ast.FunctionDef], model: ast.AST,
+                     ctx: ModuleContext) -> tuple[ast.AST, list[ast.Call], int] | None:
+    """(`Model.objects.all()`, the loading calls of `get_queryset()` and `list_select_related`, the line of
+    list_display) for the changelist rows; None when `get_queryset()` builds them in a way we cannot read."""
+    if not isinstance(model, (ast.Name, ast.Attribute)):
+        return None
+    extra: list[ast.Call] = []
+    get_queryset = methods.get("get_queryset")
+    if get_queryset is not None:
+        returned = _single_return(get_queryset)
+        if returned is None:
+            return None
+        root, chain, _, _ = strip_chain(returned)
+        names = [name for name, _ in chain]
+        if "get_queryset" not in names:
+            return None
+        extra = [call for name, call in chain[names.index("get_queryset") + 1:]]
+    for stmt in cls.body:
+        if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "list_select_related"
+                                                for t in stmt.targets):
+            value = stmt.value
+            if isinstance(value, ast.Constant) and value.value is True:
+                extra.append(ast.Call(func=ast.Name("select_related"), args=[], keywords=[]))
+            elif isinstance(value, (ast.List, ast.Tuple)):
+                extra.append(ast.Call(func=ast.Name("select_related"), args=list(value.elts), keywords=[]))
+    line = next((s.lineno for s in cls.body if isinstance(s, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == "list_display" for t in s.targets)), cls.lineno)
+    rows = ast.Call(func=ast.Attribute(value=ast.Attribute(value=model, attr="objects", ctx=ast.Load()), attr="all",
+                                       ctx=ast.Load()), args=[], keywords=[])
+    return rows, extra, line
 
 
 def _copied_rows(iterable: ast.AST, ctx: ModuleContext) -> ast.AST | None:
@@ -164,6 +332,10 @@ def _copied_rows(iterable: ast.AST, ctx: ModuleContext) -> ast.AST | None:
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("list", "sorted",
                                                                                            "tuple") and value.args:
         return value.args[0]
+    if isinstance(iterable, ast.Name) and value is not None:
+        chain = iterates_query(value, ctx)  # `users = db.query(User).all()`: a list of rows, relations still lazy
+        if chain is not None and chain.framework == "sqlalchemy":
+            return value
     return None
 
 
@@ -440,6 +612,11 @@ class ModelIndex:
                 break
         return found
 
+    def overrides(self, q: str, method: str) -> bool:
+        """Does the model or one of its project bases define its own `save()` / `delete()` (sync or async)?"""
+        return any(method in self.by_q[m].get("overrides", ()) or f"a{method}" in self.by_q[m].get("overrides", ())
+                   for m in [q, *self._ancestors(q)])
+
     def find(self, qualified: str, name: str) -> dict | None:
         if qualified in self.by_q:
             return self.by_q[qualified]
@@ -594,6 +771,9 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             return None  # `Model.attr.filter()` where attr is not a manager the model declares
     messages = []
     for model in rows:
+        if use.get("joins_if_fk") and any((known.fields[model["q"]].get(n) or [""])[0] in ("fk", "o2o")
+                                          for n in use["joins_if_fk"]):
+            use = {**use, "select_all": True}  # the admin changelist's automatic select_related()
         field = known.fields[model["q"]].get(use["attr"])
         name = model["name"] if len(rows) == 1 else "row"
         message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
@@ -634,7 +814,7 @@ def _covered(attr: str, paths: list[str]) -> bool:
 def _message(use: dict, model: dict, field: list, name: str) -> str | None:
     kind, target = field[0], field[1]
     attr, var = use["attr"], use["var"]
-    where = f"the loop on line {use['loop_line']} over {use['label']}"
+    where = use.get("where") or f"the loop on line {use['loop_line']} over {use['label']}"
     loaded = _covered(attr, use["selected"]) or _covered(attr, use["prefetched"])
     if kind.startswith("sa:"):
         if kind[3:] not in ("select", "True") or _covered(attr, use["prefetched"]):

@@ -8,12 +8,12 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query, django_chain, is_redis,
-                         is_sa_session, iterates_query, outside_request_paths, per_item_loop, query_effect,
-                         statement_per_item)
+from ..orm.facts import (DJANGO_TERMINAL, MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query,
+                         django_chain, is_redis, is_sa_session, iterates_query, outside_request_paths, per_item_loop,
+                         query_effect, statement_per_item, strip_chain)
 from ..orm.index import (cache_miss_branch, loop_calls_reaching, record_function_summary, record_implicit_str,
                          record_loop_call, record_model)
-from .lazy_relation_in_loop import ModelIndex
+from .lazy_relation_in_loop import ModelIndex, _framework_kind, _model_names, _registered_model
 
 RULE = Rule(
     id="GAP301",
@@ -37,7 +37,11 @@ RULE = Rule(
             " up to three calls; a query on a parameter's related manager, `order.lines.filter(...).count()`,"
             " counts when the models confirm the relation) is reported at the call site with the chain that"
             " reaches the query; so is `str(row)` / `print(row)` / `f\"{row}\"` on the rows of a queryset when the"
-            " model's `__str__` queries. A call inside `return` or `raise` ends the loop and is not counted."
+            " model's `__str__` queries. `row.save()` / `row.delete()` on each row of a queryset (also of an admin"
+            " action's `queryset`, the registered model's rows) counts unless the model or a project base"
+            " overrides that method or a `pre_/post_save` (`_delete`) receiver listens to the model. A call"
+            " inside `return` or `raise` ends the loop and is not counted. The app's own jobs and CLIs (a module"
+            " with an `if __name__ == \"__main__\":` block: importers, nightly reports) are checked."
         ),
         why=(
             "Each round trip costs a network hop and a statement (0.5-5 ms on a good day). A loop over 20 test"
@@ -56,18 +60,27 @@ RULE = Rule(
             "# writes: bulk_create/bulk_update, executemany, insert_many/bulk_write, redis mget/pipeline"
         ),
         not_caught=(
-            "`while` loops (pagination and polling walk pages on purpose), loops over literals, UPPER_CASE"
-            " constants, constant `range()`s and chunk/batch/page/retry loops, loops that stop at the first"
-            " success, queries that do not depend on the loop item, bulk operations (`bulk_create`,"
+            "`while` loops (pagination and polling walk pages on purpose), loops over what the code sizes:"
+            " literals, UPPER_CASE constants and any name bound to a literal of constants (also seed rows: a list of"
+            " dicts of constants), a class (enum or"
+            " choices members: `for value, label in Status:`) and its `.choices`, `get_models()`, command-line"
+            " arguments (`args.x` from `parse_args()`, `sys.argv`), constant `range()`s and"
+            " chunk/batch/page/retry loops; loops that stop at the first"
+            " success; calls in a branch that runs once (`if not counter:` with `counter += 1` in the loop,"
+            " `if i == 0:` on the enumerate index) or only for the items one earlier query did not find"
+            " (`if name not in existing:`, also a comprehension's `if`, with `existing` read from a queryset"
+            " before the loop); per-row"
+            " `save()`/`delete()` on a model that overrides it or feeds a signal receiver (the row's own code"
+            " must run); queries that do not depend on the loop item, bulk operations (`bulk_create`,"
             " `in_bulk`, `executemany`, `insert_many`), `session.add()` (deferred to the flush), schema work"
             " (loops over `model._meta` fields or SQLAlchemy metadata tables, and `execute()` of a statement that"
             " differs per item: a list of statements, a `*_sql()` builder, a named DDL template,"
             " CREATE/ALTER/DROP/PRAGMA text), memoised helpers"
             " (`@lru_cache`, `@cached_property`, or a query only on a cache miss: `x = cache.get(k)` then"
             " `if x is None:`), loops that stop at the first item that answers (`if found: return found`),"
-            " tests, migrations, management commands and scripts (a module with"
-            " an `if __name__ == \"__main__\":` block, files under `scripts/` or `bin/`, data-migration modules:"
-            " walking every row is their job and nobody waits on them). Receivers are recognised by origin or"
+            " tests, migrations, management commands, files under `scripts/` or `bin/`, data-migration"
+            " and seeding modules (`seed.py`, `populate.py`; maintenance runs: walking every row is their job)."
+            " Receivers are recognised by origin or"
             " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
             " hidden behind an unconventional name is missed. Lazy relation access is GAP302."
         ),
@@ -116,9 +129,11 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
             record_implicit_str(arg, call, ctx)
     what = query_effect(call, ctx)
     if what is None:
-        what = _materialised_query(call, ctx) or _row_write(call, ctx)
+        what = _materialised_query(call, ctx)
     if what is None:
         _record_manager_query(call, ctx)
+        _record_row_write(call, ctx)
+        _record_signal_connect(call, ctx)
         return
     if what is None or ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
         return
@@ -229,20 +244,107 @@ def _materialised_query(call: ast.Call, ctx: ModuleContext) -> str | None:
     return f"{call_name(call)}({chain.label}...)" if chain is not None else None
 
 
-def _row_write(call: ast.Call, ctx: ModuleContext) -> str | None:
-    """`row.save()` / `row.delete()` on the rows of a Django queryset loop: one UPDATE/DELETE per row."""
+SIGNALS = {"pre_save": "save", "post_save": "save", "pre_delete": "delete", "post_delete": "delete"}
+
+
+def _record_row_write(call: ast.Call, ctx: ModuleContext) -> None:
+    """`row.save()` / `row.delete()` on the rows of a Django queryset loop (or of an admin action's `queryset`):
+    one UPDATE/DELETE per row. Recorded for the join, which stays silent when the model overrides the method or
+    a signal receiver listens to it: then each row's save runs code a bulk `update()` would skip."""
     func = call.func
     if not (isinstance(func, ast.Attribute) and func.attr in ("save", "delete", "asave", "adelete")
             and isinstance(func.value, ast.Name)):
-        return None
+        return
     loop = ctx.enclosing_loop(call)
     if not isinstance(loop, (ast.For, ast.AsyncFor)) or not isinstance(loop.target, ast.Name) or \
-            loop.target.id != func.value.id:
-        return None
+            loop.target.id != func.value.id or per_item_loop(call, ctx) is None:
+        return
     chain = django_chain(loop.iter, ctx)
-    if chain is None or chain.terminal:
-        return None
-    return f"{func.value.id}.{func.attr}() on each row of {chain.label}"
+    if chain is not None and not chain.terminal:
+        label, model = chain.label, _model_names(chain, ctx)
+    else:
+        label, model = _admin_action_rows(loop.iter, ctx)
+        if model is None:
+            return
+    ctx.record("orm-row-write", {
+        "model": model, "method": func.attr[1:] if func.attr in ("asave", "adelete") else func.attr,
+        "what": f"{func.value.id}.{func.attr}() on each row of {label}",
+        "line": call.lineno, "col": ctx.column(call.lineno, call.col_offset),
+        "end_line": call.end_lineno or call.lineno,
+        "end_col": ctx.column(call.end_lineno or call.lineno, call.end_col_offset or 0),
+        "loop_line": loop.lineno, "advice": advice(call, ctx),
+    })
+
+
+def _admin_action_rows(iterable: ast.AST, ctx: ModuleContext) -> tuple[str, list[str] | None]:
+    """`for post in queryset.filter(...)` in an admin action `def publish(self, request, queryset)` of a
+    ModelAdmin registered for Post: the rows the user ticked in the changelist."""
+    root, methods, _, indexed = strip_chain(iterable)
+    function = ctx.enclosing_function(iterable)
+    cls = ctx.enclosing(iterable, ast.ClassDef)
+    if not isinstance(root, ast.Name) or indexed or root.id != "queryset" or function is None or cls is None or \
+            isinstance(function, ast.Lambda) or [a.arg for a in function.args.args[:3]] != ["self", "request",
+                                                                                            "queryset"] or \
+            any(name in DJANGO_TERMINAL for name, _ in methods) or not _framework_kind(cls, ctx, 3) == "admin":
+        return "", None
+    model = _registered_model(cls, ctx)
+    if not isinstance(model, ast.Name):
+        return "", None
+    qualified = ctx.resolve_name(model.id, model) or (f"{ctx.module_name}.{model.id}" if ctx.module_name
+                                                      else model.id)
+    return f"the {model.id} rows of the admin action", [qualified, model.id]
+
+
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def receivers(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    """`@receiver(post_save, sender=Post)`: saving a Post runs this, so saving rows one by one is deliberate."""
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call) and call_name(decorator) == "receiver" and decorator.args:
+            _record_signal(decorator.args[0], decorator, ctx)
+
+
+def _record_signal_connect(call: ast.Call, ctx: ModuleContext) -> None:
+    """`post_save.connect(handler, sender=Post)`."""
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "connect":
+        _record_signal(call.func.value, call, ctx)
+
+
+def _record_signal(signals: ast.AST, call: ast.Call, ctx: ModuleContext) -> None:
+    names = [call_name(s) if isinstance(s, ast.Attribute) else getattr(s, "id", "")
+             for s in (signals.elts if isinstance(signals, (ast.List, ast.Tuple)) else [signals])]
+    methods = sorted({SIGNALS[n] for n in names if n in SIGNALS})
+    sender = next((k.value for k in call.keywords if k.arg == "sender"), None)
+    if not methods or not isinstance(sender, (ast.Name, ast.Attribute)):
+        return
+    name = sender.id if isinstance(sender, ast.Name) else sender.attr
+    qualified = ctx.qualified_name(sender) or (f"{ctx.module_name}.{name}" if ctx.module_name else name)
+    ctx.record("orm-signal", {"sender": [qualified, name], "methods": methods})
+
+
+@RULE.on_project
+def row_writes(index: ProjectIndex) -> Iterator[Finding]:
+    """Per-row save()/delete() in a loop, unless the model's own save/delete or a signal receiver makes each
+    row's write run code that a bulk update would skip."""
+    writes = index.facts("orm-row-write")
+    if not writes:
+        return
+    known = ModelIndex(index)
+    hooked: set[tuple[str, str]] = set()
+    for _, data in index.facts("orm-signal"):
+        model = known.find(*data["sender"])  # type: ignore[index]
+        for method in data["methods"]:  # type: ignore[index]
+            hooked.add((model["q"] if model is not None else data["sender"][1], method))  # type: ignore[index]
+    for path, data in writes:
+        model = known.find(*data["model"]) if data["model"] else None  # type: ignore[index]
+        method = data["method"]  # type: ignore[index]
+        if model is not None and (known.overrides(model["q"], method) or (model["q"], method) in hooked) or \
+                model is None and data["model"] and (data["model"][1], method) in hooked:  # type: ignore[index]
+            continue
+        yield index.finding(
+            RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],  # type: ignore[index]
+            f"{data['what']} runs one query per item of the loop on line {data['loop_line']}: a thousand rows"  # type: ignore[index]
+            f" mean a thousand round trips; {data['advice']}",  # type: ignore[index]
+        )
 
 
 def _runs_listed_statement(call: ast.Call, loop: ast.AST, ctx: ModuleContext) -> bool:

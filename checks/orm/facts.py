@@ -56,7 +56,10 @@ MATERIALISERS = frozenset({
 })
 
 # ---- SQLAlchemy ---------------------------------------------------------------------------------------------
-SA_SESSION_QUERIES = frozenset({"execute", "scalar", "scalars", "get", "get_one", "merge", "refresh"})
+SA_SESSION_QUERIES = frozenset({"execute", "exec", "scalar", "scalars", "get", "get_one", "merge", "refresh"})
+# `select` spelled through an import (`from sqlmodel import select as sm_select`).
+SA_SELECTS = frozenset({"sqlalchemy.select", "sqlmodel.select", "sqlalchemy.future.select", "sqlalchemy.sql.select",
+                        "sqlalchemy.sql.expression.select", "sqlmodel.sql.expression.select"})
 SA_QUERY_TERMINAL = frozenset({
     "all", "first", "one", "one_or_none", "scalar", "count", "get", "delete", "update",
     "first_or_404", "get_or_404", "one_or_404", "paginate",
@@ -75,6 +78,8 @@ SA_LOADING_EAGER = frozenset({"joined", "selectin", "subquery", "immediate", "ra
 CURSOR_NAMES = frozenset({"cursor", "cur", "curs", "db_cursor", "dbcursor"})
 CONNECTION_NAMES = frozenset({"conn", "connection", "con", "db_conn", "dbconn", "pool", "db_pool"})
 CONNECT_CALLS = frozenset({"connect", "begin", "acquire", "get_connection", "getconn", "raw_connection"})
+# `pool.connection()` (psycopg_pool, DBUtils): a pooled connection, when the receiver is a pool.
+POOL_CONNECT_CALLS = frozenset({"connection", "getconn", "acquire", "get_connection"})
 ASYNCPG_QUERIES = frozenset({"fetch", "fetchrow", "fetchval"})
 MONGO_LIBRARIES = ("pymongo", "motor", "mongomock", "bson", "mongoengine", "beanie")
 MONGO_PER_ITEM = frozenset({
@@ -122,6 +127,23 @@ HTTP_LAST_NAMES = frozenset(
     {name.rsplit(".", 1)[-1] for name in HTTP_FUNCTIONS | LLM_FUNCTIONS} | HTTP_METHODS
     | {path[-1] for path in LLM_PATHS})
 SPECIFIC_LLM_PATHS = (("chat", "completions", "create"), ("chat", "completions", "parse"))
+# SDK clients whose every public method is one HTTPS request to the provider's API (Slack Web API, AWS via boto3).
+SDK_CLIENTS = frozenset({
+    "slack_sdk.WebClient", "slack_sdk.web.WebClient", "slack_sdk.web.client.WebClient", "slack_sdk.AsyncWebClient",
+    "slack_sdk.web.async_client.AsyncWebClient", "slack.WebClient",
+    "boto3.client", "boto3.session.Session.client", "boto3.Session.client",
+})
+# Client methods that run locally: building paginators, waiters and presigned URLs makes no request.
+SDK_LOCAL_METHODS = frozenset({
+    "get_paginator", "get_waiter", "can_paginate", "generate_presigned_url", "generate_presigned_post", "close",
+    "meta", "exceptions",
+})
+SDK_ROOTS = ("slack_sdk", "slack", "boto3", "stripe")
+# `stripe.Customer.retrieve(...)`: the resource classes' request methods (the rest build objects locally).
+STRIPE_METHODS = frozenset({
+    "create", "retrieve", "modify", "list", "delete", "search", "cancel", "capture", "confirm", "pay", "void",
+    "finalize_invoice", "send_invoice", "create_reversal", "list_line_items", "upcoming", "refund", "reject",
+})
 
 # ---- loops --------------------------------------------------------------------------------------------------
 # A loop variable or iterable with one of these words walks pages, chunks or retries: the code already batches.
@@ -142,18 +164,21 @@ def is_test_or_migration(path: str) -> bool:
 
 
 # Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
-BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*migrat[^/]*\.py$")
+# Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
 
 
 def outside_request_paths(ctx: "ModuleContext") -> bool:
-    """Files the N+1 rules leave alone: tests, migrations, management commands, scripts (a module with an
-    `if __name__ == "__main__":` block) and data-migration modules. An N+1 there makes a run slower, not a page."""
+    """Files the N+1 rules leave alone: tests, migrations, management commands, files under `scripts/` or `bin/`,
+    data-migration and seeding modules (`seed.py`, `populate.py`). An N+1 there makes a maintenance run slower, not a page. A module with an
+    `if __name__ == "__main__":` block elsewhere is the app's own job or CLI (`python -m app.import_orders`): it
+    walks production data on a schedule or per upload, so it is checked."""
     def compute() -> bool:
         path = ctx.path.replace("\\", "/")
         if TEST_OR_MIGRATION.search(path) or BATCH_PATH.search(path):
             return True
-        from ..scopes import is_test_or_script  # scopes imports nothing from here; local to keep it that way
-        return is_test_or_script(ctx)
+        from ..scopes import is_test_module  # scopes imports nothing from here; local to keep it that way
+        return is_test_module(ctx)
     return ctx.memo(("n1-skip-file",), compute)
 
 
@@ -341,6 +366,27 @@ def django_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) 
             if inner is not None and not (inner.terminal or inner.indexed):  # a row or a number, not a queryset
                 return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
+    if isinstance(root, ast.Call) and depth > 0:
+        returned = module_function_return(root, ctx)  # `_published().filter(author=a)`
+        if returned is not None:
+            inner = django_chain(returned, ctx, depth - 1)
+            if inner is not None and not (inner.terminal or inner.indexed):
+                return QueryChain("django", inner.label, inner.model, inner.methods + tuple(methods),
+                                  inner.sliced or sliced, indexed, inner.names)
+    return None
+
+
+def module_function_return(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
+    """The expression `helper(...)` returns, when `helper` is a function of this module with one `return
+    <value>` (`def _published(): return Post.objects.filter(...)`)."""
+    if not isinstance(call.func, ast.Name) or call.func.id not in ctx.module_names:
+        return None
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == call.func.id:
+            returns = [node for node in ctx.own_nodes(stmt) if isinstance(node, ast.Return)]
+            if len(returns) == 1 and returns[0].value is not None:
+                return returns[0].value
+            return None
     return None
 
 
@@ -440,7 +486,7 @@ def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> Q
         return QueryChain("sqlalchemy", ctx.dotted_name(root) or "Model.query", root.value, tuple(methods),
                           sliced, indexed)
     if isinstance(root, ast.Name) and depth > 0 and ctx.resolve_name(root.id, root) is None and methods:
-        if is_sa_session(root, ctx) and methods[0][0] in ("query", "execute", "scalars", "scalar"):
+        if is_sa_session(root, ctx) and methods[0][0] in ("query", "execute", "exec", "scalars", "scalar"):
             first_call = methods[0][1]
             model = _sa_model(first_call, ctx)
             label = f"{root.id}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
@@ -451,12 +497,16 @@ def sa_chain(expr: ast.AST, ctx: "ModuleContext", depth: int = CHAIN_DEPTH) -> Q
             if inner is not None and not (inner.terminal or inner.indexed):
                 return QueryChain("sqlalchemy", inner.label, inner.model, inner.methods + tuple(methods),
                                   inner.sliced or sliced, indexed, inner.names + (root.id,))
-    if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "scalars") and \
+    if isinstance(root, ast.Attribute) and methods and methods[0][0] in ("query", "execute", "exec", "scalars") and \
             is_sa_session(root, ctx):
         model = _sa_model(methods[0][1], ctx)
         label = f"{ctx.dotted_name(root)}.{methods[0][0]}({unparse(model) if model is not None else '...'})"
         return QueryChain("sqlalchemy", label, model, tuple(methods), sliced, indexed)
     return None
+
+
+def _is_select(node: ast.AST, ctx: "ModuleContext") -> bool:
+    return isinstance(node, ast.Call) and (call_name(node) == "select" or ctx.qualified_name(node.func) in SA_SELECTS)
 
 
 def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
@@ -467,18 +517,18 @@ def _sa_model(call: ast.Call, ctx: "ModuleContext") -> ast.AST | None:
     if call_name(call) == "query":
         return first if looks_like_model(first) else None
     root, methods, _, _ = strip_chain(first)
-    if isinstance(root, ast.Name) and root.id == "select":
+    if isinstance(root, ast.Name) and (root.id == "select" or ctx.qualified_name(root) in SA_SELECTS):
         return None
     # select(M).where(...): the innermost call is select(M)
     inner = methods[0][1] if methods else first
-    if isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "select":
+    if isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and _is_select(first, ctx):
         inner = first
-    if isinstance(inner, ast.Call) and call_name(inner) == "select" and inner.args and looks_like_model(inner.args[0]):
+    if _is_select(inner, ctx) and inner.args and looks_like_model(inner.args[0]):  # type: ignore[attr-defined]
         return inner.args[0]
     node = first
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         node = node.func.value
-    if isinstance(node, ast.Call) and call_name(node) == "select" and node.args and looks_like_model(node.args[0]):
+    if _is_select(node, ctx) and node.args and looks_like_model(node.args[0]):  # type: ignore[attr-defined]
         return node.args[0]
     return None
 
@@ -579,7 +629,7 @@ def iterates_query(expr: ast.AST, ctx: "ModuleContext") -> QueryChain | None:
     chain = sa_chain(expr, ctx)
     if chain is not None and chain.methods:
         last = chain.methods[-1][0]
-        if last in ("all", "scalars", "execute", "fetchall", "unique", "mappings") or \
+        if last in ("all", "scalars", "execute", "exec", "fetchall", "unique", "mappings") or \
                 chain.methods[0][0] == "query" and last not in SA_QUERY_TERMINAL:
             return chain
     return None
@@ -597,6 +647,8 @@ def is_cursor(expr: ast.AST, ctx: "ModuleContext") -> bool:
 def is_connection(expr: ast.AST, ctx: "ModuleContext") -> bool:
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
+        if last in POOL_CONNECT_CALLS and "pool" in qualified.lower():
+            return True
         return last in CONNECT_CALLS and not qualified.startswith(("socket", "ssl", "http", "ftplib", "smtplib"))
     dotted = ctx.dotted_name(expr) or ""
     name = dotted.split(".")[-1]
@@ -624,11 +676,51 @@ def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
 
 
 # ---- HTTP and LLM calls -------------------------------------------------------------------------------------
+def client_type(receiver: ast.AST, ctx: "ModuleContext") -> str:
+    """The qualified name of what built a client object: its constructor call followed through locals, `with`,
+    `self.<attr>` and module globals (`slack = WebClient(...)`), `boto3.Session().client(...)`, or the annotation
+    of the parameter it is (`session: aiohttp.ClientSession`); "" when unknown."""
+    source = origin(receiver, ctx)
+    if isinstance(source, ast.Call):
+        func = source.func
+        if isinstance(func, ast.Attribute) and func.attr in ("client", "resource") and \
+                _origin_call_name(func.value, ctx)[0] in ("boto3.Session", "boto3.session.Session"):
+            return f"boto3.session.Session.{func.attr}"
+        return ctx.qualified_name(func) or ctx.dotted_name(func) or ""
+    if isinstance(source, ast.Name):
+        annotation = parameter_annotation(source, ctx)
+        if annotation:
+            head, _, rest = annotation.partition(".")
+            resolved = ctx.resolve_name(head, source)
+            if resolved:
+                return f"{resolved}.{rest}" if rest else resolved
+    return ""
+
+
+def sdk_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
+    """`slack.users_info(user=m)` on a Slack WebClient, `s3.head_object(...)` on a boto3 client,
+    `stripe.Customer.retrieve(id)`: one request to the provider's API."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr.startswith("_") or not imports_any(ctx, SDK_ROOTS):
+        return None
+    qualified = ctx.qualified_name(func) or ""
+    if qualified.startswith("stripe."):
+        parts = qualified.split(".")
+        if len(parts) >= 3 and parts[-2][:1].isupper() and parts[-1] in STRIPE_METHODS:
+            return f"{qualified}()"
+        return None
+    if func.attr in SDK_LOCAL_METHODS:
+        return None
+    if client_type(func.value, ctx) in SDK_CLIENTS:
+        return f"{ctx.dotted_name(func) or unparse(func)}()"
+    return None
+
+
 def http_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
     """A description (`requests.get()`, `client.chat.completions.create()`) when this call goes over the network
-    to an HTTP API or an LLM provider."""
+    to an HTTP API, an LLM provider or a cloud SDK."""
     if call_name(call) not in HTTP_LAST_NAMES:
-        return None  # most calls: decided without resolving anything
+        return sdk_effect(call, ctx)  # most calls: decided without resolving anything
     qualified = ctx.qualified_name(call.func)
     if qualified in HTTP_FUNCTIONS or qualified in LLM_FUNCTIONS:
         return f"{qualified}()"
@@ -652,10 +744,9 @@ def http_effect(call: ast.Call, ctx: "ModuleContext") -> str | None:
                 return f"{spelled}()"
             return None
     if func.attr in HTTP_METHODS and imports_any(ctx, HTTP_ROOTS):
-        made_by, _ = _origin_call_name(func.value, ctx)
-        if made_by in HTTP_CLIENTS:
+        if client_type(func.value, ctx) in HTTP_CLIENTS:
             return f"{spelled}()"
-    return None
+    return sdk_effect(call, ctx)
 
 
 # ---- loops --------------------------------------------------------------------------------------------------
@@ -690,7 +781,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                 return None  # the code already works in chunks
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
-                if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node):
+                if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node) \
+                        and not _guarded_once(ancestor, node, ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -700,7 +792,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                 bound: set[str] = set()
                 for generator in ancestor.generators:
                     bound.update(_names_in(generator.target))
-                if uses_any(node, bound) and not _handed_to_concurrency(ancestor, node, ctx):
+                if uses_any(node, bound) and not _handed_to_concurrency(ancestor, node, ctx) and \
+                        not _comprehension_misses_prefetched(ancestor, ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "comprehension")
             came_from_first_iter = False
         child = ancestor
@@ -780,7 +873,7 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
             break
     if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict, ast.Constant, ast.JoinedStr)):
         return False
-    if _schema_metadata(node):
+    if _schema_metadata(node) or _sized_by_code(node, ctx):
         return False
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.upper is not None:
         return False  # `for t in sample[:N]`: a bounded sample, not every row
@@ -796,6 +889,60 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
         if last.isupper() and len(last) > 1 or BATCHING.search(last):
             return False
     return True
+
+
+# Class attributes of an enum or a Django choices class: `Status.choices`, `Color.__members__`.
+CHOICES_ATTRS = frozenset({"choices", "labels", "values", "names", "__members__"})
+ARGUMENT_PARSERS = frozenset({"parse_args", "parse_known_args", "parse_intermixed_args"})
+
+
+def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
+    """Iterables whose length the code or the operator fixes, not the data: a class (`for value, label in
+    Status:` walks an enum's or a choices class's members), its `choices`/`__members__`, a name bound to a
+    literal of constants (`FIELDS = ("a", "b")`, also lowercase and local), the project's models
+    (`apps.get_models()`, an app config's `get_models()`), and command-line arguments (`args.urls` from
+    `parse_args()`, `sys.argv`)."""
+    if isinstance(node, ast.Name):
+        value = ctx.value_of(node)
+        if value is None:
+            return node.id[:1].isupper() and (node.id in ctx.module_names or ctx.resolve_name(node.id, node)
+                                              is not None) and not node.id.isupper() and _is_class_name(node, ctx)
+        return _literal_of_constants(value)
+    if isinstance(node, ast.Call) and call_name(node) in ("get_models", "get_app_configs"):
+        return True  # the project's models or apps: as many as the code declares
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Attribute):
+        if ctx.qualified_name(node) == "sys.argv":
+            return True
+        owner = node.value
+        if node.attr in CHOICES_ATTRS and isinstance(owner, ast.Name) and owner.id[:1].isupper() and \
+                ctx.value_of(owner) is None:
+            return True
+        if isinstance(owner, ast.Name):
+            parsed = ctx.value_of(owner)
+            return isinstance(parsed, ast.Call) and call_name(parsed) in ARGUMENT_PARSERS
+    return False
+
+
+def _is_class_name(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A class this module defines or imports (CapWords, never assigned a value here)."""
+    if name.id not in ctx.module_names:
+        return True  # imported CapWords name: a class
+    return any(isinstance(stmt, ast.ClassDef) and stmt.name == name.id for stmt in ctx.tree.body)
+
+
+def _literal_of_constants(value: ast.AST, depth: int = 3) -> bool:
+    """`("a", "b")`, `[("draft", "Draft"), ...]`, `{"en": "English"}`, `[{"name": "Ada", "role": "admin"}]`
+    (seed data): a non-empty literal whose leaves are constants."""
+    if isinstance(value, ast.Dict):
+        elements = [v for v in [*value.keys, *value.values] if v is not None]
+    elif isinstance(value, (ast.List, ast.Tuple, ast.Set)):
+        elements = list(value.elts)
+    else:
+        return False
+    return bool(elements) and depth > 0 and all(
+        isinstance(e, ast.Constant) or _literal_of_constants(e, depth - 1) for e in elements)
 
 
 # Model and table metadata: a loop over a model's fields or a schema's tables is bounded by the code, not the data.
@@ -911,6 +1058,100 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             results.update(name for target in targets for name in _names_in(target))
     return any(_tests_found(stmt.test, node, results) for stmt in answers)
+
+
+def _guarded_once(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
+    """Is `node` inside a branch that does not run for every item? `if not i:` / `if i == 0:` on the enumerate
+    index, a flag or counter the loop itself sets (`if not counter: ...` with `counter += 1`, `if first is None:
+    first = ...`), or `if name not in existing:` where `existing` came from one query before the loop (only
+    the items that query did not find reach the call)."""
+    child = node
+    for ancestor in ctx.ancestors(node):
+        if ancestor is loop:
+            return False
+        if isinstance(ancestor, ast.If) and child is not ancestor.test:
+            in_body = child in ancestor.body
+            if in_body and _set_by_loop(ancestor.test, loop, ctx) or _misses_prefetched(ancestor.test, in_body,
+                                                                                        loop, ctx):
+                return True
+        child = ancestor
+    return False
+
+
+def _set_by_loop(test: ast.AST, loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> bool:
+    """`not i` / `i == 0` on the enumerate index, or `not flag` / `flag is None` on a name the loop rebinds."""
+    zero_test = False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, zero_test = test.operand, True
+    elif isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Eq, ast.Is)) and \
+            isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value in (0, None, False):
+        test, zero_test = test.left, True
+    if not isinstance(test, ast.Name) or not zero_test:
+        return False
+    target = loop.target
+    if isinstance(loop.iter, ast.Call) and call_name(loop.iter) == "enumerate" and isinstance(target, ast.Tuple) \
+            and target.elts and isinstance(target.elts[0], ast.Name) and target.elts[0].id == test.id:
+        return not any(k.arg == "start" for k in loop.iter.keywords) and len(loop.iter.args) < 2
+    if test.id in _names_in(target) or not _bound_before(test.id, loop, ctx):
+        return False
+    branch = ctx.parent(test)
+    while branch is not None and not isinstance(branch, ast.If):
+        branch = ctx.parent(branch)
+    inside = {id(n) for stmt in (branch.body if branch is not None else []) for n in walk(stmt)}
+    rebound = False
+    for inner in (n for stmt in loop.body for n in walk(stmt)):
+        if isinstance(inner, ast.AugAssign) and isinstance(inner.target, ast.Name) and inner.target.id == test.id:
+            rebound = True
+        elif isinstance(inner, ast.Assign) and any(isinstance(t, ast.Name) and t.id == test.id for t in inner.targets):
+            if id(inner) not in inside and not isinstance(inner.value, ast.Constant):
+                return False  # `price = item.price` then `if not price:`: set from each item, tested per item
+            rebound = True
+    return rebound
+
+
+def _bound_before(name: str, loop: ast.AST, ctx: "ModuleContext") -> bool:
+    scope = ctx.enclosing_function(loop)
+    statements = ctx.bindings(scope if scope is not None else ctx.tree).get(name, [])
+    return any(getattr(s, "lineno", 0) < loop.lineno for s in statements)
+
+
+def _misses_prefetched(test: ast.AST, in_body: bool, loop: ast.For | ast.AsyncFor, ctx: "ModuleContext") -> bool:
+    """`if name not in existing:` (body) or `if name in existing: ... else:` where `existing` holds the rows of
+    one query made before the loop: the call runs only for the items it did not find."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotIn if in_body
+                                                                               else ast.In)):
+        return False
+    container = test.comparators[0]
+    if isinstance(container, ast.Attribute) and isinstance(container.value, ast.Name):
+        container = container.value
+    bound = loop_bound_names(loop, ctx) if isinstance(loop, (ast.For, ast.AsyncFor)) else frozenset()
+    return isinstance(container, ast.Name) and container.id not in bound and _read_from_query(container, ctx)
+
+
+def _read_from_query(name: ast.Name, ctx: "ModuleContext", depth: int = 2) -> bool:
+    """`existing = {t.name for t in Tag.objects.filter(name__in=names)}`, also through one more name
+    (`rows = list(qs)` then `names = frozenset(r.name for r in rows)`): a container filled by a query."""
+    value = ctx.value_of(name)
+    if value is None:
+        return False
+    for inner in walk(value):
+        if isinstance(inner, ast.Call) and (query_effect(inner, ctx) or iterates_query(inner, ctx)):
+            return True
+        if isinstance(inner, ast.comprehension) and iterates_query(inner.iter, ctx):
+            return True
+        if isinstance(inner, ast.Name) and inner.id != name.id and depth > 0 and \
+                ctx.resolve_name(inner.id, inner) is None and _read_from_query(inner, ctx, depth - 1):
+            return True
+    return False
+
+
+def _comprehension_misses_prefetched(comprehension: ast.AST, ctx: "ModuleContext") -> bool:
+    """`[Group.objects.get_or_create(name=n)[0] for n in names if n not in existing]`: only the missing ones."""
+    for generator in comprehension.generators:  # type: ignore[attr-defined]
+        for condition in generator.ifs:
+            if _misses_prefetched(condition, True, generator, ctx):  # type: ignore[arg-type]
+                return True
+    return False
 
 
 def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:

@@ -6,8 +6,9 @@ first) and joined once per scan by the project checks:
 - `orm-function` {q, line, query: [line, what] | None, http: [line, what] | None, calls: [qualified names]}
 - `orm-loop-call` {callee, line, col, end_line, end_col, loop_line, awaited}: a call in a per-item loop to a
   function that may be the project's own
-- `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}}: Django models and
-  SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager)
+- `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}, overrides?}: Django
+  models and SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager;
+  `overrides` lists the class's own save/delete methods)
 - `orm-relation-use` {model, attr, next, method, selected, prefetched, select_all, line, col, ...}: `item.attr`
   inside a loop over a queryset of `model`
 
@@ -90,8 +91,11 @@ def record_function_summary(function: FunctionNode, ctx: "ModuleContext") -> Non
 
 def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     qualname = function_qualname(function, ctx)
-    if qualname is None or is_memoised(function):
+    if qualname is None:
         return False
+    # A memoised query runs once per distinct argument, like a cache: not counted. A memoised HTTP call still
+    # makes one request per distinct value (every ZIP code of an import), 100 ms each, so it stays an effect.
+    memoised = is_memoised(function)
     query: list | None = None
     related: list | None = None
     http: list | None = None
@@ -129,10 +133,14 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                     related = [node.iter.lineno, f"iterating {rows.label}", rows.relation]
                     if all(name == "all" for name, _ in rows.methods):
                         related.append("all")  # served by a caller's prefetch_related
+    if memoised:
+        query = related = None
     if query or related or http or calls:
         data = {"q": qualname, "line": function.lineno, "query": query, "http": http, "calls": calls}
         if related and not query:
             data["relq"] = related
+        if memoised:
+            data["memo"] = True
         ctx.record("orm-function", data)
     return True
 
@@ -298,11 +306,20 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
     if not chains:
         return
     for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
-        chain = chains.get(data["callee"])
-        relation = cacheable.get(data["callee"])
+        callee = _namespace_callee(data["callee"], chains)
+        chain = chains.get(callee)
+        relation = cacheable.get(callee)
         if chain is not None and not (relation and any(p == "*" or p.split("__", 1)[0] == relation
                                                        for p in data.get("prefetched", ()))):
             yield path, data, " -> ".join([f"{data['name']}()", *chain])
+
+
+def _namespace_callee(callee: str, known: "dict[str, object]") -> str:
+    """`from . import queries` in a folder without `__init__.py` (a namespace package) leaves the callee
+    relative (`..queries.top_products`); its module was indexed under its own name (`queries.top_products`)."""
+    if not callee.startswith(".") or callee in known:
+        return callee
+    return callee.lstrip(".")
 
 
 def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None,
@@ -326,6 +343,8 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
             return None
         resolved[qualname] = None  # cycle guard
         path, data = entry
+        if data.get("memo") and kind != "http":
+            return None  # memoised: its queries run once per distinct argument
         found: list[str] | None = None
         if data.get(kind):
             line, what = data[kind]
@@ -337,7 +356,7 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
                 cacheable[qualname] = relation
         else:
             for callee in data["calls"]:
-                inner = effect(callee, depth - 1)
+                inner = effect(_namespace_callee(callee, summaries), depth - 1)
                 if inner:
                     found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]
                     break
@@ -383,6 +402,8 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
         elif spelled.split(".", 1)[0] not in ("builtins", "object", "typing", "enum", "abc", "dataclasses",
                                                "Exception", "str", "int", "dict", "list"):
             bases.append(spelled)
+    hooks = sorted(stmt.name for stmt in cls.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                   and stmt.name in ("save", "delete", "asave", "adelete"))
     for stmt in cls.body:
         if isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
             for inner in stmt.body:
@@ -408,6 +429,7 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
     ctx.record("orm-model", {
         "q": f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, "name": cls.name,
         "bases": bases, "abstract": abstract, "fields": fields, "django": django_base,
+        **({"overrides": hooks} if hooks else {}),
     })
     return True
 
@@ -433,11 +455,15 @@ def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
     qualified = ctx.qualified_name(call.func) or ctx.dotted_name(call.func) or name
     if name == "relationship" and ("sqlalchemy" in qualified or qualified.endswith(("db.relationship",
                                                                                      "orm.relationship"))
-                                   or qualified == "relationship"):
+                                   or qualified == "relationship") or \
+            name == "Relationship" and qualified.startswith("sqlmodel"):
         lazy = "select"
         for keyword in call.keywords:
             if keyword.arg == "lazy":
                 lazy = str(keyword.value.value) if isinstance(keyword.value, ast.Constant) else "?"
+            elif keyword.arg == "sa_relationship_kwargs":  # SQLModel: Relationship(sa_relationship_kwargs={...})
+                lazy = _dict_string(keyword.value, "lazy") or ("?" if not isinstance(keyword.value, ast.Dict)
+                                                              else lazy)
         return [f"sa:{lazy}", _target(call, ctx), ""]
     kind = DJANGO_RELATION_FIELDS.get(name)
     if kind is None:
@@ -447,6 +473,15 @@ def _field(call: ast.Call, ctx: "ModuleContext") -> list | None:
         if keyword.arg == "related_name" and isinstance(keyword.value, ast.Constant):
             related = str(keyword.value.value)
     return [kind, _target(call, ctx), related]
+
+
+def _dict_string(expr: ast.AST, key: str) -> str | None:
+    """`{"lazy": "selectin"}` -> "selectin" for key "lazy"."""
+    if isinstance(expr, ast.Dict):
+        for k, v in zip(expr.keys, expr.values):
+            if isinstance(k, ast.Constant) and k.value == key:
+                return str(v.value) if isinstance(v, ast.Constant) else "?"
+    return None
 
 
 def _target(call: ast.Call, ctx: "ModuleContext") -> str:
