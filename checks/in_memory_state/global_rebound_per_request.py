@@ -6,8 +6,10 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP102",
@@ -46,25 +48,39 @@ RULE = Rule(
 )
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Global)
 def check(node: ast.Global, ctx: ModuleContext) -> Iterator[Finding]:
     function = ctx.enclosing_function(node)
-    kind = request_reachable(function, ctx)
-    if kind is None:
+    if function is None:
         return
+    kind = request_reachable(function, ctx)
     bindings = ctx.bindings(function)
     for name in node.names:
         rebinds = [s for s in bindings.get(name, ()) if not _is_lazy_init(s, name, ctx)
                    and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         if not rebinds:
             continue
-        where = "a background task" if kind == "task" else "request code"
-        yield ctx.finding(
-            RULE, rebinds[0],
-            f"{function.name}() rebinds the module global `{name}` from {where}: each worker process has its own"
+        message = (
+            f"{function.name}() rebinds the module global `{name}` from {{where}}: each worker process has its own"
             " value and it resets on restart, so other workers never see it; keep it in the database, Redis or a"
-            " metrics backend",
+            " metrics backend"
         )
+        if kind is None:
+            record_write(RULE, function, rebinds[0], message, ctx)  # a handler of another module may call it
+            continue
+        where = "a background task" if kind == "task" else "request code"
+        yield ctx.finding(RULE, rebinds[0], message.format(where=where))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)
 
 
 def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:

@@ -6,9 +6,11 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
 from .mutations import is_memo_cache, mutation_target, resolve_store
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP101",
@@ -56,15 +58,20 @@ RULE = Rule(
 )
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Subscript, ast.Call)
 def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     target = mutation_target(node)
     if target is None:
         return
     function = ctx.enclosing_function(node)
-    kind = request_reachable(function, ctx)
-    if kind is None:
-        return
+    if function is None:
+        return  # module level: import time
     store = resolve_store(target, ctx)
     if store is None or is_memo_cache(function, store.key, ctx):
         return
@@ -72,11 +79,21 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
     if first is not node:
         return
-    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
     scope = "class attribute" if store.kind == "class" else "module-level"
-    yield ctx.finding(
-        RULE, node,
-        f"{function.name}() writes to the {scope} {store.container} `{store.name}` from {where}: every worker"
+    name = getattr(function, "name", "<lambda>")
+    message = (
+        f"{name}() writes to the {scope} {store.container} `{store.name}` from {{where}}: every worker"
         " process keeps its own copy, it is lost on restart and grows without bound; keep this state in the"
-        " database, Redis or the framework's cache/session instead",
+        " database, Redis or the framework's cache/session instead"
     )
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        return
+    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
+    yield ctx.finding(RULE, node, message.format(where=where))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)

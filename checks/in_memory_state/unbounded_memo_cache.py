@@ -6,9 +6,11 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
 from .mutations import is_memo_cache, module_evicts, resolve_store
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP103",
@@ -61,12 +63,18 @@ UNBOUNDED_CACHE_DECORATORS = frozenset({"functools.cache"})
 SIZED_CACHE_DECORATORS = frozenset({"functools.lru_cache"})
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Subscript)
 def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding]:
     if not isinstance(node.ctx, ast.Store):
         return
     function = ctx.enclosing_function(node)
-    if request_reachable(function, ctx) is None:
+    if function is None:
         return
     store = resolve_store(node.value, ctx)
     if store is None or not is_memo_cache(function, store.key, ctx) or module_evicts(store.key, ctx):
@@ -75,12 +83,21 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
         return
     if ctx.memo(("gap103-first", id(function), store.key), lambda: node) is not node:
         return
-    yield ctx.finding(
-        RULE, node,
-        f"{function.name}() fills the cache `{store.name}` from per-request code and nothing ever evicts it: every"
+    name = getattr(function, "name", "<lambda>")
+    message = (
+        f"{name}() fills the cache `{store.name}` from {{where}} and nothing ever evicts it: every"
         " distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
-        " Django/Flask cache) instead",
+        " Django/Flask cache) instead"
     )
+    if request_reachable(function, ctx) is None:
+        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        return
+    yield ctx.finding(RULE, node, message.format(where="per-request code"))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)
 
 
 @RULE.on(ast.Call)
