@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 GRAPH = "ims-graph"
 MAX_CALLS = 80
+# `self.<attr>.<method>()` on a collaborator of unknown class: joined by method name to the project classes that
+# define it, when few do (duck typing; a name many classes define says nothing).
+DUCK = "*"
+MAX_DUCK_CLASSES = 3
 
 
 def _module(ctx: "ModuleContext") -> str:
@@ -47,18 +51,22 @@ def _record_graph(ctx: "ModuleContext") -> bool:
     if is_test_module(ctx):
         return False
     functions: dict[str, list] = {}
+    methods: list[str] = []
     for function in _top_functions(ctx):
         qualname = function_qualname(function, ctx)
         if qualname is None:
             continue
+        if isinstance(ctx.parent(function), ast.ClassDef) and not function.name.startswith("__"):
+            methods.append(qualname)
         kind = request_reachable(function, ctx)
         calls = _calls(function, ctx)
         if kind or calls:
             functions[qualname] = [kind, calls]
     instances = _instances(ctx)
     registered = _registered(ctx)
-    if functions or instances or registered:
-        ctx.record(GRAPH, {"functions": functions, "instances": instances, "registered": registered})
+    if functions or instances or registered or methods:
+        ctx.record(GRAPH, {"functions": functions, "instances": instances, "registered": registered,
+                           "methods": methods})
     return True
 
 
@@ -110,6 +118,10 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
         if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
                 and node.func.value.id in ctx.module_names and node.func.value.id not in ("self", "cls"):
             add(f"{_module(ctx)}.{node.func.value.id}.{node.func.attr}")  # `manager.connect()`, a module instance
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Attribute) \
+                and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self" \
+                and not node.func.attr.startswith("_"):
+            add(f"{DUCK}.{node.func.attr}")  # `self.buckets.hit()`: a collaborator injected in __init__
         # `Thread(target=handle)`, `executor.submit(handle, x)`, `background_tasks.add_task(send, ...)`
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             if isinstance(arg, (ast.Name, ast.Attribute)) and isinstance(getattr(arg, "ctx", ast.Load()), ast.Load):
@@ -212,6 +224,17 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
             return f"{instances[owner]}.{method}"
         return callee
 
+    by_method: dict[str, list[str]] = {}
+    for _, data in index.facts(GRAPH):
+        for qualname in data.get("methods", ()):
+            by_method.setdefault(qualname.rsplit(".", 1)[-1], []).append(qualname)
+
+    def targets(callee: str) -> list[str]:
+        if callee.startswith(DUCK + "."):
+            defined = by_method.get(callee[2:], [])
+            return defined if len(defined) <= MAX_DUCK_CLASSES else []
+        return [resolve(callee)]
+
     found: dict[str, tuple[str, list[str]]] = {}
     work: list[tuple[str, str, list[str]]] = []
     for qualname, kind, chain in roots:
@@ -226,10 +249,10 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
         path, (_, calls) = entry
         step = [*chain, f"{qualname.rsplit('.', 1)[-1]}() in {os.path.basename(path)}"]
         for callee in calls:
-            target = resolve(callee)
-            if target not in found:
-                found[target] = (kind, step)
-                work.append((target, kind, step))
+            for target in targets(callee):
+                if target not in found:
+                    found[target] = (kind, step)
+                    work.append((target, kind, step))
     index._ims_reached = found  # type: ignore[attr-defined]
     return found
 

@@ -9,7 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
-from .mutations import is_memo_cache, module_evicts, resolve_store
+from .mutations import is_memo_cache, module_bounds, resolve_store
 from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
@@ -77,7 +77,7 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
     if function is None:
         return
     store = resolve_store(node.value, ctx)
-    if store is None or not is_memo_cache(function, store.key, ctx) or module_evicts(store.key, ctx):
+    if store is None or not is_memo_cache(function, store.key, ctx) or module_bounds(store.key, ctx):
         return
     if not _carries_request_data(node.slice, function, ctx):
         return
