@@ -84,13 +84,31 @@ def check_project(index: ProjectIndex) -> Iterator[Finding]:
 
 
 def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:
-    """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton."""
+    """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton; also the early-return
+    spelling `if X: return X` followed by `X = make()`."""
+    function = ctx.enclosing_function(stmt)
+    if function is not None:
+        for earlier in function.body:
+            if earlier is stmt or getattr(earlier, "lineno", 0) >= getattr(stmt, "lineno", 0):
+                break
+            if isinstance(earlier, ast.If) and _tests_set(earlier.test, name) and earlier.body \
+                    and isinstance(earlier.body[-1], ast.Return):
+                return True
     for ancestor in ctx.ancestors(stmt):
         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return False
         if isinstance(ancestor, ast.If) and _tests_unset(ancestor.test, name):
             return True
     return False
+
+
+def _tests_set(test: ast.expr, name: str) -> bool:
+    """`if X:` / `if X is not None:`"""
+    if isinstance(test, ast.Name):
+        return test.id == name
+    return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == name \
+        and isinstance(test.ops[0], ast.IsNot) and isinstance(test.comparators[0], ast.Constant) \
+        and test.comparators[0].value is None
 
 
 def _tests_unset(test: ast.expr, name: str) -> bool:

@@ -252,3 +252,21 @@ def resolve_written_store(target: ast.AST, ctx: "ModuleContext") -> Store | None
             and value.func.attr in ("get", "setdefault"):
         return resolve_store(subscript_root(value.func.value), ctx)
     return None
+
+
+def resets_first(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """`searched_locations[:] = []` / `X.clear()` in the function: a buffer emptied on every call, not state
+    that accumulates across requests."""
+
+    def compute() -> bool:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.slice, ast.Slice) and node.slice.lower is None and node.slice.upper is None:
+                if _store_key_of(node.value, ctx) == key:
+                    return True
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear" \
+                    and _store_key_of(node.func.value, ctx) == key:
+                return True
+        return False
+
+    return ctx.memo(("container-reset", id(function), key), compute)

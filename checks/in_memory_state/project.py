@@ -64,9 +64,10 @@ def _record_graph(ctx: "ModuleContext") -> bool:
             functions[qualname] = [kind, calls]
     instances = _instances(ctx)
     registered = _registered(ctx)
-    if functions or instances or registered or methods:
+    decorators = _decorators(ctx)
+    if functions or instances or registered or methods or decorators:
         ctx.record(GRAPH, {"functions": functions, "instances": instances, "registered": registered,
-                           "methods": methods})
+                           "methods": methods, "decorators": decorators})
     return True
 
 
@@ -111,7 +112,8 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
             seen.add(name)
             found.append(name)
 
-    for node in ast.walk(function):
+    # The body only: decorators and defaults run once, when the function is defined.
+    for node in (n for stmt in function.body for n in ast.walk(stmt)):
         if not isinstance(node, ast.Call):
             continue
         add(callee_qualname(node, ctx))
@@ -150,6 +152,20 @@ def _instances(ctx: "ModuleContext") -> dict[str, str]:
             if isinstance(target, ast.Name):
                 table[f"{_module(ctx)}.{target.id}"] = cls
     return table
+
+
+def _decorators(ctx: "ModuleContext") -> list[str]:
+    """Project functions used as decorators here (`@hooks.register("x")`, `@register`): registration functions
+    that run at import time, whatever else calls them later."""
+    names: set[str] = set()
+    for node in ctx.nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                reference = _reference(target, ctx)
+                if reference:
+                    names.add(reference)
+    return sorted(names)
 
 
 def _registered(ctx: "ModuleContext") -> list[str]:
@@ -263,10 +279,11 @@ WHERE = {"task": "a background task", "websocket": "a websocket handler"}
 def project_findings(rule: "Rule", index: "ProjectIndex") -> Iterator[object]:
     """The recorded writes of `rule` in functions that a handler of another module reaches."""
     reach = reached(index)
+    decorators = {name for _, data in index.facts(GRAPH) for name in data.get("decorators", ())}
     for path, data in index.facts(f"{rule.id.lower()}-write"):
         hit = reach.get(data["q"])
-        if hit is None:
-            continue
+        if hit is None or data["q"] in decorators:
+            continue  # not reached, or a registry filled at import time by decorating
         kind, chain = hit
         where = WHERE.get(kind, "request code")
         if chain:

@@ -9,7 +9,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
-from .mutations import is_memo_cache, mutation_target, only_evicts_what_others_add, resolve_written_store
+from .mutations import (is_memo_cache, mutation_target, only_evicts_what_others_add, resets_first,
+                        resolve_written_store)
 from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
@@ -73,7 +74,8 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     if function is None:
         return  # module level: import time
     store = resolve_written_store(target, ctx)
-    if store is None or is_memo_cache(function, store.key, ctx) or only_evicts_what_others_add(function, store.key, ctx):
+    if store is None or is_memo_cache(function, store.key, ctx) \
+            or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx):
         return
     # One finding per (function, container): the first write in source order.
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
