@@ -85,7 +85,7 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
         return
     name = getattr(function, "name", "<lambda>")
     message = (
-        f"{name}() fills the cache `{store.name}` from {{where}} and nothing ever evicts it: every"
+        f"{name}() fills the cache `{store.name}` from {{where}} and nothing bounds it (no size check, no expiry): every"
         " distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
         " Django/Flask cache) instead"
     )
