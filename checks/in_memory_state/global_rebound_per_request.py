@@ -22,8 +22,9 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags a function that declares `global X` and assigns `X` (`X = ...`, `X += 1`) when the function"
-            " runs per request or per job (the same request/job scopes as GAP101, including functions of the same"
-            " module they call)."
+            " runs per request or per job (the same request/job scopes as GAP101, including request hooks such as"
+            " Flask's `before_request`, middleware, and functions the handlers call in the same or another module"
+            " of the project)."
         ),
         why=(
             "A module global lives in one worker process: a request counter, a `maintenance` flag, a cached"
@@ -39,9 +40,10 @@ RULE = Rule(
             "@app.get(\"/\")\ndef index():\n    redis_client.incr(\"requests_served\")  # or a metrics counter"
         ),
         not_caught=(
-            "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`)"
-            " - which build a client or connection once per process and are fine; globals rebound by code no"
-            " handler of the same module calls; tests and `__main__` scripts."
+            "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`,"
+            " or after an early `if _client: return _client`) - which build a client or connection once per"
+            " process and are fine; globals rebound by code no handler reaches through a call the project join"
+            " can resolve (see GAP101); tests and real `__main__` scripts."
         ),
         references=("https://12factor.net/processes",),
     ),

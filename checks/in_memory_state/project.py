@@ -112,8 +112,10 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
             seen.add(name)
             found.append(name)
 
-    # The body only: decorators and defaults run once, when the function is defined.
-    for node in (n for stmt in function.body for n in ast.walk(stmt)):
+    # Not the decorators: they run once, when the function is defined. Defaults are walked for FastAPI's
+    # `user=Depends(get_current_user)`, which runs `get_current_user` per request.
+    defaults = [d for d in [*function.args.defaults, *function.args.kw_defaults] if d is not None]
+    for node in (n for part in [*defaults, *function.body] for n in ast.walk(part)):
         if not isinstance(node, ast.Call):
             continue
         add(callee_qualname(node, ctx))

@@ -27,8 +27,17 @@ RULE = Rule(
             " module-level `dict`/`list`/`set`/`defaultdict`/`OrderedDict`/`Counter`/`deque` (or a literal, or a"
             " class attribute holding one) from code that runs per request or per job: a Flask/FastAPI/Starlette/"
             "Quart/Sanic/aiohttp route, a Django function view or a method of a class-based view (Django, DRF),"
-            " a Channels consumer, a Celery/RQ/Dramatiq/Huey task, or a function of the same module that one of"
-            " them calls. Aliases of the framework imports are resolved. One finding per container per function."
+            " a Channels consumer, a request hook (`before_request`, `@app.middleware`), a middleware's `dispatch`/"
+            "`__call__`, a Celery/RQ/Dramatiq/Huey task, or a function any of them calls - in the same module or"
+            " in another module of the project (`sessions.create_session()` called from `routes.py`, a method of a"
+            " module-level instance, a function passed as `Thread(target=...)`/`Depends(...)`, a method called on"
+            " an injected collaborator `self.store.hit()` when at most three project classes define it). A class"
+            " attribute counts when it is a `ClassVar` or sits in a plain class (no decorator, no base); a write"
+            " through an entry alias (`history = D[k]; history.append(m)`) counts. Aliases of the framework imports"
+            " are resolved. A module with an `if __name__ == \"__main__\":` block is still service code when it"
+            " defines handlers or the block starts a server (`app.run(debug=True)`, `uvicorn.run(app)`). One"
+            " finding per container per function, where the state is filled: a function that only removes entries"
+            " another function adds is not reported."
         ),
         why=(
             "Production runs several worker processes (gunicorn, uvicorn workers, Celery prefork) and restarts"
@@ -46,10 +55,13 @@ RULE = Rule(
             "    redis_client.rpush(f\"cart:{user_id}\", request.json[\"sku\"])  # or a database row"
         ),
         not_caught=(
-            "Registries filled at import time (decorator registration, plugin tables), constants never written,"
-            " memo caches (GAP103 reports the unbounded ones), `global` rebinding (GAP102), `threading.local`,"
-            " `contextvars`, instance attributes, containers mutated only from code that no handler of the same"
-            " module calls (cross-module call chains are not followed), tests and `__main__` scripts."
+            "Registries filled at import time (decorator registration - a function used as a decorator anywhere in"
+            " the project is never followed -, plugin tables), constants never written, memo caches (GAP103"
+            " reports the unbounded ones), `global` rebinding (GAP102), buffers emptied on every call (`X[:] = []`,"
+            " `X.clear()`), `threading.local`, `contextvars`, instance attributes, dataclass/pydantic fields,"
+            " annotated attributes of classes with a base (they may be model fields), calls through inherited"
+            " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
+            " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
         ),
         references=(
             "https://docs.gunicorn.org/en/stable/design.html",

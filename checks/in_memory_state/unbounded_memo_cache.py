@@ -23,10 +23,12 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags two shapes, both only where code runs per request or per job (routes, views, view methods,"
-            " tasks, and same-module functions they call): (1) a module-level or class-level dict used as a memo"
-            " cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and filled (`C[k] = v`, `C.setdefault`) in the same"
-            " function - with no eviction anywhere in the file (no `pop`/`del`/`clear`/`popitem`, no `len(C)`"
-            " check, no reset); (2) a call, with a non-constant argument, to a function decorated with"
+            " hooks, middleware, tasks, and functions they call - in another module too, as for GAP101): (1) a"
+            " module-level or class-level dict used as a memo cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and"
+            " filled (`C[k] = v`, `C.setdefault`) in the same function - with no bound anywhere in the file (no"
+            " `clear`/`popitem`, no `len(C)` check, no reset, no expiry - a `pop`/`del` by key in a function that"
+            " also reads the cache); a removal by key elsewhere (`revoke()` deleting one entry) only invalidates"
+            " that entry, in one worker, and does not bound the cache; (2) a call, with a non-constant argument, to a function decorated with"
             " `functools.cache` or `functools.lru_cache(maxsize=None)`, when an argument carries request data (a"
             " handler parameter, `request.*`, `self.kwargs`, or a local assigned from them)."
         ),
@@ -48,8 +50,9 @@ RULE = Rule(
         ),
         not_caught=(
             "Caches keyed by a finite domain filled outside request code (per model class, per settings key),"
-            " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with any eviction in the file,"
-            " caches filled through a call chain that leaves the module. Precision is medium: a memo keyed by a"
+            " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with a size check, a `clear()` or"
+            " an expiry in the file, `functools.cache` functions of another module, call chains the project join"
+            " cannot resolve (see GAP101). Precision is medium: a memo keyed by a"
             " small finite set (a handful of languages) inside a view is also reported."
         ),
         references=(
@@ -85,8 +88,8 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
         return
     name = getattr(function, "name", "<lambda>")
     message = (
-        f"{name}() fills the cache `{store.name}` from {{where}} and nothing bounds it (no size check, no expiry): every"
-        " distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
+        f"{name}() fills the cache `{store.name}` from {{where}} and nothing bounds it (no size check, no"
+        " expiry): every distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
         " Django/Flask cache) instead"
     )
     if request_reachable(function, ctx) is None:
