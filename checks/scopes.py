@@ -51,6 +51,13 @@ WEB_APP_CONSTRUCTORS = frozenset({
     "sanic.Sanic", "sanic.Blueprint", "aiohttp.web.RouteTableDef", "aiohttp.web.Application", "ninja.NinjaAPI",
     "ninja.Router", "litestar.Litestar", "bottle.Bottle",
 })
+# `@app.before_request`, `@bp.before_app_request`, `@app.middleware("http")`, `@app.errorhandler(404)`: run around
+# every request (Flask, Quart, FastAPI, Starlette, Sanic), with or without a call.
+REQUEST_HOOK_ATTRS = frozenset({
+    "before_request", "before_app_request", "after_request", "after_app_request", "teardown_request",
+    "teardown_app_request", "errorhandler", "app_errorhandler", "exception_handler", "middleware",
+    "url_value_preprocessor", "context_processor", "app_context_processor",
+})
 ROUTE_RECEIVER_NAMES = frozenset({
     "app", "api", "router", "bp", "blueprint", "routes", "api_router", "application", "web_app", "server",
 })
@@ -74,6 +81,14 @@ VIEW_BASE_SUFFIXES = (
     "MethodView", "Resource",
 )
 TASK_BASES = frozenset({"celery.Task", "celery.app.task.Task"})
+# Middleware: Starlette `BaseHTTPMiddleware.dispatch`, Django's `MiddlewareMixin` and new-style
+# `class TimingMiddleware: def __call__(self, request)`, pure ASGI `async def __call__(self, scope, receive, send)`.
+# Every method but `__init__` (run once, when the stack is built) runs per request.
+MIDDLEWARE_SUFFIXES = ("Middleware", "MiddlewareMixin")
+MIDDLEWARE_METHODS = frozenset({
+    "dispatch", "__call__", "process_request", "process_view", "process_response", "process_exception",
+    "process_template_response",
+})
 # Names that look like a view base by suffix but are not request code.
 NOT_VIEW_BASES = frozenset({"TemplateResponse", "Resource"})  # `Resource` alone is too generic to trust
 
@@ -115,6 +130,13 @@ def decorator_kind(decorator: ast.expr, ctx: "ModuleContext") -> str | None:
                 or receiver_name.endswith(("_app", "celery")):
             return "task"
         return None
+    if target.attr in REQUEST_HOOK_ATTRS:
+        if constructor in WEB_APP_CONSTRUCTORS:
+            return "route"
+        named_like_app = receiver_name in ROUTE_RECEIVER_NAMES or receiver_name.endswith(("_bp", "_router", "_api"))
+        if constructor is None and named_like_app and _imports_any(ctx, WEB_FRAMEWORK_ROOTS):
+            return "route"
+        return None
     if target.attr in ROUTE_ATTRS:
         if constructor in WEB_APP_CONSTRUCTORS:
             return "route"
@@ -134,6 +156,20 @@ def _base_is_view(base: ast.expr, ctx: "ModuleContext") -> bool:
     if last in NOT_VIEW_BASES or last.startswith("Test"):
         return False
     return last.endswith(VIEW_BASE_SUFFIXES)
+
+
+def _is_middleware(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
+    """A class with a middleware base, or named `...Middleware` with a per-request hook method."""
+
+    def compute() -> bool:
+        for base in cls.bases:
+            spelled = ctx.dotted_name(base) or ""
+            if spelled.rsplit(".", 1)[-1].endswith(MIDDLEWARE_SUFFIXES):
+                return True
+        return cls.name.endswith("Middleware") and any(
+            isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name in MIDDLEWARE_METHODS for s in cls.body)
+
+    return ctx.memo(("middleware-class", id(cls)), compute)
 
 
 def _base_is_task(base: ast.expr, ctx: "ModuleContext") -> bool:
@@ -182,6 +218,10 @@ def scope_kind(function: ast.AST, ctx: "ModuleContext") -> str | None:
 def _scope_kind(function: FunctionNode, ctx: "ModuleContext") -> str | None:
     if is_test_or_script(ctx):
         return None
+    return _handler_kind(function, ctx)
+
+
+def _handler_kind(function: FunctionNode, ctx: "ModuleContext") -> str | None:
     for decorator in function.decorator_list:
         kind = decorator_kind(decorator, ctx)
         if kind:
@@ -190,6 +230,8 @@ def _scope_kind(function: FunctionNode, ctx: "ModuleContext") -> str | None:
     if isinstance(parent, ast.ClassDef):
         if any(_base_is_task(b, ctx) for b in parent.bases) and function.name == "run":
             return "task"
+        if _is_middleware(parent, ctx):
+            return "view" if function.name != "__init__" else None
         if any(_base_is_view(b, ctx) for b in parent.bases):
             spelled = [ctx.dotted_name(b) or "" for b in parent.bases]
             consumer = any(s.endswith(("Consumer", "WebSocketEndpoint")) for s in spelled)
@@ -284,15 +326,61 @@ def is_test_module(ctx: "ModuleContext") -> bool:
 
 
 def is_test_or_script(ctx: "ModuleContext") -> bool:
-    """Tests, conftest files and `if __name__ == "__main__":` scripts: their state dies with the process anyway."""
+    """Tests, conftest files and `if __name__ == "__main__":` scripts: their state dies with the process anyway.
+
+    A module with a `__main__` block is still service code when it defines request handlers or job functions, or
+    when the block starts a server (`app.run(debug=True)`, `uvicorn.run(app)`): the usual shape of a generated
+    Flask or FastAPI app, which production runs under gunicorn/uvicorn workers."""
 
     def compute() -> bool:
         if is_test_module(ctx):
             return True
-        for stmt in ctx.tree.body:
-            if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) \
-                    and isinstance(stmt.test.left, ast.Name) and stmt.test.left.id == "__name__":
-                return True
-        return False
+        guard = _main_guard(ctx)
+        if guard is None:
+            return False
+        return not (_starts_server(guard, ctx) or _defines_handlers(ctx))
 
     return ctx.memo(("test-or-script",), compute)
+
+
+def _main_guard(ctx: "ModuleContext") -> ast.If | None:
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) \
+                and isinstance(stmt.test.left, ast.Name) and stmt.test.left.id == "__name__":
+            return stmt
+    return None
+
+
+SERVER_CALLS = frozenset({
+    "uvicorn.run", "hypercorn.asyncio.serve", "aiohttp.web.run_app", "waitress.serve", "bottle.run",
+    "werkzeug.serving.run_simple", "gevent.pywsgi.WSGIServer", "wsgiref.simple_server.make_server",
+})
+SERVER_METHODS = frozenset({"run", "run_server", "serve", "serve_forever"})
+
+
+def _starts_server(guard: ast.If, ctx: "ModuleContext") -> bool:
+    """The `__main__` block serves the app: `app.run(...)`, `socketio.run(app)`, `uvicorn.run("main:app")`."""
+    for node in ast.walk(guard):
+        if not isinstance(node, ast.Call):
+            continue
+        if ctx.qualified_name(node.func) in SERVER_CALLS:
+            return True
+        if isinstance(node.func, ast.Attribute) and node.func.attr in SERVER_METHODS:
+            receiver = node.func.value
+            constructor = _assigned_call(receiver, ctx)
+            name = (ctx.dotted_name(receiver) or "").rsplit(".", 1)[-1].lower()
+            if constructor in WEB_APP_CONSTRUCTORS or (
+                    name in ROUTE_RECEIVER_NAMES | {"socketio", "sio"} and _imports_any(ctx, WEB_FRAMEWORK_ROOTS)):
+                return True
+    return False
+
+
+def _defines_handlers(ctx: "ModuleContext") -> bool:
+    """A module-level function or a method of a module-level class is a route, view, hook or task."""
+    for stmt in ctx.tree.body:
+        functions = [stmt] if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) else [
+            s for s in stmt.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ] if isinstance(stmt, ast.ClassDef) else []
+        if any(_handler_kind(f, ctx) for f in functions):
+            return True
+    return False

@@ -67,8 +67,10 @@ def class_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, ast.A
                     and is_mutable_container(stmt.value, ctx):
                 table[stmt.targets[0].id] = stmt
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
-                    and is_mutable_container(stmt.value, ctx) and "ClassVar" in ast.unparse(stmt.annotation):
-                # Only ClassVar: dataclass and pydantic fields with defaults are per instance.
+                    and is_mutable_container(stmt.value, ctx) and (
+                        "ClassVar" in ast.unparse(stmt.annotation) or _plain_class(cls)):
+                # ClassVar, or a plain class: dataclass, attrs, pydantic and ORM fields with defaults are per
+                # instance, so a decorated class or one with a base is trusted only with ClassVar.
                 table[stmt.target.id] = stmt
         if not table:
             return table
@@ -86,6 +88,21 @@ def class_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, ast.A
         return table
 
     return ctx.memo(("class-containers", id(cls)), compute)
+
+
+PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
+
+
+def _plain_class(cls: ast.ClassDef) -> bool:
+    """`class RoomManager:` - no decorator, no base but `object`/`ABC`/`Generic[...]`: an annotated class attribute
+    with a value is one container shared by every instance."""
+    if cls.decorator_list or cls.keywords:
+        return False
+    for base in cls.bases:
+        spelled = ast.unparse(base.value if isinstance(base, ast.Subscript) else base)
+        if spelled not in PLAIN_BASES:
+            return False
+    return True
 
 
 def subscript_root(node: ast.AST) -> ast.AST:

@@ -6,8 +6,10 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP102",
@@ -20,8 +22,9 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags a function that declares `global X` and assigns `X` (`X = ...`, `X += 1`) when the function"
-            " runs per request or per job (the same request/job scopes as GAP101, including functions of the same"
-            " module they call)."
+            " runs per request or per job (the same request/job scopes as GAP101, including request hooks such as"
+            " Flask's `before_request`, middleware, and functions the handlers call in the same or another module"
+            " of the project)."
         ),
         why=(
             "A module global lives in one worker process: a request counter, a `maintenance` flag, a cached"
@@ -37,44 +40,77 @@ RULE = Rule(
             "@app.get(\"/\")\ndef index():\n    redis_client.incr(\"requests_served\")  # or a metrics counter"
         ),
         not_caught=(
-            "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`)"
-            " - which build a client or connection once per process and are fine; globals rebound by code no"
-            " handler of the same module calls; tests and `__main__` scripts."
+            "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`,"
+            " or after an early `if _client: return _client`) - which build a client or connection once per"
+            " process and are fine; globals rebound by code no handler reaches through a call the project join"
+            " can resolve (see GAP101); tests and real `__main__` scripts."
         ),
         references=("https://12factor.net/processes",),
     ),
 )
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Global)
 def check(node: ast.Global, ctx: ModuleContext) -> Iterator[Finding]:
     function = ctx.enclosing_function(node)
-    kind = request_reachable(function, ctx)
-    if kind is None:
+    if function is None:
         return
+    kind = request_reachable(function, ctx)
     bindings = ctx.bindings(function)
     for name in node.names:
         rebinds = [s for s in bindings.get(name, ()) if not _is_lazy_init(s, name, ctx)
                    and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
         if not rebinds:
             continue
-        where = "a background task" if kind == "task" else "request code"
-        yield ctx.finding(
-            RULE, rebinds[0],
-            f"{function.name}() rebinds the module global `{name}` from {where}: each worker process has its own"
+        message = (
+            f"{function.name}() rebinds the module global `{name}` from {{where}}: each worker process has its own"
             " value and it resets on restart, so other workers never see it; keep it in the database, Redis or a"
-            " metrics backend",
+            " metrics backend"
         )
+        if kind is None:
+            record_write(RULE, function, rebinds[0], message, ctx)  # a handler of another module may call it
+            continue
+        where = "a background task" if kind == "task" else "request code"
+        yield ctx.finding(RULE, rebinds[0], message.format(where=where))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)
 
 
 def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:
-    """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton."""
+    """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton; also the early-return
+    spelling `if X: return X` followed by `X = make()`."""
+    function = ctx.enclosing_function(stmt)
+    if function is not None:
+        for earlier in function.body:
+            if earlier is stmt or getattr(earlier, "lineno", 0) >= getattr(stmt, "lineno", 0):
+                break
+            if isinstance(earlier, ast.If) and _tests_set(earlier.test, name) and earlier.body \
+                    and isinstance(earlier.body[-1], ast.Return):
+                return True
     for ancestor in ctx.ancestors(stmt):
         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return False
         if isinstance(ancestor, ast.If) and _tests_unset(ancestor.test, name):
             return True
     return False
+
+
+def _tests_set(test: ast.expr, name: str) -> bool:
+    """`if X:` / `if X is not None:`"""
+    if isinstance(test, ast.Name):
+        return test.id == name
+    return isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == name \
+        and isinstance(test.ops[0], ast.IsNot) and isinstance(test.comparators[0], ast.Constant) \
+        and test.comparators[0].value is None
 
 
 def _tests_unset(test: ast.expr, name: str) -> bool:

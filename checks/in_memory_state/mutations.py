@@ -156,33 +156,117 @@ def _result_is_mutated(node: ast.AST, ctx: "ModuleContext") -> bool:
     return isinstance(parent, ast.Attribute) and parent.attr in MUTATING_METHODS
 
 
-def module_evicts(key: str, ctx: "ModuleContext") -> bool:
-    """Anywhere in the file: an eviction (`pop`, `del`, `clear`...), a size check (`len(X)`), or a rebinding."""
+def is_memo_cache(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """The function looks a key up in the container and stores under a key: a memo cache, not a shared store."""
+    usage = function_usage(function, key, ctx)
+    return usage.reads and usage.stores_by_key
+
+
+def _is_eviction(node: ast.AST) -> bool:
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.ctx, ast.Del)
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EVICTING_METHODS
+
+
+def _adders(ctx: "ModuleContext") -> dict[str, frozenset[int]]:
+    """Container key -> ids of the functions that add to it (anything but pop/del/discard/clear...)."""
+
+    def compute() -> dict[str, frozenset[int]]:
+        table: dict[str, set[int]] = {}
+        for node in ctx.nodes:
+            if not isinstance(node, (ast.Subscript, ast.Call)) or _is_eviction(node):
+                continue
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                if not isinstance(ctx.parent(node), (ast.Assign, ast.AnnAssign, ast.NamedExpr)):
+                    continue  # `history = D[k]` keeps the entry it inserted
+                store = resolve_store(subscript_root(node.value), ctx)
+                if store is not None and store.container == "defaultdict":  # `D[k]` inserts the default
+                    table.setdefault(store.key, set()).add(id(ctx.enclosing_function(node)))
+                continue
+            target = mutation_target(node)
+            if target is None:
+                continue
+            key = _store_key_of(target, ctx)
+            if key is not None:
+                table.setdefault(key, set()).add(id(ctx.enclosing_function(node)))
+        return {k: frozenset(v) for k, v in table.items()}
+
+    return ctx.memo(("container-adders",), compute)
+
+
+def only_evicts_what_others_add(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """`destroy_session()` only pops from `SESSIONS`, which another function fills: the state is reported where
+    it is added, not at every removal."""
+    adders = _adders(ctx).get(key, frozenset())
+    return id(function) not in adders and bool(adders)
+
+
+def module_bounds(key: str, ctx: "ModuleContext") -> bool:
+    """The cache has a bound: `clear()`/`popitem()`/`popleft()`, a size check (`len(C)`), a rebinding, or an
+    expiry - a removal by key in a function that also reads it. A removal by key elsewhere (`revoke()` deleting
+    one entry) only invalidates: the cache still keeps every other distinct key."""
 
     def compute() -> frozenset[str]:
         keys: set[str] = set()
         for node in ctx.nodes:
             target: ast.AST | None = None
             if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Del):
-                target = node.value
+                target = node.value if _reads_in_same_function(node, ctx) else None
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                     and node.func.attr in EVICTING_METHODS:
-                target = node.func.value
+                per_key = node.func.attr in ("pop", "remove", "discard", "__delitem__")
+                target = node.func.value if not per_key or _reads_in_same_function(node, ctx) else None
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len" \
                     and node.args:
                 target = node.args[0]
             elif isinstance(node, ast.Global):
-                keys.update("module:" + n for n in node.names)  # rebound (reset) somewhere
+                keys.update("module:" + n for n in node.names)
             if target is not None:
-                found = _store_key_of(target, ctx)
+                found = _store_key_of(subscript_root(target), ctx)
                 if found:
                     keys.add(found)
         return frozenset(keys)
 
-    return key in ctx.memo(("evicted-containers",), compute)
+    return key in ctx.memo(("bounded-containers",), compute)
 
 
-def is_memo_cache(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
-    """The function looks a key up in the container and stores under a key: a memo cache, not a shared store."""
-    usage = function_usage(function, key, ctx)
-    return usage.reads and usage.stores_by_key
+def _reads_in_same_function(node: ast.AST, ctx: "ModuleContext") -> bool:
+    function = ctx.enclosing_function(node)
+    if function is None:
+        return True  # module level: treat as a bound
+    target = node.value if isinstance(node, ast.Subscript) else node.func.value  # type: ignore[attr-defined]
+    key = _store_key_of(subscript_root(target), ctx)
+    return key is not None and function_usage(function, key, ctx).reads
+
+
+def resolve_written_store(target: ast.AST, ctx: "ModuleContext") -> Store | None:
+    """The container a write goes to, also through a local alias of one of its entries:
+    `history = CONVERSATIONS[user_id]; history.append(msg)` writes to `CONVERSATIONS`."""
+    store = resolve_store(target, ctx)
+    if store is not None or not isinstance(target, ast.Name):
+        return store
+    value = ctx.value_of(target)
+    if isinstance(value, ast.Subscript):
+        return resolve_store(subscript_root(value), ctx)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
+            and value.func.attr in ("get", "setdefault"):
+        return resolve_store(subscript_root(value.func.value), ctx)
+    return None
+
+
+def resets_first(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """`searched_locations[:] = []` / `X.clear()` in the function: a buffer emptied on every call, not state
+    that accumulates across requests."""
+
+    def compute() -> bool:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store) \
+                    and isinstance(node.slice, ast.Slice) and node.slice.lower is None and node.slice.upper is None:
+                if _store_key_of(node.value, ctx) == key:
+                    return True
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "clear" \
+                    and _store_key_of(node.func.value, ctx) == key:
+                return True
+        return False
+
+    return ctx.memo(("container-reset", id(function), key), compute)

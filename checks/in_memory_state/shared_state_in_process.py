@@ -6,9 +6,12 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
-from .mutations import is_memo_cache, mutation_target, resolve_store
+from .mutations import (is_memo_cache, mutation_target, only_evicts_what_others_add, resets_first,
+                        resolve_written_store)
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP101",
@@ -24,8 +27,17 @@ RULE = Rule(
             " module-level `dict`/`list`/`set`/`defaultdict`/`OrderedDict`/`Counter`/`deque` (or a literal, or a"
             " class attribute holding one) from code that runs per request or per job: a Flask/FastAPI/Starlette/"
             "Quart/Sanic/aiohttp route, a Django function view or a method of a class-based view (Django, DRF),"
-            " a Channels consumer, a Celery/RQ/Dramatiq/Huey task, or a function of the same module that one of"
-            " them calls. Aliases of the framework imports are resolved. One finding per container per function."
+            " a Channels consumer, a request hook (`before_request`, `@app.middleware`), a middleware's `dispatch`/"
+            "`__call__`, a Celery/RQ/Dramatiq/Huey task, or a function any of them calls - in the same module or"
+            " in another module of the project (`sessions.create_session()` called from `routes.py`, a method of a"
+            " module-level instance, a function passed as `Thread(target=...)`/`Depends(...)`, a method called on"
+            " an injected collaborator `self.store.hit()` when at most three project classes define it). A class"
+            " attribute counts when it is a `ClassVar` or sits in a plain class (no decorator, no base); a write"
+            " through an entry alias (`history = D[k]; history.append(m)`) counts. Aliases of the framework imports"
+            " are resolved. A module with an `if __name__ == \"__main__\":` block is still service code when it"
+            " defines handlers or the block starts a server (`app.run(debug=True)`, `uvicorn.run(app)`). One"
+            " finding per container per function, where the state is filled: a function that only removes entries"
+            " another function adds is not reported."
         ),
         why=(
             "Production runs several worker processes (gunicorn, uvicorn workers, Celery prefork) and restarts"
@@ -43,10 +55,13 @@ RULE = Rule(
             "    redis_client.rpush(f\"cart:{user_id}\", request.json[\"sku\"])  # or a database row"
         ),
         not_caught=(
-            "Registries filled at import time (decorator registration, plugin tables), constants never written,"
-            " memo caches (GAP103 reports the unbounded ones), `global` rebinding (GAP102), `threading.local`,"
-            " `contextvars`, instance attributes, containers mutated only from code that no handler of the same"
-            " module calls (cross-module call chains are not followed), tests and `__main__` scripts."
+            "Registries filled at import time (decorator registration - a function used as a decorator anywhere in"
+            " the project is never followed -, plugin tables), constants never written, memo caches (GAP103"
+            " reports the unbounded ones), `global` rebinding (GAP102), buffers emptied on every call (`X[:] = []`,"
+            " `X.clear()`), `threading.local`, `contextvars`, instance attributes, dataclass/pydantic fields,"
+            " annotated attributes of classes with a base (they may be model fields), calls through inherited"
+            " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
+            " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
         ),
         references=(
             "https://docs.gunicorn.org/en/stable/design.html",
@@ -56,27 +71,43 @@ RULE = Rule(
 )
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Subscript, ast.Call)
 def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     target = mutation_target(node)
     if target is None:
         return
     function = ctx.enclosing_function(node)
-    kind = request_reachable(function, ctx)
-    if kind is None:
-        return
-    store = resolve_store(target, ctx)
-    if store is None or is_memo_cache(function, store.key, ctx):
+    if function is None:
+        return  # module level: import time
+    store = resolve_written_store(target, ctx)
+    if store is None or is_memo_cache(function, store.key, ctx) \
+            or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx):
         return
     # One finding per (function, container): the first write in source order.
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
     if first is not node:
         return
-    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
     scope = "class attribute" if store.kind == "class" else "module-level"
-    yield ctx.finding(
-        RULE, node,
-        f"{function.name}() writes to the {scope} {store.container} `{store.name}` from {where}: every worker"
+    name = getattr(function, "name", "<lambda>")
+    message = (
+        f"{name}() writes to the {scope} {store.container} `{store.name}` from {{where}}: every worker"
         " process keeps its own copy, it is lost on restart and grows without bound; keep this state in the"
-        " database, Redis or the framework's cache/session instead",
+        " database, Redis or the framework's cache/session instead"
     )
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        return
+    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
+    yield ctx.finding(RULE, node, message.format(where=where))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)

@@ -6,9 +6,11 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
-from .mutations import is_memo_cache, module_evicts, resolve_store
+from .mutations import is_memo_cache, module_bounds, resolve_store
+from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
     id="GAP103",
@@ -21,10 +23,12 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags two shapes, both only where code runs per request or per job (routes, views, view methods,"
-            " tasks, and same-module functions they call): (1) a module-level or class-level dict used as a memo"
-            " cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and filled (`C[k] = v`, `C.setdefault`) in the same"
-            " function - with no eviction anywhere in the file (no `pop`/`del`/`clear`/`popitem`, no `len(C)`"
-            " check, no reset); (2) a call, with a non-constant argument, to a function decorated with"
+            " hooks, middleware, tasks, and functions they call - in another module too, as for GAP101): (1) a"
+            " module-level or class-level dict used as a memo cache - looked up (`k in C`, `C.get(k)`, `C[k]`) and"
+            " filled (`C[k] = v`, `C.setdefault`) in the same function - with no bound anywhere in the file (no"
+            " `clear`/`popitem`, no `len(C)` check, no reset, no expiry - a `pop`/`del` by key in a function that"
+            " also reads the cache); a removal by key elsewhere (`revoke()` deleting one entry) only invalidates"
+            " that entry, in one worker, and does not bound the cache; (2) a call, with a non-constant argument, to a function decorated with"
             " `functools.cache` or `functools.lru_cache(maxsize=None)`, when an argument carries request data (a"
             " handler parameter, `request.*`, `self.kwargs`, or a local assigned from them)."
         ),
@@ -46,8 +50,9 @@ RULE = Rule(
         ),
         not_caught=(
             "Caches keyed by a finite domain filled outside request code (per model class, per settings key),"
-            " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with any eviction in the file,"
-            " caches filled through a call chain that leaves the module. Precision is medium: a memo keyed by a"
+            " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with a size check, a `clear()` or"
+            " an expiry in the file, `functools.cache` functions of another module, call chains the project join"
+            " cannot resolve (see GAP101). Precision is medium: a memo keyed by a"
             " small finite set (a handful of languages) inside a view is also reported."
         ),
         references=(
@@ -61,26 +66,41 @@ UNBOUNDED_CACHE_DECORATORS = frozenset({"functools.cache"})
 SIZED_CACHE_DECORATORS = frozenset({"functools.lru_cache"})
 
 
+@RULE.on(ast.Module)
+def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
+    record_graph(ctx)
+    return iter(())
+
+
 @RULE.on(ast.Subscript)
 def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding]:
     if not isinstance(node.ctx, ast.Store):
         return
     function = ctx.enclosing_function(node)
-    if request_reachable(function, ctx) is None:
+    if function is None:
         return
     store = resolve_store(node.value, ctx)
-    if store is None or not is_memo_cache(function, store.key, ctx) or module_evicts(store.key, ctx):
+    if store is None or not is_memo_cache(function, store.key, ctx) or module_bounds(store.key, ctx):
         return
     if not _carries_request_data(node.slice, function, ctx):
         return
     if ctx.memo(("gap103-first", id(function), store.key), lambda: node) is not node:
         return
-    yield ctx.finding(
-        RULE, node,
-        f"{function.name}() fills the cache `{store.name}` from per-request code and nothing ever evicts it: every"
-        " distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
-        " Django/Flask cache) instead",
+    name = getattr(function, "name", "<lambda>")
+    message = (
+        f"{name}() fills the cache `{store.name}` from {{where}} and nothing bounds it (no size check, no"
+        " expiry): every distinct key stays in each worker's memory forever; use a bounded TTL cache (cachetools.TTLCache,"
+        " Django/Flask cache) instead"
     )
+    if request_reachable(function, ctx) is None:
+        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        return
+    yield ctx.finding(RULE, node, message.format(where="per-request code"))
+
+
+@RULE.on_project
+def check_project(index: ProjectIndex) -> Iterator[Finding]:
+    yield from project_findings(RULE, index)
 
 
 @RULE.on(ast.Call)

@@ -1,0 +1,294 @@
+"""Cross-module reachability for the in-memory-state rules: a helper in `sessions.py` that writes a module-level
+dict is per-process state when a route in `routes.py` calls it.
+
+Each file records, once, during its single walk (whichever GAP1xx rule asks first):
+
+- `ims-graph` {functions: {qualname: [kind | None, [callee qualnames]]}, instances: {module.name: class qualname},
+  registered: [qualnames]}: which of its functions run per request or per job (`scopes.request_reachable`),
+  the project functions each one calls (imports resolved, `self.m()`, `manager.m()` on a module-level
+  instance, functions passed as arguments such as `Thread(target=handle)`), and handlers registered by
+  qualified name (`path("cart/", views.add_to_cart)`, `add_url_rule(view_func=views.index)`).
+- `gap1nn-write` {q, line, col, end_line, end_col, message}: a finding its rule would report if the function
+  `q` ran per request or per job, recorded only where the file alone cannot tell (the per-file handler reports
+  the rest itself).
+
+The join walks the call graph once from every handler (any depth, cycles cut) and reports the recorded writes
+of every function it reaches, with the chain that reaches it.
+"""
+from __future__ import annotations
+
+import ast
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from ..orm.index import callee_qualname, function_qualname
+from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
+    from ...analyzer.project import ProjectIndex
+    from ...analyzer.registry import Rule
+
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+GRAPH = "ims-graph"
+MAX_CALLS = 80
+# `self.<attr>.<method>()` on a collaborator of unknown class: joined by method name to the project classes that
+# define it, when few do (duck typing; a name many classes define says nothing).
+DUCK = "*"
+MAX_DUCK_CLASSES = 3
+
+
+def _module(ctx: "ModuleContext") -> str:
+    return ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+
+
+def record_graph(ctx: "ModuleContext") -> None:
+    """Record this file's `ims-graph` fact (once per file, whichever rule asks first)."""
+    ctx.memo(("ims-graph",), lambda: _record_graph(ctx))
+
+
+def _record_graph(ctx: "ModuleContext") -> bool:
+    if is_test_module(ctx):
+        return False
+    functions: dict[str, list] = {}
+    methods: list[str] = []
+    for function in _top_functions(ctx):
+        qualname = function_qualname(function, ctx)
+        if qualname is None:
+            continue
+        if isinstance(ctx.parent(function), ast.ClassDef) and not function.name.startswith("__"):
+            methods.append(qualname)
+        kind = request_reachable(function, ctx)
+        calls = _calls(function, ctx)
+        if kind or calls:
+            functions[qualname] = [kind, calls]
+    instances = _instances(ctx)
+    registered = _registered(ctx)
+    decorators = _decorators(ctx)
+    if functions or instances or registered or methods or decorators:
+        ctx.record(GRAPH, {"functions": functions, "instances": instances, "registered": registered,
+                           "methods": methods, "decorators": decorators})
+    return True
+
+
+def _top_functions(ctx: "ModuleContext") -> Iterator[FunctionNode]:
+    for stmt in ctx.tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield stmt
+        elif isinstance(stmt, ast.ClassDef):
+            for inner in stmt.body:
+                if isinstance(inner, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield inner
+
+
+def _reference(expr: ast.AST, ctx: "ModuleContext") -> str | None:
+    """The qualname a function reference names: `handle`, `views.index`, `self.process` (not a call)."""
+    if isinstance(expr, ast.Name):
+        if expr.id in _module_defs(ctx):
+            return f"{_module(ctx)}.{expr.id}"
+        resolved = ctx.imports.get(expr.id)
+        return resolved if resolved and not resolved.startswith("builtins.") else None
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
+        if expr.value.id in ("self", "cls"):
+            cls = ctx.enclosing(expr, ast.ClassDef)
+            return f"{_module(ctx)}.{cls.name}.{expr.attr}" if cls is not None else None
+        if expr.value.id in ctx.imports:
+            return ctx.qualified_name(expr)
+    return None
+
+
+def _module_defs(ctx: "ModuleContext") -> frozenset[str]:
+    return ctx.memo(("ims-module-defs",), lambda: frozenset(
+        s.name for s in ctx.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))))
+
+
+def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
+    """Project functions `function` (and the closures in it) may call, by qualname, in source order."""
+    found: list[str] = []
+    seen: set[str] = set()
+
+    def add(name: str | None) -> None:
+        if name and name not in seen and len(found) < MAX_CALLS:
+            seen.add(name)
+            found.append(name)
+
+    # Not the decorators: they run once, when the function is defined. Defaults are walked for FastAPI's
+    # `user=Depends(get_current_user)`, which runs `get_current_user` per request.
+    defaults = [d for d in [*function.args.defaults, *function.args.kw_defaults] if d is not None]
+    for node in (n for part in [*defaults, *function.body] for n in ast.walk(part)):
+        if not isinstance(node, ast.Call):
+            continue
+        add(callee_qualname(node, ctx))
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id in ctx.module_names and node.func.value.id not in ("self", "cls"):
+            add(f"{_module(ctx)}.{node.func.value.id}.{node.func.attr}")  # `manager.connect()`, a module instance
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Attribute) \
+                and isinstance(node.func.value.value, ast.Name) and node.func.value.value.id == "self" \
+                and not node.func.attr.startswith("_"):
+            add(f"{DUCK}.{node.func.attr}")  # `self.buckets.hit()`: a collaborator injected in __init__
+        # `Thread(target=handle)`, `executor.submit(handle, x)`, `background_tasks.add_task(send, ...)`
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            if isinstance(arg, (ast.Name, ast.Attribute)) and isinstance(getattr(arg, "ctx", ast.Load()), ast.Load):
+                reference = _reference(arg, ctx)
+                if reference is not None and (not isinstance(arg, ast.Name) or arg.id not in ctx.imports
+                                              or reference.rsplit(".", 1)[-1][:1].islower()):
+                    add(reference)
+    return found
+
+
+def _instances(ctx: "ModuleContext") -> dict[str, str]:
+    """Module-level `manager = ConnectionManager()`: `mod.manager` -> `mod.ConnectionManager` (or the import)."""
+    table: dict[str, str] = {}
+    for stmt in ctx.tree.body:
+        if not (isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call)):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        func = stmt.value.func
+        if isinstance(func, ast.Name) and func.id in ctx.module_names:
+            cls = f"{_module(ctx)}.{func.id}"
+        else:
+            cls = ctx.qualified_name(func)
+        if not cls or cls.startswith("builtins.") or not cls.rsplit(".", 1)[-1][:1].isupper():
+            continue
+        for target in targets:
+            if isinstance(target, ast.Name):
+                table[f"{_module(ctx)}.{target.id}"] = cls
+    return table
+
+
+def _decorators(ctx: "ModuleContext") -> list[str]:
+    """Project functions used as decorators here (`@hooks.register("x")`, `@register`): registration functions
+    that run at import time, whatever else calls them later."""
+    names: set[str] = set()
+    for node in ctx.nodes:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                reference = _reference(target, ctx)
+                if reference:
+                    names.add(reference)
+    return sorted(names)
+
+
+def _registered(ctx: "ModuleContext") -> list[str]:
+    """Handlers registered by reference to another module: `path("", views.index)`, `add_url_rule(view_func=f)`."""
+    names: list[str] = []
+    for node in ctx.nodes:
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if not ((isinstance(func, ast.Attribute) and func.attr in REGISTRATION_ATTRS)
+                or ctx.qualified_name(func) in REGISTRATION_CALLS):
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords if k.arg in ("endpoint", "view_func", "handler",
+                                                                            "view"))]:
+            if isinstance(arg, (ast.Name, ast.Attribute)):
+                reference = _reference(arg, ctx)
+                if reference and not reference.startswith(_module(ctx) + ".") and reference not in names:
+                    names.append(reference)
+    return names
+
+
+# ---- writes a rule would report from request code -------------------------------------------------------------
+def owner_qualname(function: ast.AST | None, ctx: "ModuleContext") -> str | None:
+    """The qualname of the outermost named function around `function` (closures run when it runs)."""
+    current = function
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            qualname = function_qualname(current, ctx)
+            if qualname is not None:
+                return qualname
+        current = ctx.enclosing_function(current)
+    return None
+
+
+def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, ctx: "ModuleContext") -> None:
+    """A write `rule` reports if `function` turns out to run per request or per job. `message` holds `{where}`."""
+    if is_test_module(ctx):
+        return
+    qualname = owner_qualname(function, ctx)
+    if qualname is None:
+        return
+    record_graph(ctx)
+    ctx.record(f"{rule.id.lower()}-write", {
+        "q": qualname, "line": node.lineno, "col": node.col_offset + 1,
+        "end_line": getattr(node, "end_lineno", node.lineno) or node.lineno,
+        "end_col": (getattr(node, "end_col_offset", node.col_offset) or node.col_offset) + 1, "message": message,
+    })
+
+
+# ---- the join -------------------------------------------------------------------------------------------------
+def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
+    """qualname -> (handler kind, call chain from the handler) for every project function a handler reaches
+    through another module. Computed once per scan and shared by the three rules."""
+    cached = getattr(index, "_ims_reached", None)
+    if cached is not None:
+        return cached
+    functions: dict[str, tuple[str, list]] = {}
+    instances: dict[str, str] = {}
+    roots: list[tuple[str, str, list[str]]] = []
+    for path, data in index.facts(GRAPH):
+        for qualname, (kind, calls) in data["functions"].items():
+            functions.setdefault(qualname, (path, [kind, calls]))
+            if kind:
+                roots.append((qualname, kind, []))
+        instances.update(data["instances"])
+        for qualname in data["registered"]:
+            roots.append((qualname, "route", [f"registered in {os.path.basename(path)}"]))
+
+    def resolve(callee: str) -> str:
+        owner, _, method = callee.rpartition(".")
+        if owner in instances:
+            return f"{instances[owner]}.{method}"
+        return callee
+
+    by_method: dict[str, list[str]] = {}
+    for _, data in index.facts(GRAPH):
+        for qualname in data.get("methods", ()):
+            by_method.setdefault(qualname.rsplit(".", 1)[-1], []).append(qualname)
+
+    def targets(callee: str) -> list[str]:
+        if callee.startswith(DUCK + "."):
+            defined = by_method.get(callee[2:], [])
+            return defined if len(defined) <= MAX_DUCK_CLASSES else []
+        return [resolve(callee)]
+
+    found: dict[str, tuple[str, list[str]]] = {}
+    work: list[tuple[str, str, list[str]]] = []
+    for qualname, kind, chain in roots:
+        if qualname not in found:
+            found[qualname] = (kind, chain)
+            work.append((qualname, kind, chain))
+    while work:
+        qualname, kind, chain = work.pop(0)
+        entry = functions.get(qualname)
+        if entry is None:
+            continue
+        path, (_, calls) = entry
+        step = [*chain, f"{qualname.rsplit('.', 1)[-1]}() in {os.path.basename(path)}"]
+        for callee in calls:
+            for target in targets(callee):
+                if target not in found:
+                    found[target] = (kind, step)
+                    work.append((target, kind, step))
+    index._ims_reached = found  # type: ignore[attr-defined]
+    return found
+
+
+WHERE = {"task": "a background task", "websocket": "a websocket handler"}
+
+
+def project_findings(rule: "Rule", index: "ProjectIndex") -> Iterator[object]:
+    """The recorded writes of `rule` in functions that a handler of another module reaches."""
+    reach = reached(index)
+    decorators = {name for _, data in index.facts(GRAPH) for name in data.get("decorators", ())}
+    for path, data in index.facts(f"{rule.id.lower()}-write"):
+        hit = reach.get(data["q"])
+        if hit is None or data["q"] in decorators:
+            continue  # not reached, or a registry filled at import time by decorating
+        kind, chain = hit
+        where = WHERE.get(kind, "request code")
+        if chain:
+            where += f" ({' -> '.join(chain[-3:])} -> here)"
+        yield index.finding(rule, path, data["line"], data["col"], data["end_line"], data["end_col"],
+                            data["message"].format(where=where))
