@@ -110,9 +110,11 @@ def test_concurrent_runs_share_one_cache(tmp_path):
                "--cache-dir", str(tmp_path / ".shared-cache")]
     procs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(3)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 1 for p in procs)
-    assert len(set(outputs)) == 1
+    results = [p.communicate(timeout=300) for p in procs]
+    outputs = [out for out, _ in results]
+    errors = b"\n".join(err for _, err in results).decode(errors="replace")
+    assert all(p.returncode == 1 for p in procs), errors
+    assert len(set(outputs)) == 1, errors
     assert len(json.loads(outputs[0])["findings"]) == sum(i % 3 + 1 for i in range(30))
     warm = subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=300)
     assert warm.stdout == outputs[0]
