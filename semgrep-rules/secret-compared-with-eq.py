@@ -45,3 +45,11 @@ class Token:
     def __eq__(self, other):
         # ok: GAP811
         return self.token == other.token
+
+
+def validate_token_format(token):
+    body = token.removeprefix("wt_")
+    # ok: GAP811
+    if body == token:
+        return False
+    return True
