@@ -8,7 +8,7 @@ RULE = Rule(
     name="secret-compared-with-eq",
     category="security",
     severity="warning",
-    precision="high",
+    precision="medium",
     cwe="CWE-208",
     security_severity="5.9",
     semgrep=True,
@@ -35,7 +35,8 @@ RULE = Rule(
         not_caught=(
             "Secrets under names that do not say so (`expected == given` with neither side named), comparisons"
             " done by `in` or by a database lookup, and plaintext password comparisons (a different gap: the"
-            " password should not be stored)."
+            " password should not be stored). Precision is medium: names are the only signal, so a token compared"
+            " with a constant held in an attribute (`token == self.reset_url_token`, a URL marker) looks the same."
         ),
         references=("https://docs.python.org/3/library/hmac.html#hmac.compare_digest",
                     "https://cwe.mitre.org/data/definitions/208.html"),
