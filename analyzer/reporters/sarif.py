@@ -51,7 +51,7 @@ def _descriptor(rule: Rule) -> om.ReportingDescriptor:
     tags = ["gapcheck", rule.category, *rule.tags]
     if rule.cwe:
         tags.append(f"external/cwe/{rule.cwe.lower()}")
-    if rule.security_severity:
+    if rule.security_severity and "security" not in tags:  # the security category's slug is already the tag
         tags.append("security")
     properties: dict[str, Any] = {
         "tags": tags,

@@ -1,0 +1,48 @@
+"""GAP805 hardcoded-secret (a Semgrep rule: semgrep-rules/hardcoded-secret.yaml)."""
+from __future__ import annotations
+
+from ...analyzer.registry import Docs, Rule
+
+RULE = Rule(
+    id="GAP805",
+    name="hardcoded-secret",
+    category="security",
+    severity="error",
+    precision="high",
+    cwe="CWE-798",
+    security_severity="7.5",
+    semgrep=True,
+    hints=("secret", "Secret", "SECRET", "key", "Key", "KEY", "token", "Token", "TOKEN", "passw", "Passw", "PASSW"),
+    summary="A secret key, API key, token or password is written in the source",
+    docs=Docs(
+        what=(
+            "Flags string literals that are secrets: a value in a known key format (OpenAI `sk-...`, Stripe"
+            " `sk_live_`, SendGrid `SG.`, GitHub `ghp_`, Slack `xox?-`, AWS `AKIA`, Google `AIza`, GitLab, Hugging"
+            " Face) anywhere, and a generated-looking value (16+ letters and digits, no spaces) given to a name that"
+            " says secret (`SECRET_KEY`, `*_API_KEY`, `*_TOKEN`, `*_PASSWORD`, `client_secret`...): an assignment,"
+            " `app.config[\"SECRET_KEY\"] = ...`, a keyword argument, a dict entry, and the fallback of"
+            " `os.getenv(\"OPENAI_API_KEY\", \"sk-...\")` / `os.environ.get(...)`. Test files are skipped."
+        ),
+        why=(
+            "A secret in the source is in every clone, fork, CI log and backup of the repository. With Flask's or"
+            " Django's SECRET_KEY anyone can forge session cookies and log in as any user; with an API key they"
+            " spend your quota or read your data. A literal fallback is worse than none: when the environment"
+            " variable is missing in production the app starts anyway, with the published key."
+        ),
+        example=(
+            "app.config[\"SECRET_KEY\"] = \"9f2c1e7a4b8d3f60a5c2e9b7d1f4a8c3\"\n"
+            "client = OpenAI(api_key=os.getenv(\"OPENAI_API_KEY\", \"sk-proj-Xq2Lm9Vt4Rk7Wc1Hs8Np3Bd6\"))"
+        ),
+        instead=(
+            "app.config[\"SECRET_KEY\"] = os.environ[\"SECRET_KEY\"]  # fails fast when unset\n"
+            "client = OpenAI(api_key=os.environ[\"OPENAI_API_KEY\"])"
+        ),
+        not_caught=(
+            "Empty or short fallbacks (`\"\"`, `\"dev\"`), placeholders (`change-me`, `your-api-key`, `xxxx`), values"
+            " with spaces, passwords inside connection URLs (`postgres://user:pw@host`), secrets in non-Python"
+            " files (.env, YAML), and values under names that do not say secret."
+        ),
+        references=("https://cwe.mitre.org/data/definitions/798.html",
+                    "https://flask.palletsprojects.com/en/stable/config/#SECRET_KEY"),
+    ),
+)

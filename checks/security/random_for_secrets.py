@@ -1,0 +1,39 @@
+"""GAP804 random-for-secrets (a Semgrep rule: semgrep-rules/random-for-secrets.yaml)."""
+from __future__ import annotations
+
+from ...analyzer.registry import Docs, Rule
+
+RULE = Rule(
+    id="GAP804",
+    name="random-for-secrets",
+    category="security",
+    severity="error",
+    precision="high",
+    cwe="CWE-338",
+    security_severity="7.5",
+    semgrep=True,
+    hints=("random",),
+    summary="The random module makes a token, reset code or session id",
+    docs=Docs(
+        what=(
+            "Flags `random.random/randint/randrange/choice/choices/sample/getrandbits/randbytes` when the value goes"
+            " to a name that says secret (`token`, `otp`, `nonce`, `salt`, `reset_code`, `session_id`, `api_key`,"
+            " `csrf`, `invite`, `verification`...) through an assignment, a keyword argument or a dict key, or when it"
+            " is used inside a function named like that (`generate_token`, `make_reset_code`). Test files are skipped."
+        ),
+        why=(
+            "`random` is a Mersenne Twister: fast, but 624 observed outputs give away its whole state, and every"
+            " later value can be computed. Reset codes, session ids and API keys made with it can be predicted by"
+            " anyone who can request a few of their own."
+        ),
+        example="reset_code = \"\".join(random.choice(string.digits) for _ in range(6))",
+        instead="reset_code = \"\".join(secrets.choice(string.digits) for _ in range(6))\ntoken = secrets.token_urlsafe(32)",
+        not_caught=(
+            "`random` for shuffling, sampling, jitter and test data (names that do not say secret stay silent),"
+            " `random.SystemRandom()` (it is the OS generator), tokens named `code` or `id` alone, and values made"
+            " in one function and given a secret name in another."
+        ),
+        references=("https://docs.python.org/3/library/secrets.html",
+                    "https://cwe.mitre.org/data/definitions/338.html"),
+    ),
+)

@@ -1,0 +1,44 @@
+"""GAP811 secret-compared-with-eq (a Semgrep rule: semgrep-rules/secret-compared-with-eq.yaml)."""
+from __future__ import annotations
+
+from ...analyzer.registry import Docs, Rule
+
+RULE = Rule(
+    id="GAP811",
+    name="secret-compared-with-eq",
+    category="security",
+    severity="warning",
+    precision="medium",
+    cwe="CWE-208",
+    security_severity="5.9",
+    semgrep=True,
+    hints=("signature", "Signature", "SIGNATURE", "_sig", "digest", "hmac", "_mac", "secret", "Secret", "SECRET",
+           "token", "Token", "TOKEN", "api_key", "apikey", "API_KEY", "ApiKey", "passcode"),
+    summary="A signature, token or secret is compared with == instead of hmac.compare_digest",
+    docs=Docs(
+        what=(
+            "Flags `a == b` and `a != b` where one side is a signature, digest, HMAC, token, secret or API key - a"
+            " name ending in one of those words, a `.get(\"X-Admin-Token\")` / `os.environ.get(\"ADMIN_TOKEN\")`"
+            " lookup, or a `.hexdigest()` / `.digest()` - and the other side is not a literal, `None` or a length."
+            " `__eq__` methods and test files are skipped."
+        ),
+        why=(
+            "`==` on strings returns at the first byte that differs, so the time it takes tells an attacker how many"
+            " leading characters of a guessed signature are right, and the guess can be built byte by byte. It also"
+            " lets `None == None` through: a header that is absent matches a secret that is unset."
+        ),
+        example="expected = hmac.new(SECRET, body, hashlib.sha256).hexdigest()\nif expected == signature:\n    accept()",
+        instead=(
+            "expected = hmac.new(SECRET, body, hashlib.sha256).hexdigest()\nif signature and hmac.compare_digest(expected,"
+            " signature):\n    accept()"
+        ),
+        not_caught=(
+            "Secrets under names that do not say so (`expected == given` with neither side named), comparisons"
+            " done by `in` or by a database lookup, and plaintext password comparisons (a different gap: the"
+            " password should not be stored). Precision is medium: names are the only signal, so a token compared"
+            " with a constant held in an attribute (`token == self.reset_url_token`, a URL marker) looks the same."
+        ),
+        references=("https://docs.python.org/3/library/hmac.html#hmac.compare_digest",
+                    "https://cwe.mitre.org/data/definitions/208.html"),
+    ),
+)

@@ -1,0 +1,70 @@
+import os
+from pathlib import Path
+
+from django.http import FileResponse
+from fastapi import Depends, FastAPI
+from flask import Flask, request, send_file, send_from_directory
+from werkzeug.utils import secure_filename
+
+app = Flask(__name__)
+api = FastAPI()
+UPLOAD_DIR = Path("/var/lib/uploads")
+THUMB_DIR = "/var/lib/thumbs"
+
+
+@app.post("/files")
+def upload():
+    file = request.files["file"]
+    # ruleid: GAP810
+    dest_dir = UPLOAD_DIR / request.form.get("folder", "")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    file.save(dest_dir / "upload.bin")
+    # ok: GAP810
+    file.save(os.path.join(UPLOAD_DIR, secure_filename(file.filename)))
+    return "ok"
+
+
+@app.get("/thumbs")
+def thumbnail():
+    # ruleid: GAP810
+    return send_file(os.path.join(THUMB_DIR, request.args["name"]))
+
+
+@app.get("/static")
+def static_file():
+    # ok: GAP810
+    return send_from_directory(THUMB_DIR, request.args["name"])
+
+
+@app.get("/pages/<page>")
+def page(page):
+    # ruleid: GAP810
+    with open(f"templates/pages/{page}.html") as fh:
+        return fh.read()
+
+
+@api.get("/reports/{name}")
+async def report(name: str, limit: int = 10, db=Depends(object)):
+    # ruleid: GAP810
+    return FileResponse(UPLOAD_DIR / "reports" / name)
+
+
+@api.get("/stats")
+async def stats(limit: int = 10, db=Depends(object)):
+    # ok: GAP810
+    ratio = limit / 3
+    # ok: GAP810
+    return open(os.path.join(THUMB_DIR, str(db)))
+
+
+def export_view(request):
+    path = os.path.join("/srv/exports", os.path.basename(request.GET["file"]))
+    # ok: GAP810
+    return FileResponse(open(path, "rb"))
+
+
+def download_view(request):
+    # ruleid: GAP810
+    path = os.path.join("/srv/exports", request.GET["file"])
+    # ok: GAP810
+    return FileResponse(open(path, "rb"))
