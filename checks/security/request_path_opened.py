@@ -33,6 +33,9 @@ RULE = Rule(
             " if not path.is_relative_to(BASE): abort(404)"
         ),
         not_caught=(
+            "A route's own parameters as the source (FastAPI `def proxy(target: str)`, Flask `def page(page)`):"
+            " the Semgrep pattern for them made the rule time out on ordinary files, so only request objects"
+            " (`request.args/form/json/...`, `request.GET/POST/...`) are sources for now. "
             "Paths built in a helper from a value the route passes in (taint is followed within one function),"
             " containment checks after the join (`resolve()` + `is_relative_to`: still reported, add a suppression"
             " comment naming the check), and file names from upload objects read in another function."
