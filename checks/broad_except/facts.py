@@ -135,7 +135,7 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         return "GAP603" if is_service_module(ctx) else None
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
-    if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx)
+    if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
                                         and (s.remote or _reaches_a_dependency(handler, ctx)))):
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None:
@@ -644,6 +644,15 @@ def _parses_input(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
         return False
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", [])
+    return bool(body) and all(_is_parse_step(stmt, ctx) for stmt in body)
+
+
+def _answers_the_client(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The handler answers with a 4xx (the client is told, and a bad input is not an operator's problem), or its
+    `try` only parses the client's input (`request.get_json()`, `json.loads(body)`, a date in the payload)."""
+    if any(_is_client_error(node) for node in _handler_nodes(handler)):
+        return True
+    body = getattr(ctx.parent(handler), "body", [])
     return bool(body) and all(_is_parse_step(stmt, ctx) for stmt in body)
 
 

@@ -47,7 +47,8 @@ RULE = Rule(
             "    return await call_next(request)"
         ),
         not_caught=(
-            "Narrow handlers that answer with a 4xx (the client's mistake, told to the client), narrow handlers for"
+            "Handlers, narrow or broad, that answer with a 4xx (the client's mistake, told to the client) or whose"
+            " `try` only parses the client's input (`request.get_json()`, `json.loads(body)`), narrow handlers for"
             " non-external errors that fall back quietly (`except KeyError: return default`), and narrow external"
             " failures (GAP601 reports those). Catch-alls around local computation only (`int(value)`, the"
             " standard library, helpers of the same module, building an object): GAP501 still reports the breadth."
