@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from typing import Iterator
 
@@ -84,8 +85,22 @@ def _route_path(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ""
 
 
-def _source(node: ast.AST, ctx: ModuleContext) -> str:
-    return "\n".join(ctx.lines[node.lineno - 1:(node.end_lineno or node.lineno)])
+def _dedup_lines(ctx: ModuleContext) -> list[int]:
+    """Line numbers of every de-duplication marker in the module, found in one pass over its text."""
+
+    def compute() -> list[int]:
+        text = ctx.text
+        return [text.count("\n", 0, m.start()) + 1 for m in DEDUP.finditer(text)]
+
+    return ctx.memo(("dedup-lines",), compute)
+
+
+def _dedups(function: ast.AST, ctx: ModuleContext) -> bool:
+    lines = _dedup_lines(ctx)
+    if not lines:
+        return False
+    i = bisect.bisect_left(lines, function.lineno)
+    return i < len(lines) and lines[i] <= (function.end_lineno or function.lineno)
 
 
 def _first_write(function: ast.AST, ctx: ModuleContext) -> ast.Call | None:
@@ -108,15 +123,17 @@ def _first_write(function: ast.AST, ctx: ModuleContext) -> ast.Call | None:
 def check(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
     if is_test_or_script(ctx):
         return
-    record_function_summary(function, ctx)
-    qualname = function_qualname(function, ctx)
-    if qualname is not None and DEDUP.search(_source(function, ctx)):
-        ctx.record("dedup-fn", qualname)
-    if scope_kind(function, ctx) not in ("route", "view"):
-        return
+    if _dedups(function, ctx):
+        qualname = function_qualname(function, ctx)
+        if qualname is not None:
+            ctx.record("dedup-fn", qualname)
     if not (WEBHOOK_NAME.search(function.name) or WEBHOOK_NAME.search(_route_path(function))):
         return
-    if DEDUP.search(_source(function, ctx)):
+    if scope_kind(function, ctx) not in ("route", "view"):
+        return
+    qualname = function_qualname(function, ctx)
+    record_function_summary(function, ctx)  # the handler's call edges; helpers' come from the rules that follow them
+    if _dedups(function, ctx):
         return
     write = _first_write(function, ctx)
     if write is None:
