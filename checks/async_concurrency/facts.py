@@ -14,8 +14,8 @@ import os
 from typing import TYPE_CHECKING
 
 from ..orm.index import callee_qualname
-from ..timeout_retry.facts import (HTTPX_FUNCTIONS, LLM_CALL_PATHS, REQUESTS_FUNCTIONS, REQUESTS_SESSIONS,
-                                   SUBPROCESS_FUNCTIONS, constructed_by)
+from ..timeout_retry.facts import (HTTPX_FUNCTIONS, REQUESTS_FUNCTIONS, REQUESTS_SESSIONS, SUBPROCESS_FUNCTIONS,
+                                   constructed_by, llm_call_split)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -156,13 +156,7 @@ def _cursor_of(name: ast.Name, ctx: "ModuleContext") -> tuple[str, ast.Call] | N
 
 
 def _is_model_call(call: ast.Call) -> bool:
-    chain: list[str] = []
-    expr: ast.AST = call.func
-    while isinstance(expr, ast.Attribute):
-        chain.append(expr.attr)
-        expr = expr.value
-    chain.reverse()
-    return any(tuple(chain[i:]) in LLM_CALL_PATHS for i in range(len(chain)))
+    return llm_call_split(call) is not None
 
 
 def _sync_session_call(call: ast.Call, receiver: ast.AST, ctx: "ModuleContext") -> str | None:
@@ -172,17 +166,8 @@ def _sync_session_call(call: ast.Call, receiver: ast.AST, ctx: "ModuleContext") 
     if not ctx.memo(("imports-sqlalchemy",), lambda: any(q.split(".", 1)[0] in ("sqlalchemy", "sqlmodel")
                                                          for q in ctx.imports.values())):
         return None
-    function = ctx.enclosing_function(call)
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return None
-    for arg in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]:
-        if arg.arg == receiver.id and arg.annotation is not None:
-            annotation = arg.annotation
-            if isinstance(annotation, ast.Subscript):  # Annotated[Session, Depends(get_db)]
-                inner = annotation.slice
-                annotation = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
-            if ctx.qualified_name(annotation) in SQLALCHEMY_SESSIONS:
-                return f"sync SQLAlchemy Session .{call.func.attr}()"  # type: ignore[union-attr]
+    if _parameter_annotation(ctx.enclosing_function(call), receiver.id, ctx) in SQLALCHEMY_SESSIONS:
+        return f"sync SQLAlchemy Session .{call.func.attr}()"  # type: ignore[union-attr]
     return None
 
 
@@ -208,6 +193,10 @@ def _parameter_annotation(function: ast.AST | None, name: str, ctx: "ModuleConte
     for arg in [*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs]:
         if arg.arg == name and arg.annotation is not None:
             annotation = arg.annotation
+            if isinstance(annotation, ast.Subscript) and ctx.qualified_name(annotation.value) in (
+                    "typing.Annotated", "typing_extensions.Annotated"):  # Annotated[Session, Depends(get_db)]
+                inner = annotation.slice
+                annotation = inner.elts[0] if isinstance(inner, ast.Tuple) and inner.elts else inner
             if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
                 return ctx.resolve_name(annotation.value.split("[", 1)[0], function)  # "PageStore" under __future__
             return ctx.qualified_name(annotation) or _module_class(annotation, ctx)

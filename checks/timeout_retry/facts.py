@@ -125,6 +125,24 @@ LLM_CALL_PATHS = frozenset({
 })
 LLM_DEFAULT = "600 s (the OpenAI and Anthropic SDK default), retried twice"
 
+
+def llm_call_split(call: ast.Call) -> tuple[list[str], ast.AST] | None:
+    """(`["chat", "completions", "create"]`, the client expression) for a call that ends in a known model-call
+    path (`client.chat.completions.create(...)`, `self.llm.messages.create(...)`), else None."""
+    chain: list[str] = []
+    expr: ast.AST = call.func
+    while isinstance(expr, ast.Attribute):
+        chain.append(expr.attr)
+        expr = expr.value
+    chain.reverse()
+    split = next((i for i in range(len(chain)) if tuple(chain[i:]) in LLM_CALL_PATHS), None)
+    if split is None:
+        return None
+    client: ast.AST = call.func
+    for _ in chain[split:]:
+        client = client.value  # type: ignore[attr-defined]
+    return chain[split:], client
+
 # ---- retry libraries (GAP408) -------------------------------------------------------------------------------------
 # decorator / class -> keywords any one of which bounds the retries.
 RETRY_STOPS: dict[str, tuple[str, ...]] = {

@@ -9,8 +9,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..scopes import is_test_or_script, request_reachable
 from .facts import (
-    LLM_CALL_PATHS, LLM_CONSTRUCTORS, LLM_DEFAULT, LLM_LEGACY_CALLS, LLM_MODULE_CLIENTS, constructed_by, has_splat,
-    keyword_value,
+    LLM_CONSTRUCTORS, LLM_DEFAULT, LLM_LEGACY_CALLS, LLM_MODULE_CLIENTS, constructed_by, has_splat,
+    keyword_value, llm_call_split,
 )
 
 RULE = Rule(
@@ -139,19 +139,8 @@ def _client_uses(ctx: ModuleContext) -> dict[int, list[int]]:
 
 def _client_of(call: ast.Call) -> ast.AST | None:
     """The client expression before a known model-call path (`client` in `client.chat.completions.create`)."""
-    chain: list[str] = []
-    expr: ast.AST = call.func
-    while isinstance(expr, ast.Attribute):
-        chain.append(expr.attr)
-        expr = expr.value
-    chain.reverse()
-    split = next((i for i in range(len(chain)) if tuple(chain[i:]) in LLM_CALL_PATHS), None)
-    if split is None:
-        return None
-    client: ast.AST = call.func
-    for _ in chain[split:]:
-        client = client.value  # type: ignore[attr-defined]
-    return client
+    split = llm_call_split(call)
+    return split[1] if split else None
 
 
 def _module_client_call(call: ast.Call, ctx: ModuleContext) -> str | None:
@@ -174,14 +163,8 @@ def _module_client_call(call: ast.Call, ctx: ModuleContext) -> str | None:
 
 
 def _call_path(call: ast.Call) -> list[str]:
-    chain: list[str] = []
-    expr: ast.AST = call.func
-    while isinstance(expr, ast.Attribute):
-        chain.append(expr.attr)
-        expr = expr.value
-    chain.reverse()
-    split = next((i for i in range(len(chain)) if tuple(chain[i:]) in LLM_CALL_PATHS), len(chain))
-    return chain[split:]
+    split = llm_call_split(call)
+    return split[0] if split else []
 
 
 def _module_timeout_set(ctx: ModuleContext) -> bool:
