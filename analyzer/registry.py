@@ -62,6 +62,9 @@ class Docs:
             "## Use instead\n```python\n" + self.instead.strip("\n") + "\n```",
             "## What it deliberately does not catch\n" + self.not_caught,
         ]
+        # A project's own Semgrep rule has a message, not the five sections: leave out the empty ones.
+        parts = [part for part, body in zip(parts, (self.what, self.why, self.example, self.instead,
+                                                     self.not_caught)) if body.strip()]
         if self.references:
             parts.append("## References\n" + "\n".join(f"- <{ref}>" for ref in self.references))
         return "\n\n".join(parts) + "\n"
@@ -87,12 +90,23 @@ class Rule:
     # of them skips the rule entirely: its Python handlers are not dispatched and Semgrep is not given the file.
     # Empty: the rule may match any file.
     hints: tuple[str, ...] = ()
+    # Further word groups the file must also contain, one word of each group: a taint rule whose sources are
+    # request objects needs `("request", "req")` whatever its sink words. Empty: no further condition.
+    requires: tuple[tuple[str, ...], ...] = ()
+    # A project's own Semgrep rule (`semgrep-rules`): its YAML file. Such a rule keeps its own id, may have the
+    # category `custom`, and is not added to the shipped registry.
+    source_file: Path | None = None
+    help_url: str | None = None
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
     # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
     project_handlers: list[ProjectHandler] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.source_file is not None:
+            if self.severity not in SEVERITIES or self.precision not in PRECISIONS or not self.semgrep:
+                raise ValueError(f"{self.id}: a project rule needs a known severity and precision, and semgrep=True")
+            return
         if not RULE_ID.match(self.id):
             raise ValueError(f"rule id {self.id!r} is not GAP + three digits")
         if not RULE_NAME.match(self.name):
@@ -106,6 +120,26 @@ class Rule:
         if self.precision not in PRECISIONS:
             raise ValueError(f"{self.id}: precision must be one of {PRECISIONS}")
         _REGISTRY.add(self)
+
+    def may_apply(self, text: str | bytes) -> bool:
+        """The rule can only match a file that holds one of its hint words and a word of each `requires` group
+        (a plain substring test: a prefilter, never a verdict)."""
+        if isinstance(text, bytes):
+            hints, groups = self._encoded
+        else:
+            hints, groups = self.hints, self.requires
+        if hints and not any(word in text for word in hints):
+            return False
+        return all(any(word in text for word in group) for group in groups)
+
+    @property
+    def _encoded(self) -> tuple[tuple[bytes, ...], tuple[tuple[bytes, ...], ...]]:
+        cached = self.__dict__.get("_encoded_words")
+        if cached is None:
+            cached = (tuple(w.encode() for w in self.hints),
+                      tuple(tuple(w.encode() for w in group) for group in self.requires))
+            object.__setattr__(self, "_encoded_words", cached)
+        return cached
 
     def on(self, *node_types: type[ast.AST]) -> Callable[[Handler], Handler]:
         """Register a handler called for every node of these types, in the engine's single walk."""
@@ -128,7 +162,9 @@ class Rule:
         return bool(self.handlers or self.project_handlers)
 
     @property
-    def help_uri(self) -> str:
+    def help_uri(self) -> str | None:
+        if self.source_file is not None:
+            return self.help_url
         return f"{PROJECT_URL}/blob/main/docs/rules.md#{self.id.lower()}-{self.name}"
 
 

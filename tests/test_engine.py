@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import ast
+from functools import partial
 from types import SimpleNamespace
 
 from gapcheck.analyzer.engine import Dispatcher, walk_with_parents
 from gapcheck.analyzer.model import ModuleContext
 from gapcheck.analyzer.project import ProjectIndex
+from gapcheck.analyzer.registry import Rule, get_rule
 
 
 def test_walk_visits_every_node_once_with_parents():
@@ -21,16 +23,32 @@ def test_walk_visits_every_node_once_with_parents():
     assert order.index(tree) == 0
 
 
+def stand_in(rule_id: str, hints: tuple[str, ...] = (), requires: tuple[tuple[str, ...], ...] = ()):
+    """A rule with one Call handler and the registry's own prefilter (`Rule.may_apply`)."""
+    rule = SimpleNamespace(id=rule_id, handlers=[(ast.Call, lambda node, ctx: None)], hints=hints, requires=requires)
+    rule.may_apply = partial(Rule.may_apply, rule)
+    return rule
+
+
 def test_rules_whose_hint_words_are_absent_are_not_dispatched():
-    handler = (ast.Call, lambda node, ctx: None)
-    orm = SimpleNamespace(id="GAP999", handlers=[handler], hints=("objects", "session"))
-    plain = SimpleNamespace(id="GAP998", handlers=[handler], hints=())
+    orm = stand_in("GAP999", hints=("objects", "session"))
+    plain = stand_in("GAP998")
     dispatcher = Dispatcher([orm, plain])
     assert [r.id for r, _ in dispatcher.table_for("print(1)")[ast.Call]] == ["GAP998"]
     assert [r.id for r, _ in dispatcher.table_for("Order.objects.all()")[ast.Call]] == ["GAP998", "GAP999"]
     assert len(dispatcher.tables) == 2
     dispatcher.table_for("x.objects")
     assert len(dispatcher.tables) == 2  # built once per combination
+
+
+def test_a_rule_needs_a_word_of_each_required_group_besides_a_hint():
+    taint = stand_in("GAP997", hints=("open", "Path"), requires=(("request", "req."),))
+    dispatcher = Dispatcher([taint])
+    assert ast.Call not in dispatcher.table_for("open(name)")  # a sink, but no request data in the file
+    assert ast.Call not in dispatcher.table_for("request.args")  # request data, but no sink word
+    assert [r.id for r, _ in dispatcher.table_for("open(req.args['p'])")[ast.Call]] == ["GAP997"]
+    path_rule = get_rule("GAP810")  # a taint rule whose sources are request objects; bytes, as Semgrep's prefilter
+    assert path_rule.may_apply(b"open(request.form['p'])") and not path_rule.may_apply(b"open(p)")
 
 
 def test_import_aliases_and_relative_imports_resolve():

@@ -13,6 +13,7 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink"),
+    requires=(("request", "req."),),  # the taint sources are request objects
     summary="A file path is built from request data without containment (path traversal)",
     docs=Docs(
         what=(

@@ -13,6 +13,7 @@ RULE = Rule(
     security_severity="8.6",
     semgrep=True,
     hints=("requests", "httpx", "urlopen", "urllib", "aiohttp"),
+    requires=(("request", "req."),),  # the taint sources are request objects
     summary="The server fetches a URL taken from the request (SSRF)",
     docs=Docs(
         what=(
