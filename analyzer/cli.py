@@ -44,6 +44,10 @@ def main() -> None:
 @click.option("--no-semgrep", is_flag=True, help="Skip the Semgrep rules.")
 @click.option("--semgrep-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop Semgrep after this long and report its rules as not run [default: 300].")
+@click.option("--semgrep-rules", "semgrep_rules", multiple=True, type=click.Path(), metavar="PATH",
+              help="A Semgrep rule file or folder of your own to run with gapcheck's rules (repeatable).")
+@click.option("--include-tests", is_flag=True,
+              help="Analyse test modules too (tests/ folders, test_*.py, conftest.py); they are left out by default.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Config file [default: nearest pyproject.toml with [tool.gapcheck]].")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only: no summary or notices on stderr.")
@@ -58,7 +62,9 @@ def main() -> None:
 @click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
          extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
-         no_cache: bool, cache_dir: str | None, no_semgrep: bool, semgrep_timeout: float | None, config_file: str | None, quiet: bool,
+         no_cache: bool, cache_dir: str | None, no_semgrep: bool, semgrep_timeout: float | None,
+         semgrep_rules: tuple[str, ...], include_tests: bool,
+         config_file: str | None, quiet: bool,
          baseline_file: str | None, write_baseline_file: str | None, diff_ref: str | None, force_exclude: bool,
          timings: bool) -> None:
     """Scan PATHS (default: the current folder) for engineering gaps."""
@@ -74,9 +80,20 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         settings = load_settings(list(paths), config_file)
     except ConfigError as exc:
         _fail(str(exc))
+    if semgrep_rules:
+        settings.semgrep_rule_paths = settings.semgrep_rule_paths + [Path(p).resolve() for p in semgrep_rules]
+    own_ids: set[str] = set()
+    if settings.semgrep_rule_paths:
+        from .custom_rules import CustomRuleError, load as load_custom_rules
+
+        try:
+            settings.custom_rules = load_custom_rules(settings.semgrep_rule_paths)
+        except CustomRuleError as exc:
+            _fail(str(exc))
+        own_ids = {r.id for r in settings.custom_rules} | {"custom"}
     for option, values in (("--select", select), ("--extend-select", extend_select), ("--ignore", ignore)):
         for selector in _split(values):
-            if not is_valid_selector(selector):
+            if not is_valid_selector(selector) and selector not in own_ids:
                 _fail(f"{option}: unknown rule or category {selector!r} (see `gapcheck rules`)")
     if select:
         settings.select = _split(select)
@@ -97,6 +114,8 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         settings.semgrep = False
     if semgrep_timeout is not None:
         settings.semgrep_timeout = semgrep_timeout
+    if include_tests:
+        settings.include_tests = True
     if force_exclude:
         from .filters import drop_excluded
 

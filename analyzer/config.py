@@ -16,7 +16,8 @@ FAIL_ON = ("error", "warning", "note", "never")
 DEFAULT_CACHE_DIR = ".gapcheck_cache"
 KNOWN_KEYS = {
     "select", "extend-select", "ignore", "exclude", "extend-exclude", "per-file-ignores", "severity", "semgrep",
-    "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout",
+    "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout", "include-tests",
+    "semgrep-rules",
 }
 # Seconds Semgrep may run (wall clock, from its start) before it is stopped and its rules reported as not run.
 DEFAULT_SEMGREP_TIMEOUT = 300.0
@@ -45,6 +46,11 @@ class Settings:
     cache: bool = True
     cache_dir: str = ""
     respect_gitignore: bool = True
+    # Test modules (tests/ folders, test_*.py, conftest.py) are not analysed unless this is set.
+    include_tests: bool = False
+    # A team's own Semgrep rule files and folders (`semgrep-rules`, --semgrep-rules); loaded once per scan.
+    semgrep_rule_paths: list[Path] = field(default_factory=list)
+    custom_rules: list | None = None
     _per_file_specs: list = field(default_factory=list, repr=False)
 
     def ignored_for(self, path: str) -> set[str]:
@@ -159,6 +165,13 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             raise ConfigError(f"{where}: `semgrep-timeout` must be a number of seconds > 0")
         settings.semgrep_timeout = float(value)
+    if "semgrep-rules" in table:
+        base = Path(where).resolve().parent
+        settings.semgrep_rule_paths = [base / p for p in _string_list(table, "semgrep-rules", where)]
+    if "include-tests" in table:
+        if not isinstance(table["include-tests"], bool):
+            raise ConfigError(f"{where}: `include-tests` must be true or false")
+        settings.include_tests = table["include-tests"]
     if "respect-gitignore" in table:
         if not isinstance(table["respect-gitignore"], bool):
             raise ConfigError(f"{where}: `respect-gitignore` must be true or false")

@@ -77,6 +77,18 @@ def _git_chain(folder: str) -> list[str]:
         current = parent
 
 
+# Test code, by path: folders named tests/test/testing, conftest.py, test_*.py and *_test.py. gapcheck reports
+# production gaps, so these files are not analysed unless `include-tests` asks for them; the rules that look at
+# them anyway (with `include-tests`) use the same test.
+TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests/")
+
+
+def is_test_path(path: str) -> bool:
+    path = "/" + path.replace("\\", "/")
+    name = path.rsplit("/", 1)[-1]
+    return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
+
+
 def display_path(abs_path: str, cwd: str) -> str:
     rel = os.path.relpath(abs_path, cwd)
     if rel.startswith(".." + os.sep) or rel == "..":
@@ -169,4 +181,4 @@ def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notifi
     return None
 
 
-__all__ = ["SourceFile", "discover", "display_path", "Path"]
+__all__ = ["SourceFile", "discover", "display_path", "is_test_path", "Path"]

@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 from . import __version__, semgrep, suppressions
 from .cache import Cache
 from .config import Settings
-from .discovery import SourceFile, discover
+from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import OWNER, PARENT, SCOPE_CLASSES, ModuleContext
 from .project import ProjectIndex
@@ -80,6 +80,7 @@ class ScanResult:
     semgrep_ran: bool
     semgrep_failed: bool
     timings: dict[str, float]
+    tests_skipped: int = 0  # test modules left out (`include-tests` is off)
 
     @property
     def broken_checks(self) -> bool:
@@ -112,12 +113,12 @@ class Dispatcher:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         rules = [r for r in rules if r.handlers]
-        self.always = [r for r in rules if not r.hints]
-        self.hinted = [r for r in rules if r.hints]
+        self.always = [r for r in rules if not r.hints and not r.requires]
+        self.hinted = [r for r in rules if r.hints or r.requires]
         self.tables: dict[tuple[str, ...], DispatchTable] = {}
 
     def table_for(self, text: str) -> DispatchTable:
-        active = tuple(r.id for r in self.hinted if any(hint in text for hint in r.hints))
+        active = tuple(r.id for r in self.hinted if r.may_apply(text))
         table = self.tables.get(active)
         if table is None:
             chosen = set(active)
@@ -262,7 +263,21 @@ def enabled_rules(settings: Settings) -> list[Rule]:
     for selector in settings.ignore:
         for rule in resolve_selector(selector):
             selected.pop(rule.id, None)
-    return [r for r in rules if r.id in selected]
+    return [r for r in rules if r.id in selected] + _custom_rules(settings)
+
+
+def _custom_rules(settings: Settings) -> list[Rule]:
+    """The project's own Semgrep rules, selected like the shipped ones by ALL, their id or their category."""
+    if settings.custom_rules is None:
+        from .custom_rules import load
+
+        settings.custom_rules = load(settings.semgrep_rule_paths) if settings.semgrep_rule_paths else []
+
+    def named(rule: Rule, selectors: list[str]) -> bool:
+        return any(s.strip().upper() == "ALL" or s.strip() == rule.id or s.strip().lower() == rule.category
+                   for s in selectors)
+
+    return [r for r in settings.custom_rules if named(r, settings.select) and not named(r, settings.ignore)]
 
 
 def _read(path: str) -> bytes:
@@ -304,6 +319,8 @@ def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]
 
 
 def scan(settings: Settings) -> ScanResult:
+    """discover -> read -> reuse cached results -> start Semgrep -> analyse -> project join -> collect Semgrep ->
+    merge, filter and fingerprint. Each stage below is a function of its own, in that order."""
     running: list[semgrep.SemgrepRun] = []
     try:
         return _scan(settings, running)
@@ -312,128 +329,202 @@ def scan(settings: Settings) -> ScanResult:
             semgrep_run.stop()
 
 
+@dataclass
+class _Scan:
+    """What the stages of one scan hand each other."""
+
+    settings: Settings
+    rules: list[Rule]
+    files: list[SourceFile]
+    notifications: list[Notification]
+    cache: Cache | None
+    engine_key: str
+    contents: dict[str, bytes] = field(default_factory=dict)  # path -> bytes, for every file that could be read
+    keys: dict[str, str] = field(default_factory=dict)  # path -> content hash under this engine (the cache key)
+    results: dict[str, FileResult] = field(default_factory=dict)  # the Python pass, fresh or from the cache
+    misses: list[SourceFile] = field(default_factory=list)  # files the Python pass must analyse
+    semgrep_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    semgrep_run: semgrep.SemgrepRun | None = None
+    semgrep_failed: bool = False
+    project_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    texts: dict[str, Source] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    tests_skipped: int = 0
+
+    def lines(self, path: str) -> list[str]:
+        if path not in self.texts:
+            self.texts[path] = read_anyway(self.contents[path])
+        return self.texts[path].lines
+
+
 def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     started = time.perf_counter()
-    timings: dict[str, float] = {}
-    rules = enabled_rules(settings)
-    python_rules = [r for r in rules if r.is_python]
-    semgrep_rules = [r for r in rules if r.semgrep]
-    files, notifications = discover(settings)
-    timings["discover"] = time.perf_counter() - started
+    state = _discover(settings)
+    stages = [("read", _read_files), ("cache", _reuse_cached), ("semgrep-start", _start_semgrep),
+              ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
+    for name, stage in stages:
+        t0 = time.perf_counter()
+        stage(state)
+        if state.semgrep_run is not None and state.semgrep_run not in running:
+            running.append(state.semgrep_run)
+        state.timings[name] = time.perf_counter() - t0
+    findings, suppressed = _merge_and_filter(state)
+    state.timings["total"] = time.perf_counter() - started
+    return ScanResult(
+        findings=findings,
+        notifications=sorted(set(state.notifications)),
+        suppressed=suppressed,
+        files=len(state.files),
+        files_analysed=sum(1 for r in state.results.values() if r.analysed),
+        lines=sum(r.lines for r in state.results.values()),
+        rules=state.rules,
+        semgrep_ran=state.semgrep_run is not None or bool(state.semgrep_findings),
+        semgrep_failed=state.semgrep_failed,
+        timings=state.timings,
+        tests_skipped=state.tests_skipped,
+    )
 
+
+def _discover(settings: Settings) -> _Scan:
+    """The enabled rules, the files to scan and the engine's cache key (version, code, rules)."""
+    t0 = time.perf_counter()
+    rules = enabled_rules(settings)
+    files, notifications = discover(settings)
+    tests_skipped = 0
+    if not settings.include_tests:
+        kept = [f for f in files if not is_test_path(f.path)]
+        tests_skipped, files = len(files) - len(kept), kept
     for module, error in sorted(load_errors().items()):
         notifications.append(Notification("", "check-error", f"check module {module} failed to load, its rules did "
                                           f"not run: {error}"))
+    custom = [r for r in rules if r.source_file is not None]
+    if custom:
+        from .custom_rules import digest
+
+        custom_digest = digest(custom)
+    else:
+        custom_digest = ""
     engine_key = hashlib.blake2b(
-        "\0".join([__version__, code_digest(), semgrep.rules_digest(), *(r.id for r in rules)]).encode(),
+        "\0".join([__version__, code_digest(), semgrep.rules_digest(), custom_digest, *(r.id for r in rules)]).encode(),
         digest_size=16,
     ).hexdigest()
-    cache = Cache(settings.cache_dir) if settings.cache else None
+    state = _Scan(settings, rules, files, notifications, Cache(settings.cache_dir) if settings.cache else None,
+                  engine_key)
+    state.tests_skipped = tests_skipped
+    state.timings["discover"] = time.perf_counter() - t0
+    return state
 
-    # Read every file once here: its bytes feed the content hash, the cache key and the Semgrep prefilter.
-    t0 = time.perf_counter()
-    contents: dict[str, bytes] = {}
-    keys: dict[str, str] = {}
-    for source_file in files:
+
+def _read_files(state: _Scan) -> None:
+    """Every file read once: its bytes feed the content hash, the cache key, the hints and both analyses."""
+    key = state.engine_key.encode()[:64]
+    for source_file in state.files:
         try:
             data = _read(source_file.abs_path)
         except OSError as exc:
-            notifications.append(Notification(source_file.path, "read-error", f"cannot read: {exc.strerror or exc}"))
+            state.notifications.append(Notification(source_file.path, "read-error",
+                                                    f"cannot read: {exc.strerror or exc}"))
             continue
-        contents[source_file.path] = data
-        keys[source_file.path] = hashlib.blake2b(data, digest_size=20, key=engine_key.encode()[:64]).hexdigest()
-    timings["read"] = time.perf_counter() - t0
+        state.contents[source_file.path] = data
+        state.keys[source_file.path] = hashlib.blake2b(data, digest_size=20, key=key).hexdigest()
 
-    results: dict[str, FileResult] = {}
-    misses: list[SourceFile] = []
-    for source_file in files:
-        if source_file.path not in contents:
+
+def _reuse_cached(state: _Scan) -> None:
+    """Python-pass results cached under the same content and engine are reused; the rest are misses."""
+    for source_file in state.files:
+        if source_file.path not in state.contents:
             continue
-        cached = cache.get("py", keys[source_file.path]) if cache else None
+        cached = state.cache.get("py", state.keys[source_file.path]) if state.cache else None
         if cached is not None:
             try:
-                results[source_file.path] = FileResult.from_cache(source_file.path, cached)
+                state.results[source_file.path] = FileResult.from_cache(source_file.path, cached)
                 continue
             except (KeyError, TypeError, ValueError):
                 pass
-        misses.append(source_file)
+        state.misses.append(source_file)
 
-    # Start Semgrep first, on the files its rules can match whose results are not cached; it runs while we work.
-    semgrep_run: semgrep.SemgrepRun | None = None
-    semgrep_cached: dict[str, list[Finding]] = {}
-    t_sg = time.perf_counter()
-    if settings.semgrep and semgrep_rules:
-        targets: list[str] = []
-        for source_file in files:
-            data = contents.get(source_file.path)
-            if data is None or not semgrep.may_match(data, semgrep_rules):
-                continue
-            cached = cache.get("sg", keys[source_file.path]) if cache else None
-            if cached is not None:
-                semgrep_cached[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path) for f in cached]
-            else:
-                targets.append(source_file.path)
-        if targets:
-            semgrep_run = semgrep.start(targets, semgrep_rules, jobs=1, cwd=str(settings.cwd),
-                                        timeout=settings.semgrep_timeout, max_target_bytes=MAX_FILE_BYTES)
-            running.append(semgrep_run)
 
-    t1 = time.perf_counter()
-    jobs = [(f.path, contents[f.path], f.module_name) for f in misses]
-    if jobs:
-        for file_result in _run_python(settings, python_rules, jobs):
-            results[file_result.path] = file_result
-            if cache and not any(n.kind == "check-error" for n in file_result.notifications):
-                cache.put("py", keys[file_result.path], file_result.to_cache())
-    timings["python"] = time.perf_counter() - t1
+def _start_semgrep(state: _Scan) -> None:
+    """Semgrep starts first and runs while the Python pass works: each rule on the uncached files its hints
+    admit, all in one invocation."""
+    semgrep_rules = [r for r in state.rules if r.semgrep]
+    if not (state.settings.semgrep and semgrep_rules):
+        return
+    targets: dict[str, list[str]] = {}
+    for source_file in state.files:
+        data = state.contents.get(source_file.path)
+        if data is None:
+            continue
+        applicable = semgrep.rules_for(data, semgrep_rules)
+        if not applicable:
+            continue
+        cached = state.cache.get("sg", state.keys[source_file.path]) if state.cache else None
+        if cached is not None:
+            state.semgrep_findings[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path)
+                                                        for f in cached]
+            continue
+        for rule in applicable:
+            targets.setdefault(rule.id, []).append(source_file.path)
+    if targets:
+        state.semgrep_run = semgrep.start(targets, semgrep_rules, jobs=1, cwd=str(state.settings.cwd),
+                                          timeout=state.settings.semgrep_timeout, max_target_bytes=MAX_FILE_BYTES)
 
-    t_project = time.perf_counter()
-    project_findings = run_project_checks(python_rules, results, notifications)
-    timings["project"] = time.perf_counter() - t_project
 
-    semgrep_failed = False
-    semgrep_findings: dict[str, list[Finding]] = dict(semgrep_cached)
-    texts: dict[str, Source] = {}
+def _analyse_misses(state: _Scan) -> None:
+    jobs = [(f.path, state.contents[f.path], f.module_name) for f in state.misses]
+    if not jobs:
+        return
+    for file_result in _run_python(state.settings, [r for r in state.rules if r.is_python], jobs):
+        state.results[file_result.path] = file_result
+        if state.cache and not any(n.kind == "check-error" for n in file_result.notifications):
+            state.cache.put("py", state.keys[file_result.path], file_result.to_cache())
 
-    def lines(path: str) -> list[str]:
-        if path not in texts:
-            texts[path] = read_anyway(contents[path])
-        return texts[path].lines
 
-    if semgrep_run is not None:
-        outcome = semgrep_run.wait()
-        notifications.extend(outcome.notifications)
-        semgrep_failed = outcome.failed
-        for path, found in outcome.findings.items():
-            lines(path)
-            kept, past_end = _within_file(found, texts[path])
-            semgrep_findings[path] = kept
-            if past_end:
-                semgrep_failed = True
-                outcome.file_errors.add(path)
-                notifications.append(Notification(path, "semgrep-error", f"semgrep reported {past_end} result(s) "
-                                                  f"past the end of this file ({len(lines(path))} lines); dropped",
-                                                  "warning"))
-        # A file Semgrep could not (fully) scan loses findings silently unless that fails the scan; a file the
-        # Python pass could not analyse either is already reported as such (exit 3) and the Semgrep notice joins it.
-        if any(path in results and results[path].analysed for path in outcome.file_errors):
-            semgrep_failed = True
-        if cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
-            for path in set(outcome.scanned) - outcome.file_errors:
-                cache.put("sg", keys[path], [f.to_dict() for f in semgrep_findings.get(path, [])])
-    timings["semgrep"] = time.perf_counter() - t_sg
+def _join_project(state: _Scan) -> None:
+    state.project_findings = run_project_checks([r for r in state.rules if r.is_python], state.results,
+                                                state.notifications)
 
-    # Suppressions, per-file ignores, severity overrides, fingerprints: the same for both sources.
-    enabled_ids = {r.id for r in rules}
+
+def _collect_semgrep(state: _Scan) -> None:
+    """Wait for Semgrep; its results are checked against the files (positions, strays) and cached per file."""
+    if state.semgrep_run is None:
+        return
+    outcome = state.semgrep_run.wait()
+    state.notifications.extend(outcome.notifications)
+    state.semgrep_failed = outcome.failed
+    for path, found in outcome.findings.items():
+        state.lines(path)
+        kept, past_end = _within_file(found, state.texts[path])
+        state.semgrep_findings[path] = kept
+        if past_end:
+            state.semgrep_failed = True
+            outcome.file_errors.add(path)
+            state.notifications.append(Notification(path, "semgrep-error", f"semgrep reported {past_end} result(s) "
+                                                    f"past the end of this file ({len(state.lines(path))} lines); "
+                                                    "dropped", "warning"))
+    # A file Semgrep could not (fully) scan loses findings silently unless that fails the scan; a file the
+    # Python pass could not analyse either is already reported as such (exit 3) and the Semgrep notice joins it.
+    if any(path in state.results and state.results[path].analysed for path in outcome.file_errors):
+        state.semgrep_failed = True
+    if state.cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
+        for path in set(outcome.scanned) - outcome.file_errors:
+            state.cache.put("sg", state.keys[path], [f.to_dict() for f in state.semgrep_findings.get(path, [])])
+
+
+def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:
+    """Both sources merged per file, then the same suppressions, per-file ignores, severity overrides and
+    fingerprints for all; returns the findings and how many were suppressed."""
+    settings = state.settings
+    enabled_ids = {r.id for r in state.rules}
     final: list[Finding] = []
     suppressed = 0
-    for source_file in files:
-        file_result = results.get(source_file.path)
+    for source_file in state.files:
+        file_result = state.results.get(source_file.path)
         if file_result is None:
             continue
-        notifications.extend(file_result.notifications)
-        candidates = (file_result.findings + semgrep_findings.get(source_file.path, [])
-                      + project_findings.get(source_file.path, []))
+        state.notifications.extend(file_result.notifications)
+        candidates = (file_result.findings + state.semgrep_findings.get(source_file.path, [])
+                      + state.project_findings.get(source_file.path, []))
         ignored_here = settings.ignored_for(source_file.path)
         kept: list[Finding] = []
         for finding in dedupe_and_sort(candidates):
@@ -445,21 +536,8 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
             severity = settings.severity.get(finding.rule_id, finding.severity)
             kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
         if kept:
-            final.extend(with_fingerprints(kept, lines(source_file.path)))
-
-    timings["total"] = time.perf_counter() - started
-    return ScanResult(
-        findings=sorted(final),
-        notifications=sorted(set(notifications)),
-        suppressed=suppressed,
-        files=len(files),
-        files_analysed=sum(1 for r in results.values() if r.analysed),
-        lines=sum(r.lines for r in results.values()),
-        rules=rules,
-        semgrep_ran=semgrep_run is not None or bool(semgrep_cached),
-        semgrep_failed=semgrep_failed,
-        timings=timings,
-    )
+            final.extend(with_fingerprints(kept, state.lines(source_file.path)))
+    return sorted(final), suppressed
 
 
 def _within_file(found: list[Finding], source: Source) -> tuple[list[Finding], int]:

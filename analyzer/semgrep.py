@@ -27,7 +27,7 @@ EXECUTABLE_ENV = "GAPCHECK_SEMGREP"
 
 
 def rule_file(rule: "Rule") -> Path:
-    return RULES_DIR / f"{rule.name}.yaml"
+    return rule.source_file or RULES_DIR / f"{rule.name}.yaml"
 
 
 def rules_digest() -> str:
@@ -40,12 +40,74 @@ def rules_digest() -> str:
     return digest.hexdigest()
 
 
-def may_match(data: bytes, rules: Sequence["Rule"]) -> bool:
-    """A file can only match a rule if it contains one of the rule's hint words (module names it must import)."""
-    for rule in rules:
-        if not rule.hints or any(hint.encode() in data for hint in rule.hints):
-            return True
-    return False
+def rules_for(data: bytes, rules: Sequence["Rule"]) -> list["Rule"]:
+    """The rules that can match this file: those whose hint words (and `requires` groups) it contains."""
+    return [rule for rule in rules if rule.may_apply(data)]
+
+
+def load_rule_file(path: Path) -> list[dict]:
+    """The rules of one Semgrep YAML file, as mappings; raises ValueError naming the file if it is not one."""
+    import yaml  # only when Semgrep runs
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: cannot read Semgrep rules: {str(exc).splitlines()[0] if str(exc) else exc}")
+    rules = doc.get("rules") if isinstance(doc, dict) else None
+    if not isinstance(rules, list) or not all(isinstance(r, dict) and isinstance(r.get("id"), str) for r in rules):
+        raise ValueError(f"{path}: not a Semgrep rule file (a top-level `rules:` list of rules with an `id`)")
+    return rules
+
+
+def include_pattern(target: str) -> str:
+    """A Semgrep `paths.include` glob that selects exactly this target, a path relative to Semgrep's working
+    directory (which both CLIs take as the project root: the OCaml one is told so with --project-root)."""
+    posix = Path(target).as_posix()
+    return "**/" + "".join("\\" + c if c in "[]*?\\!" else c for c in posix)
+
+
+def rule_docs(rule_files: dict[str, Path]) -> dict[str, dict]:
+    """Each rule id's Semgrep rule, read from its file (ValueError naming a file that is not a rule file)."""
+    loaded: dict[Path, list[dict]] = {}
+    found: dict[str, dict] = {}
+    for rule_id, source in rule_files.items():
+        if source not in loaded:
+            loaded[source] = load_rule_file(source)
+        for rule in loaded[source]:
+            if str(rule["id"]) == rule_id or (rule_id not in found and str(rule["id"]).rsplit(".", 1)[-1] == rule_id):
+                found[rule_id] = rule
+        if rule_id not in found:
+            raise ValueError(f"{source}: has no rule {rule_id}")
+    return found
+
+
+def select_targets(targets: dict[str, list[str]], docs: dict[str, dict]) -> dict[str, list[str]]:
+    """Each rule's targets less those its own `paths` leave out (tests, say), decided here with gitignore
+    semantics as Semgrep documents them, so that no file is handed to Semgrep for a rule that would skip it."""
+    import pathspec
+
+    chosen: dict[str, list[str]] = {}
+    for rule_id, files in targets.items():
+        paths = docs[rule_id].get("paths") or {}
+        for key, keep in (("include", True), ("exclude", False)):
+            patterns = paths.get(key) if isinstance(paths, dict) else None
+            if patterns:
+                spec = pathspec.GitIgnoreSpec.from_lines([str(p) for p in patterns])
+                files = [f for f in files if spec.match_file(Path(f).as_posix()) is keep]
+        if files:
+            chosen[rule_id] = files
+    return chosen
+
+
+def write_config(path: Path, targets: dict[str, list[str]], docs: dict[str, dict]) -> None:
+    """One generated config: each rule limited to its own targets, so a rule runs only on the files its hints
+    admit although all rules share one Semgrep invocation."""
+    rules = []
+    for rule_id in sorted(targets):
+        rule = dict(docs[rule_id])
+        rule["paths"] = {"include": sorted(include_pattern(f) for f in targets[rule_id])}
+        rules.append(rule)
+    path.write_text(json.dumps({"rules": rules}), encoding="utf-8")
 
 
 @dataclass
@@ -57,6 +119,8 @@ class Outcome:
     # Files Semgrep reported an error for (it may have run none or only part of its rules on them): the engine
     # decides whether that fails the scan (a file the Python pass analysed) or is already reported (one it could not).
     file_errors: set[str] = field(default_factory=set)
+    # The run failed as a program (it wrote no usable report): worth one more try with the other CLI.
+    retryable: bool = False
 
 
 def _signal_name(number: int) -> str:
@@ -82,6 +146,23 @@ class SemgrepRun:
         self.workdir = workdir
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
+        self.plan: list[list[str]] = []  # the commands to try in turn: the fast CLI, then the classic one
+        self.cwd: str | None = None
+
+    def launch(self) -> None:
+        """Start the next command of the plan; its JSON report goes to a file (the OCaml CLI has no --output)."""
+        command = self.plan.pop(0)
+        self.output = Path(self.workdir or tempfile.mkdtemp(prefix="gapcheck-semgrep-"), "out.json")
+        env = dict(os.environ, SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0")
+        try:
+            with open(self.output, "wb") as report:
+                # A process group of its own, so a timeout can stop semgrep-core and any other child with it.
+                self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=report,
+                                                stderr=subprocess.PIPE, env=env, cwd=self.cwd,
+                                                start_new_session=os.name == "posix")
+        except OSError as exc:
+            self.process = None
+            self.problem = f"semgrep could not start: {exc.strerror or exc}"
 
     def stop(self) -> None:
         """Kill Semgrep and everything it started (semgrep-core), if it still runs; idempotent."""
@@ -90,7 +171,7 @@ class SemgrepRun:
             return
         try:
             if os.name == "posix":
-                os.killpg(process.pid, signal.SIGKILL)  # its own process group: see `start`
+                os.killpg(process.pid, signal.SIGKILL)  # its own process group: see `launch`
             else:  # pragma: no cover - Windows
                 process.kill()
         except OSError:
@@ -102,6 +183,20 @@ class SemgrepRun:
             self.workdir = None
 
     def wait(self) -> Outcome:
+        try:
+            while True:
+                outcome = self._wait_one()
+                # The fast CLI failed as a program (no usable report; not a timeout, not one file's error): the
+                # classic CLI gets the same scan in the time that is left.
+                if outcome.retryable and self.plan and time.monotonic() < self.deadline:
+                    self.launch()
+                    continue
+                return outcome
+        finally:
+            self.stop()
+            self._cleanup()
+
+    def _wait_one(self) -> Outcome:
         outcome = Outcome()
         count = len(self.rules)
         did_not_run = f"its {count} Semgrep rule(s) did not run"
@@ -111,27 +206,32 @@ class SemgrepRun:
                                                       "(install semgrep, or pass --no-semgrep)"))
             return outcome
         try:
-            try:
-                _, stderr = self.process.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stop()
-                try:
-                    self.process.communicate(timeout=10)
-                except subprocess.TimeoutExpired:  # a grandchild that left the group still holds stderr open
-                    pass
-                outcome.failed = True
-                outcome.notifications.append(Notification(
-                    "", "semgrep-error", f"semgrep did not finish within {self.timeout:g} s and was stopped; "
-                    f"{did_not_run} (raise `semgrep-timeout` or --semgrep-timeout, or pass --no-semgrep)"))
-                return outcome
-            try:
-                raw = self.output.read_text(encoding="utf-8", errors="replace") if self.output else ""
-            except OSError:
-                raw = ""
-        finally:
+            _, stderr = self.process.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             self.stop()
-            self._cleanup()
-        return self._read(raw, stderr or b"", outcome, did_not_run)
+            try:
+                self.process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # a grandchild that left the group still holds stderr open
+                pass
+            outcome.failed = True
+            outcome.notifications.append(Notification(
+                "", "semgrep-error", f"semgrep did not finish within {self.timeout:g} s and was stopped; "
+                f"{did_not_run} (raise `semgrep-timeout` or --semgrep-timeout, or pass --no-semgrep)"))
+            return outcome
+        try:
+            raw = self.output.read_text(encoding="utf-8", errors="replace") if self.output else ""
+        except OSError:
+            raw = ""
+        outcome = self._read(raw, stderr or b"", outcome, did_not_run)
+        outcome.retryable = outcome.failed and not outcome.findings and not outcome.scanned
+        return outcome
+
+    def _rule_of(self, check_id: str) -> "Rule | None":
+        """Semgrep prefixes a rule's id with its config's path (`tmp.x.rules.GAP401`); ids may hold dots."""
+        rule = self.rules.get(check_id) or self.rules.get(check_id.rsplit(".", 1)[-1])
+        if rule is None:
+            rule = next((r for rid, r in self.rules.items() if check_id.endswith("." + rid)), None)
+        return rule
 
     def _read(self, raw: str, stderr: bytes, outcome: Outcome, did_not_run: str) -> Outcome:
         code = self.process.returncode if self.process else None
@@ -177,8 +277,7 @@ class SemgrepRun:
         for item in results if isinstance(results, list) else []:
             if not isinstance(item, dict):
                 continue
-            rule_id = str(item.get("check_id", "")).rsplit(".", 1)[-1]
-            rule = self.rules.get(rule_id)
+            rule = self._rule_of(str(item.get("check_id", "")))
             reported = str(item.get("path", ""))
             path = self.targets.get(os.path.normpath(reported)) if reported else None
             if path is None:
@@ -240,35 +339,80 @@ def find_executable() -> str | None:
     return shutil.which("semgrep")
 
 
-def start(targets: list[str], rules: Sequence["Rule"], jobs: int = 1, cwd: str | None = None,
-          timeout: float = 300.0, max_target_bytes: int = 0) -> SemgrepRun:
+# GAPCHECK_SEMGREP_ENGINE=classic keeps Semgrep's Python CLI; the default is its OCaml CLI (`--experimental`): the
+# same matching engine and the same results, without the Python CLI's start-up of ~2-3 s that a commit-time or
+# one-file scan would otherwise spend. If the OCaml CLI fails, the same scan is run again with the classic one.
+ENGINE_ENV = "GAPCHECK_SEMGREP_ENGINE"
+
+
+def engines() -> list[str]:
+    chosen = os.environ.get(ENGINE_ENV, "").strip().lower()
+    if chosen == "classic":
+        return ["classic"]
+    return ["fast", "classic"]
+
+
+def start(targets: dict[str, list[str]], rules: Sequence["Rule"], jobs: int = 1, cwd: str | None = None,
+          timeout: float = 300.0, max_target_bytes: int = 0) -> SemgrepRun | None:
     """Start semgrep in the background. Offline: local rule files only, no metrics, no version check.
 
-    `targets` are paths relative to `cwd` (the working directory of the scan), so Semgrep reports the same paths.
-    `timeout` is wall-clock seconds from now; `max_target_bytes` (0: Semgrep's default) lifts Semgrep's own
-    file size limit to the engine's, so no file is analysed by one half and silently skipped by the other."""
+    `targets` maps each rule id to the files it may match, as paths relative to `cwd` (the working directory of
+    the scan) or absolute; Semgrep reports the same spellings. One invocation runs every rule, each limited to its
+    own files by a generated config. `timeout` is wall-clock seconds from now; `max_target_bytes` (0: Semgrep's
+    default) lifts Semgrep's own file size limit to the engine's, so no file is analysed by one half and silently
+    skipped by the other. None: no rule is left with a file to scan (its own `paths` excluded them all)."""
+    targets = {rule_id: files for rule_id, files in targets.items() if files}
+    chosen = [r for r in rules if r.id in targets]
+    every = sorted({t for files in targets.values() for t in files})
     executable = find_executable()
     if not executable:
-        return SemgrepRun(None, rules, targets, problem="semgrep is not installed")
-    configs = [rule_file(r) for r in rules]
-    missing = [str(c.name) for c in configs if not c.is_file()]
+        return SemgrepRun(None, chosen, every, problem="semgrep is not installed")
+    rule_files = {r.id: rule_file(r) for r in chosen}
+    missing = sorted({path.name for path in rule_files.values() if not path.is_file()})
     if missing:
-        return SemgrepRun(None, rules, targets, problem=f"semgrep rule file(s) missing: {', '.join(missing)}")
-    workdir = tempfile.mkdtemp(prefix="gapcheck-semgrep-")
-    output = Path(workdir, "out.json")
-    command = [executable, "scan", "--json", "--quiet", "--metrics=off", "--disable-version-check",
-               "--no-git-ignore", "--jobs", str(max(1, jobs)), "--output", str(output)]
-    if max_target_bytes:
-        command += ["--max-target-bytes", str(max_target_bytes)]
-    for config in configs:
-        command += ["--config", str(config)]
-    command += ["--", *targets]
-    env = dict(os.environ, SEMGREP_SEND_METRICS="off", SEMGREP_ENABLE_VERSION_CHECK="0")
+        return SemgrepRun(None, chosen, every, problem=f"semgrep rule file(s) missing: {', '.join(missing)}")
     try:
-        # A process group of its own, so a timeout can stop semgrep-core and any other child with it.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=os.name == "posix")
+        docs = rule_docs(rule_files)
+    except ValueError as exc:
+        return SemgrepRun(None, chosen, every, problem=f"semgrep rules could not be read: {exc}")
+    targets = select_targets(targets, docs)
+    every = sorted({t for files in targets.values() for t in files})
+    if not every:
+        return None
+    chosen = [r for r in chosen if r.id in targets]
+    workdir = tempfile.mkdtemp(prefix="gapcheck-semgrep-")
+    try:
+        # Absolute targets (a scan of a folder outside the working directory) are given relative to their common
+        # folder, run as Semgrep's working directory: both CLIs then see the same relative paths.
+        base = cwd or os.getcwd()
+        if any(os.path.isabs(t) or t.split("/", 1)[0] == ".." for t in every):
+            absolute = {t: os.path.normpath(os.path.join(base, t)) for t in every}
+            root = os.path.commonpath([os.path.dirname(a) for a in absolute.values()])
+            spelled = {t: os.path.relpath(a, root) for t, a in absolute.items()}
+            base = root
+        else:
+            spelled = {t: t for t in every}
+        config = Path(workdir, "rules.json")
+        write_config(config, {rule_id: [spelled[t] for t in files] for rule_id, files in targets.items()}, docs)
     except OSError as exc:
         shutil.rmtree(workdir, ignore_errors=True)
-        return SemgrepRun(None, rules, targets, problem=f"semgrep could not start: {exc.strerror or exc}")
-    return SemgrepRun(process, rules, targets, output=output, workdir=workdir, timeout=timeout)
+        return SemgrepRun(None, chosen, every, problem=f"semgrep rules could not be prepared: {exc.strerror or exc}")
+    run = SemgrepRun(None, chosen, every, workdir=workdir, timeout=timeout)
+    run.targets = {os.path.normpath(spelled[t]): t for t in every}  # as Semgrep reports them -> as given
+    run.plan = [_command(executable, engine, config, jobs, max_target_bytes, [spelled[t] for t in every])
+                for engine in engines()]
+    run.cwd = base
+    run.launch()
+    return run
+
+
+def _command(executable: str, engine: str, config: Path, jobs: int, max_target_bytes: int,
+             targets: list[str]) -> list[str]:
+    command = [executable, "scan"]
+    if engine == "fast":
+        command += ["--experimental", "--project-root", "."]
+    command += ["--json", "--quiet", "--metrics=off", "--disable-version-check", "--no-git-ignore",
+                "--jobs", str(max(1, jobs)), "--config", str(config)]
+    if max_target_bytes:
+        command += ["--max-target-bytes", str(max_target_bytes)]
+    return command + ["--", *targets]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Iterator
 
+from ..analyzer.discovery import is_test_path
+
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
 
@@ -311,18 +313,10 @@ def request_reachable(function: ast.AST | None, ctx: "ModuleContext") -> str | N
 
 
 # ---- files that never serve requests ---------------------------------------------------------------------------
-TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests/")
-
-
 def is_test_module(ctx: "ModuleContext") -> bool:
-    """Test modules and conftest files, by path (asked per call node by several rules: memoised per file)."""
-
-    def compute() -> bool:
-        path = "/" + ctx.path.replace("\\", "/")
-        name = path.rsplit("/", 1)[-1]
-        return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
-
-    return ctx.memo(("test-module",), compute)
+    """Test modules and conftest files, by path (asked per call node by several rules: memoised per file). The
+    engine leaves them out unless `include-tests` is set; with it, rules that skip tests still do."""
+    return ctx.memo(("test-module",), lambda: is_test_path(ctx.path))
 
 
 def is_test_or_script(ctx: "ModuleContext") -> bool:

@@ -23,6 +23,7 @@ def render(result: "ScanResult", *, cwd: str) -> str:
             "suppressed": result.suppressed,
             "files": result.files,
             "files_analysed": result.files_analysed,
+            "tests_skipped": getattr(result, "tests_skipped", 0),
             "semgrep_failed": result.semgrep_failed,
             # Findings left out by --baseline ("baseline") and --diff ("diff"); absent keys: filter not used.
             "hidden": dict(getattr(result, "hidden", {})),

@@ -36,6 +36,9 @@ def summary(result: "ScanResult") -> str:
     skipped = result.files - result.files_analysed
     if skipped:
         parts.append(f"{skipped} not analysed")
+    tests = getattr(result, "tests_skipped", 0)
+    if tests:
+        parts.append(f"{tests} test module{'' if tests == 1 else 's'} left out (--include-tests)")
     if result.semgrep_failed:
         parts.append("Semgrep did not complete (see its notices)")
     return "; ".join(parts) + "."

@@ -21,6 +21,7 @@ import ast
 import os
 from typing import TYPE_CHECKING, Iterator
 
+from ...analyzer.model import OWNER
 from ..orm.index import callee_qualname, function_qualname
 from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
 
@@ -115,9 +116,8 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
     # Not the decorators: they run once, when the function is defined. Defaults are walked for FastAPI's
     # `user=Depends(get_current_user)`, which runs `get_current_user` per request.
     defaults = [d for d in [*function.args.defaults, *function.args.kw_defaults] if d is not None]
-    for node in (n for part in [*defaults, *function.body] for n in ast.walk(part)):
-        if not isinstance(node, ast.Call):
-            continue
+    in_defaults = [n for part in defaults for n in ast.walk(part) if isinstance(n, ast.Call)]
+    for node in [*in_defaults, *_calls_by_function(ctx).get(id(function), ())]:
         add(callee_qualname(node, ctx))
         if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
                 and node.func.value.id in ctx.module_names and node.func.value.id not in ("self", "cls"):
@@ -134,6 +134,37 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
                                               or reference.rsplit(".", 1)[-1][:1].islower()):
                     add(reference)
     return found
+
+
+def _calls_by_function(ctx: "ModuleContext") -> dict[int, list[ast.Call]]:
+    """Every call in the module under the top-level function or method whose body holds it (closures, lambdas
+    and nested classes included), in source order."""
+    return _module_pass(ctx)[0]
+
+
+def _module_pass(ctx: "ModuleContext") -> tuple[dict[int, list[ast.Call]], list[ast.AST], list[ast.Call]]:
+    """One pass over the engine's node list for the graph: calls grouped by their top-level function, the
+    definitions that carry decorators, and every call (for registrations); instead of a walk per question."""
+    def collect() -> tuple[dict[int, list[ast.Call]], list[ast.AST], list[ast.Call]]:
+        tops = {id(f) for f in _top_functions(ctx)}
+        by_function: dict[int, list[ast.Call]] = {}
+        decorated: list[ast.AST] = []
+        calls: list[ast.Call] = []
+        definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        for node in ctx.nodes:
+            cls = node.__class__
+            if cls is ast.Call:
+                calls.append(node)
+                owner = getattr(node, OWNER, None)
+                while owner is not None and id(owner) not in tops:
+                    owner = getattr(owner, OWNER, None)
+                if owner is not None:
+                    by_function.setdefault(id(owner), []).append(node)
+            elif cls in definitions and node.decorator_list:
+                decorated.append(node)
+        return by_function, decorated, calls
+
+    return ctx.memo(("ims-module-pass",), collect)
 
 
 def _instances(ctx: "ModuleContext") -> dict[str, str]:
@@ -160,22 +191,19 @@ def _decorators(ctx: "ModuleContext") -> list[str]:
     """Project functions used as decorators here (`@hooks.register("x")`, `@register`): registration functions
     that run at import time, whatever else calls them later."""
     names: set[str] = set()
-    for node in ctx.nodes:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for decorator in node.decorator_list:
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                reference = _reference(target, ctx)
-                if reference:
-                    names.add(reference)
+    for node in _module_pass(ctx)[1]:
+        for decorator in node.decorator_list:
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            reference = _reference(target, ctx)
+            if reference:
+                names.add(reference)
     return sorted(names)
 
 
 def _registered(ctx: "ModuleContext") -> list[str]:
     """Handlers registered by reference to another module: `path("", views.index)`, `add_url_rule(view_func=f)`."""
     names: list[str] = []
-    for node in ctx.nodes:
-        if not isinstance(node, ast.Call):
-            continue
+    for node in _module_pass(ctx)[2]:
         func = node.func
         if not ((isinstance(func, ast.Attribute) and func.attr in REGISTRATION_ATTRS)
                 or ctx.qualified_name(func) in REGISTRATION_CALLS):

@@ -6,6 +6,7 @@ import ast
 import re
 from typing import TYPE_CHECKING
 
+from ...analyzer.discovery import is_test_path
 from ..common import ERROR_REPORT_CALLS, LOG_METHODS
 
 if TYPE_CHECKING:
@@ -137,14 +138,8 @@ def is_external_failure(name: str | None) -> bool:
     return name in EXTERNAL_EXACT or name.startswith(EXTERNAL_PREFIXES)
 
 
-TEST_PARTS = frozenset({"tests", "test", "testing"})
-
-
 def is_test_module(ctx: "ModuleContext") -> bool:
-    parts = ctx.path.replace("\\", "/").split("/")
-    filename = parts[-1] if parts else ""
-    return (filename.startswith("test_") or filename.endswith("_test.py") or filename == "conftest.py"
-            or any(part in TEST_PARTS for part in parts[:-1]))
+    return is_test_path(ctx.path)
 
 
 def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
