@@ -101,4 +101,4 @@ def _collect_with_tokens(text: str) -> Suppressions:
 
 def is_suppressed(suppressions: Suppressions, line: int, rule_id: str) -> bool:
     ids = suppressions.get(line) or suppressions.get(str(line))  # type: ignore[call-overload]
-    return bool(ids) and (ALL in ids or rule_id in ids)
+    return bool(ids) and (ALL in ids or rule_id.upper() in ids)
