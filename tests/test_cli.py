@@ -145,3 +145,21 @@ def test_demo_app_first_command(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert "fixtures/demo/app.py" in proc.stdout
     assert "GAP501" in proc.stdout and "GAP401" in proc.stdout
+
+
+def test_test_modules_are_left_out_unless_asked_for(gapcheck, tmp_path):
+    sql = "def count(cursor, name):\n    cursor.execute(f\"SELECT * FROM t WHERE name = '{name}'\")\n"
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "helpers.py").write_text(sql, encoding="utf-8")
+    (tmp_path / "test_app.py").write_text(sql, encoding="utf-8")
+    (tmp_path / "app.py").write_text(sql, encoding="utf-8")
+    run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
+    doc = json.loads(run.stdout)
+    assert [f["path"] for f in doc["findings"]] == ["app.py"]
+    assert doc["summary"]["files"] == 1 and doc["summary"]["tests_skipped"] == 2
+    assert "2 test modules left out" in run.stderr
+    run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json", "--include-tests")
+    assert sorted(f["path"] for f in json.loads(run.stdout)["findings"]) == ["app.py", "test_app.py", "tests/helpers.py"]
+    (tmp_path / "pyproject.toml").write_text("[tool.gapcheck]\ninclude-tests = true\n", encoding="utf-8")
+    run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
+    assert json.loads(run.stdout)["summary"]["tests_skipped"] == 0

@@ -325,3 +325,57 @@ def test_semgrep_columns_count_characters_like_the_python_checks(gapcheck, tmp_p
     found = sorted((f["path"], f["column"], f["end_column"]) for f in json.loads(run.stdout)["findings"])
     end = column + len("requests.get(u)")
     assert found == [("bom.py", column, end), ("latin1.py", column, end), ("utf8.py", column, end)]
+
+
+# ---- one invocation, each rule on its own files, through the fast CLI with the classic one behind it ---------
+def test_each_rule_gets_only_its_files_less_those_its_own_paths_exclude():
+    rules = {r.id: r for r in load_rules() if r.semgrep}
+    docs = semgrep_runner.rule_docs({rid: semgrep_runner.rule_file(rules[rid]) for rid in ("GAP401", "GAP810")})
+    chosen = semgrep_runner.select_targets(
+        {"GAP401": ["app/client.py", "tests/test_client.py"], "GAP810": ["app/views.py", "app/test_views.py"]}, docs)
+    # GAP810's YAML leaves tests out; GAP401's does not (the engine drops test modules before this anyway)
+    assert chosen == {"GAP401": ["app/client.py", "tests/test_client.py"], "GAP810": ["app/views.py"]}
+    assert semgrep_runner.include_pattern("app/[id]/v*.py") == "**/app/\\[id\\]/v\\*.py"
+
+
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+@pytest.mark.parametrize("engine", ["fast", "classic"])
+def test_a_rule_limited_to_one_file_does_not_run_on_another(tmp_path, monkeypatch, engine):
+    """The generated config's globs are exact under both CLIs, in and out of a git repository."""
+    monkeypatch.setenv(semgrep_runner.ENGINE_ENV, engine)
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for path in ("a/b/client.py", "a/client.py", "client.py"):
+        (tmp_path / path).write_text(REQUEST, encoding="utf-8")
+    [rule] = [r for r in load_rules() if r.id == "GAP401"]
+    run = semgrep_runner.start({"GAP401": ["a/b/client.py", "client.py"]}, [rule], cwd=str(tmp_path))
+    outcome = run.wait()
+    assert not outcome.failed, outcome.notifications
+    assert sorted(outcome.findings) == ["a/b/client.py", "client.py"]
+
+
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+def test_the_fast_and_the_classic_cli_agree_on_the_fixtures(monkeypatch):
+    from gapcheck.analyzer.config import load_settings
+    from gapcheck.analyzer.engine import scan
+
+    found = {}
+    for engine in ("fast", "classic"):
+        monkeypatch.setenv(semgrep_runner.ENGINE_ENV, engine)
+        settings = load_settings(["fixtures", "semgrep-rules"], None, cwd=REPO)
+        settings.cache = False
+        settings.include_tests = True
+        result = scan(settings)
+        assert not result.semgrep_failed, result.notifications
+        found[engine] = sorted((f.path, f.line, f.column, f.end_line, f.end_column, f.rule_id, f.message)
+                               for f in result.findings if f.source == "semgrep")
+    assert found["fast"] == found["classic"] and len(found["fast"]) > 50
+
+
+def test_when_the_fast_cli_fails_the_classic_one_runs_the_scan(gapcheck, tmp_path):
+    project(tmp_path)
+    body = ("if '--experimental' in args:\n    sys.stderr.write('osemgrep: unsupported\\n'); sys.exit(2)\n"
+            "report([result('client.py', 5)])")
+    code, doc = sarif_scan(gapcheck, tmp_path, fake_semgrep(tmp_path / "bin", body))
+    run = doc["runs"][0]
+    assert code == 1 and run["invocations"][0]["executionSuccessful"] is True
+    assert sorted(r["ruleId"] for r in run["results"]) == ["GAP401", "GAP501"]
