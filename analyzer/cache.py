@@ -17,16 +17,20 @@ class Cache:
     def __init__(self, root: str) -> None:
         self.root = Path(root) / CACHE_VERSION
         self.writable = True
+        self.used: set[Path] = set()  # entries this run read or wrote (what `prune` keeps)
 
     def _path(self, kind: str, key: str) -> Path:
         return self.root / kind / key[:2] / f"{key}.json"
 
     def get(self, kind: str, key: str) -> object | None:
+        path = self._path(kind, key)
         try:
-            with open(self._path(kind, key), "rb") as handle:
-                return json.loads(handle.read())
+            with open(path, "rb") as handle:
+                value = json.loads(handle.read())
         except (OSError, ValueError):
             return None
+        self.used.add(path)
+        return value
 
     def put(self, kind: str, key: str, value: object) -> None:
         if not self.writable:
@@ -42,6 +46,7 @@ class Cache:
                     with os.fdopen(fd, "wb") as handle:
                         handle.write(payload)
                     os.replace(tmp, target)
+                    self.used.add(target)
                 finally:
                     if os.path.exists(tmp):
                         os.unlink(tmp)
@@ -51,6 +56,21 @@ class Cache:
             except OSError:
                 self.writable = False
                 return
+
+    def prune(self) -> int:
+        """Delete every entry this run did not use: a CI cache restored and saved on each run then holds what the
+        current tree needs, not every version of every file it ever saw. Returns how many were deleted."""
+        deleted = 0
+        if not self.root.is_dir():
+            return 0
+        for path in self.root.glob("*/*/*.json"):
+            if path not in self.used:
+                try:
+                    path.unlink()
+                    deleted += 1
+                except OSError:
+                    pass
+        return deleted
 
     def _mark_root(self) -> None:
         # Like ruff's cache folder: ignored by git without the user editing .gitignore.

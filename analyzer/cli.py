@@ -41,6 +41,8 @@ def main() -> None:
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=None, help="Processes to use [default: all cores].")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Cache folder [default: .gapcheck_cache].")
+@click.option("--prune-cache", is_flag=True,
+              help="After the scan, delete cache entries it did not use (for a cache kept between CI runs).")
 @click.option("--no-semgrep", is_flag=True, help="Skip the Semgrep rules.")
 @click.option("--semgrep-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Stop Semgrep after this long and report its rules as not run [default: 300].")
@@ -62,7 +64,7 @@ def main() -> None:
 @click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
          extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
-         no_cache: bool, cache_dir: str | None, no_semgrep: bool, semgrep_timeout: float | None,
+         no_cache: bool, cache_dir: str | None, prune_cache: bool, no_semgrep: bool, semgrep_timeout: float | None,
          semgrep_rules: tuple[str, ...], include_tests: bool,
          config_file: str | None, quiet: bool,
          baseline_file: str | None, write_baseline_file: str | None, diff_ref: str | None, force_exclude: bool,
@@ -110,6 +112,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         settings.cache = False
     if cache_dir:
         settings.cache_dir = str(Path(cache_dir).resolve())
+    settings.prune_cache = prune_cache
     if no_semgrep:
         settings.semgrep = False
     if semgrep_timeout is not None:
@@ -225,6 +228,19 @@ def explain(rule: str) -> None:
                f"category: {found.category} · severity: {found.severity} · precision: {found.precision}"
                f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}\n")
     click.echo(found.docs.markdown(), nl=False)
+
+
+@main.command("cache-key", hidden=True)
+def cache_key() -> None:
+    """Print a digest of gapcheck's version, analysis code and shipped rules: the part of a CI cache key that
+    says when cached results can no longer be reused (the entries themselves are keyed by content as well)."""
+    import hashlib
+
+    from .registry import code_digest
+    from .semgrep import rules_digest
+
+    digest = hashlib.blake2b("\0".join([__version__, code_digest(), rules_digest()]).encode(), digest_size=8)
+    click.echo(f"{__version__}-{digest.hexdigest()}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -45,6 +45,7 @@ class Settings:
     jobs: int = 0
     cache: bool = True
     cache_dir: str = ""
+    prune_cache: bool = False  # after the scan, delete cache entries it did not use (a CI cache stays small)
     respect_gitignore: bool = True
     # Test modules (tests/ folders, test_*.py, conftest.py) are not analysed unless this is set.
     include_tests: bool = False

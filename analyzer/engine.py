@@ -369,6 +369,8 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
             running.append(state.semgrep_run)
         state.timings[name] = time.perf_counter() - t0
     findings, suppressed = _merge_and_filter(state)
+    if state.cache and state.settings.prune_cache and not state.semgrep_failed:
+        state.cache.prune()
     state.timings["total"] = time.perf_counter() - started
     return ScanResult(
         findings=findings,

@@ -137,6 +137,35 @@ def workspace(tmp_path):
     return repo.root
 
 
+def test_the_cache_is_restored_before_the_scan_and_saved_after_it_under_one_key():
+    steps = ACTION["runs"]["steps"]
+    restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore@"))
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save@"))
+    scan = steps.index(STEPS["scan"])
+    assert steps.index(restore) < scan < steps.index(save) < steps.index(STEPS["Apply fail-on"])
+    assert restore["with"]["key"] == save["with"]["key"] and restore["with"]["path"] == save["with"]["path"]
+    assert "steps.install.outputs.cache-key" in save["with"]["key"] and "github.sha" in save["with"]["key"]
+    # a new commit (or a pull request) starts from the newest cache of the same gapcheck and rules
+    assert restore["with"]["restore-keys"].strip() == save["with"]["key"].replace("-${{ github.sha }}", "-")
+    assert STEPS["scan"]["env"]["GAPCHECK_CACHE"] == save["with"]["path"]
+
+
+def test_the_scan_step_keeps_and_prunes_the_cache(tmp_path, workspace):
+    action = ActionRun(tmp_path, workspace, {"paths": "src", "fail-on": "never", "args": "--no-semgrep"})
+    assert action.step("scan").returncode == 0
+    entries = sorted((tmp_path / "gapcheck-cache").rglob("*.json"))
+    assert len(entries) == 2  # src/pkg/app.py and src/pkg/clean.py
+    (workspace / "src" / "pkg" / "clean.py").write_text("VALUE = 2\n", encoding="utf-8")
+    assert action.step("scan").returncode == 0
+    after = sorted((tmp_path / "gapcheck-cache").rglob("*.json"))
+    assert len(after) == 2  # the changed file's old entry is pruned ...
+    assert len(set(after) & set(entries)) == 1  # ... and the unchanged file's entry is reused
+    (tmp_path / "off").mkdir()
+    off = ActionRun(tmp_path / "off", workspace, {"paths": "src", "cache": "false", "args": "--no-semgrep"})
+    assert off.step("scan").returncode == 0 and "sarif-file" in off.outputs["scan"]
+    assert not (tmp_path / "off" / "gapcheck-cache").exists()
+
+
 def test_scan_step_writes_sarif_that_code_scanning_accepts(tmp_path, workspace):
     action = ActionRun(tmp_path, workspace, {"paths": "src", "fail-on": "warning", "args": "--no-semgrep"})
     proc = action.step("scan")
