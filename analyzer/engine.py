@@ -19,7 +19,7 @@ from .cache import Cache
 from .config import Settings
 from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
-from .model import OWNER, PARENT, SCOPE_CLASSES, ModuleContext
+from .model import ModuleContext, walk_with_parents
 from .project import ProjectIndex
 from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
@@ -136,43 +136,6 @@ def _concrete_types(node_type: type) -> list[type]:
             found.append(sub)
             stack.append(sub)
     return found
-
-
-def walk_with_parents(tree: ast.AST, _fields: dict[type, tuple[str, ...]] = {}) -> list[ast.AST]:
-    """Every node once, parents before children, each linked to its parent and to its owning scope (the
-    function, lambda, class or module whose body it is in; decorators and defaults belong to the enclosing scope).
-    Iterative, so deep nesting cannot overflow the stack. Expression contexts (`Load`/`Store`/`Del`, shared
-    singletons in CPython) are left out: a third of all nodes, and no check dispatches on them.
-    (Reading `_fields` directly measured ~30% cheaper than `ast.iter_child_nodes` on Django.)"""
-    order: list[ast.AST] = []
-    stack: list[ast.AST] = [tree]
-    pop, push, append = stack.pop, stack.append, order.append
-    AST = ast.AST
-    scopes = SCOPE_CLASSES
-    setattr(tree, OWNER, None)
-    while stack:
-        node = pop()
-        append(node)
-        cls = node.__class__
-        names = _fields.get(cls)
-        if names is None:  # memo of each node class's child fields (a cache of constants, not state)
-            names = _fields[cls] = tuple(name for name in cls._fields if name != "ctx")
-        own = getattr(node, OWNER)
-        body_owner = node if cls in scopes else own
-        for name in names:
-            value = getattr(node, name, None)
-            owner = body_owner if name == "body" else own
-            if value.__class__ is list:
-                for item in reversed(value):
-                    if isinstance(item, AST):
-                        setattr(item, PARENT, node)
-                        setattr(item, OWNER, owner)
-                        push(item)
-            elif isinstance(value, AST):
-                setattr(value, PARENT, node)
-                setattr(value, OWNER, owner)
-                push(value)
-    return order
 
 
 def analyse_source(path: str, data: bytes, dispatcher: Dispatcher, module_name: str = "") -> FileResult:

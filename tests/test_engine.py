@@ -142,3 +142,12 @@ def test_own_nodes_and_bindings_stay_in_their_scope():
     assert [type(s).__name__ for s in ctx.bindings(f)["q"]] == ["Assign"]
     assert sorted(ctx.bindings(f)) == ["K", "g", "inner", "q"]
     assert [s.lineno for s in ctx.bindings(inner)["q"]] == [5]
+
+
+def test_the_model_does_not_import_the_engine():
+    """Data flows one way (source -> model -> engine): importing the model alone must not pull the engine in."""
+    import subprocess
+    import sys
+
+    code = "import sys, gapcheck.analyzer.model; print('gapcheck.analyzer.engine' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
