@@ -420,13 +420,16 @@ def _start_semgrep(state: _Scan) -> None:
         data = state.contents.get(source_file.path)
         if data is None:
             continue
-        applicable = semgrep.rules_for(data, semgrep_rules)
-        if not applicable:
-            continue
-        cached = state.cache.get("sg", state.keys[source_file.path]) if state.cache else None
-        if cached is not None:
+        key = state.keys[source_file.path]
+        cached = state.cache.get("sg", key) if state.cache else None
+        if cached is not None:  # Semgrep's results for these bytes, or [] when no rule can match them
             state.semgrep_findings[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path)
                                                         for f in cached]
+            continue
+        applicable = semgrep.rules_for(data, semgrep_rules)
+        if not applicable:
+            if state.cache:  # the hint test is not repeated for this content: a warm scan skips it
+                state.cache.put("sg", key, [])
             continue
         for rule in applicable:
             targets.setdefault(rule.id, []).append(source_file.path)
@@ -446,8 +449,28 @@ def _analyse_misses(state: _Scan) -> None:
 
 
 def _join_project(state: _Scan) -> None:
-    state.project_findings = run_project_checks([r for r in state.rules if r.is_python], state.results,
-                                                state.notifications)
+    """The project checks over every file's facts. Their findings are cached under the contents of every analysed
+    file, so a scan where nothing changed does not join again."""
+    python_rules = [r for r in state.rules if r.is_python and r.project_handlers]
+    if not python_rules:
+        return
+    digest = hashlib.blake2b(state.engine_key.encode(), digest_size=20)
+    for path in sorted(state.results):
+        if state.results[path].analysed:
+            digest.update(f"{path}\0{state.keys[path]}\0".encode())
+    key = digest.hexdigest()
+    cached = state.cache.get("pj", key) if state.cache else None
+    if isinstance(cached, dict):
+        try:
+            state.project_findings = {path: [Finding.from_dict(f) for f in found] for path, found in cached.items()}
+            return
+        except (KeyError, TypeError, ValueError):
+            pass
+    errors = len(state.notifications)
+    state.project_findings = run_project_checks(python_rules, state.results, state.notifications)
+    if state.cache and len(state.notifications) == errors:  # a failed project check is not cached
+        state.cache.put("pj", key, {path: [f.to_dict() for f in found]
+                                    for path, found in state.project_findings.items()})
 
 
 def _collect_semgrep(state: _Scan) -> None:

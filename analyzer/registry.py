@@ -93,6 +93,9 @@ class Rule:
     # Further word groups the file must also contain, one word of each group: a taint rule whose sources are
     # request objects needs `("request", "req")` whatever its sink words. Empty: no further condition.
     requires: tuple[tuple[str, ...], ...] = ()
+    # Match `hints` and `requires` (then written in lower case) against the lower-cased file: for rules whose
+    # pattern is case-insensitive, such as a secret's name in any spelling.
+    fold_case: bool = False
     # A project's own Semgrep rule (`semgrep-rules`): its YAML file. Such a rule keeps its own id, may have the
     # category `custom`, and is not added to the shipped registry.
     source_file: Path | None = None
@@ -124,6 +127,8 @@ class Rule:
     def may_apply(self, text: str | bytes) -> bool:
         """The rule can only match a file that holds one of its hint words and a word of each `requires` group
         (a plain substring test: a prefilter, never a verdict)."""
+        if self.fold_case:
+            text = text.lower()
         if isinstance(text, bytes):
             hints, groups = self._encoded
         else:

@@ -25,7 +25,8 @@ def test_walk_visits_every_node_once_with_parents():
 
 def stand_in(rule_id: str, hints: tuple[str, ...] = (), requires: tuple[tuple[str, ...], ...] = ()):
     """A rule with one Call handler and the registry's own prefilter (`Rule.may_apply`)."""
-    rule = SimpleNamespace(id=rule_id, handlers=[(ast.Call, lambda node, ctx: None)], hints=hints, requires=requires)
+    rule = SimpleNamespace(id=rule_id, handlers=[(ast.Call, lambda node, ctx: None)], hints=hints, requires=requires,
+                           fold_case=False)
     rule.may_apply = partial(Rule.may_apply, rule)
     return rule
 

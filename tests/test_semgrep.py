@@ -379,3 +379,21 @@ def test_when_the_fast_cli_fails_the_classic_one_runs_the_scan(gapcheck, tmp_pat
     run = doc["runs"][0]
     assert code == 1 and run["invocations"][0]["executionSuccessful"] is True
     assert sorted(r["ruleId"] for r in run["results"]) == ["GAP401", "GAP501"]
+
+
+def test_hint_words_admit_every_case_a_rule_is_tested_to_fire_on():
+    """Hints are a prefilter: a Semgrep rule's own test cases (`# ruleid:`) must all pass it, or gapcheck would
+    never hand such a file to Semgrep."""
+    rules = {r.id: r for r in load_rules() if r.semgrep}
+    for rule in rules.values():
+        if rule.fold_case:
+            assert all(w == w.lower() for w in (*rule.hints, *(x for g in rule.requires for x in g))), rule.id
+        test_file = RULES_DIR / f"{rule.name}.py"
+        text = test_file.read_text(encoding="utf-8")
+        cases = text.split("# ruleid:")[1:]
+        assert cases, f"{rule.id}: its test file has no ruleid case"
+        for case in cases:
+            body = case.split("# ok:")[0].split("# ruleid:")[0]
+            # the case's own lines plus the file's imports: what a real file with that code would hold
+            header = "".join(line for line in text.splitlines(keepends=True) if line.startswith(("import ", "from ")))
+            assert rule.may_apply((header + body).encode()), f"{rule.id}: hints reject a case:\n{body[:200]}"

@@ -12,7 +12,13 @@ RULE = Rule(
     cwe="CWE-798",
     security_severity="7.5",
     semgrep=True,
-    hints=("secret", "Secret", "SECRET", "key", "Key", "KEY", "token", "Token", "TOKEN", "passw", "Passw", "PASSW"),
+    # Lower-case words, matched against the lower-cased file: the name words the rule's NAME regex ends in (a bare
+    # `key` is not one of them: `cache_key = "..."` never matches) and the known key formats' prefixes.
+    hints=("secret", "passw", "token", "api_key", "apikey", "access_key", "accesskey", "private_key", "privatekey",
+           "signing_key", "signingkey", "encryption_key", "encryptionkey", "master_key", "masterkey", "auth_key",
+           "authkey", "app_key", "appkey", "sk-", "sk_live_", "rk_live_", "sg.", "ghp_", "gho_", "ghu_", "ghs_",
+           "ghr_", "github_pat_", "xox", "akia", "aiza", "glpat-", "hf_"),
+    fold_case=True,
     summary="A secret key, API key, token or password is written in the source",
     docs=Docs(
         what=(
