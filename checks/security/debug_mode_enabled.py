@@ -13,6 +13,7 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("debug", "DEBUG"),
+    requires=(("True",),),  # every pattern sets debug to True
     summary="Debug mode is switched on in application code",
     docs=Docs(
         what=(
