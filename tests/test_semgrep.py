@@ -2,8 +2,10 @@
 clear notice and exit 2 while the Python findings are still reported."""
 from __future__ import annotations
 
+import ast
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -390,10 +392,17 @@ def test_hint_words_admit_every_case_a_rule_is_tested_to_fire_on():
             assert all(w == w.lower() for w in (*rule.hints, *(x for g in rule.requires for x in g))), rule.id
         test_file = RULES_DIR / f"{rule.name}.py"
         text = test_file.read_text(encoding="utf-8")
-        cases = text.split("# ruleid:")[1:]
+        lines = text.splitlines(keepends=True)
+        tree = ast.parse(text)
+        # the file's imports, plus each top-level statement that holds a case: what a real file with it would hold
+        header = "".join(ast.get_source_segment(text, n) + "\n" for n in tree.body
+                         if isinstance(n, (ast.Import, ast.ImportFrom)))
+        cases = []
+        for node in tree.body:
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            segment = "".join(lines[start - 2 if start > 1 else 0:node.end_lineno])  # with the comment above it
+            if re.search(r"#\s*ruleid:", segment):  # not `todoruleid:`, a case the rule does not catch yet
+                cases.append(segment)
         assert cases, f"{rule.id}: its test file has no ruleid case"
-        for case in cases:
-            body = case.split("# ok:")[0].split("# ruleid:")[0]
-            # the case's own lines plus the file's imports: what a real file with that code would hold
-            header = "".join(line for line in text.splitlines(keepends=True) if line.startswith(("import ", "from ")))
+        for body in cases:
             assert rule.may_apply((header + body).encode()), f"{rule.id}: hints reject a case:\n{body[:200]}"

@@ -5,3 +5,10 @@ annotated Semgrep test file `semgrep-rules/<name>.py`. The request-data rules (G
 rules: a value from `flask.request`, a Django/Starlette `request` or a route's own parameters that reaches the sink
 in the same function, through assignments and string building.
 """
+
+# What a file must hold for a request-data taint rule to match: the sources' own attribute reads
+# (`request.args`, `self.request.GET`, `await request.json()`) or a `req.` object. A file that only names a
+# `request` parameter (most Django views) holds none of them.
+REQUEST_DATA_WORDS = tuple(f"request.{attr}" for attr in (
+    "GET", "POST", "FILES", "COOKIES", "body", "data", "query_params", "path_params", "headers", "json", "form",
+    "get_json", "args", "files", "values", "cookies", "view_args", "get_data", "stream")) + ("req.",)

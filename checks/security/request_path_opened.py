@@ -1,6 +1,7 @@
 """GAP810 request-path-opened (a Semgrep taint rule: semgrep-rules/request-path-opened.yaml)."""
 from __future__ import annotations
 
+from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -13,7 +14,7 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink"),
-    requires=(("request", "req."),),  # the taint sources are request objects
+    requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
     summary="A file path is built from request data without containment (path traversal)",
     docs=Docs(
         what=(

@@ -1,6 +1,7 @@
 """GAP809 request-url-fetched (a Semgrep taint rule: semgrep-rules/request-url-fetched.yaml)."""
 from __future__ import annotations
 
+from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -13,7 +14,7 @@ RULE = Rule(
     security_severity="8.6",
     semgrep=True,
     hints=("requests", "httpx", "urlopen", "urllib", "aiohttp"),
-    requires=(("request", "req."),),  # the taint sources are request objects
+    requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
     summary="The server fetches a URL taken from the request (SSRF)",
     docs=Docs(
         what=(
