@@ -80,6 +80,8 @@ class ScanResult:
     semgrep_ran: bool
     semgrep_failed: bool
     timings: dict[str, float]
+    # Finding -> its fix (analyzer.fixes.Fix), for the reports that carry fixes (SARIF); filled on request only.
+    fixes: dict = field(default_factory=dict)
 
     @property
     def broken_checks(self) -> bool:
