@@ -16,10 +16,13 @@ FAIL_ON = ("error", "warning", "note", "never")
 DEFAULT_CACHE_DIR = ".gapcheck_cache"
 KNOWN_KEYS = {
     "select", "extend-select", "ignore", "exclude", "extend-exclude", "per-file-ignores", "severity", "semgrep",
-    "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout",
+    "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout", "fix-timeout",
 }
 # Seconds Semgrep may run (wall clock, from its start) before it is stopped and its rules reported as not run.
 DEFAULT_SEMGREP_TIMEOUT = 300.0
+# Seconds written by the timeout fixes (`timeout=10`); a positive number, at most a day.
+DEFAULT_FIX_TIMEOUT = 10
+MAX_FIX_TIMEOUT = 86400
 
 
 class ConfigError(Exception):
@@ -45,6 +48,7 @@ class Settings:
     cache: bool = True
     cache_dir: str = ""
     respect_gitignore: bool = True
+    fix_timeout: float = DEFAULT_FIX_TIMEOUT
     _per_file_specs: list = field(default_factory=list, repr=False)
 
     def ignored_for(self, path: str) -> set[str]:
@@ -159,6 +163,12 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
             raise ConfigError(f"{where}: `semgrep-timeout` must be a number of seconds > 0")
         settings.semgrep_timeout = float(value)
+    if "fix-timeout" in table:
+        value = table["fix-timeout"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= MAX_FIX_TIMEOUT:
+            raise ConfigError(f"{where}: `fix-timeout` must be a number of seconds > 0 and <= {MAX_FIX_TIMEOUT}"
+                              " (the timeout the fixes write)")
+        settings.fix_timeout = value
     if "respect-gitignore" in table:
         if not isinstance(table["respect-gitignore"], bool):
             raise ConfigError(f"{where}: `respect-gitignore` must be true or false")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, WhitespaceInclusivePositionProvider
 
+from .config import DEFAULT_FIX_TIMEOUT
 from .findings import Finding
 from .source import Source, SourceError, decode, split_lines
 
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from .model import ModuleContext
 
 APPLICABILITIES = ("safe", "unsafe")
-DEFAULT_FIX_TIMEOUT = 10
 # Several fixes in one file are applied together when their edits do not overlap; the ones that do are tried again
 # on the result, at most this many times.
 MAX_ROUNDS = 3
@@ -107,6 +107,14 @@ def has_fix(rule_id: str) -> str | None:
 
 def fixable_rule_ids() -> dict[str, str]:
     return {rule_id: entry.applicability for rule_id, entry in sorted(_fixers().items())}
+
+
+def fix_safety(rule_id: str) -> str:
+    """What the rule's fix does and why it is safe or unsafe: its fixer's docstring, for `explain` and the docs."""
+    registered = _fixers().get(rule_id.upper())
+    if registered is None or not registered.fixer.__doc__:
+        return ""
+    return " ".join(registered.fixer.__doc__.split())
 
 
 # ---- the file a fixer works on -------------------------------------------------------------------------------
@@ -458,3 +466,41 @@ def attach_fixes(result: "ScanResult", cwd: str, fix_timeout: float = DEFAULT_FI
             fix, _ = _compute(document, finding)
             if fix is not None:
                 result.fixes[finding] = fix
+
+
+@dataclass
+class FileFix:
+    """One file's fixes: its text as read, and what applying the fixes gave."""
+
+    path: str
+    source: Source
+    outcome: FixOutcome
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome.text != self.source.text
+
+    def diff(self) -> str:
+        import difflib
+
+        return "".join(difflib.unified_diff(self.source.text.splitlines(keepends=True),
+                                            self.outcome.text.splitlines(keepends=True),
+                                            fromfile=f"a/{self.path}", tofile=f"b/{self.path}"))
+
+
+def fix_files(findings: Sequence[Finding], cwd: str, unsafe: bool = False,
+              fix_timeout: float = DEFAULT_FIX_TIMEOUT) -> list[FileFix]:
+    """Each file with applicable fixes, read and fixed in memory (the caller writes or shows the result)."""
+    import os
+
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if applicable(finding, unsafe):
+            by_path.setdefault(finding.path, []).append(finding)
+    done = []
+    for path, found in sorted(by_path.items()):
+        source = read_text(os.path.join(cwd, path))
+        if source is None:
+            continue
+        done.append(FileFix(path, source, apply_fixes(source.text, found, unsafe, fix_timeout=fix_timeout)))
+    return done
