@@ -21,23 +21,40 @@ def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
 
 def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
     """`call` with `name=value` added as its last argument."""
-    new = cst.Arg(value=value, keyword=cst.Name(name),
-                  equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
-                                        whitespace_after=cst.SimpleWhitespace("")))
+    return with_argument(call, cst.Arg(value=value, keyword=cst.Name(name), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))))
+
+
+def with_argument(call: cst.Call, new: cst.Arg) -> cst.Call:
+    """`call` with `new` added after its last argument, in the call's layout."""
     args = list(call.args)
     if not args:
         return call.with_changes(args=[new])
     last = args[-1]
-    if isinstance(last.comma, cst.Comma):
-        # `get(\n    url,\n)`: the new argument takes the trailing comma (and the line break before `)`), the old
-        # last argument gets the separator its neighbours use
-        separator = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else cst.Comma(
-            whitespace_after=call.whitespace_before_args)
-        args[-1] = last.with_changes(comma=separator)
-        args.append(new.with_changes(comma=last.comma))
-    else:
-        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    blank = isinstance(last.whitespace_after_arg, cst.SimpleWhitespace) and not last.whitespace_after_arg.value
+    if not isinstance(last.comma, cst.Comma) and not blank:
+        # `f(\n    x\n)`: the line break before `)` moves behind the new argument
+        new = new.with_changes(whitespace_after_arg=last.whitespace_after_arg)
+        last = last.with_changes(whitespace_after_arg=cst.SimpleWhitespace(""))
+    between = args[-2].comma.whitespace_after if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) \
+        else call.whitespace_before_args  # what separates the arguments: a space, or a line break and indent
+    if not isinstance(last.comma, cst.Comma):
+        separator = between.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[]) \
+            if isinstance(between, cst.ParenthesizedWhitespace) else cst.SimpleWhitespace(" ")
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=separator))
         args.append(new)
+        return call.with_changes(args=args)
+    trailing = last.comma  # `get(url,)`, or a multi-line call whose last argument ends with a comma
+    after = trailing.whitespace_after
+    if isinstance(after, cst.ParenthesizedWhitespace):
+        # the old last argument keeps its comma and comment, the new one goes on its own line before `)`
+        indent = between.last_line if isinstance(between, cst.ParenthesizedWhitespace) else after.last_line
+        args[-1] = last.with_changes(comma=trailing.with_changes(whitespace_after=after.with_changes(last_line=indent)))
+        args.append(new.with_changes(comma=trailing.with_changes(
+            whitespace_after=after.with_changes(first_line=cst.TrailingWhitespace(), empty_lines=[]))))
+    else:
+        args[-1] = last.with_changes(comma=trailing.with_changes(whitespace_after=cst.SimpleWhitespace(" ")))
+        args.append(new.with_changes(comma=trailing))
     return call.with_changes(args=args)
 
 

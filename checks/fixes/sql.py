@@ -15,6 +15,7 @@ import libcst as cst
 
 from ...analyzer.fixes import FixContext, Rewrite, fixer
 from ..sql_building.facts import PRINTF_CONVERSION, SQL_FUNCTIONS, is_identifier_position
+from . import with_argument
 
 # Import roots -> the DB-API paramstyle their cursors take.
 DRIVER_STYLES = {
@@ -65,11 +66,10 @@ def parameterize(fc: FixContext) -> Rewrite | None:
         return Rewrite("Pass the values as bound parameters", ((old_call, new_call),))
     codes = [v for _, v in values]
     container = "[" + ", ".join(codes) + "]" if how == "list" else "(" + ", ".join(codes) + ("," if len(codes) == 1 else "") + ")"
-    first = old_call.args[0]
-    first = first.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    base = old_call
     if binding is None:
-        first = first.with_changes(value=new_sql)
-    new_call = old_call.with_changes(args=[first, cst.Arg(value=cst.parse_expression(container))])
+        base = old_call.with_changes(args=[old_call.args[0].with_changes(value=new_sql)])
+    new_call = with_argument(base, cst.Arg(value=cst.parse_expression(container)))
     title = f"Pass the values as query parameters ({'?' if style == 'qmark' else '%s'})"
     if binding is None:
         return Rewrite(title, ((old_call, new_call),))
