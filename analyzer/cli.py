@@ -174,11 +174,13 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
 
 def _apply_fixes(result, settings, unsafe: bool, dry_run: bool, quiet: bool) -> int:
     """Fix the findings of `result` in their files (or print the diff); the number of files changed."""
+    from .engine import python_rescan
     from .fixes import encode, fix_files
 
     changed = 0
     fixed = 0
-    for file_fix in fix_files(result.findings, str(settings.cwd), unsafe, settings.fix_timeout):
+    for file_fix in fix_files(result.findings, str(settings.cwd), unsafe, settings.fix_timeout,
+                              python_rescan(settings)):
         for finding, why in file_fix.outcome.dropped:
             if not quiet and not why.startswith("no fix"):
                 click.echo(f"gapcheck: note: {finding.path}:{finding.line}: {finding.rule_id} fix not applied: {why}",

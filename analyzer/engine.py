@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from . import __version__, semgrep, suppressions
 from .cache import Cache
@@ -462,6 +462,24 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
         semgrep_failed=semgrep_failed,
         timings=timings,
     )
+
+
+def python_rescan(settings: Settings) -> "Callable[[str, bytes], list[Finding]]":
+    """A function giving the enabled Python checks' findings for one file's new content, suppressions and
+    per-file ignores applied as in a scan: what `--fix` uses to find what its own fixes uncovered (`except:` made
+    `except Exception:` can be a handler that now logs without the traceback). Semgrep and project checks do not
+    run here; the report after fixing is a full scan."""
+    rules = [r for r in enabled_rules(settings) if r.handlers]
+    dispatcher = Dispatcher(rules)
+    enabled_ids = {r.id for r in rules}
+
+    def rescan(path: str, data: bytes) -> list[Finding]:
+        file_result = analyse_source(path, data, dispatcher)
+        ignored = settings.ignored_for(path)
+        return [f for f in file_result.findings if f.rule_id in enabled_ids and f.rule_id not in ignored
+                and not suppressions.is_suppressed(file_result.suppressions, f.line, f.rule_id)]
+
+    return rescan
 
 
 def _within_file(found: list[Finding], source: Source) -> tuple[list[Finding], int]:

@@ -221,13 +221,8 @@ class _Document:
             code = self.module.visit(_Swap(old, new)).code  # type: ignore[union-attr]
             inserted = code[start:len(code) - (len(self.text) - end)]
             deleted = self.text[start:end]
-            head = _common_prefix(deleted, inserted)
-            tail = _common_prefix(deleted[head:][::-1], inserted[head:][::-1])
-            if head == len(deleted) == len(inserted):
-                continue  # the replacement is the same text
-            start_point = self.point(start + head)
-            end_point = self.point(end - tail)
-            edits.append(Edit(*start_point, *end_point, inserted[head:len(inserted) - tail]))
+            for a, b, c, d in _changed_runs(deleted, inserted):
+                edits.append(Edit(*self.point(start + a), *self.point(start + b), inserted[c:d]))
         return tuple(sorted(edits, key=lambda e: (e.start_line, e.start_column, e.end_line, e.end_column)))
 
 
@@ -257,6 +252,32 @@ def _bisect(starts: list[int], offset: int) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+# Unchanged text shorter than this between two changes is replaced along with them: one readable edit, not many.
+MIN_KEPT = 4
+
+
+def _changed_runs(old: str, new: str) -> list[tuple[int, int, int, int]]:
+    """(old start, old end, new start, new end) of each changed run: `len(qs)` -> `qs.count()` is two edits
+    ("len(" removed, ")" -> ".count()"), so a finding inside `qs` is untouched and can still be fixed after."""
+    import difflib
+
+    head = _common_prefix(old, new)
+    tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+    old_mid, new_mid = old[head:len(old) - tail], new[head:len(new) - tail]
+    if not old_mid and not new_mid:
+        return []
+    runs: list[list[int]] = []
+    matcher = difflib.SequenceMatcher(None, old_mid, new_mid, autojunk=False)
+    for tag, a, b, c, d in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if runs and a - runs[-1][1] < MIN_KEPT:
+            runs[-1][1], runs[-1][3] = b, d
+        else:
+            runs.append([a, b, c, d])
+    return [(head + a, head + b, head + c, head + d) for a, b, c, d in runs]
 
 
 def _common_prefix(a: str, b: str) -> int:
@@ -489,8 +510,12 @@ class FileFix:
 
 
 def fix_files(findings: Sequence[Finding], cwd: str, unsafe: bool = False,
-              fix_timeout: float = DEFAULT_FIX_TIMEOUT) -> list[FileFix]:
-    """Each file with applicable fixes, read and fixed in memory (the caller writes or shows the result)."""
+              fix_timeout: float = DEFAULT_FIX_TIMEOUT,
+              rescan: Callable[[str, bytes], list[Finding]] | None = None) -> list[FileFix]:
+    """Each file with applicable fixes, read and fixed in memory (the caller writes or shows the result).
+
+    With `rescan` (a file's findings for new content), what the fixes uncover is fixed too, up to MAX_ROUNDS
+    times, so that running `--fix` again changes nothing."""
     import os
 
     by_path: dict[str, list[Finding]] = {}
@@ -502,5 +527,16 @@ def fix_files(findings: Sequence[Finding], cwd: str, unsafe: bool = False,
         source = read_text(os.path.join(cwd, path))
         if source is None:
             continue
-        done.append(FileFix(path, source, apply_fixes(source.text, found, unsafe, fix_timeout=fix_timeout)))
+        outcome = apply_fixes(source.text, found, unsafe, fix_timeout=fix_timeout)
+        for _ in range(MAX_ROUNDS - 1):
+            if rescan is None or outcome.text == source.text:
+                break
+            uncovered = [f for f in rescan(path, encode(outcome.text, source)) if applicable(f, unsafe)]
+            if not uncovered:
+                break
+            more = apply_fixes(outcome.text, uncovered, unsafe, fix_timeout=fix_timeout)
+            if more.text == outcome.text:
+                break
+            outcome = FixOutcome(more.text, sorted(outcome.fixed + more.fixed), outcome.dropped + more.dropped)
+        done.append(FileFix(path, source, outcome))
     return done

@@ -257,8 +257,8 @@ def rules_markdown(rules: list[Rule]) -> str:
         body = re.sub(r"^## ", "### ", rule.docs.markdown(), flags=re.MULTILINE).rstrip("\n")
         fix = has_fix(rule.id)
         if fix:
-            body += f"\n\n### Fix safety\nFix: {fix} (`gapcheck scan --fix`" + (
-                " --unsafe-fixes" if fix == "unsafe" else "") + f"). {fix_safety(rule.id)}"
+            flags = "--fix --unsafe-fixes" if fix == "unsafe" else "--fix"
+            body += f"\n\n### Fix safety\nFix: {fix} (`gapcheck scan {flags}`). {fix_safety(rule.id)}"
         out += ["", f"## {rule.id} {rule.name}", "",
                 f"{rule.summary}. Category `{rule.category}` · severity {rule.severity} · precision {rule.precision}"
                 f"{cwe}.", "", body]

@@ -30,7 +30,7 @@ def _call(fc: FixContext) -> cst.Call | None:
 
 @fixer("GAP401", "unsafe")
 def add_request_timeout(fc: FixContext) -> Rewrite | None:
-    """`requests.get(url)` -> `requests.get(url, timeout=10)`. Unsafe: a call that used to wait now raises
+    """`requests.get(url)` -> `requests.get(url, timeout=10)` (the `fix-timeout` setting, 10 s by default). Unsafe: a call that used to wait now raises
     `requests.Timeout` after that long, which the caller may not handle."""
     node = _call(fc)
     if node is None or keyword_arg(node, "timeout") is not None:
@@ -40,7 +40,8 @@ def add_request_timeout(fc: FixContext) -> Rewrite | None:
 
 @fixer("GAP402", "unsafe")
 def bound_http_timeout(fc: FixContext) -> Rewrite | None:
-    """`timeout=None` (or `httpx.Timeout(None)`) -> `timeout=10` on requests/httpx calls and clients, and a missing
+    """`timeout=None` (or `httpx.Timeout(None)`) -> `timeout=10` (the `fix-timeout` setting) on requests/httpx calls
+    and clients, and a missing
     timeout on `urllib.request.urlopen` / `http.client.HTTP(S)Connection` added. aiohttp sessions are left alone
     (their timeout is a `ClientTimeout` object). Unsafe: the call can now time out."""
     call = fc.ast_for_finding(ast.Call)
