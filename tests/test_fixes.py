@@ -141,7 +141,8 @@ def test_fix_for_gives_minimal_edits_with_1_based_character_columns() -> None:
 
 
 def test_safe_fixes_only_unless_unsafe_is_asked() -> None:
-    code = "import httpx\n\ndef f(url):\n    try:\n        return httpx.get(url, timeout=None)\n    except:\n        return cached(url)\n"
+    code = ("import httpx\n\ndef f(url):\n    try:\n        return httpx.get(url, timeout=None)\n    except:\n"
+            "        return cached(url)\n")
     text, done = fix_text(code, python_findings(code))
     assert [f.rule_id for f in done] == ["GAP502"] and "timeout=None" in text
     assert "timeout=10" in fix_text(code, python_findings(code), unsafe=True)[0]

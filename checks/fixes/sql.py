@@ -10,12 +10,16 @@ from __future__ import annotations
 import ast
 import re
 import string
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from ...analyzer.fixes import FixContext, Rewrite, fixer
 from ..sql_building.facts import PRINTF_CONVERSION, SQL_FUNCTIONS, is_identifier_position
 from . import with_argument
+
+if TYPE_CHECKING:
+    from ...analyzer.model import ModuleContext
 
 # Import roots -> the DB-API paramstyle their cursors take.
 DRIVER_STYLES = {
@@ -56,20 +60,19 @@ def parameterize(fc: FixContext) -> Rewrite | None:
     old_call = fc.cst_for_ast(call, cst.Call)
     if old_sql is None or not isinstance(old_call, cst.Call):
         return None
-    new_sql = _string_literal(sql_text, old_sql, fc)
+    new_sql = _string_literal(sql_text, old_sql)
+    with_sql = old_call.with_changes(args=[old_call.args[0].with_changes(value=new_sql)]) if binding is None \
+        else old_call
     if how == "bindparams":
-        params = cst.parse_expression("_.bindparams(" + ", ".join(f"{n}={v}" for n, v in values) + ")")
-        new_call = params.with_changes(func=params.func.with_changes(  # type: ignore[attr-defined]
-            value=old_call.with_changes(args=[old_call.args[0].with_changes(value=new_sql)])))
         if binding is not None:
             return None  # text() of a local: the call to extend is the local's, not this one
+        bound = cst.parse_expression("_.bindparams(" + ", ".join(f"{n}={v}" for n, v in values) + ")")
+        assert isinstance(bound, cst.Call) and isinstance(bound.func, cst.Attribute)
+        new_call = bound.with_changes(func=bound.func.with_changes(value=with_sql))
         return Rewrite("Pass the values as bound parameters", ((old_call, new_call),))
-    codes = [v for _, v in values]
-    container = "[" + ", ".join(codes) + "]" if how == "list" else "(" + ", ".join(codes) + ("," if len(codes) == 1 else "") + ")"
-    base = old_call
-    if binding is None:
-        base = old_call.with_changes(args=[old_call.args[0].with_changes(value=new_sql)])
-    new_call = with_argument(base, cst.Arg(value=cst.parse_expression(container)))
+    codes = ", ".join(v for _, v in values)
+    container = f"[{codes}]" if how == "list" else f"({codes},)" if len(values) == 1 else f"({codes})"
+    new_call = with_argument(with_sql, cst.Arg(value=cst.parse_expression(container)))
     title = f"Pass the values as query parameters ({'?' if style == 'qmark' else '%s'})"
     if binding is None:
         return Rewrite(title, ((old_call, new_call),))
@@ -97,7 +100,7 @@ def _sink(call: ast.Call, fc: FixContext) -> tuple[str, str] | None:
     return styles.pop(), "list" if "django" in drivers else "tuple"
 
 
-def _imports_django_connection(ctx) -> bool:  # type: ignore[no-untyped-def]
+def _imports_django_connection(ctx: "ModuleContext") -> bool:
     return any(q in ("django.db.connection", "django.db.connections") for q in ctx.imports.values())
 
 
@@ -120,15 +123,15 @@ def _sql_expression(arg: ast.AST, fc: FixContext) -> tuple[ast.AST | None, ast.A
     return bound[0].value, bound[0]
 
 
-# A piece of the SQL: constant text (str) or a spliced value (ast expression).
-Piece = "str | ast.AST"
+# The SQL as pieces: constant text (str) and spliced values (ast expressions), in order.
+Pieces = list  # list[str | ast.AST]
 
 
-def _pieces(expr: ast.AST, fc: FixContext) -> list | None:  # type: ignore[type-arg]
+def _pieces(expr: ast.AST, fc: FixContext) -> Pieces | None:
     if isinstance(expr, ast.Constant) and isinstance(expr.value, str):
         return [expr.value]
     if isinstance(expr, ast.JoinedStr):
-        out: list = []  # type: ignore[type-arg]
+        out: Pieces = []
         for value in expr.values:
             if isinstance(value, ast.Constant):
                 out.append(str(value.value))
@@ -160,11 +163,11 @@ def _is_text(expr: ast.AST) -> bool:
     return isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mod)
 
 
-def _percent(template: str, right: ast.AST) -> list | None:  # type: ignore[type-arg]
+def _percent(template: str, right: ast.AST) -> Pieces | None:
     if isinstance(right, ast.Dict) or isinstance(right, (ast.List, ast.Set)):
         return None
     values = list(right.elts) if isinstance(right, ast.Tuple) else [right]
-    out: list = []  # type: ignore[type-arg]
+    out: Pieces = []
     cursor = index = 0
     for match in PRINTF_CONVERSION.finditer(template):
         out.append(template[cursor:match.start()])
@@ -180,11 +183,11 @@ def _percent(template: str, right: ast.AST) -> list | None:  # type: ignore[type
     return out if index == len(values) else None
 
 
-def _format(template: str, call: ast.Call) -> list | None:  # type: ignore[type-arg]
+def _format(template: str, call: ast.Call) -> Pieces | None:
     if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
         return None
     keywords = {k.arg: k.value for k in call.keywords}
-    out: list = []  # type: ignore[type-arg]
+    out: Pieces = []
     auto = 0
     try:
         fields = list(string.Formatter().parse(template))
@@ -210,10 +213,10 @@ def _format(template: str, call: ast.Call) -> list | None:  # type: ignore[type-
     return out
 
 
-def _render(pieces: list, style: str, fc: FixContext) -> tuple[str, list[tuple[str, str]]] | None:  # type: ignore[type-arg]
+def _render(pieces: Pieces, style: str, fc: FixContext) -> tuple[str, list[tuple[str, str]]] | None:
     """The SQL text with placeholders, and (parameter name, value source) pairs; None when a value is not a plain
     value in a value position."""
-    merged: list = []  # type: ignore[type-arg]
+    merged: Pieces = []
     for piece in pieces:  # adjacent text pieces joined, so quotes around a value are seen on both sides
         if isinstance(piece, str) and merged and isinstance(merged[-1], str):
             merged[-1] += piece
@@ -271,7 +274,7 @@ def _source(node: ast.AST, fc: FixContext) -> str | None:
     return text if "\n" not in text and "#" not in text else None  # one-line values: no comment to lose
 
 
-def _string_literal(text: str, old: cst.BaseExpression, fc: FixContext) -> cst.SimpleString:
+def _string_literal(text: str, old: cst.BaseExpression) -> cst.SimpleString:
     """A string literal for `text`, in the quotes the original used (triple quotes for multi-line SQL)."""
     first: cst.CSTNode = old
     while isinstance(first, (cst.BinaryOperation, cst.ConcatenatedString)):

@@ -30,8 +30,9 @@ def _call(fc: FixContext) -> cst.Call | None:
 
 @fixer("GAP401", "unsafe")
 def add_request_timeout(fc: FixContext) -> Rewrite | None:
-    """`requests.get(url)` -> `requests.get(url, timeout=10)` (the `fix-timeout` setting, 10 s by default). Unsafe: a call that used to wait now raises
-    `requests.Timeout` after that long, which the caller may not handle."""
+    """`requests.get(url)` -> `requests.get(url, timeout=10)` (the `fix-timeout` setting, 10 s by default).
+    Unsafe: a call that used to wait now raises `requests.Timeout` after that long, which the caller may not
+    handle."""
     node = _call(fc)
     if node is None or keyword_arg(node, "timeout") is not None:
         return None
