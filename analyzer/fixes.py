@@ -308,7 +308,10 @@ def _compute(document: _Document, finding: Finding) -> tuple[Fix | None, str]:
         return None, f"the fixer failed: {type(exc).__name__}: {exc}"
     if rewrite is None:
         return None, "no fix for this case"
-    edits = document.edits_for(rewrite)
+    try:
+        edits = document.edits_for(rewrite)
+    except ValueError as exc:
+        return None, f"no fix: {exc}"
     if not edits:
         return None, "the fix changes nothing"
     fix = Fix(finding.rule_id, rewrite.title, registered.applicability, edits)

@@ -238,3 +238,17 @@ def test_sarif_results_carry_their_fixes_and_pass_the_checker(gapcheck, tmp_path
     checked = subprocess.run([sys.executable, str(SHARED_CHECKER), "out.sarif", "--repo-root", "."], cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert checked.returncode == 0 and "0 errors" in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+
+
+def test_cli_fix_keeps_line_ends_bom_and_encoding(gapcheck, tmp_path: Path) -> None:
+    body = "def f(job):\n    x = 'a\u2028b\x0cc'\n    try:\n        job.run()\n    except:\n        job.reset()\n"
+    (tmp_path / "crlf.py").write_bytes(body.replace("\n", "\r\n").encode())
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + body.encode())
+    latin = "# -*- coding: latin-1 -*-\n# caf\xe9\n" + body.replace("\u2028", "")
+    (tmp_path / "latin.py").write_bytes(latin.encode("latin-1"))
+    run = gapcheck("scan", ".", "--no-semgrep", "--fix", "--select", "GAP502")
+    assert run.exit_code == 0, run.stdout + run.stderr
+    fixed_body = body.replace("except:", "except Exception:")
+    assert (tmp_path / "crlf.py").read_bytes() == fixed_body.replace("\n", "\r\n").encode()
+    assert (tmp_path / "bom.py").read_bytes() == b"\xef\xbb\xbf" + fixed_body.encode()
+    assert (tmp_path / "latin.py").read_bytes() == latin.replace("except:", "except Exception:").encode("latin-1")
