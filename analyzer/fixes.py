@@ -7,6 +7,11 @@ check asked: which calls are log calls, which callee a name resolves to) - and r
 replacements built with `with_changes`, so comments and formatting around them survive. Each replacement becomes
 one minimal `Edit` (the changed span only), which is what SARIF `fixes` and editor code actions carry.
 
+The API (the language server and the SARIF writer use it): `fix_for(finding, text)` gives one finding's `Fix`
+(edits relative to `text`), `fixes_for(text, findings)` all of one file's with a single parse, `fix_text(text,
+findings, unsafe)` applies them and returns the new text with the findings fixed, `has_fix(rule_id)` says "safe",
+"unsafe" or None.
+
 Applicability follows ruff: "safe" keeps the code's meaning (`except:` -> `except Exception:`), "unsafe" changes
 what the program does at run time (a timeout that can now fire, a query sent with parameters) and is applied only
 with `--unsafe-fixes`. A fix whose result does not parse is dropped, never written.
@@ -16,10 +21,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider, WhitespaceInclusivePositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, WhitespaceInclusivePositionProvider
 
 from .config import DEFAULT_FIX_TIMEOUT
 from .findings import Finding
@@ -197,7 +202,7 @@ class _Document:
         if self.module.code != text:
             raise ValueError("LibCST does not reproduce this file exactly; no fixes")
         self.positions = self.wrapper.resolve(PositionProvider)
-        self.spans = self.wrapper.resolve(WhitespaceInclusivePositionProvider)
+        self._spans: Mapping[cst.CSTNode, CodeRange] | None = None  # resolved on first use: a second pass
         self.starting_at: dict[tuple[int, int], list[cst.CSTNode]] = {}
         for node, where in self.positions.items():
             self.starting_at.setdefault((where.start.line, where.start.column), []).append(node)
@@ -215,15 +220,32 @@ class _Document:
     def edits_for(self, rewrite: Rewrite) -> tuple[Edit, ...]:
         edits = []
         for old, new in rewrite.replacements:
-            where = self.spans[old]
-            start = self.offset(where.start.line, where.start.column + 1)
-            end = self.offset(where.end.line, where.end.column + 1)
-            code = self.module.visit(_Swap(old, new)).code  # type: ignore[union-attr]
-            inserted = code[start:len(code) - (len(self.text) - end)]
+            start, end, inserted = self._replaced(old, new)
             deleted = self.text[start:end]
             for a, b, c, d in _changed_runs(deleted, inserted):
                 edits.append(Edit(*self.point(start + a), *self.point(start + b), inserted[c:d]))
         return tuple(sorted(edits, key=lambda e: (e.start_line, e.start_column, e.end_line, e.end_column)))
+
+    def _replaced(self, old: cst.CSTNode, new: cst.CSTNode) -> tuple[int, int, str]:
+        """(start, end) offsets of the text `old` covers and the text `new` puts there."""
+        where = self.positions[old]
+        start = self.offset(where.start.line, where.start.column + 1)
+        end = self.offset(where.end.line, where.end.column + 1)
+        if isinstance(old, cst.BaseExpression) and self.module.code_for_node(old) == self.text[start:end]:
+            inserted = self.module.code_for_node(new)
+            if "\n" not in inserted and "\r" not in inserted:
+                return start, end, inserted  # one-line expression: its code does not depend on the indentation
+        # a statement, or a line break whose indentation comes from the enclosing block: render the whole module
+        where = self.inclusive_spans()[old]
+        start = self.offset(where.start.line, where.start.column + 1)
+        end = self.offset(where.end.line, where.end.column + 1)
+        code = self.module.visit(_Swap(old, new)).code  # type: ignore[union-attr]
+        return start, end, code[start:len(code) - (len(self.text) - end)]
+
+    def inclusive_spans(self) -> Mapping[cst.CSTNode, CodeRange]:
+        if self._spans is None:
+            self._spans = self.wrapper.resolve(WhitespaceInclusivePositionProvider)
+        return self._spans
 
 
 class _Swap(cst.CSTTransformer):
@@ -326,6 +348,22 @@ def fix_for(finding: Finding, text: str, *, fix_timeout: float = DEFAULT_FIX_TIM
     if document is None:
         return None
     return _compute(document, finding)[0]
+
+
+def fixes_for(text: str, findings: Sequence[Finding], *,
+              fix_timeout: float = DEFAULT_FIX_TIMEOUT) -> dict[Finding, Fix]:
+    """The fix of each of one file's findings that has one (safe and unsafe), parsing the file once: for an
+    editor's code actions or a report. Each fix is relative to `text` alone; apply several with `fix_text`."""
+    fixable = [f for f in findings if has_fix(f.rule_id)]
+    document = _document(text, fixable[0].path, fix_timeout) if fixable else None
+    if document is None:
+        return {}
+    found = {}
+    for finding in fixable:
+        fix, _ = _compute(document, finding)
+        if fix is not None:
+            found[finding] = fix
+    return found
 
 
 @dataclass
@@ -483,13 +521,8 @@ def attach_fixes(result: "ScanResult", cwd: str, fix_timeout: float = DEFAULT_FI
             by_path.setdefault(finding.path, []).append(finding)
     for path, findings in sorted(by_path.items()):
         source = read_text(os.path.join(cwd, path))
-        document = _document(source.text, path, fix_timeout) if source else None
-        if document is None:
-            continue
-        for finding in findings:
-            fix, _ = _compute(document, finding)
-            if fix is not None:
-                result.fixes[finding] = fix
+        if source is not None:
+            result.fixes.update(fixes_for(source.text, findings, fix_timeout=fix_timeout))
 
 
 @dataclass

@@ -138,6 +138,7 @@ def test_fix_for_gives_minimal_edits_with_1_based_character_columns() -> None:
     code = "from shop.models import Order\n\ndef f():\n    return len(Order.objects.filter(name='é'))\n"
     fix = fix_for(python_findings(code)[0], code)
     assert fix is not None and fix.edits == (Edit(4, 12, 4, 16, ""), Edit(4, 46, 4, 46, ".count("))
+    assert fixes.fixes_for(code, python_findings(code)) == {python_findings(code)[0]: fix}  # one parse, same fix
 
 
 def test_safe_fixes_only_unless_unsafe_is_asked() -> None:
