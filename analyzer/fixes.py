@@ -175,11 +175,9 @@ class FixContext:
                 return node
         return None
 
-    def ast_for_finding(self, types: type | tuple[type, ...], exact: bool = True) -> ast.AST | None:
+    def ast_for_finding(self, types: type | tuple[type, ...]) -> ast.AST | None:
         f = self.finding
-        if exact:
-            return self.ast_node(types, f.line, f.column, f.end_line, f.end_column)
-        return self.ast_node(types, f.line, f.column)
+        return self.ast_node(types, f.line, f.column, f.end_line, f.end_column)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
@@ -330,10 +328,7 @@ def _compute(document: _Document, finding: Finding) -> tuple[Fix | None, str]:
         return None, f"the fixer failed: {type(exc).__name__}: {exc}"
     if rewrite is None:
         return None, "no fix for this case"
-    try:
-        edits = document.edits_for(rewrite)
-    except ValueError as exc:
-        return None, f"no fix: {exc}"
+    edits = document.edits_for(rewrite)
     if not edits:
         return None, "the fix changes nothing"
     fix = Fix(finding.rule_id, rewrite.title, registered.applicability, edits)
@@ -390,51 +385,52 @@ def apply_fixes(text: str, findings: Sequence[Finding], unsafe: bool = False, *,
     """Apply every applicable fix: those whose edits do not overlap together, the others in later rounds (their
     findings moved along with the text), and keep only results that parse."""
     outcome = FixOutcome(text)
-    pending = sorted(f for f in findings if applicable(f, unsafe))
+    # (the finding as given, where it is in the current text): deferred findings move with the edits before them
+    pending = [(f, f) for f in sorted(findings) if applicable(f, unsafe)]
     for _ in range(MAX_ROUNDS):
         if not pending:
             break
-        document = _document(outcome.text, pending[0].path, fix_timeout)
+        document = _document(outcome.text, pending[0][1].path, fix_timeout)
         if document is None:
-            outcome.dropped.extend((f, "the file does not parse") for f in pending)
+            outcome.dropped.extend((f, "the file does not parse") for f, _ in pending)
             return outcome
         chosen: list[tuple[Finding, Fix]] = []
-        deferred: list[Finding] = []
-        for finding in pending:
-            fix, why = _compute(document, finding)
+        deferred: list[tuple[Finding, Finding]] = []
+        for original, current in pending:
+            fix, why = _compute(document, current)
             if fix is None:
-                outcome.dropped.append((finding, why))
+                outcome.dropped.append((original, why))
             elif any(_conflict(fix.edits, other.edits) for _, other in chosen):
                 if any(other.edits == fix.edits for _, other in chosen):
-                    outcome.fixed.append(finding)  # another finding's fix already makes this very change
+                    outcome.fixed.append(original)  # another finding's fix already makes this very change
                 else:
-                    deferred.append(finding)
+                    deferred.append((original, current))
             else:
-                chosen.append((finding, fix))
+                chosen.append((original, fix))
         accepted: list[tuple[Finding, Fix]] = []
         new_text = apply_edits(outcome.text, [e for _, fix in chosen for e in fix.edits])
         if parses(new_text):
             accepted = chosen
         else:  # two fixes that parse alone but not together: keep the ones that still parse, one by one
-            for finding, fix in chosen:
+            for original, fix in chosen:
                 trial = apply_edits(outcome.text, [e for _, f in accepted for e in f.edits] + list(fix.edits))
                 if parses(trial):
-                    accepted.append((finding, fix))
+                    accepted.append((original, fix))
                 else:
-                    outcome.dropped.append((finding, "dropped: the fixed code would not parse together with "
-                                                      "another fix"))
+                    outcome.dropped.append((original, "dropped: the fixed code would not parse together with "
+                                                       "another fix"))
             new_text = apply_edits(outcome.text, [e for _, f in accepted for e in f.edits])
         edits = [e for _, fix in accepted for e in fix.edits]
         outcome.fixed.extend(f for f, _ in accepted)
         pending = []
-        for finding in deferred:
-            moved = _moved(finding, edits, document)
+        for original, current in deferred:
+            moved = _moved(current, edits, document)
             if moved is None:
-                outcome.dropped.append((finding, "its code was changed by another fix"))
+                outcome.dropped.append((original, "its code was changed by another fix"))
             else:
-                pending.append(moved)
+                pending.append((original, moved))
         outcome.text = new_text
-    outcome.dropped.extend((f, f"still overlaps another fix after {MAX_ROUNDS} rounds") for f in pending)
+    outcome.dropped.extend((f, f"still overlaps another fix after {MAX_ROUNDS} rounds") for f, _ in pending)
     outcome.fixed.sort()
     return outcome
 

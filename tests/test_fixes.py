@@ -125,6 +125,7 @@ def test_several_fixes_in_one_file_compose_even_when_nested() -> None:
             "        log.warning('send failed: %s', e)\n        errors.append(e)\n")
     text, done = fix_text(code, python_findings(code))
     assert sorted(f.rule_id for f in done) == ["GAP202", "GAP202", "GAP502", "GAP602"]
+    assert set(done) <= set(python_findings(code)), "the findings fixed are reported as they were given"
     assert "n = Order.objects.filter(flag=Order.objects.all().exists()).count()" in text
     assert "except Exception:\n" in text and "exc_info=True)" in text
     assert not [f for f in python_findings(text) if f.rule_id in {"GAP202", "GAP502", "GAP602"}]
