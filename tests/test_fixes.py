@@ -254,3 +254,20 @@ def test_cli_fix_keeps_line_ends_bom_and_encoding(gapcheck, tmp_path: Path) -> N
     assert (tmp_path / "crlf.py").read_bytes() == fixed_body.replace("\n", "\r\n").encode()
     assert (tmp_path / "bom.py").read_bytes() == b"\xef\xbb\xbf" + fixed_body.encode()
     assert (tmp_path / "latin.py").read_bytes() == latin.replace("except:", "except Exception:").encode("latin-1")
+
+
+def test_overlapping_fixes_are_applied_in_a_later_round_with_the_finding_moved() -> None:
+    # Both GAP302 fixes append to the same queryset (the same insertion point): the second one waits a round, and
+    # its finding, later on the same line, moves right by the first fix's text.
+    code = "def names():\n    for o in Purchase.objects.all(): show(o.buyer, o.items.all())\n"
+    line = code.splitlines()[1]
+
+    def finding(read: str, advice: str) -> Finding:
+        column = line.index(read) + 1
+        return Finding("app/views.py", 2, column, 2, column + len(read), "GAP302", f"... {advice}", "warning")
+
+    first = finding("o.buyer", 'add select_related("buyer") to the queryset')
+    second = finding("o.items.all()", 'add prefetch_related("items") to the queryset and read `o.items.all()`')
+    outcome = apply_fixes(code, [second, first], unsafe=True)
+    assert outcome.text == code.replace("objects.all()", 'objects.all().select_related("buyer").prefetch_related("items")')
+    assert outcome.fixed == [first, second] and outcome.dropped == []
