@@ -61,6 +61,12 @@ def main() -> None:
               help="Report only findings on lines added or changed since the git ref (from its merge base).")
 @click.option("--force-exclude", is_flag=True,
               help="Apply excludes and .gitignore to files named on the command line too (for pre-commit).")
+@click.option("--fix", is_flag=True, help="Apply the safe fixes in place, then report the findings that remain.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Apply the unsafe fixes too (they change run-time behaviour: timeouts, query parameters); "
+                   "implies --fix.")
+@click.option("--dry-run", is_flag=True, help="With --fix: print the fixes as a unified diff and change no file "
+                                             "(exit 1 when there is something to fix).")
 @click.option("--timings", is_flag=True, hidden=True, help="Print phase timings as JSON on stderr (benchmarks).")
 def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str, ...],
          extend_select: tuple[str, ...], ignore: tuple[str, ...], fail_on: str | None, jobs: int | None,
@@ -68,7 +74,7 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
          semgrep_rules: tuple[str, ...], include_tests: bool,
          config_file: str | None, quiet: bool,
          baseline_file: str | None, write_baseline_file: str | None, diff_ref: str | None, force_exclude: bool,
-         timings: bool) -> None:
+         fix: bool, unsafe_fixes: bool, dry_run: bool, timings: bool) -> None:
     """Scan PATHS (default: the current folder) for engineering gaps."""
     from .baseline import BaselineError
     from .engine import cpu_count, scan as run_scan
@@ -77,6 +83,11 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
 
     if write_baseline_file and (baseline_file or diff_ref):
         _fail("--write-baseline records every current finding; use it without --baseline and --diff")
+    fixing = fix or unsafe_fixes
+    if dry_run and not fixing:
+        _fail("--dry-run shows what --fix would change; use it with --fix (or --unsafe-fixes)")
+    if fixing and write_baseline_file:
+        _fail("--write-baseline records the findings as they are; run --fix separately")
 
     try:
         settings = load_settings(list(paths), config_file)
@@ -148,6 +159,20 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
         from .filters import apply as apply_filters
 
         result = apply_filters(result, post_filters)
+    if fixing:
+        changed = _apply_fixes(result, settings, unsafe_fixes, dry_run, quiet)
+        if dry_run:
+            sys.exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
+        if changed:  # report what is left, as ruff does: the same scan over the fixed files
+            result = run_scan(settings)
+            if post_filters is not None:
+                from .filters import apply as apply_filters
+
+                result = apply_filters(result, post_filters)
+    if fmt == "sarif":
+        from .fixes import attach_fixes
+
+        attach_fixes(result, str(settings.cwd), settings.fix_timeout)
     report = render(fmt, result, cwd=str(settings.cwd))
     if output:
         try:
@@ -167,6 +192,38 @@ def scan(paths: tuple[str, ...], fmt: str, output: str | None, select: tuple[str
     if timings:
         click.echo(json.dumps({k: round(v, 4) for k, v in result.timings.items()}), err=True)
     sys.exit(exit_code(result, settings.fail_on))
+
+
+def _apply_fixes(result, settings, unsafe: bool, dry_run: bool, quiet: bool) -> int:
+    """Fix the findings of `result` in their files (or print the diff); the number of files changed."""
+    from .engine import python_rescan
+    from .fixes import encode, fix_files
+
+    changed = 0
+    fixed = 0
+    for file_fix in fix_files(result.findings, str(settings.cwd), unsafe, settings.fix_timeout,
+                              python_rescan(settings)):
+        for finding, why in file_fix.outcome.dropped:
+            if not quiet and not why.startswith("no fix"):
+                click.echo(f"gapcheck: note: {finding.path}:{finding.line}: {finding.rule_id} fix not applied: {why}",
+                           err=True)
+        if not file_fix.changed:
+            continue
+        changed += 1
+        fixed += len(file_fix.outcome.fixed)
+        if dry_run:
+            click.echo(file_fix.diff(), nl=False)
+            continue
+        target = Path(settings.cwd) / file_fix.path
+        try:
+            target.write_bytes(encode(file_fix.outcome.text, file_fix.source))
+        except OSError as exc:
+            _fail(f"cannot write the fixed {file_fix.path}: {exc.strerror or exc}")
+    if not quiet:
+        verb = "would fix" if dry_run else "fixed"
+        click.echo(f"gapcheck: {verb} {fixed} finding{'' if fixed == 1 else 's'} in {changed} "
+                   f"file{'' if changed == 1 else 's'}", err=True)
+    return changed
 
 
 def exit_code(result, fail_on: str) -> int:
@@ -191,23 +248,25 @@ def _fail(message: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default="table",
               show_default=True)
 def rules(fmt: str) -> None:
-    """List every rule: id, name, category, severity, precision (`--format markdown` writes docs/rules.md)."""
+    """List every rule: id, name, category, severity, precision, fix (`--format markdown` writes docs/rules.md)."""
     from .registry import load_rules, rules_markdown
 
     all_rules = load_rules()
     if fmt == "markdown":
         click.echo(rules_markdown(all_rules), nl=False)
         return
+    from .fixes import has_fix
+
     if fmt == "json":
         click.echo(json.dumps([
             {"id": r.id, "name": r.name, "category": r.category, "severity": r.severity, "precision": r.precision,
-             "engine": "semgrep" if r.semgrep else "python", "cwe": r.cwe, "summary": r.summary}
+             "engine": "semgrep" if r.semgrep else "python", "fix": has_fix(r.id), "cwe": r.cwe, "summary": r.summary}
             for r in all_rules
         ], indent=2))
         return
-    header = ("ID", "NAME", "CATEGORY", "SEVERITY", "PRECISION", "ENGINE", "SUMMARY")
-    rows = [(r.id, r.name, r.category, r.severity, r.precision, "semgrep" if r.semgrep else "python", r.summary)
-            for r in all_rules]
+    header = ("ID", "NAME", "CATEGORY", "SEVERITY", "PRECISION", "ENGINE", "FIX", "SUMMARY")
+    rows = [(r.id, r.name, r.category, r.severity, r.precision, "semgrep" if r.semgrep else "python",
+             has_fix(r.id) or "-", r.summary) for r in all_rules]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         click.echo("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " + row[-1])
@@ -224,9 +283,14 @@ def explain(rule: str) -> None:
         _fail(f"unknown rule {rule!r} (see `gapcheck rules`)")
         return
     cwe = f" · {found.cwe}" if found.cwe else ""
+    from .fixes import fix_safety, has_fix
+
+    fix = has_fix(found.id)
     click.echo(f"# {found.id} {found.name}\n\n{found.summary}\n\n"
                f"category: {found.category} · severity: {found.severity} · precision: {found.precision}"
-               f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}\n")
+               f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}")
+    click.echo(f"fix: {fix} (--fix{' --unsafe-fixes' if fix == 'unsafe' else ''}): {fix_safety(found.id)}\n"
+               if fix else "fix: none\n")
     click.echo(found.docs.markdown(), nl=False)
 
 

@@ -17,10 +17,13 @@ DEFAULT_CACHE_DIR = ".gapcheck_cache"
 KNOWN_KEYS = {
     "select", "extend-select", "ignore", "exclude", "extend-exclude", "per-file-ignores", "severity", "semgrep",
     "fail-on", "jobs", "cache-dir", "respect-gitignore", "semgrep-timeout", "include-tests",
-    "semgrep-rules",
+    "semgrep-rules", "fix-timeout",
 }
 # Seconds Semgrep may run (wall clock, from its start) before it is stopped and its rules reported as not run.
 DEFAULT_SEMGREP_TIMEOUT = 300.0
+# Seconds written by the timeout fixes (`timeout=10`); a positive number, at most a day.
+DEFAULT_FIX_TIMEOUT = 10
+MAX_FIX_TIMEOUT = 86400
 
 
 class ConfigError(Exception):
@@ -52,6 +55,7 @@ class Settings:
     # A team's own Semgrep rule files and folders (`semgrep-rules`, --semgrep-rules); loaded once per scan.
     semgrep_rule_paths: list[Path] = field(default_factory=list)
     custom_rules: list | None = None
+    fix_timeout: float = DEFAULT_FIX_TIMEOUT
     _per_file_specs: list = field(default_factory=list, repr=False)
 
     def ignored_for(self, path: str) -> set[str]:
@@ -173,6 +177,12 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
         if not isinstance(table["include-tests"], bool):
             raise ConfigError(f"{where}: `include-tests` must be true or false")
         settings.include_tests = table["include-tests"]
+    if "fix-timeout" in table:
+        value = table["fix-timeout"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= MAX_FIX_TIMEOUT:
+            raise ConfigError(f"{where}: `fix-timeout` must be a number of seconds > 0 and <= {MAX_FIX_TIMEOUT}"
+                              " (the timeout the fixes write)")
+        settings.fix_timeout = value
     if "respect-gitignore" in table:
         if not isinstance(table["respect-gitignore"], bool):
             raise ConfigError(f"{where}: `respect-gitignore` must be true or false")

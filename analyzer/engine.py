@@ -12,7 +12,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from . import __version__, semgrep, suppressions
 from .cache import Cache
@@ -81,6 +81,8 @@ class ScanResult:
     semgrep_failed: bool
     timings: dict[str, float]
     tests_skipped: int = 0  # test modules left out (`include-tests` is off)
+    # Finding -> its fix (analyzer.fixes.Fix), for the reports that carry fixes (SARIF); filled on request only.
+    fixes: dict = field(default_factory=dict)
 
     @property
     def broken_checks(self) -> bool:
@@ -526,6 +528,24 @@ def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:
         if kept:
             final.extend(with_fingerprints(kept, state.lines(source_file.path)))
     return sorted(final), suppressed
+
+
+def python_rescan(settings: Settings) -> "Callable[[str, bytes], list[Finding]]":
+    """A function giving the enabled Python checks' findings for one file's new content, suppressions and
+    per-file ignores applied as in a scan: what `--fix` uses to find what its own fixes uncovered (`except:` made
+    `except Exception:` can be a handler that now logs without the traceback). Semgrep and project checks do not
+    run here; the report after fixing is a full scan."""
+    rules = [r for r in enabled_rules(settings) if r.handlers]
+    dispatcher = Dispatcher(rules)
+    enabled_ids = {r.id for r in rules}
+
+    def rescan(path: str, data: bytes) -> list[Finding]:
+        file_result = analyse_source(path, data, dispatcher)
+        ignored = settings.ignored_for(path)
+        return [f for f in file_result.findings if f.rule_id in enabled_ids and f.rule_id not in ignored
+                and not suppressions.is_suppressed(file_result.suppressions, f.line, f.rule_id)]
+
+    return rescan
 
 
 def _within_file(found: list[Finding], source: Source) -> tuple[list[Finding], int]:

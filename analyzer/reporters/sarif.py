@@ -80,6 +80,20 @@ def _artifact(path: str) -> om.ArtifactLocation:
     return om.ArtifactLocation(uri=path, uri_base_id=SRCROOT)
 
 
+def _fixes(fix: Any, path: str) -> list[om.Fix] | None:
+    """A result's `fixes`: the one fix gapcheck has for it (unsafe ones say so in their description)."""
+    if fix is None:
+        return None
+    replacements = [om.Replacement(
+        deleted_region=om.Region(start_line=edit.start_line, start_column=edit.start_column,
+                                 end_line=edit.end_line, end_column=edit.end_column),
+        inserted_content=om.ArtifactContent(text=edit.text),
+    ) for edit in fix.edits]
+    label = "unsafe fix" if fix.applicability == "unsafe" else "fix"
+    return [om.Fix(description=om.Message(text=f"{label}: {fix.title}"),
+                   artifact_changes=[om.ArtifactChange(artifact_location=_artifact(path), replacements=replacements)])]
+
+
 def build(result: "ScanResult", cwd: str) -> om.SarifLog:
     rules = sorted(result.rules, key=lambda r: r.id)
     index = {rule.id: i for i, rule in enumerate(rules)}
@@ -99,6 +113,7 @@ def build(result: "ScanResult", cwd: str) -> om.SarifLog:
             partial_fingerprints={FINGERPRINT_KEY: finding.fingerprint,
                                   "primaryLocationLineHash": line_hash(finding.fingerprint)}
             if finding.fingerprint else None,
+            fixes=_fixes(result.fixes.get(finding), finding.path),
         ))
     notifications = []
     for note in result.notifications:
