@@ -195,17 +195,13 @@ def rules(fmt: str) -> None:
 @click.argument("rule")
 def explain(rule: str) -> None:
     """Show a rule's documentation (by id, like GAP501, or by name)."""
-    from .registry import get_rule
+    from .registry import explain_markdown, get_rule
 
     found = get_rule(rule)
     if found is None:
         _fail(f"unknown rule {rule!r} (see `gapcheck rules`)")
         return
-    cwe = f" · {found.cwe}" if found.cwe else ""
-    click.echo(f"# {found.id} {found.name}\n\n{found.summary}\n\n"
-               f"category: {found.category} · severity: {found.severity} · precision: {found.precision}"
-               f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}\n")
-    click.echo(found.docs.markdown(), nl=False)
+    click.echo(explain_markdown(found), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

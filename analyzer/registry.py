@@ -241,6 +241,14 @@ def is_valid_selector(selector: str) -> bool:
     return get_rule(token) is not None or any(token.lower() in r.tags for r in load_rules())
 
 
+def explain_markdown(rule: Rule) -> str:
+    """What `gapcheck explain` prints and an editor's hover shows: the heading, the summary, the facts, the docs."""
+    cwe = f" · {rule.cwe}" if rule.cwe else ""
+    return (f"# {rule.id} {rule.name}\n\n{rule.summary}\n\n"
+            f"category: {rule.category} · severity: {rule.severity} · precision: {rule.precision}"
+            f" · engine: {'semgrep' if rule.semgrep else 'python'}{cwe}\n\n" + rule.docs.markdown())
+
+
 def rules_markdown(rules: list[Rule]) -> str:
     """docs/rules.md: every rule's documentation, from the registry (the SARIF help links point here)."""
     out = ["# gapcheck rules", "",
