@@ -99,6 +99,25 @@ def _collect_with_tokens(text: str) -> Suppressions:
     return result
 
 
+def directive(rule_ids: list[str]) -> str:
+    """The comment that suppresses these rules on its line (what an editor's quick fix inserts)."""
+    return f"# gapcheck: ignore[{', '.join(rule_ids)}]"
+
+
+def with_rule_added(comment: str, rule_id: str) -> str | None:
+    """`comment` with `rule_id` added to the list of its ignore directive, keeping its other text; None when it
+    holds no directive, or one that already covers the rule (a bare `ignore` covers every rule)."""
+    match = _DIRECTIVE.search(comment)
+    if not match:
+        return None
+    ids = _parse_directive(match.group(0))
+    if ids is None or ALL in ids or rule_id.upper() in ids:
+        return None
+    listed = match.group("ids").strip().rstrip(",").rstrip()
+    start, end = match.span("ids")
+    return comment[:start] + f"{listed}, {rule_id}" + comment[end:]
+
+
 def is_suppressed(suppressions: Suppressions, line: int, rule_id: str) -> bool:
     ids = suppressions.get(line) or suppressions.get(str(line))  # type: ignore[call-overload]
     return bool(ids) and (ALL in ids or rule_id in ids)
