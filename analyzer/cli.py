@@ -1,4 +1,4 @@
-"""The command line: `gapcheck scan`, `gapcheck rules`, `gapcheck explain`. It only wires options to the engine."""
+"""The command line: `gapcheck scan`, `rules`, `explain` and `server`. It only wires options to the engine."""
 from __future__ import annotations
 
 import json
@@ -202,6 +202,14 @@ def explain(rule: str) -> None:
         _fail(f"unknown rule {rule!r} (see `gapcheck rules`)")
         return
     click.echo(explain_markdown(found), nl=False)
+
+
+@main.command()
+def server() -> None:
+    """Run the language server on stdin/stdout, for editors (see "Editors" in the README)."""
+    from .server import serve
+
+    serve()
 
 
 if __name__ == "__main__":  # pragma: no cover
