@@ -13,7 +13,11 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
+from gapcheck.analyzer.config import load_settings
 from gapcheck.analyzer.registry import explain_markdown, get_rule
+from gapcheck.analyzer.server import UNSAFE_PREFIX, text_edit
+from gapcheck.analyzer.single import TextAnalyser
+from gapcheck.analyzer.source import split_lines
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -229,3 +233,37 @@ async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(cl
     replace_all(client, uri, "\n" + ROUTES.replace("token = oauth", "token =  oauth"), 3)  # its own line changed
     assert await diagnostics_at(client, uri, 3) == []
 
+
+
+async def test_fix_action_applies_the_rules_fix(client: LanguageClient, tmp_path: Path):
+    fixes = pytest.importorskip("gapcheck.analyzer.fixes")  # the fixes module lands separately
+    text = THUMBNAIL + "\n\n" + SWALLOW
+    uri = project(tmp_path, {"app.py": text})["app.py"]
+    open_doc(client, uri, text)
+    diags = await diagnostics_at(client, uri, 1)
+    settings = load_settings(["."], str(tmp_path / "pyproject.toml"), cwd=tmp_path)
+    found = TextAnalyser(settings).analyse("app.py", text).findings
+    expected = {f.rule_id: fix for f in found if (fix := fixes.fix_for(f, text)) is not None and fix.edits}
+    assert expected, "no finding in this test has a fix: add a line whose rule has one"
+    lines = split_lines(text)
+    for diag in diags:
+        fix = expected.get(diag.code)
+        if fix is None:
+            continue
+        actions = await client.text_document_code_action_async(types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), range=diag.range,
+            context=types.CodeActionContext(diagnostics=[diag])))
+        (action,) = [a for a in actions if not a.title.startswith("Ignore ")]
+        assert action.kind == types.CodeActionKind.QuickFix
+        assert action.title.endswith(f"{fix.title} ({fix.rule_id})")
+        assert action.title.startswith(UNSAFE_PREFIX) == (fix.applicability != "safe")
+        assert only_edits(action, uri, 1) == [text_edit(lines, edit, types.PositionEncodingKind.Utf16)
+                                              for edit in fix.edits]
+
+
+async def test_closing_a_buffer_clears_its_diagnostics(client: LanguageClient, tmp_path: Path):
+    uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
+    open_doc(client, uri, SWALLOW)
+    assert len(await diagnostics_at(client, uri, 1)) == 1
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+    assert await published(client, uri, lambda p: p.version is None) == []
