@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -28,6 +29,16 @@ from pygls.lsp.client import LanguageClient
 REPO = Path(__file__).resolve().parent.parent
 LINES = 1000
 MARKER = "gapcheck:"
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere). Unlike wall time it barely moves
+    when other processes compete for the cores, so it shows the server's own cost on a busy machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def build_buffer(lines: int, with_suppression: bool) -> str:
@@ -84,6 +95,8 @@ async def measure(changes: int, with_suppression: bool, command: list[str]) -> N
         client.text_document_did_open(types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
         first = await wait_for(1) - started
+        pid = client._server.pid if client._server else 0
+        cpu_before = cpu_seconds(pid)
         latencies = []
         for version in range(2, changes + 2):
             edit = "# edited by the benchmark" + ("!" if version % 2 else "")
@@ -95,6 +108,7 @@ async def measure(changes: int, with_suppression: bool, command: list[str]) -> N
                                       end=types.Position(line=last_line + 1, character=0)),
                     text=edit + "\n")]))
             latencies.append(await wait_for(version) - sent)
+        cpu_after = cpu_seconds(pid)
         await client.shutdown_async(None)
         client.exit(None)
         await client.stop()
@@ -110,6 +124,9 @@ async def measure(changes: int, with_suppression: bool, command: list[str]) -> N
     print(f"first diagnostics after open: {first * 1000:.0f} ms (rules load once per server)")
     print(f"change -> diagnostics over {len(ms)} changes: median {statistics.median(ms):.0f} ms, "
           f"p90 {p90:.0f} ms, min {ms[0]:.0f} ms, max {ms[-1]:.0f} ms")
+    if cpu_before is not None and cpu_after is not None:
+        print(f"server CPU per change: {(cpu_after - cpu_before) / len(ms) * 1000:.0f} ms; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def main() -> None:
