@@ -35,7 +35,7 @@ from .config import ConfigError, find_config, load_settings
 from .findings import Finding
 from .registry import explain_markdown, get_rule, load_rules
 from .single import TextAnalyser, identify
-from .source import split_lines
+from .source import read_anyway, split_lines
 
 try:
     from . import fixes
@@ -378,20 +378,24 @@ class GapcheckServer(LanguageServer):
         encoding = self.encoding
         loop = asyncio.get_running_loop()
         outcome = await loop.run_in_executor(self.analysis, self.analyse_buffer, buffer, text, encoding)
-        if outcome is None or self.buffers.get(buffer.uri) is not buffer:
+        if self.buffers.get(buffer.uri) is not buffer:
             return
         if self.workspace.get_text_document(buffer.uri).version != version:
             return  # a newer change arrived while this ran; its own analysis publishes
+        error = self.projects[buffer.root].error
+        if error:
+            self.report_once(f"gapcheck: {error}")
         buffer.version = version
-        buffer.lines, buffer.findings, buffer.diagnostics = outcome
+        buffer.lines, buffer.findings, buffer.diagnostics = outcome or ([], (), [])
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=buffer.uri, version=version, diagnostics=buffer.diagnostics))
 
     def analyse_buffer(self, buffer: Buffer, text: str, encoding: str
                        ) -> tuple[list[str], tuple[Finding, ...], list[types.Diagnostic]] | None:
-        """Worker thread: the buffer's own findings, plus the last scan's carried to this text, as diagnostics."""
+        """Worker thread: the buffer's own findings, plus the last scan's carried to this text, as diagnostics;
+        None when nothing is to be shown (an invalid config, or a file the config excludes)."""
         analyser = self.analyser_for(buffer.root)
-        if analyser is None:
+        if analyser is None or (buffer.abs_path is not None and analyser.excludes(buffer.abs_path)):
             return None
         lines = split_lines(text)
         own = analyser.analyse(buffer.path, text, buffer.module_name).findings
@@ -401,8 +405,8 @@ class GapcheckServer(LanguageServer):
         return lines, findings, [diagnostic(lines, f, encoding) for f in findings]
 
     def analyser_for(self, root: Path) -> TextAnalyser | None:
-        """The project's analyser, rebuilt when its config file changed since it was read; None (and one message
-        to the user) while that config is invalid, as `gapcheck scan` refuses to run with it."""
+        """The project's analyser, rebuilt when its config file changed since it was read; None while that config
+        is invalid (`project.error` says why), as `gapcheck scan` refuses to run with it."""
         project = self.projects[root]
         stamp = _stamp(project.config_file)
         if project.analyser is None or stamp != project.stamp:
@@ -412,7 +416,6 @@ class GapcheckServer(LanguageServer):
                 project.analyser, project.error = TextAnalyser(settings), ""
             except ConfigError as exc:
                 project.analyser, project.error = None, str(exc)
-                self.report_once(f"gapcheck: {exc}")
         return project.analyser
 
     def report_once(self, message: str) -> None:
@@ -494,7 +497,7 @@ class GapcheckServer(LanguageServer):
         if analyser is None or buffer.abs_path is None:
             return None
         try:
-            text = buffer.abs_path.read_text(encoding="utf-8", errors="replace")
+            text = read_anyway(buffer.abs_path.read_bytes()).text
         except OSError:
             return None
         own = {finding_key(f) for f in analyser.analyse(buffer.path, text, buffer.module_name).findings}

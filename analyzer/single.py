@@ -39,6 +39,16 @@ class TextAnalyser:
         rules = enabled_rules(settings)
         self.enabled_ids = frozenset(r.id for r in rules)
         self.dispatcher = Dispatcher([r for r in rules if r.is_python])
+        self._excluded: dict[Path, bool] = {}
+
+    def excludes(self, abs_path: Path) -> bool:
+        """Whether a folder scan would skip this file (`exclude`, `extend-exclude`, .gitignore), as
+        `--force-exclude` decides for files named on the command line; memoized per path."""
+        if abs_path not in self._excluded:
+            from .filters import drop_excluded
+
+            self._excluded[abs_path] = not drop_excluded(replace(self.settings, paths=[str(abs_path)]))
+        return self._excluded[abs_path]
 
     def analyse(self, path: str, text: str, module_name: str = "") -> TextResult:
         """`path` is the file as the scan names it, relative to `settings.cwd`: per-file ignores match it, and

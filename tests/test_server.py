@@ -167,18 +167,28 @@ async def test_a_suppression_comment_in_the_buffer_clears_the_finding(client: La
 
 
 async def test_settings_come_from_pyproject_and_are_reread_when_it_changes(client: LanguageClient, tmp_path: Path):
-    config = CONFIG + '[tool.gapcheck.severity]\nGAP501 = "error"\n[tool.gapcheck.per-file-ignores]\n"jobs/*" = ["GAP5"]\n'
+    config = (CONFIG + 'extend-exclude = ["generated"]\n[tool.gapcheck.severity]\nGAP501 = "error"\n'
+              '[tool.gapcheck.per-file-ignores]\n"jobs/*" = ["GAP5"]\n')
     (tmp_path / "jobs").mkdir()
-    uris = project(tmp_path, {"app.py": SWALLOW, "jobs/nightly.py": SWALLOW}, config)
-    open_doc(client, uris["app.py"], SWALLOW)
-    open_doc(client, uris["jobs/nightly.py"], SWALLOW)
+    (tmp_path / "generated").mkdir()
+    uris = project(tmp_path, {"app.py": SWALLOW, "jobs/nightly.py": SWALLOW, "generated/client.py": SWALLOW}, config)
+    for name in uris:
+        open_doc(client, uris[name], SWALLOW)
     (diag,) = await diagnostics_at(client, uris["app.py"], 1)
     assert diag.severity == types.DiagnosticSeverity.Error
     assert await diagnostics_at(client, uris["jobs/nightly.py"], 1) == []
+    assert await diagnostics_at(client, uris["generated/client.py"], 1) == []
 
     (tmp_path / "pyproject.toml").write_text(CONFIG + 'ignore = ["GAP501"]\n', encoding="utf-8")
     replace_all(client, uris["app.py"], SWALLOW + "\n", 2)
     assert await diagnostics_at(client, uris["app.py"], 2) == []
+
+
+async def test_an_invalid_config_is_reported_and_nothing_is_published(client: LanguageClient, tmp_path: Path):
+    uri = project(tmp_path, {"app.py": SWALLOW}, CONFIG + "selcet = [\"GAP5\"]\n")["app.py"]
+    open_doc(client, uri, SWALLOW)
+    assert await diagnostics_at(client, uri, 1) == []
+    assert any("unknown key(s) 'selcet'" in m.message and m.type == types.MessageType.Error for m in client.messages)
 
 
 async def test_ignore_action_adds_a_comment_or_extends_the_one_there(client: LanguageClient, tmp_path: Path):
