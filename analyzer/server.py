@@ -169,20 +169,23 @@ def fix_action(uri: str, version: int | None, lines: Sequence[str], fix: RuleFix
 _NOT_CODE = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
 
-def comment_line(text: str, line: int) -> int:
+def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
+    try:
+        return list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+def comment_line(lines: Sequence[str], tokens: Sequence[tokenize.TokenInfo], line: int) -> int:
     """The line whose end can take a comment that applies to `line`: itself, unless it ends inside a string that
     goes on (a comment there would become part of the string) or with a backslash continuation (a comment there
     is a syntax error); then the line where that string or continuation ends, in the same statement."""
-    lines = split_lines(text)
-    try:
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type not in _NOT_CODE]
-    except (tokenize.TokenError, SyntaxError):
-        return line
+    code = [t for t in tokens if t.type not in _NOT_CODE]
     target = line
     moved = True
     while moved:
         moved = False
-        for token in tokens:
+        for token in code:
             if token.start[0] <= target < token.end[0]:
                 target, moved = token.end[0], True
         if target <= len(lines) and lines[target - 1].rstrip().endswith("\\"):
@@ -190,54 +193,67 @@ def comment_line(text: str, line: int) -> int:
     return min(target, max(len(lines), 1))
 
 
-def _comment_on(text: str, line: int) -> tokenize.TokenInfo | None:
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type == tokenize.COMMENT and token.start[0] == line:
-                return token
-            if token.start[0] > line:
-                return None
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    return None
-
-
 def ignore_edit(text: str, finding: Finding, encoding: str) -> types.TextEdit | None:
     """The edit that suppresses `finding` inline: its rule added to the ignore comment already on the line, or a
-    new `# gapcheck: ignore[GAPnnn]` at the line's end. None when a comment there already covers it."""
+    new `# gapcheck: ignore[GAPnnn]` at the line's end. None when a comment there already covers it, or when no
+    comment could (see `_suppresses`)."""
     lines = split_lines(text)
-    if not lines:
+    tokens = _tokens(text)
+    if not lines or tokens is None:
         return None
-    target = comment_line(text, finding.line)
+    target = comment_line(lines, tokens, finding.line)
     line_text = lines[target - 1]
-    existing = _comment_on(text, target)
-    if existing is not None and suppressions.MARKER in existing.string.lower():
-        updated = suppressions.with_rule_added(existing.string, finding.rule_id)
-        if updated is None:
+    existing = next((t for t in tokens if t.type == tokenize.COMMENT and t.start[0] == target), None)
+    updated = suppressions.with_rule_added(existing.string, finding.rule_id) if existing is not None else None
+    if updated is not None and existing is not None:
+        if updated == existing.string:
             return None
-        start = existing.start[1] + 1
-        return types.TextEdit(
-            range=lsp_range(lines, target, start, target, start + len(existing.string), encoding),
-            new_text=updated,
-        )
-    code_end = len(line_text.rstrip()) + 1
-    if target != finding.line and not _suppresses(lines, target, code_end, finding):
+        start, end = existing.start[1] + 1, existing.end[1] + 1
+    else:
+        start, end = len(line_text.rstrip()) + 1, len(line_text) + 1
+        updated = "  " + suppressions.directive([finding.rule_id])
+    if target != finding.line and not _suppresses(lines, target, line_text[:start - 1] + updated, finding):
         return None
-    return types.TextEdit(
-        range=lsp_range(lines, target, code_end, target, len(line_text) + 1, encoding),
-        new_text="  " + suppressions.directive([finding.rule_id]),
-    )
+    return types.TextEdit(range=lsp_range(lines, target, start, target, end, encoding), new_text=updated)
 
 
-def _suppresses(lines: list[str], target: int, column: int, finding: Finding) -> bool:
-    """Whether a comment at the end of `target` would cover `finding`'s line: it does when both lines belong to one
-    simple statement (a call whose multi-line string argument starts on the finding's line), not when that
-    statement shares its line with a clause header (`except E: x = <multi-line string>`). Asked only when the
-    comment cannot go on the finding's own line, which is rare."""
+def _suppresses(lines: Sequence[str], target: int, new_line: str, finding: Finding) -> bool:
+    """Whether the comment on `target` would cover `finding`'s line: it does when both lines belong to one simple
+    statement (a call whose multi-line string argument starts on the finding's line), not when that statement
+    shares its line with a clause header (`except E: x = <multi-line string>`). Asked only when the comment
+    cannot go on the finding's own line, which is rare."""
     edited = list(lines)
-    edited[target - 1] = edited[target - 1][:column - 1] + "  " + suppressions.directive([finding.rule_id])
+    edited[target - 1] = new_line
     found = suppressions.collect("\n".join(edited) + "\n")
     return suppressions.is_suppressed(found, finding.line, finding.rule_id)
+
+
+def build_actions(uri: str, version: int | None, text: str, here: list[tuple[Finding, types.Diagnostic]],
+                  encoding: str, document_changes: bool) -> tuple[list[types.CodeAction], list[str]]:
+    """For each finding: the rule's fix where it has one, then the ignore comment. A fix that fails is left out
+    and named in the second list, so the ignore action still comes."""
+    lines = split_lines(text)
+    actions: list[types.CodeAction] = []
+    failures: list[str] = []
+    for finding, diag in here:
+        if fixes is not None:
+            try:
+                fix = fixes.fix_for(finding, text)
+            except Exception as exc:  # one rule's broken fix must not take the ignore action with it
+                failures.append(f"gapcheck: the {finding.rule_id} fix failed at line {finding.line}: "
+                                f"{type(exc).__name__}: {exc}")
+                fix = None
+            if fix is not None and fix.edits:
+                actions.append(fix_action(uri, version, lines, fix, encoding, [diag], document_changes))
+        edit = ignore_edit(text, finding, encoding)
+        if edit is not None:
+            actions.append(types.CodeAction(
+                title=f"Ignore {finding.rule_id} on this line",
+                kind=types.CodeActionKind.QuickFix,
+                diagnostics=[diag],
+                edit=workspace_edit(uri, version, [edit], document_changes),
+            ))
+    return actions, failures
 
 
 def wants_quick_fixes(only: Sequence[str] | None) -> bool:
@@ -296,6 +312,9 @@ class Project:
     error: str = ""
 
 
+Snapshot = tuple[Sequence[str], tuple[Finding, ...]]  # a text's lines, and findings on that text
+
+
 @dataclass
 class Buffer:
     uri: str
@@ -308,8 +327,12 @@ class Buffer:
     lines: list[str] = field(default_factory=list)
     findings: tuple[Finding, ...] = ()  # published: the buffer's own, then those carried from the last scan
     diagnostics: list[types.Diagnostic] = field(default_factory=list)
-    scan_findings: tuple[Finding, ...] = ()  # from the last project scan, only those the buffer pass cannot see
-    scan_lines: list[str] = field(default_factory=list)  # the file's text that scan saw
+    # The last findings of the buffer pass on a text that parsed, and that text's lines: kept while the buffer
+    # does not parse (mid-typing), so its diagnostics do not blink out at every unfinished line.
+    own: Snapshot = ((), ())
+    # From the last project scan, only the findings the buffer pass cannot produce, and the disk text's lines.
+    # Each is replaced whole (one assignment), as the analysis thread reads them.
+    scan: Snapshot = ((), ())
 
 
 def _stamp(path: Path | None) -> tuple[int, int] | None:
@@ -398,9 +421,14 @@ class GapcheckServer(LanguageServer):
         if analyser is None or (buffer.abs_path is not None and analyser.excludes(buffer.abs_path)):
             return None
         lines = split_lines(text)
-        own = analyser.analyse(buffer.path, text, buffer.module_name).findings
+        result = analyser.analyse(buffer.path, text, buffer.module_name)
+        if result.analysed:
+            own = result.findings
+            buffer.own = (lines, own)
+        else:
+            own = tuple(carried(buffer.own[1], buffer.own[0], lines))
         seen = {finding_key(f) for f in own}
-        extra = [f for f in carried(buffer.scan_findings, buffer.scan_lines, lines) if finding_key(f) not in seen]
+        extra = [f for f in carried(buffer.scan[1], buffer.scan[0], lines) if finding_key(f) not in seen]
         findings = tuple(sorted(own + tuple(extra)))
         return lines, findings, [diagnostic(lines, f, encoding) for f in findings]
 
@@ -489,10 +517,10 @@ class GapcheckServer(LanguageServer):
             extra = await loop.run_in_executor(self.analysis, self.scan_only, buffer, scanned)
             if extra is None or self.buffers.get(buffer.uri) is not buffer:
                 continue
-            buffer.scan_lines, buffer.scan_findings = extra
+            buffer.scan = extra
             self.schedule(buffer.uri, 0)
 
-    def scan_only(self, buffer: Buffer, scanned: list[Finding]) -> tuple[list[str], tuple[Finding, ...]] | None:
+    def scan_only(self, buffer: Buffer, scanned: list[Finding]) -> Snapshot | None:
         analyser = self.analyser_for(buffer.root)
         if analyser is None or buffer.abs_path is None:
             return None
@@ -514,33 +542,26 @@ class GapcheckServer(LanguageServer):
 
     async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         buffer = self.buffers.get(params.text_document.uri)
-        if buffer is None or buffer.version is None:
+        if buffer is None or buffer.version is None or not wants_quick_fixes(params.context.only):
             return []
         document = self.workspace.get_text_document(buffer.uri)
         if document.version != buffer.version:
             return []  # the findings are for an older text; the next publish brings actions for this one
-        if not wants_quick_fixes(params.context.only):
+        here = self.findings_at(buffer, params.range)
+        if not here:
             return []
-        text, encoding = document.source, self.encoding
-        document_changes = bool(self.client_capabilities.workspace and self.client_capabilities.workspace.workspace_edit
-                                and self.client_capabilities.workspace.workspace_edit.document_changes)
-        actions: list[types.CodeAction] = []
         loop = asyncio.get_running_loop()
-        for finding, diag in self.findings_at(buffer, params.range):
-            if fixes is not None:
-                fix = await loop.run_in_executor(self.analysis, fixes.fix_for, finding, text)
-                if fix is not None and fix.edits:
-                    actions.append(fix_action(buffer.uri, buffer.version, buffer.lines, fix, encoding, [diag],
-                                              document_changes))
-            edit = ignore_edit(text, finding, encoding)
-            if edit is not None:
-                actions.append(types.CodeAction(
-                    title=f"Ignore {finding.rule_id} on this line",
-                    kind=types.CodeActionKind.QuickFix,
-                    diagnostics=[diag],
-                    edit=workspace_edit(buffer.uri, buffer.version, [edit], document_changes),
-                ))
+        actions, failures = await loop.run_in_executor(
+            self.analysis, build_actions, buffer.uri, buffer.version, document.source, here, self.encoding,
+            self.document_changes)
+        for failure in failures:
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error, message=failure))
         return actions
+
+    @property
+    def document_changes(self) -> bool:
+        workspace = self.client_capabilities.workspace
+        return bool(workspace and workspace.workspace_edit and workspace.workspace_edit.document_changes)
 
     def hover(self, params: types.HoverParams) -> types.Hover | None:
         buffer = self.buffers.get(params.text_document.uri)

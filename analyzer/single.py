@@ -27,6 +27,7 @@ class TextResult:
     findings: tuple[Finding, ...]
     notifications: tuple[Notification, ...]
     suppressed: int
+    analysed: bool = True  # False: the text could not be analysed (it does not parse, say); notifications say why
 
 
 class TextAnalyser:
@@ -55,7 +56,7 @@ class TextAnalyser:
         checks that treat tests differently read it."""
         file_result = analyse_source(path, encode(text), self.dispatcher, module_name)
         kept, suppressed = self.keep(path, file_result.findings, file_result.suppressions, text)
-        return TextResult(tuple(kept), tuple(file_result.notifications), suppressed)
+        return TextResult(tuple(kept), tuple(file_result.notifications), suppressed, file_result.analysed)
 
     def keep(self, path: str, findings: Iterable[Finding], suppressed_lines: suppressions.Suppressions,
              text: str) -> tuple[list[Finding], int]:

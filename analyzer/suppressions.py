@@ -115,14 +115,14 @@ def directive(rule_ids: list[str]) -> str:
 
 
 def with_rule_added(comment: str, rule_id: str) -> str | None:
-    """`comment` with `rule_id` added to the list of its ignore directive, keeping its other text; None when it
-    holds no directive, or one that already covers the rule (a bare `ignore` covers every rule)."""
+    """`comment` with `rule_id` added to the list of its ignore directive, keeping its other text; unchanged when
+    the directive already covers the rule (a bare `ignore` covers every rule); None when it holds no directive."""
     match = _DIRECTIVE.search(comment)
     if not match:
         return None
-    ids = _parse_directive(match.group(0))
-    if ids is None or ALL in ids or rule_id.upper() in ids:
-        return None
+    ids = _parse_directive(match.group(0)) or []
+    if ALL in ids or rule_id.upper() in ids:
+        return comment
     listed = match.group("ids").strip().rstrip(",").rstrip()
     start, end = match.span("ids")
     return comment[:start] + f"{listed}, {rule_id}" + comment[end:]

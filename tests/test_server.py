@@ -158,6 +158,17 @@ async def test_the_buffer_is_analysed_not_the_file_and_a_fix_clears_it(client: L
     assert not any(p.uri == uri and p.version in (2, 3) for p in client.published)  # type: ignore[attr-defined]
 
 
+async def test_while_the_buffer_does_not_parse_the_last_findings_stay(client: LanguageClient, tmp_path: Path):
+    uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
+    open_doc(client, uri, SWALLOW)
+    (before,) = await diagnostics_at(client, uri, 1)
+    replace_all(client, uri, "import os\n" + SWALLOW + "def half_typed(:\n", 2)
+    (during,) = await diagnostics_at(client, uri, 2)
+    assert during.code == "GAP501" and span(during) == (4, 4, 4, 20)  # moved down with its line
+    replace_all(client, uri, HANDLED, 3)
+    assert await diagnostics_at(client, uri, 3) == []
+
+
 async def test_a_suppression_comment_in_the_buffer_clears_the_finding(client: LanguageClient, tmp_path: Path):
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)

@@ -127,6 +127,9 @@ def test_ignore_comment_replaces_trailing_spaces_and_keeps_other_comments():
     assert line == "except Exception:  # noqa: BLE001  # gapcheck: ignore[GAP501]"
     bare = "try:\n    work()\nexcept Exception:  # gapcheck: ignore\n    pass\n"
     assert ignore_edit(bare, finding(3), UTF16) is None
+    other = "try:\n    work()\nexcept Exception:  # gapcheck: GAP501 is wrong here, see #12\n    pass\n"
+    line = apply_line_edit(other, ignore_edit(other, finding(3), UTF16)).split("\n")[2]
+    assert line == "except Exception:  # gapcheck: GAP501 is wrong here, see #12  # gapcheck: ignore[GAP501]"
 
 
 def test_scan_findings_move_with_their_lines_and_drop_when_a_line_they_span_changes():
