@@ -18,7 +18,6 @@ import asyncio
 import difflib
 import io
 import json
-import logging
 import sys
 import tokenize
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +53,6 @@ SEVERITY = {
 UNSAFE_PREFIX = "Unsafe fix: "
 # How the child scan is started: this package's own entry point, installed or run from a checkout.
 SCAN_MODULE = __package__ or "gapcheck.analyzer"
-
-logger = logging.getLogger(__name__)
 
 
 # ---- positions ------------------------------------------------------------------------------------------------
