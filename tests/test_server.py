@@ -14,7 +14,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
 from gapcheck.analyzer.config import load_settings
-from gapcheck.analyzer.registry import explain_markdown, get_rule
+from gapcheck.analyzer.registry import get_rule
 from gapcheck.analyzer.server import UNSAFE_PREFIX, text_edit
 from gapcheck.analyzer.single import TextAnalyser
 from gapcheck.analyzer.source import split_lines
@@ -221,14 +221,15 @@ async def test_ignore_action_adds_a_comment_or_extends_the_one_there(client: Lan
                        "    except:  # gapcheck: ignore[GAP502, GAP501]"]
 
 
-async def test_hover_on_a_finding_shows_the_rule_explanation(client: LanguageClient, tmp_path: Path):
+async def test_hover_on_a_finding_shows_what_explain_prints(client: LanguageClient, tmp_path: Path, gapcheck):
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)
     (diag,) = await diagnostics_at(client, uri, 1)
     hover = await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=3, character=10)))
     assert hover is not None and hover.contents.kind == types.MarkupKind.Markdown
-    assert hover.contents.value == explain_markdown(get_rule("GAP501"))
+    assert hover.contents.value == gapcheck("explain", "GAP501").stdout
+    assert hover.contents.value.startswith("# GAP501 broad-except-swallowed\n")
     assert hover.range == diag.range
     elsewhere = await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=0, character=2)))
@@ -258,7 +259,8 @@ async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(cl
 
 async def test_fix_action_applies_the_rules_fix(client: LanguageClient, tmp_path: Path):
     fixes = pytest.importorskip("gapcheck.analyzer.fixes")  # the fixes module lands separately
-    text = THUMBNAIL + "\n\n" + SWALLOW
+    bare = "\n\ndef retry():\n    try:\n        é = run()\n    except:\n        cleanup(é)\n"  # GAP502 has a fix
+    text = THUMBNAIL + bare
     uri = project(tmp_path, {"app.py": text})["app.py"]
     open_doc(client, uri, text)
     diags = await diagnostics_at(client, uri, 1)
