@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 import pytest
 import pytest_lsp
@@ -55,7 +55,7 @@ def recording_client() -> LanguageClient:
     config=ClientServerConfig(server_command=[sys.executable, "-m", "gapcheck.analyzer", "server"],
                               client_factory=recording_client),
 )
-async def client(lsp_client: LanguageClient):
+async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     await lsp_client.initialize_session(types.InitializeParams(capabilities=types.ClientCapabilities(
         workspace=types.WorkspaceClientCapabilities(
             workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True)))))
@@ -127,7 +127,7 @@ def only_edits(action: types.CodeAction, uri: str, version: int) -> list[types.T
     return list(change.edits)
 
 
-async def test_open_publishes_the_finding_with_rule_range_and_docs_link(client: LanguageClient, tmp_path: Path):
+async def test_open_publishes_the_finding_with_rule_range_and_docs_link(client: LanguageClient, tmp_path: Path) -> None:
     uris = project(tmp_path, {"app.py": SWALLOW})
     open_doc(client, uris["app.py"], SWALLOW)
     (diag,) = await diagnostics_at(client, uris["app.py"], 1)
@@ -138,7 +138,7 @@ async def test_open_publishes_the_finding_with_rule_range_and_docs_link(client: 
     assert "drops it" in diag.message
 
 
-async def test_columns_count_utf16_code_units(client: LanguageClient, tmp_path: Path):
+async def test_columns_count_utf16_code_units(client: LanguageClient, tmp_path: Path) -> None:
     uris = project(tmp_path, {"thumbs.py": THUMBNAIL})
     open_doc(client, uris["thumbs.py"], THUMBNAIL)
     (diag,) = await diagnostics_at(client, uris["thumbs.py"], 1)
@@ -147,7 +147,7 @@ async def test_columns_count_utf16_code_units(client: LanguageClient, tmp_path: 
     assert span(diag) == (9, 23, 9, 78)
 
 
-async def test_the_buffer_is_analysed_not_the_file_and_a_fix_clears_it(client: LanguageClient, tmp_path: Path):
+async def test_the_buffer_is_analysed_not_the_file_and_a_fix_clears_it(client: LanguageClient, tmp_path: Path) -> None:
     uris = project(tmp_path, {"app.py": HANDLED})  # clean on disk: only the buffer has the gap
     uri = uris["app.py"]
     open_doc(client, uri, SWALLOW)
@@ -158,7 +158,7 @@ async def test_the_buffer_is_analysed_not_the_file_and_a_fix_clears_it(client: L
     assert not any(p.uri == uri and p.version in (2, 3) for p in client.published)  # type: ignore[attr-defined]
 
 
-async def test_while_the_buffer_does_not_parse_the_last_findings_stay(client: LanguageClient, tmp_path: Path):
+async def test_while_the_buffer_does_not_parse_the_last_findings_stay(client: LanguageClient, tmp_path: Path) -> None:
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)
     (before,) = await diagnostics_at(client, uri, 1)
@@ -169,7 +169,7 @@ async def test_while_the_buffer_does_not_parse_the_last_findings_stay(client: La
     assert await diagnostics_at(client, uri, 3) == []
 
 
-async def test_a_suppression_comment_in_the_buffer_clears_the_finding(client: LanguageClient, tmp_path: Path):
+async def test_a_suppression_comment_in_the_buffer_clears_the_finding(client: LanguageClient, tmp_path: Path) -> None:
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)
     assert len(await diagnostics_at(client, uri, 1)) == 1
@@ -177,7 +177,7 @@ async def test_a_suppression_comment_in_the_buffer_clears_the_finding(client: La
     assert await diagnostics_at(client, uri, 2) == []
 
 
-async def test_settings_come_from_pyproject_and_are_reread_when_it_changes(client: LanguageClient, tmp_path: Path):
+async def test_settings_come_from_pyproject_and_are_reread_when_it_changes(client: LanguageClient, tmp_path: Path) -> None:
     config = (CONFIG + 'extend-exclude = ["generated"]\n[tool.gapcheck.severity]\nGAP501 = "error"\n'
               '[tool.gapcheck.per-file-ignores]\n"jobs/*" = ["GAP5"]\n')
     (tmp_path / "jobs").mkdir()
@@ -195,14 +195,14 @@ async def test_settings_come_from_pyproject_and_are_reread_when_it_changes(clien
     assert await diagnostics_at(client, uris["app.py"], 2) == []
 
 
-async def test_an_invalid_config_is_reported_and_nothing_is_published(client: LanguageClient, tmp_path: Path):
+async def test_an_invalid_config_is_reported_and_nothing_is_published(client: LanguageClient, tmp_path: Path) -> None:
     uri = project(tmp_path, {"app.py": SWALLOW}, CONFIG + "selcet = [\"GAP5\"]\n")["app.py"]
     open_doc(client, uri, SWALLOW)
     assert await diagnostics_at(client, uri, 1) == []
     assert any("unknown key(s) 'selcet'" in m.message and m.type == types.MessageType.Error for m in client.messages)
 
 
-async def test_ignore_action_adds_a_comment_or_extends_the_one_there(client: LanguageClient, tmp_path: Path):
+async def test_ignore_action_adds_a_comment_or_extends_the_one_there(client: LanguageClient, tmp_path: Path) -> None:
     text = SWALLOW + "\n\ndef save():\n    try:\n        work()\n    except:  # gapcheck: ignore[GAP502]\n        pass\n"
     uri = project(tmp_path, {"app.py": text})["app.py"]
     open_doc(client, uri, text)
@@ -221,7 +221,7 @@ async def test_ignore_action_adds_a_comment_or_extends_the_one_there(client: Lan
                        "    except:  # gapcheck: ignore[GAP502, GAP501]"]
 
 
-async def test_hover_on_a_finding_shows_what_explain_prints(client: LanguageClient, tmp_path: Path, gapcheck):
+async def test_hover_on_a_finding_shows_what_explain_prints(client: LanguageClient, tmp_path: Path, gapcheck) -> None:
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)
     (diag,) = await diagnostics_at(client, uri, 1)
@@ -242,7 +242,7 @@ ROUTES = ("from fastapi import APIRouter\n\nimport oauth\n\nrouter = APIRouter()
           "async def callback(code: str):\n    token = oauth.exchange_code(code)\n    return {\"token\": token}\n")
 
 
-async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(client: LanguageClient, tmp_path: Path):
+async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(client: LanguageClient, tmp_path: Path) -> None:
     uri = project(tmp_path, {"oauth.py": OAUTH, "routes.py": ROUTES})["routes.py"]
     open_doc(client, uri, ROUTES)
     assert await diagnostics_at(client, uri, 1) == []  # GAP902 needs oauth.py: the buffer pass cannot see it
@@ -257,7 +257,7 @@ async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(cl
 
 
 
-async def test_fix_action_applies_the_rules_fix(client: LanguageClient, tmp_path: Path):
+async def test_fix_action_applies_the_rules_fix(client: LanguageClient, tmp_path: Path) -> None:
     fixes = pytest.importorskip("gapcheck.analyzer.fixes")  # the fixes module lands separately
     bare = "\n\ndef retry():\n    try:\n        é = run()\n    except:\n        cleanup(é)\n"  # GAP502 has a fix
     text = THUMBNAIL + bare
@@ -284,7 +284,7 @@ async def test_fix_action_applies_the_rules_fix(client: LanguageClient, tmp_path
                                               for edit in fix.edits]
 
 
-async def test_closing_a_buffer_clears_its_diagnostics(client: LanguageClient, tmp_path: Path):
+async def test_closing_a_buffer_clears_its_diagnostics(client: LanguageClient, tmp_path: Path) -> None:
     uri = project(tmp_path, {"app.py": SWALLOW})["app.py"]
     open_doc(client, uri, SWALLOW)
     assert len(await diagnostics_at(client, uri, 1)) == 1

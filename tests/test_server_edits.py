@@ -45,7 +45,7 @@ def finding(line: int, end_line: int | None = None, rule_id: str = "GAP501") -> 
     return Finding("app.py", line, 5, end_line or line, 9, rule_id, "message", "warning")
 
 
-def test_fix_edits_become_zero_based_utf16_ranges_in_a_versioned_quick_fix():
+def test_fix_edits_become_zero_based_utf16_ranges_in_a_versioned_quick_fix() -> None:
     lines = split_lines('label = "😀"; run(cmd)\nsecond = "é"; go()\n')
     fix = StubFix("GAP404", "Add `timeout=`", "unsafe", (
         StubEdit(1, 21, 1, 21, ", timeout=30"),  # after `cmd`: 20 characters, 21 UTF-16 units precede it
@@ -70,13 +70,13 @@ def test_fix_edits_become_zero_based_utf16_ranges_in_a_versioned_quick_fix():
     assert only[0].range.start.character == 23 and only[1].range.end.character == 14  # 😀 is 4 bytes, é 2
 
 
-def test_a_safe_fix_is_preferred_and_titled_as_the_fix_says():
+def test_a_safe_fix_is_preferred_and_titled_as_the_fix_says() -> None:
     fix = StubFix("GAP501", "Log the exception", "safe", (StubEdit(1, 1, 1, 1, "x"),))
     action = fix_action("file:///a.py", 1, ["pass"], fix, UTF16, [])
     assert action.title == "Log the exception (GAP501)" and action.is_preferred
 
 
-def test_positions_past_the_end_clamp_to_the_end():
+def test_positions_past_the_end_clamp_to_the_end() -> None:
     lines = ["a = 1", "bé"]
     assert lsp_position(lines, 9, 1, UTF16) == types.Position(line=1, character=2)
     assert lsp_position(lines, 2, 99, UTF16) == types.Position(line=1, character=2)
@@ -90,7 +90,7 @@ def apply_line_edit(text: str, edit: types.TextEdit) -> str:
     return "\n".join(lines)
 
 
-def test_ignore_comment_goes_after_a_multiline_string_and_suppresses_the_finding():
+def test_ignore_comment_goes_after_a_multiline_string_and_suppresses_the_finding() -> None:
     text = ('import subprocess\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.post("/run")\ndef run():\n'
             '    subprocess.run("""convert\n    a.png b.png""", shell=True, check=True)\n')
     (found,) = [f for f in analyser().analyse("app.py", text).findings if f.rule_id == "GAP404"]
@@ -99,14 +99,14 @@ def test_ignore_comment_goes_after_a_multiline_string_and_suppresses_the_finding
     assert "GAP404" not in {f.rule_id for f in analyser().analyse("app.py", apply_line_edit(text, edit)).findings}
 
 
-def test_no_ignore_action_where_no_comment_could_cover_the_line():
+def test_no_ignore_action_where_no_comment_could_cover_the_line() -> None:
     # The string starts on the clause header's line; a comment after it covers only its own line.
     text = 'def f():\n    try:\n        work()\n    except Exception: x = """a\nb"""\n'
     (found,) = analyser().analyse("app.py", text).findings
     assert ignore_edit(text, found, UTF16) is None
 
 
-def test_ignore_comment_goes_after_a_backslash_continuation():
+def test_ignore_comment_goes_after_a_backslash_continuation() -> None:
     text = ('import subprocess\nfrom fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.post("/run")\ndef run():\n'
             '    subprocess.run(["make"]) or \\\n        notify()\n')
     (found,) = [f for f in analyser().analyse("app.py", text).findings if f.rule_id == "GAP404"]
@@ -118,7 +118,7 @@ def test_ignore_comment_goes_after_a_backslash_continuation():
     assert ignore_edit(header, found, UTF16) is None  # a comment after the header's colon covers only that line
 
 
-def test_ignore_comment_replaces_trailing_spaces_and_keeps_other_comments():
+def test_ignore_comment_replaces_trailing_spaces_and_keeps_other_comments() -> None:
     text = "try:\n    work()\nexcept Exception:   \n    pass\n"
     edit = ignore_edit(text, finding(3), UTF16)
     assert apply_line_edit(text, edit).split("\n")[2] == "except Exception:  # gapcheck: ignore[GAP501]"
@@ -132,14 +132,14 @@ def test_ignore_comment_replaces_trailing_spaces_and_keeps_other_comments():
     assert line == "except Exception:  # gapcheck: GAP501 is wrong here, see #12  # gapcheck: ignore[GAP501]"
 
 
-def test_scan_findings_move_with_their_lines_and_drop_when_a_line_they_span_changes():
+def test_scan_findings_move_with_their_lines_and_drop_when_a_line_they_span_changes() -> None:
     old = ["a", "b", "c", "d"]
     new = ["new", "a", "b", "c!", "d"]
     kept = carried([finding(2), finding(3), finding(1, 2), finding(3, 4)], old, new)
     assert [(f.line, f.end_line) for f in kept] == [(3, 3), (2, 3)]
 
 
-def test_quick_fixes_answer_requests_for_quickfix_or_any_kind():
+def test_quick_fixes_answer_requests_for_quickfix_or_any_kind() -> None:
     assert wants_quick_fixes(None) and wants_quick_fixes([]) and wants_quick_fixes(["quickfix"])
     assert wants_quick_fixes([types.CodeActionKind.Empty])
     assert not wants_quick_fixes([types.CodeActionKind.SourceOrganizeImports])
