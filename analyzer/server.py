@@ -332,6 +332,16 @@ class Buffer:
     scan: Snapshot = ((), ())
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One buffer analysis, ready to publish."""
+
+    lines: list[str]
+    findings: tuple[Finding, ...]
+    diagnostics: list[types.Diagnostic]
+    check_errors: tuple[str, ...]
+
+
 def _stamp(path: Path | None) -> tuple[int, int] | None:
     if path is None:
         return None
@@ -405,13 +415,15 @@ class GapcheckServer(LanguageServer):
         error = self.projects[buffer.root].error
         if error:
             self.report_once(f"gapcheck: {error}")
+        outcome = outcome or Outcome([], (), [], ())
+        for notice in outcome.check_errors:
+            self.log_once(notice)
         buffer.version = version
-        buffer.lines, buffer.findings, buffer.diagnostics = outcome or ([], (), [])
+        buffer.lines, buffer.findings, buffer.diagnostics = outcome.lines, outcome.findings, outcome.diagnostics
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
             uri=buffer.uri, version=version, diagnostics=buffer.diagnostics))
 
-    def analyse_buffer(self, buffer: Buffer, text: str, encoding: str
-                       ) -> tuple[list[str], tuple[Finding, ...], list[types.Diagnostic]] | None:
+    def analyse_buffer(self, buffer: Buffer, text: str, encoding: str) -> Outcome | None:
         """Worker thread: the buffer's own findings, plus the last scan's carried to this text, as diagnostics;
         None when nothing is to be shown (an invalid config, or a file the config excludes)."""
         analyser = self.analyser_for(buffer.root)
@@ -427,7 +439,9 @@ class GapcheckServer(LanguageServer):
         seen = {finding_key(f) for f in own}
         extra = [f for f in carried(buffer.scan[1], buffer.scan[0], lines) if finding_key(f) not in seen]
         findings = tuple(sorted(own + tuple(extra)))
-        return lines, findings, [diagnostic(lines, f, encoding) for f in findings]
+        # A check that crashed is gapcheck's bug and the user should hear of it; a syntax error mid-typing is not.
+        broken = tuple(f"gapcheck: {buffer.path}: {n.message}" for n in result.notifications if n.kind == "check-error")
+        return Outcome(lines, findings, [diagnostic(lines, f, encoding) for f in findings], broken)
 
     def analyser_for(self, root: Path) -> TextAnalyser | None:
         """The project's analyser, rebuilt when its config file changed since it was read; None while that config
@@ -447,6 +461,11 @@ class GapcheckServer(LanguageServer):
         if message not in self.reported_errors:
             self.reported_errors.add(message)
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+
+    def log_once(self, message: str) -> None:
+        if message not in self.reported_errors:
+            self.reported_errors.add(message)
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Error, message=message))
 
     @property
     def encoding(self) -> str:
