@@ -18,6 +18,7 @@ import asyncio
 import difflib
 import io
 import json
+import os
 import sys
 import tokenize
 from concurrent.futures import ThreadPoolExecutor
@@ -342,6 +343,10 @@ class Outcome:
     check_errors: tuple[str, ...]
 
 
+def fs_path(uri: str) -> Path:
+    return Path(os.path.abspath(to_fs_path(uri)))
+
+
 def _stamp(path: Path | None) -> tuple[int, int] | None:
     if path is None:
         return None
@@ -367,9 +372,10 @@ class GapcheckServer(LanguageServer):
 
     # -- documents -----------------------------------------------------------------------------------------------
     def open_buffer(self, uri: str) -> Buffer:
-        abs_path = Path(to_fs_path(uri)).resolve() if uri.startswith("file:") else None
+        # Paths as the editor names them, symlinks kept: the scan walks the same way and reports paths below the root.
+        abs_path = fs_path(uri) if uri.startswith("file:") else None
         config = find_config(abs_path) if abs_path else None
-        root = config.parent.resolve() if config else self._fallback_root(abs_path)
+        root = config.parent if config else self._fallback_root(abs_path)
         if abs_path is not None:
             identity = identify(abs_path, root)
             path, module_name = identity.path, identity.module_name
@@ -384,7 +390,7 @@ class GapcheckServer(LanguageServer):
 
     def _fallback_root(self, abs_path: Path | None) -> Path:
         """Without a config: the workspace folder holding the file, else its folder."""
-        folders = [Path(to_fs_path(f.uri)).resolve() for f in self.workspace.folders.values()] if self.workspace else []
+        folders = [fs_path(f.uri) for f in self.workspace.folders.values() if f.uri.startswith("file:")]
         if abs_path is not None:
             for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
                 if abs_path.is_relative_to(folder):
