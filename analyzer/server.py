@@ -494,7 +494,7 @@ class GapcheckServer(LanguageServer):
             while True:
                 self.rescan.discard(root)
                 found = await self.run_scan(root)
-                if found is not None:
+                if found is not None and root not in self.rescan:  # a newer save makes this result stale
                     await self.merge_scan(root, found)
                 if root not in self.rescan:
                     break
@@ -508,9 +508,13 @@ class GapcheckServer(LanguageServer):
         command = [sys.executable, "-m", SCAN_MODULE, "scan", ".", "--format", "json", "--quiet"]
         if project is not None and project.config_file is not None:
             command += ["--config", str(project.config_file)]
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=root, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command, cwd=root, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+        except OSError as exc:
+            self.log_once(f"gapcheck: cannot start the project scan of {root}: {exc}")
+            return None
         self.scans[root] = process
         try:
             stdout, stderr = await process.communicate()
@@ -524,6 +528,12 @@ class GapcheckServer(LanguageServer):
                 message=f"gapcheck: the project scan of {root} failed (exit {process.returncode}): "
                         f"{stderr.decode('utf-8', 'replace').strip()}"))
             return None
+        # What kept the scan from being complete (Semgrep failing, a check crashing, a file that does not parse):
+        # the scan's exit code would say so on the command line; here the client's log does, once each.
+        for note in report.get("notifications", []):
+            if note.get("level") == "error":
+                where = f"{note['path']}: " if note.get("path") else ""
+                self.log_once(f"gapcheck: project scan: {where}{note.get('message', '')}")
         found: dict[str, list[Finding]] = {}
         for item in report.get("findings", []):
             finding = Finding.from_dict(item)

@@ -243,12 +243,13 @@ ROUTES = ("from fastapi import APIRouter\n\nimport oauth\n\nrouter = APIRouter()
 
 
 async def test_save_adds_the_project_wide_findings_and_later_edits_carry_them(client: LanguageClient, tmp_path: Path) -> None:
-    uri = project(tmp_path, {"oauth.py": OAUTH, "routes.py": ROUTES})["routes.py"]
+    uri = project(tmp_path, {"oauth.py": OAUTH, "routes.py": ROUTES, "broken.py": "def half(:\n"})["routes.py"]
     open_doc(client, uri, ROUTES)
     assert await diagnostics_at(client, uri, 1) == []  # GAP902 needs oauth.py: the buffer pass cannot see it
     client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
     (diag,) = await published(client, uri, lambda p: p.version == 1 and len(p.diagnostics) == 1)
     assert diag.code == "GAP902" and span(diag)[:2] == (9, 12)
+    assert any(m.message.startswith("gapcheck: project scan: broken.py: ") for m in client.log_messages)
     replace_all(client, uri, "\n" + ROUTES, 2)  # a line above: the finding moves with its line
     (moved,) = await diagnostics_at(client, uri, 2)
     assert span(moved)[:2] == (10, 12)
