@@ -1,4 +1,4 @@
-"""The command line: `gapcheck scan`, `gapcheck rules`, `gapcheck explain`. It only wires options to the engine."""
+"""The command line: `gapcheck scan`, `rules`, `explain` and `server`. It only wires options to the engine."""
 from __future__ import annotations
 
 import json
@@ -276,22 +276,21 @@ def rules(fmt: str) -> None:
 @click.argument("rule")
 def explain(rule: str) -> None:
     """Show a rule's documentation (by id, like GAP501, or by name)."""
-    from .registry import get_rule
+    from .registry import explain_markdown, get_rule
 
     found = get_rule(rule)
     if found is None:
         _fail(f"unknown rule {rule!r} (see `gapcheck rules`)")
         return
-    cwe = f" · {found.cwe}" if found.cwe else ""
-    from .fixes import fix_safety, has_fix
+    click.echo(explain_markdown(found), nl=False)
 
-    fix = has_fix(found.id)
-    click.echo(f"# {found.id} {found.name}\n\n{found.summary}\n\n"
-               f"category: {found.category} · severity: {found.severity} · precision: {found.precision}"
-               f" · engine: {'semgrep' if found.semgrep else 'python'}{cwe}")
-    click.echo(f"fix: {fix} (--fix{' --unsafe-fixes' if fix == 'unsafe' else ''}): {fix_safety(found.id)}\n"
-               if fix else "fix: none\n")
-    click.echo(found.docs.markdown(), nl=False)
+
+@main.command()
+def server() -> None:
+    """Run the language server on stdin/stdout, for editors (see "Editors" in the README)."""
+    from .server import serve
+
+    serve()
 
 
 @main.command("cache-key", hidden=True)

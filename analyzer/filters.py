@@ -77,7 +77,9 @@ def drop_excluded(settings: Settings) -> list[str]:
 def _excluded_file(abs_path: str, ignores: _Ignores, project_root: str) -> bool:
     """Excluded itself, or below an excluded folder, up to the git work tree's root or the config's folder."""
     chain = _git_chain(os.path.dirname(abs_path))
-    tops = {chain[0], project_root}
+    # Outside git the chain is only the file's own folder, which must not stop the walk up to the config's folder.
+    in_git = os.path.exists(os.path.join(chain[0], ".git"))
+    tops = {chain[0], project_root} if in_git else {project_root}
     if ignores.excluded(abs_path, False, chain):
         return True
     folder = os.path.dirname(abs_path)

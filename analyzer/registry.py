@@ -282,6 +282,19 @@ def is_valid_selector(selector: str) -> bool:
     return get_rule(token) is not None or any(token.lower() in r.tags for r in load_rules())
 
 
+def explain_markdown(rule: Rule) -> str:
+    """What `gapcheck explain` prints and an editor's hover shows: the heading, the summary, the facts, the docs."""
+    from .fixes import fix_safety, has_fix
+
+    cwe = f" · {rule.cwe}" if rule.cwe else ""
+    fix = has_fix(rule.id)
+    fix_line = (f"fix: {fix} (--fix{' --unsafe-fixes' if fix == 'unsafe' else ''}): {fix_safety(rule.id)}\n"
+                if fix else "fix: none\n")
+    return (f"# {rule.id} {rule.name}\n\n{rule.summary}\n\n"
+            f"category: {rule.category} · severity: {rule.severity} · precision: {rule.precision}"
+            f" · engine: {'semgrep' if rule.semgrep else 'python'}{cwe}\n{fix_line}\n" + rule.docs.markdown())
+
+
 def rules_markdown(rules: list[Rule]) -> str:
     """docs/rules.md: every rule's documentation, from the registry (the SARIF help links point here)."""
     from .fixes import fix_safety, has_fix

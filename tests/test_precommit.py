@@ -48,6 +48,14 @@ def test_force_exclude_drops_excluded_files_named_on_the_command_line(gapcheck, 
     assert none_left.exit_code == 0 and "Found 0 findings in 0 of 0 files." in none_left.stdout
 
 
+def test_force_exclude_applies_excluded_folders_outside_git_too(gapcheck, tmp_path):
+    (tmp_path / "legacy" / "deep").mkdir(parents=True)
+    (tmp_path / "pyproject.toml").write_text('[tool.gapcheck]\nextend-exclude = ["legacy"]\n', encoding="utf-8")
+    (tmp_path / "legacy" / "deep" / "old.py").write_text(SWALLOW, encoding="utf-8")
+    run = gapcheck("scan", "--no-semgrep", "--force-exclude", "legacy/deep/old.py", cwd=tmp_path)
+    assert run.exit_code == 0 and "Found 0 findings in 0 of 0 files." in run.stdout
+
+
 def _hook_repository(root: Path) -> Path:
     """A git repository holding what the hook installs from: this work tree's package files."""
     hooks = GitRepo(root)
