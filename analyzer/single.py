@@ -43,12 +43,14 @@ class TextAnalyser:
         self._excluded: dict[Path, bool] = {}
 
     def excludes(self, abs_path: Path) -> bool:
-        """Whether a folder scan would skip this file (`exclude`, `extend-exclude`, .gitignore), as
-        `--force-exclude` decides for files named on the command line; memoized per path."""
+        """Whether a folder scan would skip this file (`exclude`, `extend-exclude`, .gitignore, a test module
+        without `include-tests`), as `--force-exclude` decides for files named on the command line; memoized."""
         if abs_path not in self._excluded:
+            from .discovery import display_path, is_test_path
             from .filters import drop_excluded
 
-            self._excluded[abs_path] = not drop_excluded(replace(self.settings, paths=[str(abs_path)]))
+            test = not self.settings.include_tests and is_test_path(display_path(str(abs_path), str(self.settings.cwd)))
+            self._excluded[abs_path] = test or not drop_excluded(replace(self.settings, paths=[str(abs_path)]))
         return self._excluded[abs_path]
 
     def analyse(self, path: str, text: str, module_name: str = "") -> TextResult:

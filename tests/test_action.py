@@ -153,11 +153,11 @@ def test_the_cache_is_restored_before_the_scan_and_saved_after_it_under_one_key(
 def test_the_scan_step_keeps_and_prunes_the_cache(tmp_path, workspace):
     action = ActionRun(tmp_path, workspace, {"paths": "src", "fail-on": "never", "args": "--no-semgrep"})
     assert action.step("scan").returncode == 0
-    entries = sorted((tmp_path / "gapcheck-cache").rglob("*.json"))
+    entries = sorted((tmp_path / "gapcheck-cache").rglob("py/*/*.json"))  # the per-file Python results
     assert len(entries) == 2  # src/pkg/app.py and src/pkg/clean.py
     (workspace / "src" / "pkg" / "clean.py").write_text("VALUE = 2\n", encoding="utf-8")
     assert action.step("scan").returncode == 0
-    after = sorted((tmp_path / "gapcheck-cache").rglob("*.json"))
+    after = sorted((tmp_path / "gapcheck-cache").rglob("py/*/*.json"))
     assert len(after) == 2  # the changed file's old entry is pruned ...
     assert len(set(after) & set(entries)) == 1  # ... and the unchanged file's entry is reused
     (tmp_path / "off").mkdir()
