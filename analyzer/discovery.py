@@ -80,7 +80,8 @@ def _git_chain(folder: str) -> list[str]:
 # Test code, by path: folders named tests/test/testing, conftest.py, test_*.py and *_test.py. gapcheck reports
 # production gaps, so these files are not analysed unless `include-tests` asks for them; the rules that look at
 # them anyway (with `include-tests`) use the same test.
-TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests/")
+TEST_FOLDERS = frozenset({"tests", "test", "testing"})
+TEST_PARTS = (*(f"/{name}/" for name in sorted(TEST_FOLDERS)), "/conftest.py")
 
 
 def is_test_path(path: str) -> bool:
@@ -120,8 +121,12 @@ class _Modules:
         return f"{package}.{stem}" if package else stem
 
 
-def discover(settings: Settings) -> tuple[list[SourceFile], list[Notification]]:
+def discover(settings: Settings, tests_left_out: list[int] | None = None) -> tuple[list[SourceFile], list[Notification]]:
+    """The files to scan. Given `tests_left_out` (a one-item list) and with `include-tests` off, test folders met
+    on the walk are not walked for analysis: their Python files are only counted into it (the engine drops the
+    other test modules, such as a `test_*.py` file or one named on the command line, by `is_test_path`)."""
     cwd = str(settings.cwd)
+    prune = tests_left_out if tests_left_out is not None and not settings.include_tests else None
     ignores = _Ignores(settings)
     modules = _Modules()
     found: dict[str, SourceFile] = {}
@@ -143,12 +148,13 @@ def discover(settings: Settings) -> tuple[list[SourceFile], list[Notification]]:
         if os.path.isfile(abs_path):
             add(abs_path)
             continue
-        _walk(abs_path, ignores, _git_chain(abs_path), add, notes, cwd)
+        _walk(abs_path, ignores, _git_chain(abs_path), add, notes, cwd, prune)
     files = sorted(found.values(), key=lambda f: f.path)
     return files, notes
 
 
-def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notification], cwd: str) -> None:
+def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notification], cwd: str,
+          prune: list[int] | None = None) -> None:
     stack: list[tuple[str, list[str]]] = [(top, chain)]
     while stack:
         folder, git_chain = stack.pop()
@@ -165,7 +171,10 @@ def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notifi
             try:
                 if entry.is_dir(follow_symlinks=False):
                     if not ignores.excluded(path, True, sub_chain):
-                        stack.append((path, sub_chain))
+                        if prune is not None and entry.name in TEST_FOLDERS:
+                            prune[0] += _count_python(path)
+                        else:
+                            stack.append((path, sub_chain))
                     continue
                 if not entry.name.endswith(PYTHON_SUFFIXES):
                     continue
@@ -179,6 +188,22 @@ def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notifi
             except OSError as exc:
                 notes.append(Notification(display_path(path, cwd), "read-error", f"cannot stat: {exc.strerror or exc}"))
     return None
+
+
+def _count_python(top: str) -> int:
+    """Python files under a test folder that is not walked for analysis (symlinked folders not followed)."""
+    count, stack = 0, [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif entry.name.endswith(PYTHON_SUFFIXES):
+                        count += 1
+        except OSError:
+            continue
+    return count
 
 
 __all__ = ["SourceFile", "discover", "display_path", "is_test_path", "Path"]

@@ -356,11 +356,12 @@ def _discover(settings: Settings) -> _Scan:
     """The enabled rules, the files to scan and the engine's cache key (version, code, rules)."""
     t0 = time.perf_counter()
     rules = enabled_rules(settings)
-    files, notifications = discover(settings)
-    tests_skipped = 0
+    left_out = [0]
+    files, notifications = discover(settings, left_out)
+    tests_skipped = left_out[0]
     if not settings.include_tests:
         kept = [f for f in files if not is_test_path(f.path)]
-        tests_skipped, files = len(files) - len(kept), kept
+        tests_skipped, files = tests_skipped + len(files) - len(kept), kept
     for module, error in sorted(load_errors().items()):
         notifications.append(Notification("", "check-error", f"check module {module} failed to load, its rules did "
                                           f"not run: {error}"))

@@ -98,10 +98,23 @@ def fixer(rule_id: str, applicability: str) -> Callable[[Fixer], Fixer]:
 
 
 def _fixers() -> dict[str, _Registered]:
-    from .registry import load_rules
+    """The fixer table, importing `checks.fixes` on first use: the rule loader leaves that package out, so a scan
+    without --fix (or a rules listing) does not pay LibCST's import, ~0.1 s."""
+    if not _LOADED:
+        import importlib
+        import pkgutil
 
-    load_rules()  # imports every module under checks/, `checks.fixes` among them
+        from .registry import load_rules
+        from ..checks import fixes as package
+
+        load_rules()
+        for info in sorted(pkgutil.walk_packages(package.__path__, package.__name__ + "."), key=lambda i: i.name):
+            importlib.import_module(info.name)
+        _LOADED.append(True)
     return _FIXERS
+
+
+_LOADED: list[bool] = []
 
 
 def has_fix(rule_id: str) -> str | None:

@@ -213,17 +213,31 @@ def load_rules() -> list[Rule]:
     if not _LOADED:
         from .. import checks  # the checks package sits beside analyzer in the gapcheck namespace
 
-        def failed(name: str) -> None:
-            _LOAD_ERRORS[name] = "could not be imported"
-
-        packages = pkgutil.walk_packages(checks.__path__, checks.__name__ + ".", onerror=failed)
-        for info in sorted(packages, key=lambda i: i.name):
+        for name in _check_modules(list(checks.__path__), checks.__name__):
             try:
-                importlib.import_module(info.name)
+                importlib.import_module(name)
             except Exception as exc:  # a broken check module must not take every other rule down with it
-                _LOAD_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
+                _LOAD_ERRORS[name] = f"{type(exc).__name__}: {exc}"
         _LOADED.append(True)
     return list(_REGISTRY)
+
+
+def _check_modules(path: list[str], package: str) -> list[str]:
+    """Every module and package under the checks package, by name, found on disk without importing anything.
+    `checks.fixes` is left out: it holds no rules, and analyzer/fixes.py imports it (and LibCST) when a fix is
+    wanted, so a scan does not pay that import."""
+    names: list[str] = []
+    stack = [(path, package + ".")]
+    while stack:
+        folders, prefix = stack.pop()
+        for info in pkgutil.iter_modules(folders, prefix):
+            if info.name == f"{package}.fixes":
+                continue
+            names.append(info.name)
+            if info.ispkg:
+                leaf = info.name.rsplit(".", 1)[-1]
+                stack.append(([str(Path(folder, leaf)) for folder in folders], info.name + "."))
+    return sorted(names)
 
 
 def load_errors() -> dict[str, str]:
