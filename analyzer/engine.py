@@ -284,7 +284,7 @@ def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]
 
 
 def scan(settings: Settings) -> ScanResult:
-    """discover -> read -> reuse cached results -> start Semgrep -> analyse -> project join -> collect Semgrep ->
+    """discover -> read -> start Semgrep -> reuse cached results -> analyse -> project join -> collect Semgrep ->
     merge, filter and fingerprint. Each stage below is a function of its own, in that order."""
     running: list[semgrep.SemgrepRun] = []
     try:
@@ -325,7 +325,7 @@ class _Scan:
 def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     started = time.perf_counter()
     state = _discover(settings)
-    stages = [("read", _read_files), ("cache", _reuse_cached), ("semgrep-start", _start_semgrep),
+    stages = [("read", _read_files), ("semgrep-start", _start_semgrep), ("cache", _reuse_cached),
               ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
     for name, stage in stages:
         t0 = time.perf_counter()

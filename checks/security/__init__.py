@@ -12,3 +12,6 @@ in the same function, through assignments and string building.
 REQUEST_DATA_WORDS = tuple(f"request.{attr}" for attr in (
     "GET", "POST", "FILES", "COOKIES", "body", "data", "query_params", "path_params", "headers", "json", "form",
     "get_json", "args", "files", "values", "cookies", "view_args", "get_data", "stream")) + ("req.",)
+# A route's own parameters are sources too in some rules: a route decorator names its path, `.get("/items")`.
+ROUTE_WORDS = tuple(f'.{verb}({quote}/' for verb in ("get", "post", "put", "patch", "delete", "route", "api_route",
+                                                        "websocket") for quote in ('"', "'"))

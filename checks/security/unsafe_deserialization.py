@@ -1,6 +1,7 @@
 """GAP807 unsafe-deserialization (a Semgrep taint rule: semgrep-rules/unsafe-deserialization.yaml)."""
 from __future__ import annotations
 
+from . import REQUEST_DATA_WORDS, ROUTE_WORDS
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -13,6 +14,7 @@ RULE = Rule(
     security_severity="9.8",
     semgrep=True,
     hints=("pickle", "yaml", "marshal", "dill", "shelve", "joblib", "torch", "allow_pickle"),
+    requires=(REQUEST_DATA_WORDS + ROUTE_WORDS,),  # sources: request data, or a route's own parameters
     summary="Request data is deserialized with pickle or an unsafe YAML loader",
     docs=Docs(
         what=(
