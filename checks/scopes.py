@@ -312,6 +312,8 @@ def request_reachable(function: ast.AST | None, ctx: "ModuleContext") -> str | N
 
 # ---- files that never serve requests ---------------------------------------------------------------------------
 TEST_PARTS = ("/tests/", "/test/", "/testing/", "/conftest.py", "/fixtures/tests/")
+# Django's `startapp` puts an app's tests in `tests.py`; `testing.py` holds test helpers (factories, base cases).
+TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py"})
 
 
 def is_test_module(ctx: "ModuleContext") -> bool:
@@ -320,7 +322,8 @@ def is_test_module(ctx: "ModuleContext") -> bool:
     def compute() -> bool:
         path = "/" + ctx.path.replace("\\", "/")
         name = path.rsplit("/", 1)[-1]
-        return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
+        return any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py") \
+            or name in TEST_MODULE_NAMES
 
     return ctx.memo(("test-module",), compute)
 

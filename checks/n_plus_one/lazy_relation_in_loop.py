@@ -85,7 +85,8 @@ RULE = Rule(
             " loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
-            " methods that read a relation are GAP301's.) Tests, migrations, management commands and files under"
+            " methods that read a relation are GAP301's.) Tests (also Django-style `tests.py`), migrations,"
+            " management commands, command-line packages (`cli/`, `cli.py`) and files under"
             " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(

@@ -154,7 +154,7 @@ BATCHING = re.compile(
 CONCURRENT_CALLS = frozenset({"gather", "wait", "create_task", "ensure_future", "submit", "map", "as_completed",
                               "run_coroutine_threadsafe", "start_soon", "apply_async", "delay"})
 TEST_OR_MIGRATION = re.compile(
-    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$"
+    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|tests?|testing|conftest)\.py$"
 )
 
 
@@ -163,9 +163,12 @@ def is_test_or_migration(path: str) -> bool:
     return bool(TEST_OR_MIGRATION.search(path.replace("\\", "/")))
 
 
-# Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
+# Management commands, CLIs, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
 # Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
-BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
+# A `cli/` package or a `cli.py` module holds the app's command-line commands (click/typer/argparse): run by hand
+# in a terminal like a management command, with no request waiting on them.
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin|cli)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$"
+                        r"|(^|/)(cli|[^/]*_cli)\.py$")
 
 
 def outside_request_paths(ctx: "ModuleContext") -> bool:
@@ -663,16 +666,30 @@ def is_mongo_collection(expr: ast.AST, ctx: "ModuleContext") -> bool:
         isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and "db" in spelled)
 
 
+REDIS_ROOTS = ("redis", "aioredis", "django_redis", "fakeredis")
+# What may follow "redis" in the name of a variable that holds a client: `redis`, `redis_client`, `self.redis_conn`.
+# `redis_result`, `redis_params`, `redis_keys` hold what a client returned or is built from: dicts and lists.
+REDIS_CLIENT_WORDS = frozenset({"client", "conn", "connection", "cli", "db", "pool", "instance", "server", "backend"})
+
+
 def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
-    if not imports_any(ctx, ("redis", "aioredis", "django_redis", "fakeredis")) and \
-            "redis" not in (ctx.dotted_name(expr) or "").lower():
+    if not imports_any(ctx, REDIS_ROOTS) and "redis" not in (ctx.dotted_name(expr) or "").lower():
         return False
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
-        return last != "pipeline" and (qualified.startswith("redis.") or "redis" in qualified.lower()) and \
-            "pipeline" not in qualified
+        if last == "pipeline" or "pipeline" in qualified or "redis" not in qualified.lower():
+            return False
+        # A project class named after Redis (`RedisDict`, `RedisLock`, `RedisCache`) wraps a client behind its own
+        # methods: its `keys()` or `get()` is not the Redis command. Factories (`get_redis()`) return clients.
+        return qualified.split(".", 1)[0] in REDIS_ROOTS or not last[:1].isupper()
     dotted = (ctx.dotted_name(expr) or "").lower()
-    return "redis" in dotted.split(".")[-1] and "pipe" not in dotted
+    return _names_a_redis_client(dotted.split(".")[-1]) and "pipe" not in dotted
+
+
+def _names_a_redis_client(name: str) -> bool:
+    words = [w for w in name.split("_") if w]
+    at = next((i for i, w in enumerate(words) if "redis" in w), None)
+    return at is not None and all(w in REDIS_CLIENT_WORDS for w in words[at + 1:])
 
 
 # ---- HTTP and LLM calls -------------------------------------------------------------------------------------

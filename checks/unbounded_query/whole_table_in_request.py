@@ -54,7 +54,8 @@ RULE = Rule(
             "# jobs that must walk everything: Order.objects.iterator(chunk_size=2000) / yield_per(1000)"
         ),
         not_caught=(
-            "Tests, migrations, RunPython steps (`def f(apps, schema_editor)`), management commands and"
+            "Tests (also Django-style `tests.py` / `testing.py`), migrations, RunPython steps (`def f(apps,"
+            " schema_editor)`), management commands, command-line packages (`cli/`, `cli.py`) and"
             " scripts directories (walking everything is their job); querysets handed to a paginator or a DRF"
             " view (pagination may be configured globally) or returned lazily to a caller; `iterator()` /"
             " `yield_per` / `fetchmany()` streams and iteration over a cursor; generic code over `self.model`"
