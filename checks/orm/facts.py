@@ -1001,6 +1001,10 @@ STATEMENT_NAMES = re.compile(r"^(?:sql|stmt|statement|query|ddl|command|template
                              re.IGNORECASE)
 
 
+# SQLAlchemy's DDL elements (`CreateTable`, `DropTable`, `DropConstraint`, `CreateIndex`, `DDL(...)`).
+SA_DDL_MODULES = ("sqlalchemy.schema.", "sqlalchemy.sql.ddl.")
+
+
 def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helper: bool = False,
                        depth: int = 2) -> bool:
     """Is `expr`, the statement handed to `execute()` in `loop`, a different statement for each item (a list of
@@ -1037,6 +1041,8 @@ def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helpe
             ast.Constant, ast.JoinedStr, ast.Name)) else False
     if isinstance(expr, ast.Call):
         name = call_name(expr)
+        if (ctx.qualified_name(expr.func) or "").startswith(SA_DDL_MODULES):
+            return True  # `conn.execute(DropTable(table))`: schema work, one DDL element per table
         if name == "format" and isinstance(expr.func, ast.Attribute):
             return statement_per_item(expr.func.value, loop, ctx, False, depth)
         if name in ("text", "SQL", "Composed") and expr.args:
