@@ -13,7 +13,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import BATCH_PATH
+from ..orm.facts import BATCH_PATH, CLI_PATH
 from ..orm.index import function_qualname, is_memoised, record_function_summary
 from ..scopes import is_test_module
 from .facts import blocking_call, project_callee
@@ -117,8 +117,12 @@ HELPER = Rule(
 def _no_server_loop(ctx: ModuleContext) -> bool:
     """Tests, and command-line code (`cli/`, `cli.py`, management commands, scripts): a coroutine there runs on a
     loop of its own in a terminal, with no other requests on it to stall."""
-    return is_test_module(ctx) or ctx.memo(("batch-path",), lambda: bool(BATCH_PATH.search(
-        ctx.path.replace("\\", "/"))))
+    return is_test_module(ctx) or ctx.memo(("command-line-path",), lambda: _command_line_path(ctx.path))
+
+
+def _command_line_path(path: str) -> bool:
+    path = path.replace("\\", "/")
+    return bool(BATCH_PATH.search(path) or CLI_PATH.search(path))
 
 
 def _coroutine(call: ast.Call, ctx: ModuleContext) -> ast.AsyncFunctionDef | None:

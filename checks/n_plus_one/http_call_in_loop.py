@@ -59,8 +59,8 @@ RULE = Rule(
             " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
             " (already concurrent), clients passed in as unannotated parameters, SDK methods that work locally"
             " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments, and HTTP"
-            " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands,"
-            " command-line packages (`cli/`, `cli.py`) and files under"
+            " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands and"
+            " files under"
             " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(

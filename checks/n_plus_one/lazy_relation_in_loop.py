@@ -86,7 +86,7 @@ RULE = Rule(
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
             " methods that read a relation are GAP301's.) Tests (also Django-style `tests.py`), migrations,"
-            " management commands, command-line packages (`cli/`, `cli.py`) and files under"
+            " management commands and files under"
             " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(

@@ -163,12 +163,13 @@ def is_test_or_migration(path: str) -> bool:
     return bool(TEST_OR_MIGRATION.search(path.replace("\\", "/")))
 
 
-# Management commands, CLIs, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
+# Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
 # Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
-# A `cli/` package or a `cli.py` module holds the app's command-line commands (click/typer/argparse): run by hand
-# in a terminal like a management command, with no request waiting on them.
-BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin|cli)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$"
-                        r"|(^|/)(cli|[^/]*_cli)\.py$")
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
+# A `cli/` package or a `cli.py` module holds the app's command-line commands (click/typer/argparse), run by hand in
+# a terminal. Loading a whole table there is the command's job, and its event loop serves no one else; but an
+# importer CLI that queries per CSV row is the app's own job, slow on every run, so the N+1 rules still check it.
+CLI_PATH = re.compile(r"(^|/)cli/|(^|/)(cli|[^/]*_cli)\.py$")
 
 
 def outside_request_paths(ctx: "ModuleContext") -> bool:
@@ -799,7 +800,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
                 if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node) \
-                        and not _guarded_once(ancestor, node, ctx):
+                        and not _guarded_once(ancestor, node, ctx) and not _collected_for_concurrency(ancestor, node,
+                                                                                                    ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -1190,6 +1192,37 @@ def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
             and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
         return _tests_found(test.left, node, results)
     return False
+
+
+def _collected_for_concurrency(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
+    """In a coroutine, `tasks.append(fetch(u))` (or `task = fetch(u)` ... `tasks.append(task)`, or
+    `create_task(fetch(u))`) with `tasks` handed to `asyncio.gather` afterwards: the loop only builds coroutines,
+    the calls run concurrently."""
+    if not isinstance(node, ast.Call) or not isinstance(ctx.enclosing_function(loop), ast.AsyncFunctionDef):
+        return False
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS and node in parent.args:
+        return True
+    holder = _appended_to(parent, node)
+    if holder is None and isinstance(parent, ast.Assign) and len(parent.targets) == 1 and \
+            isinstance(parent.targets[0], ast.Name):
+        name = parent.targets[0].id
+        holder = next((found for inner in walk(loop) if isinstance(inner, ast.Call)
+                       for arg in inner.args if isinstance(arg, ast.Name) and arg.id == name
+                       if (found := _appended_to(inner, arg)) is not None), None)
+    if holder is None:
+        return False
+    return any(isinstance(inner, ast.Call) and call_name(inner) in CONCURRENT_CALLS and any(
+        isinstance(n, ast.Name) and n.id == holder for arg in inner.args for n in walk(arg))
+        for inner in walk(ctx.enclosing_function(loop)))
+
+
+def _appended_to(call: ast.AST | None, item: ast.AST) -> str | None:
+    """`tasks.append(item)` / `tasks.add(item)`: "tasks"."""
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in ("append", "add") \
+            and isinstance(call.func.value, ast.Name) and any(arg is item for arg in call.args):
+        return call.func.value.id
+    return None
 
 
 def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleContext") -> bool:

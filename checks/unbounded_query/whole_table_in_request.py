@@ -9,8 +9,8 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword, has_kwargs_splat
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (BATCH_PATH, CHAIN_DEPTH, DJANGO_MANAGERS, MATERIALISERS, RELATED_QUERYSET_METHODS,
-                         call_name, is_mongo_collection, is_redis, is_sa_session, is_test_or_migration,
+from ..orm.facts import (BATCH_PATH, CHAIN_DEPTH, CLI_PATH, DJANGO_MANAGERS, MATERIALISERS,
+                         RELATED_QUERYSET_METHODS, call_name, is_mongo_collection, is_redis, is_sa_session, is_test_or_migration,
                          looks_like_model, self_method_return, strip_chain, unparse)
 from ..scopes import request_reachable
 from .bounds import (describe_sql, django_methods_unbounded, is_select, module_function_return,
@@ -79,8 +79,10 @@ RULE = Rule(
 
 
 def _skipped_file(path: str) -> bool:
-    """Tests, migrations, management commands and scripts: walking everything is their job."""
-    return is_test_or_migration(path) or bool(BATCH_PATH.search(path.replace("\\", "/")))
+    """Tests, migrations, management commands, command-line packages and scripts: walking everything is their
+    job."""
+    path = path.replace("\\", "/")
+    return is_test_or_migration(path) or bool(BATCH_PATH.search(path) or CLI_PATH.search(path))
 
 
 def _in_scope(node: ast.AST, ctx: ModuleContext) -> bool:
