@@ -55,9 +55,10 @@ RULE = Rule(
         ),
         not_caught=(
             "`while` loops (polling, pagination), loops over literals, constants, constant `range()`s and"
-            " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks), calls that do"
+            " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks, also"
+            " `async with session.get(url) as resp: if resp.status == 200: return ...`), calls that do"
             " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
-            " (already concurrent), clients passed in as unannotated parameters, SDK methods that work locally"
+            " (already concurrent; also coroutines a loop appends to a list that is gathered afterwards), clients passed in as unannotated parameters, SDK methods that work locally"
             " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments, and HTTP"
             " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands and"
             " files under"

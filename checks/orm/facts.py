@@ -1073,6 +1073,10 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             return True
     if node is None:
         return False
+    if any(isinstance(stmt, (ast.With, ast.AsyncWith)) and any(n is node for item in stmt.items
+                                                               for n in walk(item.context_expr))
+           and _stops_on_success(stmt.body) for stmt in _loop_statements(loop.body)):
+        return True  # `async with session.get(url) as resp: if resp.status == 200: return ...`: mirrors
     answers = [stmt for stmt in loop.body if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break))
                                                                              for s in stmt.body)]
     if not answers:
@@ -1083,6 +1087,41 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             results.update(name for target in targets for name in _names_in(target))
     return any(_tests_found(stmt.test, node, results) for stmt in answers)
+
+
+def _loop_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements of a loop body at any depth, not entering nested loops, functions or classes."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _loop_statements(getattr(stmt, field, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from _loop_statements(handler.body)
+        for case in getattr(stmt, "cases", None) or []:
+            yield from _loop_statements(case.body)
+
+
+def _stops_on_success(body: list[ast.stmt]) -> bool:
+    """A `return` or `break` that the answer reaches (not one under `if resp.status != 200:` or in an `except`):
+    the loop tries items until one works."""
+    for stmt in body:
+        if isinstance(stmt, (ast.Return, ast.Break)):
+            return True
+        if isinstance(stmt, ast.If):
+            if not _tests_failure(stmt.test) and _stops_on_success(stmt.body) or _stops_on_success(stmt.orelse):
+                return True
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.Try)) and _stops_on_success(stmt.body):
+            return True
+    return False
+
+
+def _tests_failure(test: ast.AST) -> bool:
+    """`resp.status != 200`, `status >= 400`, `not resp.ok`: the branch for an item that failed."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return True
+    return isinstance(test, ast.Compare) and isinstance(test.ops[0], (ast.NotEq, ast.Gt, ast.GtE, ast.NotIn))
 
 
 def _guarded_once(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
