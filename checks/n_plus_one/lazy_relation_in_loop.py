@@ -72,7 +72,8 @@ RULE = Rule(
             " passed in as parameters or returned by functions other than a same-class method or a module"
             " function with one `return`, admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
-            " `get_list_display()`, feeds whose `items()` has several returns,"
+            " `get_list_display()`, feeds whose `items()` has several returns, reads inside a `raise` or"
+            " `return` (`raise ValidationError(f\"{row.owner} ...\")` runs once, the loop ends there),"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
@@ -499,7 +500,7 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
     for node in candidates:
         if rebound is not None and node.lineno > rebound:
             break
-        if node.attr.startswith("_") or node.attr.endswith("_id"):
+        if node.attr.startswith("_") or node.attr.endswith("_id") or _ends_loop(node, parents):
             continue
         parent = parents.get(id(node))
         after, method = "", False
@@ -514,6 +515,16 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
             seen.add(key)
             found.append((node.attr, node, after, method))
     return found
+
+
+def _ends_loop(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """A read in a `raise` or `return` (`raise ValidationError(f"... {row.owner} ...")`) runs once: the loop ends."""
+    current = parents.get(id(node))
+    while current is not None:
+        if isinstance(current, (ast.Raise, ast.Return)):
+            return True
+        current = parents.get(id(current))
+    return False
 
 
 def own_nodes_of(node: ast.AST) -> Iterator[ast.AST]:
