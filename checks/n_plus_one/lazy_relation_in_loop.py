@@ -156,7 +156,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         framework, label, methods, names = "django", related.label, related.methods, related.names
     selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx)
                                                         + list(extra or ()), ctx)
-    uses = _attribute_uses(target.id, body)
+    uses = _attribute_uses(target.id, body, in_loop=isinstance(loop, (ast.For, ast.AsyncFor)))
     if not uses:
         return
     for attr, node, after, method in uses:
@@ -477,9 +477,10 @@ def _rebinding_calls(names: tuple[str, ...], iterable: ast.AST, ctx: ModuleConte
     return calls
 
 
-def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attribute, str, bool]]:
+def _attribute_uses(var: str, body: list[ast.AST], in_loop: bool = True) -> list[tuple[str, ast.Attribute, str, bool]]:
     """(attr, node, the attribute or method read on it, whether that is a call) for `var.attr` reads, first
-    occurrence of each (attr, next) pair; nothing when the loop rebinds `var`."""
+    occurrence of each (attr, next) pair; nothing when the loop rebinds `var`. `in_loop`: `body` is a loop's (a
+    read in its `raise`/`return` runs once), not a per-row callback's (whose `return obj.x` runs per row)."""
     found: list[tuple[str, ast.Attribute, str, bool]] = []
     seen: set[tuple[str, str]] = set()
     nodes: list[ast.AST] = []
@@ -500,7 +501,7 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
     for node in candidates:
         if rebound is not None and node.lineno > rebound:
             break
-        if node.attr.startswith("_") or node.attr.endswith("_id") or _ends_loop(node, parents):
+        if node.attr.startswith("_") or node.attr.endswith("_id") or in_loop and _ends_loop(node, parents):
             continue
         parent = parents.get(id(node))
         after, method = "", False
