@@ -67,7 +67,8 @@ WEBHOOK_NAME = re.compile(r"web_?hook|(^|[_/])hooks?($|[_/])", re.IGNORECASE)
 # `create_channel_webhook()`, `delete_webhook()`, `list_webhooks()`: the API that manages webhook subscriptions,
 # called by a signed-in user, not a provider's delivery.
 MANAGES_WEBHOOKS = re.compile(
-    r"^(create|add|new|register|update|edit|patch|delete|remove|list|get|regenerate|rotate|test|toggle)_\w*web_?hooks?$",
+    r"^(create|add|new|register|update|edit|patch|delete|remove|list|get|regenerate|rotate|test|toggle)"
+    r"_\w*web_?hooks?$",
     re.IGNORECASE)
 WRITE_METHODS = frozenset({
     # Not `update`/`update_one`: setting a status to a value is idempotent by itself.

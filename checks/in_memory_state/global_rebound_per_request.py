@@ -43,7 +43,8 @@ RULE = Rule(
             "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`,"
             " or after an early `if _client: return _client`) - which build a client or connection once per"
             " process and are fine; globals named as a cache (`_health_cache = {...}`), a value each process may"
-            " recompute (unbounded cache containers are GAP103); globals rebound by code no handler reaches through a call the project join"
+            " recompute (unbounded cache containers are GAP103); globals rebound by code no handler reaches"
+            " through a call the project join"
             " can resolve (see GAP101); tests and real `__main__` scripts."
         ),
         references=("https://12factor.net/processes",),

@@ -154,7 +154,8 @@ BATCHING = re.compile(
 CONCURRENT_CALLS = frozenset({"gather", "wait", "create_task", "ensure_future", "submit", "map", "as_completed",
                               "run_coroutine_threadsafe", "start_soon", "apply_async", "delay"})
 TEST_OR_MIGRATION = re.compile(
-    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|tests?|testing|conftest)\.py$"
+    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)"
+    r"|(^|/)(test_[^/]*|[^/]*_tests?|tests?|testing|conftest)\.py$"
 )
 
 
