@@ -31,7 +31,8 @@ RULE = Rule(
             " module globals) or by the annotation of the parameter it arrives in"
             " (`session: aiohttp.ClientSession`). A project function that makes such a call (in any file, through"
             " up to three calls, also when memoised with `@lru_cache`: each distinct argument is still one"
-            " request) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
+            " request; not when the call only fills a process-wide value the first time, `global _FLAGS` after"
+            " `if _FLAGS is not None: return _FLAGS`) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
             " an `if __name__ == \"__main__\":` block) are checked."
         ),
         why=(

@@ -1273,3 +1273,90 @@ def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleCo
     if isinstance(parent, ast.Starred):
         parent = ctx.parent(parent)
     return isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS
+
+
+# ---- lazy once-per-process initialisation ------------------------------------------------------------------------
+FILLING_METHODS = frozenset({"update", "add", "append", "extend", "setdefault", "__setitem__"})
+
+
+def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """Does `node` run only while a module-level value is unset, in the code that sets it? `if not _TYPES:` then
+    `_TYPES[oid] = name` (a process-wide table filled on first use), or `global _CONFIG` with an early
+    `if _CONFIG is not None: return _CONFIG` and `_CONFIG = load()`: the query or request runs once per process,
+    not once per call."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    declared = ctx.memo(("declared-globals", id(function)), lambda: frozenset(
+        name for inner in ast.walk(function) if isinstance(inner, ast.Global) for name in inner.names))
+    shared = declared | ctx.module_names
+    top: ast.AST | None = None
+    child: ast.AST = node
+    for ancestor in ctx.ancestors(node):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, ast.If) and child in ancestor.body:
+            name = _unset_name(ancestor.test)
+            if name in shared and _fills(ancestor.body, name):
+                return True
+        top = child = ancestor
+    assigned = _assigned_global(node, declared, ctx)
+    if assigned is None or top is None:
+        return False
+    for earlier in function.body:
+        if earlier is top:
+            break
+        if isinstance(earlier, ast.If) and _set_name(earlier.test) == assigned and earlier.body \
+                and isinstance(earlier.body[-1], ast.Return):
+            return True
+    return False
+
+
+def _unset_name(test: ast.AST) -> str | None:
+    """`not X` / `X is None` / `len(X) == 0`: the name tested for being unset."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
+        return test.operand.id
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq)) \
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value in (None, 0):
+        left = test.left
+        if isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "len" and left.args:
+            left = left.args[0]
+        return left.id if isinstance(left, ast.Name) else None
+    return None
+
+
+def _set_name(test: ast.AST) -> str | None:
+    """`X` / `X is not None`: the name tested for being set."""
+    if isinstance(test, ast.Name):
+        return test.id
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+            and isinstance(test.left, ast.Name) and isinstance(test.comparators[0], ast.Constant) \
+            and test.comparators[0].value is None:
+        return test.left.id
+    return None
+
+
+def _fills(body: list[ast.stmt], name: str) -> bool:
+    """The branch binds `name` or fills it (`name[k] = v`, `name.update(...)`)."""
+    for stmt in body:
+        for inner in ast.walk(stmt):
+            if isinstance(inner, ast.Name) and inner.id == name and isinstance(inner.ctx, ast.Store):
+                return True
+            if isinstance(inner, ast.Subscript) and isinstance(inner.ctx, ast.Store) \
+                    and isinstance(inner.value, ast.Name) and inner.value.id == name:
+                return True
+            if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                    and inner.func.attr in FILLING_METHODS and isinstance(inner.func.value, ast.Name) \
+                    and inner.func.value.id == name:
+                return True
+    return False
+
+
+def _assigned_global(node: ast.AST, declared: frozenset[str], ctx: "ModuleContext") -> str | None:
+    """`_CONFIG = load()`: the declared global that the statement holding `node` assigns."""
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
+            targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
+            return next((t.id for t in targets if isinstance(t, ast.Name) and t.id in declared), None)
+        if isinstance(ancestor, ast.stmt):
+            return None
+    return None
