@@ -672,6 +672,8 @@ REDIS_ROOTS = ("redis", "aioredis", "django_redis", "fakeredis")
 # What may follow "redis" in the name of a variable that holds a client: `redis`, `redis_client`, `self.redis_conn`.
 # `redis_result`, `redis_params`, `redis_keys` hold what a client returned or is built from: dicts and lists.
 REDIS_CLIENT_WORDS = frozenset({"client", "conn", "connection", "cli", "db", "pool", "instance", "server", "backend"})
+REDIS_FACTORY = re.compile(r"(?:(?:get|make|create|build|new|init|open|connect)_\w*)?redis(?:_(?:client|conn|connection"
+                           r"|pool))?$", re.IGNORECASE)
 
 
 def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
@@ -682,8 +684,9 @@ def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if last == "pipeline" or "pipeline" in qualified or "redis" not in qualified.lower():
             return False
         # A project class named after Redis (`RedisDict`, `RedisLock`, `RedisCache`) wraps a client behind its own
-        # methods: its `keys()` or `get()` is not the Redis command. Factories (`get_redis()`) return clients.
-        return qualified.split(".", 1)[0] in REDIS_ROOTS or not last[:1].isupper()
+        # methods: its `keys()` or `get()` is not the Redis command. Factories (`get_redis()`) return clients; other
+        # project calls (`self._push_increments_to_redis()`) return what they read, usually a dict.
+        return qualified.split(".", 1)[0] in REDIS_ROOTS or bool(REDIS_FACTORY.match(last.lstrip("_")))
     dotted = (ctx.dotted_name(expr) or "").lower()
     return _names_a_redis_client(dotted.split(".")[-1]) and "pipe" not in dotted
 
