@@ -66,8 +66,8 @@ RULE = Rule(
             " table (`Site`, `Locale`, `Group`, `Permission`, `ContentType`, `PluginRegistry`, `SettingsGroup`,"
             " `Category`, `Country`, `Currency`, `Language`, `...Type`) are taken to be small, as mature Django,"
             " Wagtail, Oscar and FlaskBB code treats them; other small tables (a file's tags) are reported,"
-            " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result) is not"
-            " judged."
+            " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result, the"
+            " statement behind `select(M).from_statement(query)`) is not judged."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/topics/pagination/",
