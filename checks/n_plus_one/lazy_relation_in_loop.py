@@ -72,7 +72,9 @@ RULE = Rule(
             " passed in as parameters or returned by functions other than a same-class method or a module"
             " function with one `return`, admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
-            " `get_list_display()`, feeds whose `items()` has several returns, reads inside a `raise` or"
+            " `get_list_display()`, feeds whose `items()` has several returns, the foreign key back to the owner of a"
+            " reverse manager (`for line in order.lines.all(): line.order`: Django fills it), reads inside a"
+            " `raise` or"
             " `return` (`raise ValidationError(f\"{row.owner} ...\")` runs once, the loop ends there),"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
@@ -782,6 +784,8 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
         if model is not None and use.get("manager") and \
                 (known.fields[model["q"]].get(use["manager"]) or [""])[0] != "mgr":
             return None  # `Model.attr.filter()` where attr is not a manager the model declares
+    if use.get("via") and _points_back(use, rows, known):
+        return None
     messages = []
     for model in rows:
         if use.get("joins_if_fk") and any((known.fields[model["q"]].get(n) or [""])[0] in ("fk", "o2o")
@@ -795,6 +799,30 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             return None  # one of the possible row models does not lazy-load it: stay silent
         messages.append(message)
     return messages[0] if messages else None
+
+
+def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
+    """`for line in order.lines.all(): line.order`: the foreign key that the reverse manager `via` follows back to
+    its owner. Django fills it from the owner (the related manager's known related objects): no query. The key
+    must lead to the owner: to the owner's model when it is known, else to every model with a `via` relation to
+    these rows (`posts` may be both `author.posts` and `tag.posts`)."""
+    via = use["via"]
+    owner = known.find(*use["model"][:2]) if use.get("model") and use["model"][0] else None
+    for model in rows:
+        field = known.fields[model["q"]].get(use["attr"])
+        if not field or field[0] != "fk" or not (field[2] == via if field[2] else
+                                                 via == f"{model['name'].lower()}_set"):
+            continue
+        targets = {target["q"] for target in known.targets(field[1], model)}
+        if owner is not None:
+            if owner["q"] in targets:
+                return True
+            continue
+        holders = {q for q, fields in known.fields.items()
+                   if (fields.get(via) or ["", ""])[:2] == ["manager", model["q"]]}
+        if holders and holders <= targets:
+            return True
+    return False
 
 
 def _second_hop(use: dict, model: dict, field: list, name: str, known: ModelIndex) -> str | None:
