@@ -16,7 +16,7 @@ RULE = Rule(
     name="global-rebound-per-request",
     category="in-memory-state",
     severity="warning",
-    precision="high",
+    precision="medium",
     cwe="CWE-1051",
     summary="Request or job code rebinds a module global (a counter, flag or token)",
     docs=Docs(
@@ -45,7 +45,10 @@ RULE = Rule(
             " process and are fine; globals named as a cache (`_health_cache = {...}`), a value each process may"
             " recompute (unbounded cache containers are GAP103); globals rebound by code no handler reaches"
             " through a call the project join"
-            " can resolve (see GAP101); tests and real `__main__` scripts."
+            " can resolve (see GAP101); tests and real `__main__` scripts. Precision is medium: long-running"
+            " services rebind module globals to configuration each worker reloads from a shared store (settings"
+            " re-read from the database, a derived lookup map rebuilt from module data), which looks the same as"
+            " a per-process counter or token."
         ),
         references=("https://12factor.net/processes",),
     ),

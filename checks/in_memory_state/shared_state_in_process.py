@@ -18,7 +18,7 @@ RULE = Rule(
     name="shared-state-in-process",
     category="in-memory-state",
     severity="warning",
-    precision="high",
+    precision="medium",
     cwe="CWE-1051",
     summary="Request or job code writes to a module-level or class-level container",
     docs=Docs(
@@ -63,6 +63,10 @@ RULE = Rule(
             " annotated attributes of classes with a base (they may be model fields), calls through inherited"
             " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
             " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
+            " Precision is medium: on mature code most writes the rule sees fill a table with the same content in"
+            " every worker - routes or field names copied from configuration or the app registry on first use, a"
+            " cache pruned by expiry right after the write - which the code does not mark; in generated code the"
+            " same shape is usually a cart, a session or a counter."
         ),
         references=(
             "https://docs.gunicorn.org/en/stable/design.html",

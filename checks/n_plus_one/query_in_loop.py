@@ -86,7 +86,10 @@ RULE = Rule(
             " and seeding modules (`seed.py`, `populate.py`; maintenance runs: walking every row is their job)."
             " Receivers are recognised by origin or"
             " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
-            " hidden behind an unconventional name is missed. Lazy relation access is GAP302."
+            " hidden behind an unconventional name is missed. Lazy relation access is GAP302. Precision is"
+            " medium: the rule cannot tell how large a loop's collection gets, so loops over a handful of"
+            " configured or form-sized items (a settings table, a form's new rows, one object's custom"
+            " relationships) are reported like loops over table rows."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/topics/db/optimization/",
