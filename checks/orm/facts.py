@@ -676,17 +676,21 @@ REDIS_FACTORY = re.compile(r"(?:(?:get|make|create|build|new|init|open|connect)_
                            r"|pool))?$", re.IGNORECASE)
 
 
-def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
+def is_redis(expr: ast.AST, ctx: "ModuleContext", wrappers: bool = True) -> bool:
+    """Is `expr` a Redis client? With `wrappers`, also an object of a project class named after Redis
+    (`RedisDict`, `RedisCache`): its `get()`/`set()` are one command each, but its `keys()` is its own method."""
     if not imports_any(ctx, REDIS_ROOTS) and "redis" not in (ctx.dotted_name(expr) or "").lower():
         return False
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
         if last == "pipeline" or "pipeline" in qualified or "redis" not in qualified.lower():
             return False
-        # A project class named after Redis (`RedisDict`, `RedisLock`, `RedisCache`) wraps a client behind its own
-        # methods: its `keys()` or `get()` is not the Redis command. Factories (`get_redis()`) return clients; other
-        # project calls (`self._push_increments_to_redis()`) return what they read, usually a dict.
-        return qualified.split(".", 1)[0] in REDIS_ROOTS or bool(REDIS_FACTORY.match(last.lstrip("_")))
+        # Factories (`get_redis()`) return clients; other project calls (`self._push_increments_to_redis()`) return
+        # what they read, usually a dict. A project class named after Redis wraps a client behind its own methods.
+        if qualified.split(".", 1)[0] in REDIS_ROOTS or \
+                REDIS_FACTORY.match(last.lstrip("_")) and not last[:1].isupper():
+            return True
+        return wrappers and last[:1].isupper() and "redis" in last.lower()
     dotted = (ctx.dotted_name(expr) or "").lower()
     return _names_a_redis_client(dotted.split(".")[-1]) and "pipe" not in dotted
 

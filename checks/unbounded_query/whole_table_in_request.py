@@ -496,10 +496,11 @@ def _redis_keys(call: ast.Call, ctx: ModuleContext) -> str | None:
     """`r.keys("clicks:*")`: KEYS walks the whole keyspace and returns every match in one reply;
     `r.lrange(key, 0, -1)` returns a whole list (a room's history) however long it has grown."""
     if call_name(call) == "lrange" and isinstance(call.func, ast.Attribute) and len(call.args) == 3 and \
-            _constant(call.args[1]) == 0 and _constant(call.args[2]) == -1 and is_redis(call.func.value, ctx):
+            _constant(call.args[1]) == 0 and _constant(call.args[2]) == -1 and \
+            is_redis(call.func.value, ctx, wrappers=False):
         return f"{ctx.dotted_name(call.func) or 'lrange'}({unparse(call.args[0], 30)}, 0, -1)"
     if call_name(call) != "keys" or not isinstance(call.func, ast.Attribute) or len(call.args) > 1 or \
-            not is_redis(call.func.value, ctx):
+            not is_redis(call.func.value, ctx, wrappers=False):
         return None
     pattern = call.args[0] if call.args else None
     spelled = ast.unparse(pattern) if pattern is not None else "*"
