@@ -934,13 +934,13 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
         if value is None:
             return node.id[:1].isupper() and (node.id in ctx.module_names or ctx.resolve_name(node.id, node)
                                               is not None) and not node.id.isupper() and _is_class_name(node, ctx)
-        return _literal_of_constants(value)
+        return _literal_of_constants(value) or isinstance(value, ast.Attribute) and _read_from_settings(value, ctx)
     if isinstance(node, ast.Call) and call_name(node) in ("get_models", "get_app_configs"):
         return True  # the project's models or apps: as many as the code declares
     if isinstance(node, ast.Subscript):
         node = node.value
     if isinstance(node, ast.Attribute):
-        if ctx.qualified_name(node) == "sys.argv":
+        if ctx.qualified_name(node) == "sys.argv" or _read_from_settings(node, ctx):
             return True
         owner = node.value
         if node.attr in CHOICES_ATTRS and isinstance(owner, ast.Name) and owner.id[:1].isupper() and \
@@ -950,6 +950,23 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
             parsed = ctx.value_of(owner)
             return isinstance(parsed, ast.Call) and call_name(parsed) in ARGUMENT_PARSERS
     return False
+
+
+SETTINGS_FACTORY = re.compile(r"^get_\w*settings$")
+
+
+def _read_from_settings(node: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`settings.services.vacuum.retention_overrides`: a value of the app's configuration (Django's `settings`, or
+    an object from `get_settings()` / `get_current_settings()`), as long as the operator makes it."""
+    root: ast.AST = node
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name):
+        return False
+    if ctx.qualified_name(root) == "django.conf.settings":
+        return True
+    value = ctx.value_of(root)
+    return isinstance(value, ast.Call) and bool(SETTINGS_FACTORY.match(call_name(value)))
 
 
 def _is_class_name(name: ast.Name, ctx: "ModuleContext") -> bool:
