@@ -1312,7 +1312,9 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
         return False
     declared = ctx.memo(("declared-globals", id(function)), lambda: frozenset(
         name for inner in ast.walk(function) if isinstance(inner, ast.Global) for name in inner.names))
-    shared = declared | ctx.module_names
+    local = ctx.memo(("local-names", id(function)), lambda: frozenset(
+        inner.id for inner in ast.walk(function) if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store)))
+    shared = declared | (ctx.module_names - local)
     top: ast.AST | None = None
     child: ast.AST = node
     for ancestor in ctx.ancestors(node):
