@@ -13,6 +13,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
+from ..orm.facts import BATCH_PATH, CLI_PATH
 from ..orm.index import function_qualname, is_memoised, record_function_summary
 from ..scopes import is_test_module
 from .facts import blocking_call, project_callee
@@ -57,7 +58,9 @@ DIRECT = Rule(
             "Calls handed to a thread (`asyncio.to_thread`, `run_in_executor`, Starlette's `run_in_threadpool`,"
             " Django's `sync_to_async`) - they are the fix; sync `def` routes (FastAPI and Starlette run them in a"
             " thread pool); CPU-bound work (parsing, hashing) that blocks as surely; file reads with `open()`"
-            " (usually short); clients passed in as untyped parameters; tests. Project helpers that block are"
+            " (usually short); clients passed in as untyped parameters; tests (also Django-style `tests.py`) and"
+            " command-line code (a `cli/` package, `cli.py`, management commands, scripts), whose loop serves no"
+            " other requests. Project helpers that block are"
             " GAP902."
         ),
         references=(
@@ -101,13 +104,25 @@ HELPER = Rule(
             "# or make the helper async with httpx.AsyncClient / an async driver, and await it"
         ),
         not_caught=(
-            "Chains longer than three calls, calls through callbacks, dynamic dispatch or objects passed in,"
+            "Coroutines in tests and command-line code (as GAP901); chains longer than three calls, calls through"
+            " callbacks, dynamic dispatch or objects passed in,"
             " helpers memoised with `functools.cache`/`lru_cache`, and helpers that block only on a branch the"
             " coroutine never takes (the reason this rule is medium precision)."
         ),
         references=("https://docs.python.org/3/library/asyncio-dev.html#running-blocking-code",),
     ),
 )
+
+
+def _no_server_loop(ctx: ModuleContext) -> bool:
+    """Tests, and command-line code (`cli/`, `cli.py`, management commands, scripts): a coroutine there runs on a
+    loop of its own in a terminal, with no other requests on it to stall."""
+    return is_test_module(ctx) or ctx.memo(("command-line-path",), lambda: _command_line_path(ctx.path))
+
+
+def _command_line_path(path: str) -> bool:
+    path = path.replace("\\", "/")
+    return bool(BATCH_PATH.search(path) or CLI_PATH.search(path))
 
 
 def _coroutine(call: ast.Call, ctx: ModuleContext) -> ast.AsyncFunctionDef | None:
@@ -118,7 +133,7 @@ def _coroutine(call: ast.Call, ctx: ModuleContext) -> ast.AsyncFunctionDef | Non
 @DIRECT.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     coroutine = _coroutine(call, ctx)
-    if coroutine is None or isinstance(ctx.parent(call), ast.Await) or is_test_module(ctx):
+    if coroutine is None or isinstance(ctx.parent(call), ast.Await) or _no_server_loop(ctx):
         return  # an awaited call returns an awaitable: whatever its receiver is, it does not block here
     label = blocking_call(call, ctx)
     if label is None:
@@ -133,7 +148,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
 @HELPER.on(ast.Call)
 def record_async_call(call: ast.Call, ctx: ModuleContext) -> None:
     coroutine = _coroutine(call, ctx)
-    if coroutine is None or isinstance(ctx.parent(call), ast.Await) or is_test_module(ctx):
+    if coroutine is None or isinstance(ctx.parent(call), ast.Await) or _no_server_loop(ctx):
         return
     if blocking_call(call, ctx) is not None:
         return  # GAP901's

@@ -46,7 +46,9 @@ RULE = Rule(
         not_caught=(
             "Limits applied elsewhere (a semaphore in another module, a connection pool size the code does not"
             " show, a queue with a fixed number of workers), collections that are small in practice but not"
-            " visibly so (the reason this rule is medium precision), and tests."
+            " visibly so (the reason this rule is medium precision), a task started in a loop only under a test of"
+            " the variable it is stored in (`if flush is None: flush = asyncio.create_task(...)`: one task), and"
+            " tests."
         ),
         references=(
             "https://docs.python.org/3/library/asyncio-sync.html#asyncio.Semaphore",
@@ -156,7 +158,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         loop = ctx.enclosing_loop(call)
         if not isinstance(loop, (ast.For, ast.AsyncFor)):
             return
-        if name in THREAD and not _started(call, ctx):
+        if name in THREAD and not _started(call, ctx) or _spawned_once(call, loop, ctx):
             return
         items = loop.iter
         what = "a thread per item of" if name in THREAD else "a task per item of"
@@ -179,3 +181,19 @@ def _started(call: ast.Call, ctx: ModuleContext) -> bool:
     if isinstance(parent, ast.Attribute) and parent.attr == "start":
         return True
     return isinstance(parent, ast.Assign)
+
+
+def _spawned_once(call: ast.Call, loop: ast.AST, ctx: ModuleContext) -> bool:
+    """`if flush_task is None: flush_task = asyncio.create_task(...)` in a loop: the branch tests the variable the
+    task is stored in, so one task starts, not one per item."""
+    parent = ctx.parent(call)
+    if not isinstance(parent, ast.Assign) or len(parent.targets) != 1:
+        return False
+    spelled = ast.unparse(parent.targets[0])
+    for ancestor in ctx.ancestors(call):
+        if ancestor is loop:
+            return False
+        if isinstance(ancestor, ast.If) and any(ast.unparse(n) == spelled for n in ast.walk(ancestor.test)
+                                                if isinstance(n, (ast.Name, ast.Attribute))):
+            return True
+    return False

@@ -50,7 +50,8 @@ RULE = Rule(
             "    services.add_purchased_credits(...)"
         ),
         not_caught=(
-            "Queue consumers and retried tasks (no webhook path to go by), de-duplication by a unique index the"
+            "Queue consumers and retried tasks (no webhook path to go by), endpoints that manage webhook"
+            " subscriptions (`create_webhook()`, `delete_project_webhook()`, `list_webhooks()`), de-duplication by a unique index the"
             " code never mentions (the database then rejects the retry: this rule cannot see the schema, which is"
             " why it is medium precision), handlers registered by URL configuration only, and helpers more than two"
             " calls away."
@@ -63,6 +64,12 @@ RULE = Rule(
 )
 
 WEBHOOK_NAME = re.compile(r"web_?hook|(^|[_/])hooks?($|[_/])", re.IGNORECASE)
+# `create_channel_webhook()`, `delete_webhook()`, `list_webhooks()`: the API that manages webhook subscriptions,
+# called by a signed-in user, not a provider's delivery.
+MANAGES_WEBHOOKS = re.compile(
+    r"^(create|add|new|register|update|edit|patch|delete|remove|list|get|regenerate|rotate|test|toggle)"
+    r"_\w*web_?hooks?$",
+    re.IGNORECASE)
 WRITE_METHODS = frozenset({
     # Not `update`/`update_one`: setting a status to a value is idempotent by itself.
     "create", "save", "insert", "insert_one", "insert_many", "bulk_create", "add",
@@ -127,7 +134,8 @@ def check(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) 
         qualname = function_qualname(function, ctx)
         if qualname is not None:
             ctx.record("dedup-fn", qualname)
-    if not (WEBHOOK_NAME.search(function.name) or WEBHOOK_NAME.search(_route_path(function))):
+    if not (WEBHOOK_NAME.search(function.name) or WEBHOOK_NAME.search(_route_path(function))) \
+            or MANAGES_WEBHOOKS.search(function.name):
         return
     if scope_kind(function, ctx) not in ("route", "view"):
         return

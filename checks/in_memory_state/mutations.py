@@ -270,3 +270,21 @@ def resets_first(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
         return False
 
     return ctx.memo(("container-reset", id(function), key), compute)
+
+
+def keeps_running_tasks(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
+    """`BACKGROUND.add(task)` with `task.add_done_callback(BACKGROUND.discard)`: the asyncio idiom that keeps a
+    reference to each running task until it finishes. The set holds only this process's live tasks, which no
+    other worker could run or await anyway, and it empties itself."""
+
+    def compute() -> bool:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "add_done_callback" and node.args:
+                callback = node.args[0]
+                if isinstance(callback, ast.Attribute) and callback.attr in ("discard", "remove", "pop") \
+                        and _store_key_of(callback.value, ctx) == key:
+                    return True
+        return False
+
+    return ctx.memo(("container-task-refs", id(function), key), compute)

@@ -9,8 +9,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
-from .mutations import (is_memo_cache, mutation_target, only_evicts_what_others_add, resets_first,
-                        resolve_written_store)
+from .mutations import (is_memo_cache, keeps_running_tasks, mutation_target, only_evicts_what_others_add,
+                        resets_first, resolve_written_store)
 from .project import project_findings, record_graph, record_write
 
 RULE = Rule(
@@ -18,7 +18,7 @@ RULE = Rule(
     name="shared-state-in-process",
     category="in-memory-state",
     severity="warning",
-    precision="high",
+    precision="medium",
     cwe="CWE-1051",
     summary="Request or job code writes to a module-level or class-level container",
     docs=Docs(
@@ -58,10 +58,15 @@ RULE = Rule(
             "Registries filled at import time (decorator registration - a function used as a decorator anywhere in"
             " the project is never followed -, plugin tables), constants never written, memo caches (GAP103"
             " reports the unbounded ones), `global` rebinding (GAP102), buffers emptied on every call (`X[:] = []`,"
-            " `X.clear()`), `threading.local`, `contextvars`, instance attributes, dataclass/pydantic fields,"
+            " `X.clear()`), sets that keep references to running asyncio tasks (`TASKS.add(t)` with"
+            " `t.add_done_callback(TASKS.discard)`), `threading.local`, `contextvars`, instance attributes, dataclass/pydantic fields,"
             " annotated attributes of classes with a base (they may be model fields), calls through inherited"
             " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
             " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
+            " Precision is medium: on mature code most writes the rule sees fill a table with the same content in"
+            " every worker - routes or field names copied from configuration or the app registry on first use, a"
+            " cache pruned by expiry right after the write - which the code does not mark; in generated code the"
+            " same shape is usually a cart, a session or a counter."
         ),
         references=(
             "https://docs.gunicorn.org/en/stable/design.html",
@@ -87,7 +92,8 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
         return  # module level: import time
     store = resolve_written_store(target, ctx)
     if store is None or is_memo_cache(function, store.key, ctx) \
-            or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx):
+            or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx) \
+            or keeps_running_tasks(function, store.key, ctx):
         return
     # One finding per (function, container): the first write in source order.
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)

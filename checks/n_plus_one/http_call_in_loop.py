@@ -31,7 +31,8 @@ RULE = Rule(
             " module globals) or by the annotation of the parameter it arrives in"
             " (`session: aiohttp.ClientSession`). A project function that makes such a call (in any file, through"
             " up to three calls, also when memoised with `@lru_cache`: each distinct argument is still one"
-            " request) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
+            " request; not when the call only fills a process-wide value the first time, `global _FLAGS` after"
+            " `if _FLAGS is not None: return _FLAGS`) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
             " an `if __name__ == \"__main__\":` block) are checked."
         ),
         why=(
@@ -55,11 +56,14 @@ RULE = Rule(
         ),
         not_caught=(
             "`while` loops (polling, pagination), loops over literals, constants, constant `range()`s and"
-            " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks), calls that do"
+            " page/chunk/retry loops, loops that stop at the first success (mirror fallbacks, also"
+            " `async with session.get(url) as resp: if resp.status == 200: return ...`), calls that do"
             " not depend on the item, calls collected into `asyncio.gather`/`create_task`/`executor.submit`"
-            " (already concurrent), clients passed in as unannotated parameters, SDK methods that work locally"
-            " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments, and HTTP"
-            " libraries and SDKs not listed above. Tests, migrations, management commands and files under"
+            " (already concurrent; also coroutines a loop appends to a list that is gathered afterwards), clients passed in as unannotated parameters, SDK methods that work locally"
+            " (`get_paginator`, `generate_presigned_url`), loops over command-line arguments or the app's"
+            " settings, and HTTP"
+            " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands and"
+            " files under"
             " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(

@@ -72,7 +72,10 @@ RULE = Rule(
             " passed in as parameters or returned by functions other than a same-class method or a module"
             " function with one `return`, admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
-            " `get_list_display()`, feeds whose `items()` has several returns,"
+            " `get_list_display()`, feeds whose `items()` has several returns, the foreign key back to the owner of a"
+            " reverse manager (`for line in order.lines.all(): line.order`: Django fills it), reads inside a"
+            " `raise` or"
+            " `return` (`raise ValidationError(f\"{row.owner} ...\")` runs once, the loop ends there),"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
@@ -85,7 +88,8 @@ RULE = Rule(
             " loops in templates (`{% for e in entries %}{{ e.blog.name }}`), nplusone's"
             " and zeal's \"unused eager load\" warnings (the opposite problem), and relations read through"
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
-            " methods that read a relation are GAP301's.) Tests, migrations, management commands and files under"
+            " methods that read a relation are GAP301's.) Tests (also Django-style `tests.py`), migrations,"
+            " management commands and files under"
             " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
         ),
         references=(
@@ -154,7 +158,7 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         framework, label, methods, names = "django", related.label, related.methods, related.names
     selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx)
                                                         + list(extra or ()), ctx)
-    uses = _attribute_uses(target.id, body)
+    uses = _attribute_uses(target.id, body, in_loop=isinstance(loop, (ast.For, ast.AsyncFor)))
     if not uses:
         return
     for attr, node, after, method in uses:
@@ -475,9 +479,10 @@ def _rebinding_calls(names: tuple[str, ...], iterable: ast.AST, ctx: ModuleConte
     return calls
 
 
-def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attribute, str, bool]]:
+def _attribute_uses(var: str, body: list[ast.AST], in_loop: bool = True) -> list[tuple[str, ast.Attribute, str, bool]]:
     """(attr, node, the attribute or method read on it, whether that is a call) for `var.attr` reads, first
-    occurrence of each (attr, next) pair; nothing when the loop rebinds `var`."""
+    occurrence of each (attr, next) pair; nothing when the loop rebinds `var`. `in_loop`: `body` is a loop's (a
+    read in its `raise`/`return` runs once), not a per-row callback's (whose `return obj.x` runs per row)."""
     found: list[tuple[str, ast.Attribute, str, bool]] = []
     seen: set[tuple[str, str]] = set()
     nodes: list[ast.AST] = []
@@ -498,7 +503,7 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
     for node in candidates:
         if rebound is not None and node.lineno > rebound:
             break
-        if node.attr.startswith("_") or node.attr.endswith("_id"):
+        if node.attr.startswith("_") or node.attr.endswith("_id") or in_loop and _ends_loop(node, parents):
             continue
         parent = parents.get(id(node))
         after, method = "", False
@@ -513,6 +518,16 @@ def _attribute_uses(var: str, body: list[ast.AST]) -> list[tuple[str, ast.Attrib
             seen.add(key)
             found.append((node.attr, node, after, method))
     return found
+
+
+def _ends_loop(node: ast.AST, parents: dict[int, ast.AST]) -> bool:
+    """A read in a `raise` or `return` (`raise ValidationError(f"... {row.owner} ...")`) runs once: the loop ends."""
+    current = parents.get(id(node))
+    while current is not None:
+        if isinstance(current, (ast.Raise, ast.Return)):
+            return True
+        current = parents.get(id(current))
+    return False
 
 
 def own_nodes_of(node: ast.AST) -> Iterator[ast.AST]:
@@ -769,6 +784,8 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
         if model is not None and use.get("manager") and \
                 (known.fields[model["q"]].get(use["manager"]) or [""])[0] != "mgr":
             return None  # `Model.attr.filter()` where attr is not a manager the model declares
+    if use.get("via") and _points_back(use, rows, known):
+        return None
     messages = []
     for model in rows:
         if use.get("joins_if_fk") and any((known.fields[model["q"]].get(n) or [""])[0] in ("fk", "o2o")
@@ -782,6 +799,30 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             return None  # one of the possible row models does not lazy-load it: stay silent
         messages.append(message)
     return messages[0] if messages else None
+
+
+def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
+    """`for line in order.lines.all(): line.order`: the foreign key that the reverse manager `via` follows back to
+    its owner. Django fills it from the owner (the related manager's known related objects): no query. The key
+    must lead to the owner: to the owner's model when it is known, else to every model with a `via` relation to
+    these rows (`posts` may be both `author.posts` and `tag.posts`)."""
+    via = use["via"]
+    owner = known.find(*use["model"][:2]) if use.get("model") and use["model"][0] else None
+    for model in rows:
+        field = known.fields[model["q"]].get(use["attr"])
+        if not field or field[0] != "fk" or not (field[2] == via if field[2] else
+                                                 via == f"{model['name'].lower()}_set"):
+            continue
+        targets = {target["q"] for target in known.targets(field[1], model)}
+        if owner is not None:
+            if owner["q"] in targets:
+                return True
+            continue
+        holders = {q for q, fields in known.fields.items()
+                   if (fields.get(via) or ["", ""])[:2] == ["manager", model["q"]]}
+        if holders and holders <= targets:
+            return True
+    return False
 
 
 def _second_hop(use: dict, model: dict, field: list, name: str, known: ModelIndex) -> str | None:

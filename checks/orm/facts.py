@@ -154,7 +154,8 @@ BATCHING = re.compile(
 CONCURRENT_CALLS = frozenset({"gather", "wait", "create_task", "ensure_future", "submit", "map", "as_completed",
                               "run_coroutine_threadsafe", "start_soon", "apply_async", "delay"})
 TEST_OR_MIGRATION = re.compile(
-    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)|(^|/)(test_[^/]*|[^/]*_tests?|conftest)\.py$"
+    r"(^|/)(tests?|testing|[a-z_]*migrations|alembic|test_utils|testutils)(/|$)"
+    r"|(^|/)(test_[^/]*|[^/]*_tests?|tests?|testing|conftest)\.py$"
 )
 
 
@@ -166,6 +167,10 @@ def is_test_or_migration(path: str) -> bool:
 # Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
 # Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
 BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
+# A `cli/` package or a `cli.py` module holds the app's command-line commands (click/typer/argparse), run by hand in
+# a terminal. Loading a whole table there is the command's job, and its event loop serves no one else; but an
+# importer CLI that queries per CSV row is the app's own job, slow on every run, so the N+1 rules still check it.
+CLI_PATH = re.compile(r"(^|/)cli/|(^|/)(cli|[^/]*_cli)\.py$")
 
 
 def outside_request_paths(ctx: "ModuleContext") -> bool:
@@ -663,16 +668,37 @@ def is_mongo_collection(expr: ast.AST, ctx: "ModuleContext") -> bool:
         isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant) and "db" in spelled)
 
 
-def is_redis(expr: ast.AST, ctx: "ModuleContext") -> bool:
-    if not imports_any(ctx, ("redis", "aioredis", "django_redis", "fakeredis")) and \
-            "redis" not in (ctx.dotted_name(expr) or "").lower():
+REDIS_ROOTS = ("redis", "aioredis", "django_redis", "fakeredis")
+# What may follow "redis" in the name of a variable that holds a client: `redis`, `redis_client`, `self.redis_conn`.
+# `redis_result`, `redis_params`, `redis_keys` hold what a client returned or is built from: dicts and lists.
+REDIS_CLIENT_WORDS = frozenset({"client", "conn", "connection", "cli", "db", "pool", "instance", "server", "backend"})
+REDIS_FACTORY = re.compile(r"(?:(?:get|make|create|build|new|init|open|connect)_\w*)?redis(?:_(?:client|conn|connection"
+                           r"|pool))?$", re.IGNORECASE)
+
+
+def is_redis(expr: ast.AST, ctx: "ModuleContext", wrappers: bool = True) -> bool:
+    """Is `expr` a Redis client? With `wrappers`, also an object of a project class named after Redis
+    (`RedisDict`, `RedisCache`): its `get()`/`set()` are one command each, but its `keys()` is its own method."""
+    if not imports_any(ctx, REDIS_ROOTS) and "redis" not in (ctx.dotted_name(expr) or "").lower():
         return False
     qualified, last = _origin_call_name(expr, ctx)
     if qualified:
-        return last != "pipeline" and (qualified.startswith("redis.") or "redis" in qualified.lower()) and \
-            "pipeline" not in qualified
+        if last == "pipeline" or "pipeline" in qualified or "redis" not in qualified.lower():
+            return False
+        # Factories (`get_redis()`) return clients; other project calls (`self._push_increments_to_redis()`) return
+        # what they read, usually a dict. A project class named after Redis wraps a client behind its own methods.
+        if qualified.split(".", 1)[0] in REDIS_ROOTS or \
+                REDIS_FACTORY.match(last.lstrip("_")) and not last[:1].isupper():
+            return True
+        return wrappers and last[:1].isupper() and "redis" in last.lower()
     dotted = (ctx.dotted_name(expr) or "").lower()
-    return "redis" in dotted.split(".")[-1] and "pipe" not in dotted
+    return _names_a_redis_client(dotted.split(".")[-1]) and "pipe" not in dotted
+
+
+def _names_a_redis_client(name: str) -> bool:
+    words = [w for w in name.split("_") if w]
+    at = next((i for i, w in enumerate(words) if "redis" in w), None)
+    return at is not None and all(w in REDIS_CLIENT_WORDS for w in words[at + 1:])
 
 
 # ---- HTTP and LLM calls -------------------------------------------------------------------------------------
@@ -782,7 +808,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
             if child is not ancestor.iter and child not in ancestor.orelse and _counts(ancestor.iter,
                                                                                          ancestor.target, ctx):
                 if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node) \
-                        and not _guarded_once(ancestor, node, ctx):
+                        and not _guarded_once(ancestor, node, ctx) and not _collected_for_concurrency(ancestor, node,
+                                                                                                    ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -907,13 +934,13 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
         if value is None:
             return node.id[:1].isupper() and (node.id in ctx.module_names or ctx.resolve_name(node.id, node)
                                               is not None) and not node.id.isupper() and _is_class_name(node, ctx)
-        return _literal_of_constants(value)
+        return _literal_of_constants(value) or isinstance(value, ast.Attribute) and _read_from_settings(value, ctx)
     if isinstance(node, ast.Call) and call_name(node) in ("get_models", "get_app_configs"):
         return True  # the project's models or apps: as many as the code declares
     if isinstance(node, ast.Subscript):
         node = node.value
     if isinstance(node, ast.Attribute):
-        if ctx.qualified_name(node) == "sys.argv":
+        if ctx.qualified_name(node) == "sys.argv" or _read_from_settings(node, ctx):
             return True
         owner = node.value
         if node.attr in CHOICES_ATTRS and isinstance(owner, ast.Name) and owner.id[:1].isupper() and \
@@ -923,6 +950,23 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
             parsed = ctx.value_of(owner)
             return isinstance(parsed, ast.Call) and call_name(parsed) in ARGUMENT_PARSERS
     return False
+
+
+SETTINGS_FACTORY = re.compile(r"^get_\w*settings$")
+
+
+def _read_from_settings(node: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`settings.services.vacuum.retention_overrides`: a value of the app's configuration (Django's `settings`, or
+    an object from `get_settings()` / `get_current_settings()`), as long as the operator makes it."""
+    root: ast.AST = node
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name):
+        return False
+    if ctx.qualified_name(root) == "django.conf.settings":
+        return True
+    value = ctx.value_of(root)
+    return isinstance(value, ast.Call) and bool(SETTINGS_FACTORY.match(call_name(value)))
 
 
 def _is_class_name(name: ast.Name, ctx: "ModuleContext") -> bool:
@@ -984,6 +1028,10 @@ STATEMENT_NAMES = re.compile(r"^(?:sql|stmt|statement|query|ddl|command|template
                              re.IGNORECASE)
 
 
+# SQLAlchemy's DDL elements (`CreateTable`, `DropTable`, `DropConstraint`, `CreateIndex`, `DDL(...)`).
+SA_DDL_MODULES = ("sqlalchemy.schema.", "sqlalchemy.sql.ddl.")
+
+
 def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helper: bool = False,
                        depth: int = 2) -> bool:
     """Is `expr`, the statement handed to `execute()` in `loop`, a different statement for each item (a list of
@@ -1020,6 +1068,8 @@ def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helpe
             ast.Constant, ast.JoinedStr, ast.Name)) else False
     if isinstance(expr, ast.Call):
         name = call_name(expr)
+        if (ctx.qualified_name(expr.func) or "").startswith(SA_DDL_MODULES):
+            return True  # `conn.execute(DropTable(table))`: schema work, one DDL element per table
         if name == "format" and isinstance(expr.func, ast.Attribute):
             return statement_per_item(expr.func.value, loop, ctx, False, depth)
         if name in ("text", "SQL", "Composed") and expr.args:
@@ -1048,6 +1098,10 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             return True
     if node is None:
         return False
+    if any(isinstance(stmt, (ast.With, ast.AsyncWith)) and any(n is node for item in stmt.items
+                                                               for n in walk(item.context_expr))
+           and _stops_on_success(stmt.body) for stmt in _loop_statements(loop.body)):
+        return True  # `async with session.get(url) as resp: if resp.status == 200: return ...`: mirrors
     answers = [stmt for stmt in loop.body if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break))
                                                                              for s in stmt.body)]
     if not answers:
@@ -1058,6 +1112,41 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             results.update(name for target in targets for name in _names_in(target))
     return any(_tests_found(stmt.test, node, results) for stmt in answers)
+
+
+def _loop_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements of a loop body at any depth, not entering nested loops, functions or classes."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _loop_statements(getattr(stmt, field, None) or [])
+        for handler in getattr(stmt, "handlers", None) or []:
+            yield from _loop_statements(handler.body)
+        for case in getattr(stmt, "cases", None) or []:
+            yield from _loop_statements(case.body)
+
+
+def _stops_on_success(body: list[ast.stmt]) -> bool:
+    """A `return` or `break` that the answer reaches (not one under `if resp.status != 200:` or in an `except`):
+    the loop tries items until one works."""
+    for stmt in body:
+        if isinstance(stmt, (ast.Return, ast.Break)):
+            return True
+        if isinstance(stmt, ast.If):
+            if not _tests_failure(stmt.test) and _stops_on_success(stmt.body) or _stops_on_success(stmt.orelse):
+                return True
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.Try)) and _stops_on_success(stmt.body):
+            return True
+    return False
+
+
+def _tests_failure(test: ast.AST) -> bool:
+    """`resp.status != 200`, `status >= 400`, `not resp.ok`: the branch for an item that failed."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return True
+    return isinstance(test, ast.Compare) and isinstance(test.ops[0], (ast.NotEq, ast.Gt, ast.GtE, ast.NotIn))
 
 
 def _guarded_once(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
@@ -1169,6 +1258,37 @@ def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
     return False
 
 
+def _collected_for_concurrency(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
+    """In a coroutine, `tasks.append(fetch(u))` (or `task = fetch(u)` ... `tasks.append(task)`, or
+    `create_task(fetch(u))`) with `tasks` handed to `asyncio.gather` afterwards: the loop only builds coroutines,
+    the calls run concurrently."""
+    if not isinstance(node, ast.Call) or not isinstance(ctx.enclosing_function(loop), ast.AsyncFunctionDef):
+        return False
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS and node in parent.args:
+        return True
+    holder = _appended_to(parent, node)
+    if holder is None and isinstance(parent, ast.Assign) and len(parent.targets) == 1 and \
+            isinstance(parent.targets[0], ast.Name):
+        name = parent.targets[0].id
+        holder = next((found for inner in walk(loop) if isinstance(inner, ast.Call)
+                       for arg in inner.args if isinstance(arg, ast.Name) and arg.id == name
+                       if (found := _appended_to(inner, arg)) is not None), None)
+    if holder is None:
+        return False
+    return any(isinstance(inner, ast.Call) and call_name(inner) in CONCURRENT_CALLS and any(
+        isinstance(n, ast.Name) and n.id == holder for arg in inner.args for n in walk(arg))
+        for inner in walk(ctx.enclosing_function(loop)))
+
+
+def _appended_to(call: ast.AST | None, item: ast.AST) -> str | None:
+    """`tasks.append(item)` / `tasks.add(item)`: "tasks"."""
+    if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in ("append", "add") \
+            and isinstance(call.func.value, ast.Name) and any(arg is item for arg in call.args):
+        return call.func.value.id
+    return None
+
+
 def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleContext") -> bool:
     """`asyncio.gather(*[client.get(u) for u in urls])`: the calls are collected, then run concurrently."""
     if isinstance(ctx.parent(node), ast.Await):
@@ -1177,3 +1297,92 @@ def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleCo
     if isinstance(parent, ast.Starred):
         parent = ctx.parent(parent)
     return isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS
+
+
+# ---- lazy once-per-process initialisation ------------------------------------------------------------------------
+FILLING_METHODS = frozenset({"update", "add", "append", "extend", "setdefault", "__setitem__"})
+
+
+def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """Does `node` run only while a module-level value is unset, in the code that sets it? `if not _TYPES:` then
+    `_TYPES[oid] = name` (a process-wide table filled on first use), or `global _CONFIG` with an early
+    `if _CONFIG is not None: return _CONFIG` and `_CONFIG = load()`: the query or request runs once per process,
+    not once per call."""
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    declared = ctx.memo(("declared-globals", id(function)), lambda: frozenset(
+        name for inner in ast.walk(function) if isinstance(inner, ast.Global) for name in inner.names))
+    local = ctx.memo(("local-names", id(function)), lambda: frozenset(
+        inner.id for inner in ast.walk(function) if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store)))
+    shared = declared | (ctx.module_names - local)
+    top: ast.AST | None = None
+    child: ast.AST = node
+    for ancestor in ctx.ancestors(node):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, ast.If) and child in ancestor.body:
+            name = _unset_name(ancestor.test)
+            if name in shared and _fills(ancestor.body, name):
+                return True
+        top = child = ancestor
+    assigned = _assigned_global(node, declared, ctx)
+    if assigned is None or top is None:
+        return False
+    for earlier in function.body:
+        if earlier is top:
+            break
+        if isinstance(earlier, ast.If) and _set_name(earlier.test) == assigned and earlier.body \
+                and isinstance(earlier.body[-1], ast.Return):
+            return True
+    return False
+
+
+def _unset_name(test: ast.AST) -> str | None:
+    """`not X` / `X is None` / `len(X) == 0`: the name tested for being unset."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and isinstance(test.operand, ast.Name):
+        return test.operand.id
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Is, ast.Eq)) \
+            and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value in (None, 0):
+        left = test.left
+        if isinstance(left, ast.Call) and isinstance(left.func, ast.Name) and left.func.id == "len" and left.args:
+            left = left.args[0]
+        return left.id if isinstance(left, ast.Name) else None
+    return None
+
+
+def _set_name(test: ast.AST) -> str | None:
+    """`X` / `X is not None`: the name tested for being set."""
+    if isinstance(test, ast.Name):
+        return test.id
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.IsNot) \
+            and isinstance(test.left, ast.Name) and isinstance(test.comparators[0], ast.Constant) \
+            and test.comparators[0].value is None:
+        return test.left.id
+    return None
+
+
+def _fills(body: list[ast.stmt], name: str) -> bool:
+    """The branch binds `name` or fills it (`name[k] = v`, `name.update(...)`)."""
+    for stmt in body:
+        for inner in ast.walk(stmt):
+            if isinstance(inner, ast.Name) and inner.id == name and isinstance(inner.ctx, ast.Store):
+                return True
+            if isinstance(inner, ast.Subscript) and isinstance(inner.ctx, ast.Store) \
+                    and isinstance(inner.value, ast.Name) and inner.value.id == name:
+                return True
+            if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute) \
+                    and inner.func.attr in FILLING_METHODS and isinstance(inner.func.value, ast.Name) \
+                    and inner.func.value.id == name:
+                return True
+    return False
+
+
+def _assigned_global(node: ast.AST, declared: frozenset[str], ctx: "ModuleContext") -> str | None:
+    """`_CONFIG = load()`: the declared global that the statement holding `node` assigns."""
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
+            targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
+            return next((t.id for t in targets if isinstance(t, ast.Name) and t.id in declared), None)
+        if isinstance(ancestor, ast.stmt):
+            return None
+    return None

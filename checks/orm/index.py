@@ -21,8 +21,8 @@ import os
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, DJANGO_TERMINAL, RELATED_QUERYSET_METHODS, SA_EAGER_OPTIONS,
-                    call_name, http_effect, iterates_query, per_item_loop, query_effect, related_chain,
-                    statement_per_item)
+                    call_name, http_effect, iterates_query, once_per_process, per_item_loop, query_effect,
+                    related_chain, statement_per_item)
 
 # Calls that run a related manager's query now (iteration is followed separately).
 RELATED_TERMINAL = DJANGO_TERMINAL
@@ -102,8 +102,16 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     calls: list[str] = []
     seen: set[str] = set()
     parameters = _parameter_names(function)
+    once: list[str] = []
     for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
+            if once_per_process(node, function, ctx):
+                callee = callee_qualname(node, ctx)
+                if callee and callee not in seen and len(calls) < MAX_CALLS:
+                    seen.add(callee)
+                    calls.append(callee)  # still an edge for reachability, but no effect per call
+                    once.append(callee)
+                continue
             if query is None and related is None and parameters:
                 related = _relation_query(node, parameters, function, ctx)
             if query is None:
@@ -124,7 +132,8 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                 calls.append(callee)
         elif query is None and isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             chain = iterates_query(node.iter, ctx)
-            if chain is not None and not cache_miss_branch(node.iter, function, ctx):
+            if chain is not None and not cache_miss_branch(node.iter, function, ctx) \
+                    and not once_per_process(node.iter, function, ctx):
                 query = [node.iter.lineno, f"iterating {chain.label}"]
             elif chain is None and related is None and parameters:
                 rows = related_chain(node.iter, ctx)  # `for t in self.toppings.all()`: confirmed by the join
@@ -141,6 +150,8 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
             data["relq"] = related
         if memoised:
             data["memo"] = True
+        if once:
+            data["once"] = once
         ctx.record("orm-function", data)
     return True
 
@@ -356,6 +367,8 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
                 cacheable[qualname] = relation
         else:
             for callee in data["calls"]:
+                if callee in data.get("once", ()):
+                    continue  # called only to fill a process-wide value the first time
                 inner = effect(_namespace_callee(callee, summaries), depth - 1)
                 if inner:
                     found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]

@@ -241,6 +241,8 @@ def sa_statement_unbounded(expr: ast.AST | None, ctx: "ModuleContext", depth: in
     root, methods, sliced, _ = strip_chain(expr)
     if sliced or not sa_methods_unbounded(methods):
         return False
+    if any(name == "from_statement" for name, _ in methods):
+        return None  # `select(M).from_statement(query)`: the rows are the other statement's, often raw SQL
     select = root if isinstance(root, ast.Call) and call_name(root) == "select" else \
         methods[0][1] if methods and methods[0][0] == "select" else None  # select(M) / db.select(M)
     if select is not None:

@@ -9,8 +9,8 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword, has_kwargs_splat
 from ...analyzer.registry import Docs, Rule
-from ..orm.facts import (BATCH_PATH, CHAIN_DEPTH, DJANGO_MANAGERS, MATERIALISERS, RELATED_QUERYSET_METHODS,
-                         call_name, is_mongo_collection, is_redis, is_sa_session, is_test_or_migration,
+from ..orm.facts import (BATCH_PATH, CHAIN_DEPTH, CLI_PATH, DJANGO_MANAGERS, MATERIALISERS,
+                         RELATED_QUERYSET_METHODS, call_name, is_mongo_collection, is_redis, is_sa_session, is_test_or_migration,
                          looks_like_model, self_method_return, strip_chain, unparse)
 from ..scopes import request_reachable
 from .bounds import (describe_sql, django_methods_unbounded, is_select, module_function_return,
@@ -54,7 +54,8 @@ RULE = Rule(
             "# jobs that must walk everything: Order.objects.iterator(chunk_size=2000) / yield_per(1000)"
         ),
         not_caught=(
-            "Tests, migrations, RunPython steps (`def f(apps, schema_editor)`), management commands and"
+            "Tests (also Django-style `tests.py` / `testing.py`), migrations, RunPython steps (`def f(apps,"
+            " schema_editor)`), management commands, command-line packages (`cli/`, `cli.py`) and"
             " scripts directories (walking everything is their job); querysets handed to a paginator or a DRF"
             " view (pagination may be configured globally) or returned lazily to a caller; `iterator()` /"
             " `yield_per` / `fetchmany()` streams and iteration over a cursor; generic code over `self.model`"
@@ -65,8 +66,8 @@ RULE = Rule(
             " table (`Site`, `Locale`, `Group`, `Permission`, `ContentType`, `PluginRegistry`, `SettingsGroup`,"
             " `Category`, `Country`, `Currency`, `Language`, `...Type`) are taken to be small, as mature Django,"
             " Wagtail, Oscar and FlaskBB code treats them; other small tables (a file's tags) are reported,"
-            " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result) is not"
-            " judged."
+            " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result, the"
+            " statement behind `select(M).from_statement(query)`) is not judged."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/topics/pagination/",
@@ -78,8 +79,10 @@ RULE = Rule(
 
 
 def _skipped_file(path: str) -> bool:
-    """Tests, migrations, management commands and scripts: walking everything is their job."""
-    return is_test_or_migration(path) or bool(BATCH_PATH.search(path.replace("\\", "/")))
+    """Tests, migrations, management commands, command-line packages and scripts: walking everything is their
+    job."""
+    path = path.replace("\\", "/")
+    return is_test_or_migration(path) or bool(BATCH_PATH.search(path) or CLI_PATH.search(path))
 
 
 def _in_scope(node: ast.AST, ctx: ModuleContext) -> bool:
@@ -493,10 +496,11 @@ def _redis_keys(call: ast.Call, ctx: ModuleContext) -> str | None:
     """`r.keys("clicks:*")`: KEYS walks the whole keyspace and returns every match in one reply;
     `r.lrange(key, 0, -1)` returns a whole list (a room's history) however long it has grown."""
     if call_name(call) == "lrange" and isinstance(call.func, ast.Attribute) and len(call.args) == 3 and \
-            _constant(call.args[1]) == 0 and _constant(call.args[2]) == -1 and is_redis(call.func.value, ctx):
+            _constant(call.args[1]) == 0 and _constant(call.args[2]) == -1 and \
+            is_redis(call.func.value, ctx, wrappers=False):
         return f"{ctx.dotted_name(call.func) or 'lrange'}({unparse(call.args[0], 30)}, 0, -1)"
     if call_name(call) != "keys" or not isinstance(call.func, ast.Attribute) or len(call.args) > 1 or \
-            not is_redis(call.func.value, ctx):
+            not is_redis(call.func.value, ctx, wrappers=False):
         return None
     pattern = call.args[0] if call.args else None
     spelled = ast.unparse(pattern) if pattern is not None else "*"
