@@ -77,9 +77,9 @@ def _git_chain(folder: str) -> list[str]:
         current = parent
 
 
-# Test code, by path: folders named tests/test/testing, conftest.py, test_*.py, *_test.py, tests.py, test.py and testing.py. gapcheck reports
-# production gaps, so these files are not analysed unless `include-tests` asks for them; the rules that look at
-# them anyway (with `include-tests`) use the same test.
+# Test code, by path: folders named tests/test/testing, conftest.py, test_*.py, *_test.py, and the modules
+# tests.py, test.py and testing.py. gapcheck reports production gaps, so these files are not analysed unless
+# `include-tests` asks for them; the rules that look at them anyway (with `include-tests`) use the same test.
 TEST_FOLDERS = frozenset({"tests", "test", "testing"})
 TEST_PARTS = (*(f"/{name}/" for name in sorted(TEST_FOLDERS)), "/conftest.py")
 
