@@ -107,6 +107,12 @@ def load_table(path: Path) -> dict:
     return table
 
 
+def _bool(table: dict, key: str, where: str) -> bool:
+    if not isinstance(table[key], bool):
+        raise ConfigError(f"{where}: `{key}` must be true or false")
+    return table[key]
+
+
 def _string_list(table: dict, key: str, where: str) -> list[str]:
     value = table[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -162,9 +168,7 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
                 severity[rule.id] = level
         settings.severity = severity
     if "semgrep" in table:
-        if not isinstance(table["semgrep"], bool):
-            raise ConfigError(f"{where}: `semgrep` must be true or false")
-        settings.semgrep = table["semgrep"]
+        settings.semgrep = _bool(table, "semgrep", where)
     if "semgrep-timeout" in table:
         value = table["semgrep-timeout"]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
@@ -174,9 +178,7 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
         base = Path(where).resolve().parent
         settings.semgrep_rule_paths = [base / p for p in _string_list(table, "semgrep-rules", where)]
     if "include-tests" in table:
-        if not isinstance(table["include-tests"], bool):
-            raise ConfigError(f"{where}: `include-tests` must be true or false")
-        settings.include_tests = table["include-tests"]
+        settings.include_tests = _bool(table, "include-tests", where)
     if "fix-timeout" in table:
         value = table["fix-timeout"]
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= MAX_FIX_TIMEOUT:
@@ -184,9 +186,7 @@ def apply_table(settings: Settings, table: dict, where: str) -> None:
                               " (the timeout the fixes write)")
         settings.fix_timeout = value
     if "respect-gitignore" in table:
-        if not isinstance(table["respect-gitignore"], bool):
-            raise ConfigError(f"{where}: `respect-gitignore` must be true or false")
-        settings.respect_gitignore = table["respect-gitignore"]
+        settings.respect_gitignore = _bool(table, "respect-gitignore", where)
     if "fail-on" in table:
         if table["fail-on"] not in FAIL_ON:
             raise ConfigError(f"{where}: `fail-on` = {table['fail-on']!r}; use one of {', '.join(FAIL_ON)}")
