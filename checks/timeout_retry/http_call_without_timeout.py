@@ -49,8 +49,9 @@ RULE = Rule(
         not_caught=(
             "Plain httpx calls without `timeout=` (httpx's 5 s default applies), calls that pass `**kwargs`, a"
             " `timeout` variable whose value is None at run time, clients passed in as parameters, modules that"
-            " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), and aiohttp sessions created in"
-            " one function and used in another with per-request timeouts."
+            " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), and aiohttp sessions built in"
+            " one place and used in another (returned by a factory, cached on `self`) when the module's requests pass"
+            " their own `timeout=` (the shared-pool idiom: the session default never applies)."
         ),
         references=(
             "https://docs.python.org/3/library/urllib.request.html#urllib.request.urlopen",
@@ -86,7 +87,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     if name in AIOHTTP_SESSIONS:
         if keyword_value(call, ("timeout",)) is None and not has_splat(call) and not _every_request_sets_timeout(
-                call, ctx):
+                call, ctx) and not _handed_on_to_timed_requests(call, ctx):
             yield ctx.finding(
                 RULE, call,
                 f"{name}() without timeout= uses {AIOHTTP_DEFAULT}: a slow upstream holds this handler for minutes;"
@@ -129,17 +130,43 @@ def _sets_socket_default(ctx: ModuleContext) -> bool:
     return ctx.memo(("sets-socket-default-timeout",), compute)
 
 
+def _session_name(session_call: ast.Call, ctx: ModuleContext) -> str | None:
+    parent = ctx.parent(session_call)
+    if isinstance(parent, ast.withitem) and isinstance(parent.optional_vars, ast.Name):
+        return parent.optional_vars.id
+    if isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
+        return parent.targets[0].id
+    if isinstance(parent, ast.AnnAssign) and isinstance(parent.target, ast.Name):
+        return parent.target.id
+    return None
+
+
+def _requests_through(name: str, session_call: ast.Call, ctx: ModuleContext) -> list[ast.Call]:
+    scope = ctx.scope_of(session_call)
+    return [n for n in ast.walk(scope) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name) and n.func.value.id == name and n.func.attr in HTTP_VERBS]
+
+
 def _every_request_sets_timeout(session_call: ast.Call, ctx: ModuleContext) -> bool:
     """The session is bound to a name and every request made through it in that scope passes `timeout=`."""
-    parent = ctx.parent(session_call)
-    name: str | None = None
-    if isinstance(parent, ast.withitem) and isinstance(parent.optional_vars, ast.Name):
-        name = parent.optional_vars.id
-    elif isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name):
-        name = parent.targets[0].id
+    name = _session_name(session_call, ctx)
     if name is None:
         return False
-    scope = ctx.scope_of(session_call)
-    requests = [n for n in ast.walk(scope) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                and isinstance(n.func.value, ast.Name) and n.func.value.id == name and n.func.attr in HTTP_VERBS]
+    requests = _requests_through(name, session_call, ctx)
     return bool(requests) and all(keyword_value(r, ("timeout",)) is not None or has_splat(r) for r in requests)
+
+
+def _handed_on_to_timed_requests(session_call: ast.Call, ctx: ModuleContext) -> bool:
+    """The session is built here but used elsewhere (returned, cached on `self`, yielded by a factory: no request
+    goes through it where it is made), and this module's requests pass their own `timeout=`: a shared
+    connection-pool session whose callers set a limit per request, so the session default never applies."""
+    name = _session_name(session_call, ctx)
+    if name is not None and _requests_through(name, session_call, ctx):
+        return False
+
+    def module_times_requests() -> bool:
+        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in HTTP_VERBS
+                   and (limit := keyword_value(n, ("timeout",))) is not None and not is_none(limit.value)
+                   for n in ctx.nodes)
+
+    return ctx.memo(("http-requests-pass-timeout",), module_times_requests)

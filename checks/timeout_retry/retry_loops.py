@@ -18,10 +18,15 @@ if TYPE_CHECKING:
 
 EXITS = (ast.Return, ast.Break, ast.Raise)
 # Waiting for an item or for input is not retrying a failed operation.
-WAIT_EXCEPTIONS = ("Empty", "StopIteration", "KeyboardInterrupt", "EOFError", "StopAsyncIteration")
+# A full queue (`put_nowait` -> `QueueFull`/`queue.Full`) is back-pressure, not a failing service.
+WAIT_EXCEPTIONS = ("Empty", "Full", "StopIteration", "KeyboardInterrupt", "EOFError", "StopAsyncIteration")
 CONFLICT_WORDS = ("integrity", "exists", "conflict", "stale", "optimisticlock", "serializ", "deadlock",
                   "uniqueviolation")
-INTERACTIVE_CALLS = frozenset({"builtins.input", "getpass.getpass"})
+INTERACTIVE_CALLS = frozenset({"builtins.input", "getpass.getpass", "click.prompt", "click.confirm", "typer.prompt",
+                               "typer.confirm", "prompt_toolkit.prompt", "rich.prompt.Prompt.ask",
+                               "rich.prompt.Confirm.ask", "rich.prompt.IntPrompt.ask"})
+LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "print",
+                         "echo", "inc", "observe", "labels", "append", "add"})
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,13 @@ def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") 
         return None  # does not leave the loop on success: a worker or polling loop
     if not any(isinstance(n, ast.Call) for n in _own_nodes(attempt.body)):
         return None
-    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in INTERACTIVE_CALLS for n in _own_nodes(attempt.body)):
+    if any(isinstance(n, ast.Call) and _is_interactive(n, ctx) for n in _own_nodes(attempt.body)):
         return None
     if isinstance(loop, (ast.For, ast.AsyncFor)) and _uses_name(attempt.body, _target_names(loop.target) - {"_"}):
         return None  # each round tries something different
-    retrying = tuple(h for h in attempt.handlers if _handler_retries(h) and not _waits_for_item(h))
+    if any(_waits_for_item(h) for h in attempt.handlers):
+        return None  # a consumer loop (`q.get(timeout=1)` ... `except Empty: continue`): its other handlers skip items
+    retrying = tuple(h for h in attempt.handlers if _handler_retries(h))
     if not retrying:
         return None
     others = [s for s in loop.body if s is not attempt]
@@ -131,7 +138,44 @@ def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") 
         or _exits(attempt.finalbody)
     )
     sleeps = tuple(n for n in _own_nodes(loop.body) if isinstance(n, ast.Call) and _is_pause(n, ctx))
+    sleeps += tuple(n for h in retrying for n in _own_nodes(h.body)
+                    if isinstance(n, ast.Call) and n not in sleeps and _schedules_retry(n, loop, ctx))
     return RetryLoop(loop, attempt, retrying, bounded, sleeps)
+
+
+def _is_interactive(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """input(), click.prompt() and friends, or a helper named like one (`styled_prompt()`, `ask_user()`)."""
+    if ctx.qualified_name(call.func) in INTERACTIVE_CALLS:
+        return True
+    last = (ctx.dotted_name(call.func) or "").rsplit(".", 1)[-1].lower()
+    return last.endswith("prompt") or last.startswith("prompt_")
+
+
+def _schedules_retry(call: ast.Call, loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") -> bool:
+    """A handler call that decides the pause itself: a helper defined in this module whose body sleeps, or a
+    helper handed the attempt number (`await self.on_failure(e, attempt=i)`) - the usual shape of a shared
+    "sleep with backoff or re-raise" function. Logging and metrics calls that receive the counter do not count."""
+    name = ctx.dotted_name(call.func) or ""
+    last = name.rsplit(".", 1)[-1]
+    if not last or last in LOG_METHODS or "log" in name.lower().split(".")[0]:
+        return False
+    if any(_is_pause(n, ctx) for f in _module_functions(ctx).get(last, ()) for n in ast.walk(f)
+           if isinstance(n, ast.Call)):
+        return True
+    counters = _target_names(loop.target) - {"_"} if isinstance(loop, (ast.For, ast.AsyncFor)) else set()
+    arguments = [*call.args, *(k.value for k in call.keywords)]
+    return any(isinstance(a, ast.Name) and a.id in counters for a in arguments)
+
+
+def _module_functions(ctx: "ModuleContext") -> dict[str, list[ast.AST]]:
+    def compute() -> dict[str, list[ast.AST]]:
+        found: dict[str, list[ast.AST]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.setdefault(node.name, []).append(node)
+        return found
+
+    return ctx.memo(("retry-module-functions",), compute)
 
 
 def _is_pause(call: ast.Call, ctx: "ModuleContext") -> bool:
