@@ -40,7 +40,10 @@ RULE = Rule(
             "    except httpx.TransportError:\n        time.sleep(min(30, 2 ** attempt) + random.random())"
         ),
         not_caught=(
-            "Delays computed by a helper (a callee whose name contains `backoff` counts as growing), delays read"
+            "Loops of at most 3 attempts with a literal bound (`for _ in range(3)`: a retry or two to the"
+            " deployment's own relay or a local socket cannot form a herd; GAP407 still reports such loops when they"
+            " do not pause at all), delays computed by a helper (a callee whose name contains `backoff` counts as"
+            " growing, as does a helper in the handler handed the attempt number), delays read"
             " from a variable rebound in the loop (assumed to grow), retry loops without any pause (GAP407),"
             " unbounded loops (GAP406), tests and `__main__` scripts."
         ),
@@ -48,13 +51,33 @@ RULE = Rule(
     ),
 )
 
+# At most this many attempts with a fixed pause is a "try again once or twice" (the deployment's own SMTP relay, a
+# local socket): the lock-step herd the message describes needs many rounds, so such loops are left alone.
+FEW_ATTEMPTS = 3
+
+
+def _few_attempts(loop: ast.AST, ctx: ModuleContext) -> bool:
+    """`for _ in range(3)` / `range(1, 4)`, the bound a literal (or a name bound once to one) of at most 3."""
+    if not isinstance(loop, (ast.For, ast.AsyncFor)) or not isinstance(loop.iter, ast.Call):
+        return False
+    bounds = []
+    for arg in loop.iter.args[:2]:
+        value = ctx.value_of(arg) if isinstance(arg, ast.Name) else arg
+        if not (isinstance(value, ast.Constant) and type(value.value) is int):
+            return False
+        bounds.append(value.value)
+    if not bounds:
+        return False
+    start, stop = (0, bounds[0]) if len(bounds) == 1 else bounds
+    return stop - start <= FEW_ATTEMPTS
+
 
 @RULE.on(ast.While, ast.For, ast.AsyncFor)
 def check(loop: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     found = retry_loop(loop, ctx)
     if found is None or not found.bounded or not found.sleeps or is_test_or_script(ctx):
         return
-    if sleep_grows(found, ctx):
+    if sleep_grows(found, ctx) or _few_attempts(found.loop, ctx):
         return
     yield ctx.finding(
         RULE, loop,

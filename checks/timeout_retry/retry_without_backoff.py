@@ -45,7 +45,11 @@ RULE = Rule(
             " (a name the `try` reads is rebound or consumed each round), immediate retries of write conflicts"
             " (`IntegrityError`, `FileExistsError`, stale rows: the optimistic-concurrency idiom), delays computed by"
             " a helper we cannot see into (a name containing `backoff` counts as growing), retries spread across"
-            " functions, tests and `__main__` scripts."
+            " functions, tests and `__main__` scripts. A pause decided by a helper the handler calls counts: a"
+            " function of this module that sleeps, or any non-logging call handed the attempt number"
+            " (`await self.on_failure(e, attempt=i)`). Short loops (2-3 tries, e.g. to the deployment's own SMTP relay)"
+            " are still reported on purpose: attempts milliseconds apart land in the same blip, and a one-line"
+            " `sleep` fixes it; GAP410 does leave short fixed-delay loops alone."
         ),
         references=(
             "https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/",
