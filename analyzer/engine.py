@@ -21,7 +21,7 @@ from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import ModuleContext, walk_with_parents
 from .project import ProjectIndex
-from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
+from .registry import FactPass, Handler, Rule, code_digest, fact_passes, load_errors, load_rules, resolve_selector
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
@@ -97,11 +97,20 @@ FILE_PROBLEMS = frozenset({"read-error", "decode-error", "syntax-error", "too-co
 
 
 # ---- the per-file pass (runs in worker processes) -----------------------------------------------------------
-DispatchTable = dict[type, list[tuple[Rule, Handler]]]
+DispatchTable = dict[type, list[tuple["Rule | FactPass", Handler]]]
 
 
-def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
+def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = ()) -> DispatchTable:
+    """Handlers by exact node type. A fact pass's handlers come first, and only for the kinds of fact that one of
+    these rules reads."""
     table: DispatchTable = {}
+    rules = list(rules)
+    wanted = {kind for rule in rules for kind in rule.reads}
+    for fact_pass in passes:
+        for node_type, kind, handler in fact_pass.handlers:
+            if kind in wanted:
+                for concrete in _concrete_types(node_type):
+                    table.setdefault(concrete, []).append((fact_pass, handler))
     for rule in rules:
         for node_type, handler in rule.handlers:
             for concrete in _concrete_types(node_type):
@@ -111,10 +120,13 @@ def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
 
 class Dispatcher:
     """Picks the dispatch table for one file: rules whose hint words the file lacks are left out, so a module
-    that never mentions an ORM does not pay for the ORM rules. Tables are built once per combination."""
+    that never mentions an ORM does not pay for the ORM rules, nor for the project index only they read. Tables
+    are built once per combination. `facts=False` leaves the fact passes out (an editor's buffer, whose project
+    checks never run)."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        rules = [r for r in rules if r.handlers]
+    def __init__(self, rules: Iterable[Rule], facts: bool = True) -> None:
+        self.passes = fact_passes() if facts else []
+        rules = [r for r in rules if r.handlers or (r.reads and self.passes)]
         self.always = [r for r in rules if not r.hints and not r.requires]
         self.hinted = [r for r in rules if r.hints or r.requires]
         self.tables: dict[tuple[str, ...], DispatchTable] = {}
@@ -124,7 +136,7 @@ class Dispatcher:
         table = self.tables.get(active)
         if table is None:
             chosen = set(active)
-            table = build_dispatch(self.always + [r for r in self.hinted if r.id in chosen])
+            table = build_dispatch(self.always + [r for r in self.hinted if r.id in chosen], self.passes)
             self.tables[active] = table
         return table
 

@@ -39,7 +39,8 @@ class TextAnalyser:
         self.settings = settings
         rules = enabled_rules(settings)
         self.enabled_ids = frozenset(r.id for r in rules)
-        self.dispatcher = Dispatcher([r for r in rules if r.is_python])
+        # The project index feeds project checks, which a buffer never runs: left out.
+        self.dispatcher = Dispatcher([r for r in rules if r.is_python], facts=False)
         self._excluded: dict[Path, bool] = {}
 
     def excludes(self, abs_path: Path) -> bool:
