@@ -4,7 +4,6 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import multiprocessing
 import os
