@@ -1313,10 +1313,7 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
     # Called for every call of every function: the two walks of the function run only once a test or an
     # assignment of the right shape is found (most calls have neither).
     def declared() -> frozenset[str]:
-        if not ctx.memo(("declares-globals",), lambda: "global" in ctx.text):  # most modules declare none
-            return frozenset()
-        return ctx.memo(("declared-globals", id(function)), lambda: frozenset(
-            name for inner in ast.walk(function) if isinstance(inner, ast.Global) for name in inner.names))
+        return _declared_globals(ctx).get(id(function), frozenset())
 
     def shared(name: str) -> bool:
         if name in declared():
@@ -1348,6 +1345,22 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
                 and isinstance(earlier.body[-1], ast.Return):
             return True
     return False
+
+
+def _declared_globals(ctx: "ModuleContext") -> dict[int, frozenset[str]]:
+    """id(function) -> the names its `global` statements declare, its nested functions' included (one pass
+    over the file's nodes; most files have no `global` at all)."""
+
+    def compute() -> dict[int, frozenset[str]]:
+        found: dict[int, set[str]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, ast.Global):
+                for ancestor in ctx.ancestors(node):
+                    if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        found.setdefault(id(ancestor), set()).update(node.names)
+        return {key: frozenset(names) for key, names in found.items()}
+
+    return ctx.memo(("declared-globals",), compute)
 
 
 def _unset_name(test: ast.AST) -> str | None:

@@ -140,15 +140,10 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     once: list[str] = []
     for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
-            if once_per_process(node, function, ctx):
-                callee = callee_qualname(node, ctx)
-                if callee and callee not in seen and len(calls) < MAX_CALLS:
-                    seen.add(callee)
-                    calls.append(callee)  # still an edge for reachability, but no effect per call
-                    once.append(callee)
-                continue
-            if query is None and related is None and parameters:
-                related = _relation_query(node, parameters, function, ctx)
+            callee = callee_qualname(node, ctx)
+            new_related = _relation_query(node, parameters, function, ctx) \
+                if query is None and related is None and parameters else None
+            new_query: list | None = None
             if query is None:
                 what = query_effect(node, ctx)
                 if what is None and isinstance(node.func, ast.Name) and node.func.id in ("list", "tuple", "set",
@@ -156,15 +151,23 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                         iterates_query(node.args[0], ctx) is not None:
                     what = f"{call_name(node)}() over a query"
                 if what and not cache_miss_branch(node, function, ctx):
-                    query = [node.lineno, what]
-            if http is None:
-                what = http_effect(node, ctx)
-                if what:
-                    http = [node.lineno, what]
-            callee = callee_qualname(node, ctx)
+                    new_query = [node.lineno, what]
+            what = http_effect(node, ctx) if http is None else None
+            new_http = [node.lineno, what] if what else None
+            if not (callee or new_related or new_query or new_http):
+                continue
+            # A call made once per process (a table filled on first use) is still an edge for reachability,
+            # but no effect per call. Asked last: it walks up the tree, and most calls have nothing to add.
+            once_only = once_per_process(node, function, ctx)
+            if not once_only:
+                related = related or new_related
+                query = query or new_query
+                http = http or new_http
             if callee and callee not in seen and len(calls) < MAX_CALLS:
                 seen.add(callee)
                 calls.append(callee)
+                if once_only:
+                    once.append(callee)
         elif query is None and isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             chain = iterates_query(node.iter, ctx)
             if chain is not None and not cache_miss_branch(node.iter, function, ctx) \
