@@ -527,19 +527,31 @@ def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:
         state.notifications.extend(file_result.notifications)
         candidates = (file_result.findings + state.semgrep_findings.get(source_file.path, [])
                       + state.project_findings.get(source_file.path, []))
-        ignored_here = settings.ignored_for(source_file.path)
-        kept: list[Finding] = []
-        for finding in dedupe_and_sort(candidates):
-            if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
-                continue
-            if suppressions.is_suppressed(file_result.suppressions, finding.line, finding.rule_id):
-                suppressed += 1
-                continue
-            severity = settings.severity.get(finding.rule_id, finding.severity)
-            kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
-        if kept:
-            final.extend(with_fingerprints(kept, state.lines(source_file.path)))
+        kept, dropped = keep_findings(settings, enabled_ids, source_file.path, candidates, file_result.suppressions,
+                                      lambda path=source_file.path: state.lines(path))
+        final.extend(kept)
+        suppressed += dropped
     return sorted(final), suppressed
+
+
+def keep_findings(settings: Settings, enabled_ids: "set[str] | frozenset[str]", path: str,
+                  candidates: Iterable[Finding], suppressed_lines: suppressions.Suppressions,
+                  lines: "Callable[[], list[str]]") -> tuple[list[Finding], int]:
+    """One file's last step, for a scan and for an editor's buffer alike: drop disabled, per-file-ignored and
+    suppressed findings, apply the severity overrides, fingerprint the rest (`lines` is asked only then).
+    Returns the kept findings and how many a suppression comment dropped."""
+    ignored_here = settings.ignored_for(path)
+    kept: list[Finding] = []
+    suppressed = 0
+    for finding in dedupe_and_sort(candidates):
+        if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
+            continue
+        if suppressions.is_suppressed(suppressed_lines, finding.line, finding.rule_id):
+            suppressed += 1
+            continue
+        severity = settings.severity.get(finding.rule_id, finding.severity)
+        kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
+    return (with_fingerprints(kept, lines()) if kept else []), suppressed
 
 
 def python_rescan(settings: Settings) -> "Callable[[str, bytes], list[Finding]]":
