@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections import deque
 from typing import TYPE_CHECKING, Iterator
 
 from ...analyzer.model import OWNER
@@ -279,13 +280,13 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
         return [resolve(callee)]
 
     found: dict[str, tuple[str, list[str]]] = {}
-    work: list[tuple[str, str, list[str]]] = []
+    work: deque[tuple[str, str, list[str]]] = deque()  # breadth first: each function gets its shortest chain
     for qualname, kind, chain in roots:
         if qualname not in found:
             found[qualname] = (kind, chain)
             work.append((qualname, kind, chain))
     while work:
-        qualname, kind, chain = work.pop(0)
+        qualname, kind, chain = work.popleft()
         entry = functions.get(qualname)
         if entry is None:
             continue
