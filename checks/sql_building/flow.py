@@ -10,6 +10,7 @@ step with a non-constant part is.
 from __future__ import annotations
 
 import ast
+import re
 import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -256,12 +257,22 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     if isinstance(items, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
         part = _comprehension_element(items, separator.text, ctx, depth)
         return _join([Shape(separator.text), part], built=bool(part.splices))
+    if isinstance(items, ast.BinOp) and isinstance(items.op, ast.Add) and all(
+            isinstance(side, (ast.List, ast.Tuple, ast.ListComp)) for side in (items.left, items.right)):
+        # `sep.join([...for r in old] + [...for t in new])`: each list's elements are pieces of the text
+        left = _join_call(_with_items(call, items.left), separator, ctx, depth)
+        right = _join_call(_with_items(call, items.right), separator, ctx, depth)
+        return _join([left, right], built=bool(left.splices or right.splices))
     repeated = shape_of(items, ctx, depth + 1) if isinstance(items, ast.BinOp) else None
     if repeated is not None:
         return repeated
     if isinstance(items, ast.Constant) and isinstance(items.value, str):
         return Shape(items.value)
     return _join([Shape(separator.text), _piece(items, separator.text, how, ctx, depth)])
+
+
+def _with_items(call: ast.Call, items: ast.AST) -> ast.Call:
+    return ast.Call(func=call.func, args=[items], keywords=[])
 
 
 def _comprehension_element(comp: ast.AST, before: str, ctx: "ModuleContext", depth: int) -> Shape:
@@ -422,6 +433,10 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         statements = _bindings_before(expr, ctx)
         if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
             return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
+        if statements and all(isinstance(s, ast.Assign) and _built_with_params(s, expr.id) for s in statements):
+            return True  # `where, params = self._build_filter(f)`: a builder that returns its own parameters
+        if statements and all(isinstance(s, ast.For) and _enumerate_index(s, expr.id, ctx) for s in statements):
+            return True  # `for i, key in enumerate(keys)`: `i` is a number
         if statements and all(isinstance(s, ast.Assign) for s in statements):
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
@@ -430,6 +445,27 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
 
 
 COMPILERS = frozenset({"sql_with_params", "as_sql", "compile"})
+# Names of the second half of a `(sql, params)` pair a query builder returns.
+PARAMS_NAMES = re.compile(r"(?i)param|args|binds|values")
+
+
+def _built_with_params(stmt: ast.Assign, name: str) -> bool:
+    """`fsql, fparams = self._build_filter_sql(expr)`: the first of a pair whose second half is named for
+    parameters - the builder kept the values out of the text and returns them to be bound."""
+    target = stmt.targets[0] if len(stmt.targets) == 1 else None
+    if not (isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(stmt.value, ast.Call)):
+        return False
+    first, second = target.elts
+    return isinstance(first, ast.Name) and first.id == name and isinstance(second, ast.Name) \
+        and bool(PARAMS_NAMES.search(second.id))
+
+
+def _enumerate_index(loop: ast.For, name: str, ctx: "ModuleContext") -> bool:
+    """`for i, value in enumerate(values)`: the index is an int, whatever the values are."""
+    iterable, target = loop.iter, loop.target
+    return isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+        and isinstance(target, ast.Tuple) and bool(target.elts) and isinstance(target.elts[0], ast.Name) \
+        and target.elts[0].id == name
 
 
 def _compiled_sql(value: ast.AST) -> bool:

@@ -12,6 +12,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.registry import Docs, Rule
+from ..broad_except.facts import is_migration_module
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
 from .flow import Shape, Splice, shape_of
 
@@ -66,7 +67,9 @@ RULE = Rule(
             " composition, SQLAlchemy constructs and `bindparam`, module constants, class constants"
             " (`Status.DRAFT.value`) and schema metadata (`Model._meta.db_table`, `__tablename__`), literal-only"
             " concatenation, SQL an ORM compiled with its own parameters (`sql, params = qs.query.sql_with_params()`,"
-            " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`), and `text()` given as a column's `server_default` (schema DDL, not a query)."
+            " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`) or a builder's `(sql, params)` pair"
+            " (`where, params = build_filter(f)`), `enumerate()` indexes, migrations (Django `migrations/`,"
+            " Alembic), and `text()` given as a column's `server_default` (schema DDL, not a query)."
             " Deliberately not followed: strings built in another module, passed in as parameters, stored on"
             " `self`, or built in a loop body that the sink does not follow textually; `executor.execute(...)` on"
             " text with no SQL statement keywords (`SELECT ... FROM`, `INSERT INTO`, `WHERE` ...); SQLAlchemy"
@@ -87,6 +90,8 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if is_migration_module(ctx):
+        return  # schema changes the operator runs once, on names from the schema itself: no request reaches them
     parent = ctx.parent(call)
     if isinstance(parent, ast.keyword) and parent.arg in DDL_DEFAULT_KEYWORDS:
         return  # `Column(server_default=text(f"'{Status.DRAFT.value}'"))`: schema DDL written by the developer
