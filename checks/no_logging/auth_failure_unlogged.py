@@ -44,8 +44,10 @@ RULE = Rule(
             "    raise HTTPException(401, \"Invalid email or password\")"
         ),
         not_caught=(
-            "Authorization decisions (`if not user.is_admin: abort(403)`, a missing session for a logged-out"
-            " visitor): the branch must check a credential. Checks whose helper lives in another module and logs"
+            "Authorization decisions (`if not user.is_admin: abort(403)`, `if user_api_key_dict.user_role !="
+            " ADMIN`, a missing session for a logged-out visitor): the branch must check a credential, and an object"
+            " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
+            " is tested. Checks whose helper lives in another module and logs"
             " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
             " (Django's and DRF's own classes log or raise elsewhere). Test modules."
         ),
@@ -111,6 +113,8 @@ def _logs(node: ast.AST, ctx: ModuleContext) -> bool:
 def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
     found = False
     for node in ast.walk(test):
+        if _is_receiver(node, ctx):
+            continue  # `user_api_key_dict.user_role != ADMIN`: the tested value is the role, not the key
         if isinstance(node, ast.Name):
             words = node.id
         elif isinstance(node, ast.Attribute):
@@ -124,6 +128,18 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
         if isinstance(node, ast.Name) and _helper_logs(node, ctx):
             return False  # the check itself logs the failure (`verify_signature()` defined in this module)
     return found
+
+
+def _is_receiver(node: ast.AST, ctx: ModuleContext) -> bool:
+    """The object an attribute is read from (`auth` in `auth.user_role`): the principal already authenticated,
+    whose credential-like name says what it was built from; the attribute read is what the branch tests."""
+    parent = ctx.parent(node)
+    return isinstance(node, (ast.Name, ast.Attribute)) and isinstance(parent, ast.Attribute) \
+        and parent.value is node and not VALIDITY.search(parent.attr)
+
+
+# Attributes that test the credential object itself (`token.is_expired`, `sig.matches(...)`), not its owner's rights.
+VALIDITY = re.compile(r"(?i)valid|expir|revok|verif|match|check|compare|decode")
 
 
 def _helper_logs(name: ast.Name, ctx: ModuleContext) -> bool:
