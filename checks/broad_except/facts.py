@@ -132,7 +132,7 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         # an optional import, a cleanup, a local probe, or a waiver: only a missing traceback is still news
         return "GAP602" if _logs_without_traceback(s) else None
     if s.print_calls and not s.raises and not s.log_calls and not s.reports:
-        return "GAP603" if is_service_module(ctx) else None
+        return "GAP603" if is_service_module(ctx) and not _prints_by_design(handler, s, ctx) else None
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
@@ -145,6 +145,21 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         return "GAP601"
     return None
 
+
+def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """print() that is not an error report: the `try` body prints too (the handler's print is the fallback output,
+    `except UnicodeEncodeError: print(ascii_banner)`), an optional import says it is missing, or every print
+    carries a flake8-print waiver (`# noqa: T201`)."""
+    body = getattr(ctx.parent(handler), "body", [])
+    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) == "builtins.print"
+           for stmt in body for n in ast.walk(stmt)):
+        return True
+    if s.deliberate == "an optional import":
+        return True
+    return all(PRINT_WAIVER.search(ctx.lines[c.lineno - 1]) for c in s.print_calls if 0 < c.lineno <= len(ctx.lines))
+
+
+PRINT_WAIVER = re.compile(r"#.*noqa\b.*\bT20[13]\b")
 
 PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)")
 

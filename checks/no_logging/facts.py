@@ -61,7 +61,7 @@ REQUEST_NAMES = frozenset({"request", "req", "self.request"})
 
 # Module path parts and imports that make a module a command-line program or a test, where print() is the output.
 NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs",
-                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools"})
+                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools", "cli"})
 NON_SERVICE_FILES = frozenset({"setup.py", "manage.py", "__main__.py", "conftest.py", "noxfile.py", "fabfile.py",
                                "cli.py", "conf.py"})
 CLI_MODULES = frozenset({"argparse", "click", "typer", "optparse", "fire", "docopt", "getopt"})
@@ -166,7 +166,14 @@ def is_service_module(ctx: "ModuleContext") -> bool:
         return False
     if any(root.split(".")[0] in CLI_MODULES for root in ctx.imports.values()):
         return False
-    return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree))
+    return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree)) \
+        and not ctx.memo(("gap6-asks-the-user",), lambda: _asks_the_user(ctx))
+
+
+def _asks_the_user(ctx: "ModuleContext") -> bool:
+    """`input("Provider: ")`, `getpass.getpass()`: an interactive program (a setup wizard), whose output is stdout."""
+    return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in ("builtins.input", "getpass.getpass")
+               for n in ast.walk(ctx.tree))
 
 
 def _has_main_guard(tree: ast.Module) -> bool:
