@@ -141,7 +141,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     if s.broad and _logs_without_traceback(s) and _owner(s) is None:
         return "GAP602"
     if s.external and unlogged and not s.answers_yes_no and not s.http_error and s.error_response is None \
-            and _falls_back_to_a_value(handler):
+            and _falls_back_to_a_value(handler) and not _answers_with_the_failure(handler) \
+            and not _peer_hung_up(handler, ctx):
         return "GAP601"
     return None
 
@@ -161,7 +162,54 @@ def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Modul
 
 PRINT_WAIVER = re.compile(r"#.*noqa\b.*\bT20[13]\b")
 
-PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)")
+PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)"
+                            r"|(^|_)(health|readiness|liveness|heartbeat)(_|$)|^_?check_\w*connection"
+                            r"|^_?(get|fetch|check|read|service|server|connection)_\w*status$")
+# Words of a value that names the failure for the caller: `return Status.SERVER_ERROR`, `{"error": ...}`,
+# `return None, "token_count_timeout"`, `"The scanner was unreachable"`.
+FAILURE_VALUE = re.compile(r"(?i)error|fail|unreachable|timeout|timed.out|cannot|unable|unavailable|invalid|"
+                           r"disconnect|refused|reject|retry|offline")
+
+
+def _answers_with_the_failure(handler: ast.ExceptHandler) -> bool:
+    """The handler's value tells the caller what went wrong (an error status, an `error` entry, a message): the
+    caller is told, and reporting it is the caller's job."""
+    for stmt in handler.body:
+        value = stmt.value if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign)) else None
+        if value is not None and _names_failure(value):
+            return True
+    return False
+
+
+def _names_failure(value: ast.AST) -> bool:
+    if isinstance(value, ast.Tuple):
+        return any(_names_failure(e) for e in value.elts)
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return bool(FAILURE_VALUE.search(value.value))
+    if isinstance(value, ast.JoinedStr):
+        return any(_names_failure(v) for v in value.values if isinstance(v, ast.Constant))
+    if isinstance(value, ast.Attribute):
+        return value.attr.isupper() and bool(FAILURE_VALUE.search(value.attr))  # `ExportOutcome.RETRY`
+    if isinstance(value, ast.Dict):
+        return any(isinstance(k, ast.Constant) and isinstance(k.value, str) and FAILURE_VALUE.search(k.value)
+                   for k in value.keys) or any(_names_failure(v) for v in value.values)
+    return False
+
+
+STREAM_IO = frozenset({"read", "readline", "readexactly", "readuntil", "write", "drain", "send", "sendall", "recv",
+                       "send_bytes", "send_text", "send_json", "receive", "receive_text", "receive_bytes"})
+HANG_UP_ERRORS = frozenset({"builtins.ConnectionError", "builtins.ConnectionResetError", "builtins.BrokenPipeError",
+                            "builtins.ConnectionAbortedError"})
+
+
+def _peer_hung_up(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`data = await reader.read(1)` / `writer.write(...)` failing with a reset or broken pipe: the peer closed
+    its connection, the normal end of a stream this code serves."""
+    if not any(ctx.qualified_name(e) in HANG_UP_ERRORS for e in handler_types(handler, ctx)):
+        return False
+    body = getattr(ctx.parent(handler), "body", [])
+    calls = [n for stmt in body for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+    return bool(calls) and all(_last_name(c.func) in STREAM_IO for c in calls)
 
 
 def _is_probe_endpoint(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:

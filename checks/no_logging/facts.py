@@ -55,6 +55,12 @@ EXTERNAL_PREFIXES = (
 )
 EXPECTED_OUTCOME_WORDS = ("IntegrityError", "UniqueViolation", "DoesNotExist", "NotFound", "NoResultFound",
                           "DuplicateKey", "InvalidRequestError", "StatusCodeError", "CardError", "NotSupported")
+# Errors of those modules that describe local misuse or a malformed body, not a system that is down: a bad URL,
+# a response body read twice or not read yet, an undecodable or non-JSON body.
+LOCAL_ERROR_WORDS = ("DecodingError", "InvalidURL", "InvalidUrl", "RequestNotRead", "ResponseNotRead",
+                     "StreamConsumed", "StreamClosed", "UnsupportedProtocol", "LocalProtocolError", "CookieConflict",
+                     "InvalidHeader", "MissingSchema", "InvalidSchema", "JSONDecodeError", "URLRequired",
+                     "InvalidJSONError", "LocationParseError", "ContentTypeError")
 JSON_DECODE_ERRORS = frozenset({"json.JSONDecodeError", "json.decoder.JSONDecodeError", "builtins.ValueError",
                                 "simplejson.JSONDecodeError"})
 REQUEST_NAMES = frozenset({"request", "req", "self.request"})
@@ -133,7 +139,7 @@ def is_report_call(call: ast.Call, ctx: "ModuleContext") -> bool:
 def is_external_failure(name: str | None) -> bool:
     if not name:
         return False
-    if any(word in name for word in EXPECTED_OUTCOME_WORDS):
+    if any(word in name for word in EXPECTED_OUTCOME_WORDS + LOCAL_ERROR_WORDS):
         return False
     return name in EXTERNAL_EXACT or name.startswith(EXTERNAL_PREFIXES)
 
