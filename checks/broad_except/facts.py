@@ -136,7 +136,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
-                                        and (s.remote or _reaches_a_dependency(handler, ctx)))):
+                                        and (s.remote or (_reaches_a_dependency(handler, ctx)
+                                                          and not _only_parses(handler, ctx))))):
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None:
         return "GAP602"
@@ -592,6 +593,43 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
     if function is not None and _is_template_filter(function, ctx):
         return "a template filter or tag (they must not raise)"
     return None
+
+
+# Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
+# and the lookups and text methods that go with them: what fails there is the value, not a system or a bug elsewhere.
+PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode", "urlsafe_b64decode", "fromisoformat",
+                                    "strptime", "form", "decode", "literal_eval"}
+VALUE_METHODS = frozenset({"get", "split", "rsplit", "strip", "lower", "upper", "replace", "encode", "startswith",
+                           "endswith", "items", "keys", "values", "group", "match"})
+CONVERSIONS = frozenset({"builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.isinstance",
+                         "builtins.len", "builtins.getattr", "builtins.dict", "builtins.list", "builtins.tuple",
+                         "builtins.all", "builtins.any", "builtins.enumerate", "decimal.Decimal"})
+
+
+def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The `try` body parses or converts a value and does nothing else: every call is a parse (`resp.json()`,
+    `await request.form()`, `json.dumps`), a conversion, a method of the parsed value, a translated message or an
+    exception built to leave the block - at least one a parse. What fails there is the value, not a dependency."""
+    body = getattr(ctx.parent(handler), "body", [])
+    if _remote_call(body, ctx) is not None:
+        return False
+    parsed = False
+    for stmt in body:
+        for node in _own_nodes(stmt):
+            if isinstance(node, (ast.AsyncWith, ast.AsyncFor)):
+                return False
+            if not isinstance(node, ast.Call):
+                continue
+            last = _last_name(node.func)
+            qualified = ctx.qualified_name(node.func)
+            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES:
+                parsed = True
+            elif qualified in CONVERSIONS:
+                parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")
+            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None) \
+                    and not last.endswith(("Error", "Exception")) and last not in ("_", "gettext", "gettext_lazy"):
+                return False
+    return parsed
 
 
 # Methods that release resources: one failing release must not stop the others, nor mask the real error.
