@@ -769,7 +769,7 @@ def _is_client_error(node: ast.AST) -> bool:
     return False
 
 
-def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext", depth: int = 0) -> bool:
     value = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Return))
     if value is None:
         return False
@@ -778,8 +778,18 @@ def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
     last = _last_name(value.func)
     if last in PARSE_METHODS:
         return True
+    helper = _module_function(value.func, ctx)
+    if helper is not None and depth < 2 and len(helper.body) == 1:
+        return _is_parse_step(helper.body[0], ctx, depth + 1)  # `async def _json_body(r): return await r.json()`
     # `Model(**body)`: a class (CapWords) built from the payload
     return last[:1].isupper() and any(k.arg is None for k in value.keywords)
+
+
+def _module_function(func: ast.AST, ctx: "ModuleContext") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    if not isinstance(func, ast.Name) or ctx.resolve_name(func.id, func) is not None:
+        return None
+    return next((stmt for stmt in ctx.tree.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and stmt.name == func.id), None)
 
 
 def carries_error_text(expr: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
