@@ -60,6 +60,7 @@ PARSE_CALLS = frozenset({"json.loads", "orjson.loads", "ujson.loads", "simplejso
                          "datetime.datetime.fromisoformat", "datetime.date.fromisoformat", "builtins.int",
                          "builtins.float"})
 PARSE_METHODS = frozenset({"json", "get_json", "model_validate", "model_validate_json", "parse_obj", "parse_raw",
+                           "loads", "decode", "b64decode", "urlsafe_b64decode",
                            "validate_python", "validate_json"})
 VIEW_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "list", "create", "retrieve",
                           "update", "partial_update", "destroy", "dispatch", "form_valid"})
@@ -580,6 +581,8 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a yes/no probe"  # a handler that logs treats the failure as a failure, not as the answer
     if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body):
         return "an optional import"
+    if _parses_input(handler, ctx):
+        return "the client's malformed input, answered with a 4xx"  # `except Exception: raise HTTPException(400)`
     if handler.type is not None and len(body) == 1 and _is_cleanup(body[0], ctx):
         return "a best-effort cleanup"
     if _in_finally(try_node, ctx):
@@ -670,6 +673,10 @@ def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleCont
     """`except Exception: return False` in a predicate (`is_x()`, `-> bool`, `return True` on success), or
     `ok = False` where the `try` body sets the same flag: the failure is the answer."""
     answer = next((stmt for stmt in handler.body if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign))), None)
+    if answer is None:
+        # `conn.execute(probe); json_functions = True` with a handler that only says so: the flag stays False
+        return any(isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and stmt.value.value is True
+                   and all(isinstance(t, ast.Name) for t in stmt.targets) for stmt in body)
     value = getattr(answer, "value", None)
     if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
         return False
