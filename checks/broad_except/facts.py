@@ -140,7 +140,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
                                         and (s.remote or (_reaches_a_dependency(handler, ctx)
                                                           and not _only_parses(handler, ctx))))):
         return "GAP604"
-    if s.broad and _logs_without_traceback(s) and _owner(s) is None:
+    if s.broad and _logs_without_traceback(s) and _owner(s) is None \
+            and not _omits_traceback_on_purpose(handler, ctx):
         return "GAP602"
     if s.external and unlogged and not s.answers_yes_no and not s.http_error and s.error_response is None \
             and _falls_back_to_a_value(handler) and not _answers_with_the_failure(handler) \
@@ -163,6 +164,19 @@ def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Modul
 
 
 PRINT_WAIVER = re.compile(r"#.*noqa\b.*\bT20[13]\b")
+
+# A comment that says why the log line leaves the exception out: "it may contain secrets".
+TRACEBACK_DECISION = re.compile(r"(?i)secret|sensitive|credential|password|traceback|stack ?trace|"
+                                r"(do not|don't|never) log")
+
+
+def _omits_traceback_on_purpose(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`# Do not log the exception - it may contain secrets`: the author left the traceback out deliberately."""
+    end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
+    above = ctx.lines[handler.lineno - 2].strip() if handler.lineno >= 2 else ""
+    inside = ctx.lines[handler.lineno:end]  # not the `except` line itself: it carries linter codes
+    return any(line.lstrip().startswith("#") and TRACEBACK_DECISION.search(line) for line in [above, *inside])
+
 
 PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)"
                             r"|(^|_)(health|readiness|liveness|heartbeat)(_|$)|^_?check_\w*connection"
