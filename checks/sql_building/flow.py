@@ -426,7 +426,7 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        return _is_trusted_attribute(expr)
+        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx)
     if isinstance(expr, ast.Subscript):
         return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
     if isinstance(expr, ast.Name):
@@ -441,6 +441,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
+        if statements == [] and _numeric_parameter(expr, ctx):
+            return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
     return False
 
 
@@ -517,6 +519,29 @@ def _is_constant_tree(node: ast.AST) -> bool:
 
 def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:
     return isinstance(expr, ast.Call) and ctx.qualified_name(expr.func) == "builtins.range"
+
+
+NUMERIC_ANNOTATIONS = frozenset({"int", "float", "bool"})
+
+
+def _numeric_parameter(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A parameter annotated `int`/`float`/`bool` that the function never rebinds: a number by contract."""
+    for scope in _function_scopes(name, ctx):
+        for arg in _arguments(scope):
+            if arg.arg == name.id:
+                return isinstance(arg.annotation, ast.Name) and arg.annotation.id in NUMERIC_ANNOTATIONS
+    return False
+
+
+def _through_trusted_alias(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`meta = model._meta` ... `meta.db_table`: schema metadata reached through a local name."""
+    root: ast.AST = expr
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name):
+        return False
+    value = _local_value(root, ctx)
+    return isinstance(value, ast.Attribute) and _is_trusted_attribute(value)
 
 
 def _is_trusted_attribute(expr: ast.Attribute) -> bool:
