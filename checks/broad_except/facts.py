@@ -166,8 +166,8 @@ def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Modul
 PRINT_WAIVER = re.compile(r"#.*noqa\b.*\bT20[13]\b")
 
 # A comment that says why the log line leaves the exception out: "it may contain secrets".
-TRACEBACK_DECISION = re.compile(r"(?i)secret|sensitive|credential|password|traceback|stack ?trace|"
-                                r"(do not|don't|never) log")
+TRACEBACK_DECISION = re.compile(r"(?i)(do not|don't|never|not to|must not) (log|print|include|show)|traceback|"
+                                r"stack ?trace|exc_info|\blog\w*\b.*\b(secret|sensitive|credential|password)")
 
 
 def _omits_traceback_on_purpose(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
