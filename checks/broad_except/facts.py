@@ -143,7 +143,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     if s.broad and _logs_without_traceback(s) and _owner(s) is None \
             and not _omits_traceback_on_purpose(handler, ctx):
         return "GAP602"
-    if s.external and unlogged and not s.answers_yes_no and not s.http_error and s.error_response is None \
+    if s.external and unlogged and s.deliberate is None and not s.answers_yes_no and not s.http_error \
+            and s.error_response is None \
             and _falls_back_to_a_value(handler) and not _answers_with_the_failure(handler) \
             and not _peer_hung_up(handler, ctx):
         return "GAP601"
@@ -154,6 +155,8 @@ def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Modul
     """print() that is not an error report: the `try` body prints too (the handler's print is the fallback output,
     `except UnicodeEncodeError: print(ascii_banner)`), an optional import says it is missing, or every print
     carries a flake8-print waiver (`# noqa: T201`)."""
+    if _in_log_handler(handler, ctx):
+        return True  # `Handler.emit`: a logger there would recurse
     body = getattr(ctx.parent(handler), "body", [])
     if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) == "builtins.print"
            for stmt in body for n in ast.walk(stmt)):
@@ -627,7 +630,28 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a function whose name promises not to raise"  # `parse_http_date_safe()`
     if function is not None and _is_template_filter(function, ctx):
         return "a template filter or tag (they must not raise)"
+    if function is not None and _is_system_check(function, ctx):
+        return "a Django system check (it reports through the messages it returns)"
+    if function is not None and _is_app_ready(function, ctx):
+        return "an AppConfig.ready() hook (optional wiring at start-up)"
     return None
+
+
+def _is_system_check(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`@register(Tags.security)` / `@checks.register()` from `django.core.checks`: the check's findings are its
+    return value, and a check that cannot run must not stop `manage.py check`."""
+    for decorator in getattr(function, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if (ctx.qualified_name(target) or "").startswith("django.core.checks") and _last_name(target) == "register":
+            return True
+    return False
+
+
+def _is_app_ready(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`class ShopConfig(AppConfig): def ready(self)`: start-up wiring that must not stop the process."""
+    owner_class = ctx.parent(function)
+    return getattr(function, "name", "") == "ready" and isinstance(owner_class, ast.ClassDef) and any(
+        _last_name(base) == "AppConfig" for base in owner_class.bases)
 
 
 # Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
