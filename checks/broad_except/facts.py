@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...analyzer.suppressions import _parse_directive as parse_directive
-from ..common import catches_broadly, handler_swallows, handler_types
+from ..common import catches_broadly, handler_swallows, handler_types, is_inert_value
 from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
 from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_service_module, is_test_module
 from ..orm.facts import http_effect
@@ -129,7 +129,7 @@ def _owner(s: HandlerSummary) -> str | None:
 def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> str | None:
     if s.retry_step or is_test_module(ctx) or _retries_in_loop(handler, ctx) or _is_probe_endpoint(handler, ctx):
         return None
-    if s.broad and (s.waived or (s.deliberate is not None and s.remote is None)):
+    if s.broad and (s.waived or (s.deliberate is not None and (s.remote is None or s.deliberate == CALLER_REPORTS))):
         # an optional import, a cleanup, a local probe, or a waiver: only a missing traceback is still news
         return "GAP602" if _logs_without_traceback(s) else None
     if s.print_calls and not s.raises and not s.log_calls and not s.reports:
@@ -630,11 +630,78 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a function whose name promises not to raise"  # `parse_http_date_safe()`
     if function is not None and _is_template_filter(function, ctx):
         return "a template filter or tag (they must not raise)"
+    if function is not None and _caller_reports_the_empty_result(handler, function, ctx):
+        return CALLER_REPORTS
     if function is not None and _is_system_check(function, ctx):
         return "a Django system check (it reports through the messages it returns)"
     if function is not None and _is_app_ready(function, ctx):
         return "an AppConfig.ready() hook (optional wiring at start-up)"
     return None
+
+
+CALLER_REPORTS = "a helper whose callers test its empty result and report it"
+
+
+def _caller_reports_the_empty_result(handler: ast.ExceptHandler, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`except RequestException: return None` in a helper whose every caller in this module tests the result
+    (`if hashes is None: logger.warning(...)` / `raise`): the failure is reported one frame up."""
+    returned = [n for n in _handler_nodes(handler) if isinstance(n, ast.Return)]
+    if not returned or not all(is_inert_value(r.value) for r in returned) or isinstance(function, ast.Lambda):
+        return False
+    calls = ctx.memo(("gap5-calls-by-name",), lambda: _calls_by_name(ctx)).get(getattr(function, "name", ""), [])
+    return bool(calls) and all(_result_tested_and_reported(call, ctx) for call in calls)
+
+
+def _calls_by_name(ctx: "ModuleContext") -> dict[str, list[ast.Call]]:
+    """Calls of this module's functions and methods: `helper(...)`, `self.helper(...)`, `cls.helper(...)`."""
+    found: dict[str, list[ast.Call]] = {}
+    for node in ast.walk(ctx.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name):
+            found.setdefault(node.func.id, []).append(node)
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id in ("self", "cls"):
+            found.setdefault(node.func.attr, []).append(node)
+    return found
+
+
+def _result_tested_and_reported(call: ast.Call, ctx: "ModuleContext") -> bool:
+    node: ast.AST = call
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Await):
+        node, parent = parent, ctx.parent(parent)
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
+        branch = ctx.parent(parent)
+        return isinstance(branch, ast.If) and branch.test is parent and _reports(branch.body, ctx)
+    if isinstance(parent, ast.Compare):
+        branch = ctx.parent(parent)
+        return isinstance(branch, ast.If) and branch.test is parent and _reports(branch.body, ctx)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    target = parent.targets[0].id
+    block = _enclosing_block(parent, ctx)
+    after = block[block.index(parent) + 1:block.index(parent) + 4] if parent in block else []
+    for stmt in after:
+        if isinstance(stmt, ast.If) and any(isinstance(n, ast.Name) and n.id == target for n in ast.walk(stmt.test)) \
+                and _reports(stmt.body, ctx):
+            return True
+    return False
+
+
+def _enclosing_block(stmt: ast.stmt, ctx: "ModuleContext") -> list[ast.stmt]:
+    parent = ctx.parent(stmt)
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and stmt in block:
+            return block
+    return []
+
+
+def _reports(body: list[ast.stmt], ctx: "ModuleContext") -> bool:
+    """A log line, an error report or a raise: the caller tells someone."""
+    return any(isinstance(n, ast.Raise) or (isinstance(n, ast.Call) and (is_log_call(n, ctx) or is_report_call(n, ctx)))
+               for stmt in body for n in ast.walk(stmt))
 
 
 def _is_system_check(function: ast.AST, ctx: "ModuleContext") -> bool:

@@ -61,7 +61,8 @@ RULE = Rule(
             " (`return Outcome.RETRY`, `{\"error\": \"cannot connect\"}`, `return None, \"timeout\"`, a message"
             " such as \"the scanner was unreachable\"), a reset or broken pipe while reading or writing a stream"
             " the code serves (the peer hung up), and status probes (`_db_health_readiness_check()`,"
-            " `check_server_connection()`, `service_status()`)."
+            " `check_server_connection()`, `service_status()`). A helper whose every caller in the module tests the"
+            " returned None and logs or raises: the failure is reported one frame up."
         ),
         references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
                     "https://requests.readthedocs.io/en/latest/user/quickstart/#errors-and-exceptions"),
