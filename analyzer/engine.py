@@ -4,6 +4,7 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -222,6 +223,11 @@ _WORKER_DISPATCHER: list[Dispatcher] = []  # one per worker process, set by its 
 def _worker_init(rule_ids: Sequence[str]) -> None:
     wanted = set(rule_ids)
     _WORKER_DISPATCHER[:] = [Dispatcher(r for r in load_rules() if r.id in wanted)]
+    # The modules, rules and tables loaded so far live as long as the worker: out of the collector's way. Each
+    # file's tree is a cycle (parent links) that only the collector frees, so collections stay on, less often:
+    # 3% fewer instructions on django/db, about 60 MiB more per worker at peak.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _worker_run(job: tuple[str, bytes, str]) -> FileResult:
@@ -338,13 +344,22 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     state = _discover(settings)
     stages = [("read", _read_files), ("semgrep-start", _start_semgrep), ("cache", _reuse_cached),
               ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
-    for name, stage in stages:
-        t0 = time.perf_counter()
-        stage(state)
-        if state.semgrep_run is not None and state.semgrep_run not in running:
-            running.append(state.semgrep_run)
-        state.timings[name] = time.perf_counter() - t0
-    findings, suppressed = _merge_and_filter(state)
+    try:
+        for name, stage in stages:
+            if name == "project":
+                # Every file's results now live until the scan ends: hundreds of thousands of small objects
+                # that each cyclic collection would walk again. Freezing them made the join on Django with its
+                # tests 30x cheaper (0.6 s of collections -> 0.02 s); they are unfrozen when the scan is done, so
+                # a long-running editor server still frees them.
+                gc.freeze()
+            t0 = time.perf_counter()
+            stage(state)
+            if state.semgrep_run is not None and state.semgrep_run not in running:
+                running.append(state.semgrep_run)
+            state.timings[name] = time.perf_counter() - t0
+        findings, suppressed = _merge_and_filter(state)
+    finally:
+        gc.unfreeze()
     if state.cache and state.settings.prune_cache and not state.semgrep_failed:
         state.cache.prune()
     state.timings["total"] = time.perf_counter() - started
