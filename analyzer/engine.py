@@ -4,7 +4,7 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 """
 from __future__ import annotations
 
-import ast
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -21,7 +21,7 @@ from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import ModuleContext, walk_with_parents
 from .project import ProjectIndex
-from .registry import Handler, Rule, code_digest, load_errors, load_rules, resolve_selector
+from .registry import FactPass, Handler, Rule, code_digest, fact_passes, load_errors, load_rules, resolve_selector
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
@@ -97,11 +97,20 @@ FILE_PROBLEMS = frozenset({"read-error", "decode-error", "syntax-error", "too-co
 
 
 # ---- the per-file pass (runs in worker processes) -----------------------------------------------------------
-DispatchTable = dict[type, list[tuple[Rule, Handler]]]
+DispatchTable = dict[type, list[tuple["Rule | FactPass", Handler]]]
 
 
-def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
+def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = ()) -> DispatchTable:
+    """Handlers by exact node type. A fact pass's handlers come first, and only for the kinds of fact that one of
+    these rules reads."""
     table: DispatchTable = {}
+    rules = list(rules)
+    wanted = {kind for rule in rules for kind in rule.reads}
+    for fact_pass in passes:
+        for node_type, kind, handler in fact_pass.handlers:
+            if kind in wanted:
+                for concrete in _concrete_types(node_type):
+                    table.setdefault(concrete, []).append((fact_pass, handler))
     for rule in rules:
         for node_type, handler in rule.handlers:
             for concrete in _concrete_types(node_type):
@@ -111,10 +120,13 @@ def build_dispatch(rules: Iterable[Rule]) -> DispatchTable:
 
 class Dispatcher:
     """Picks the dispatch table for one file: rules whose hint words the file lacks are left out, so a module
-    that never mentions an ORM does not pay for the ORM rules. Tables are built once per combination."""
+    that never mentions an ORM does not pay for the ORM rules, nor for the project index only they read. Tables
+    are built once per combination. `facts=False` leaves the fact passes out (an editor's buffer, whose project
+    checks never run)."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        rules = [r for r in rules if r.handlers]
+    def __init__(self, rules: Iterable[Rule], facts: bool = True) -> None:
+        self.passes = fact_passes() if facts else []
+        rules = [r for r in rules if r.handlers or (r.reads and self.passes)]
         self.always = [r for r in rules if not r.hints and not r.requires]
         self.hinted = [r for r in rules if r.hints or r.requires]
         self.tables: dict[tuple[str, ...], DispatchTable] = {}
@@ -124,7 +136,7 @@ class Dispatcher:
         table = self.tables.get(active)
         if table is None:
             chosen = set(active)
-            table = build_dispatch(self.always + [r for r in self.hinted if r.id in chosen])
+            table = build_dispatch(self.always + [r for r in self.hinted if r.id in chosen], self.passes)
             self.tables[active] = table
         return table
 
@@ -211,6 +223,11 @@ _WORKER_DISPATCHER: list[Dispatcher] = []  # one per worker process, set by its 
 def _worker_init(rule_ids: Sequence[str]) -> None:
     wanted = set(rule_ids)
     _WORKER_DISPATCHER[:] = [Dispatcher(r for r in load_rules() if r.id in wanted)]
+    # The modules, rules and tables loaded so far live as long as the worker: out of the collector's way. Each
+    # file's tree is a cycle (parent links) that only the collector frees, so collections stay on, less often:
+    # 3% fewer instructions on django/db, about 60 MiB more per worker at peak.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _worker_run(job: tuple[str, bytes, str]) -> FileResult:
@@ -327,13 +344,22 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     state = _discover(settings)
     stages = [("read", _read_files), ("semgrep-start", _start_semgrep), ("cache", _reuse_cached),
               ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
-    for name, stage in stages:
-        t0 = time.perf_counter()
-        stage(state)
-        if state.semgrep_run is not None and state.semgrep_run not in running:
-            running.append(state.semgrep_run)
-        state.timings[name] = time.perf_counter() - t0
-    findings, suppressed = _merge_and_filter(state)
+    try:
+        for name, stage in stages:
+            if name == "project":
+                # Every file's results now live until the scan ends: hundreds of thousands of small objects
+                # that each cyclic collection would walk again. Freezing them made the join on Django with its
+                # tests 30x cheaper (0.6 s of collections -> 0.02 s); they are unfrozen when the scan is done, so
+                # a long-running editor server still frees them.
+                gc.freeze()
+            t0 = time.perf_counter()
+            stage(state)
+            if state.semgrep_run is not None and state.semgrep_run not in running:
+                running.append(state.semgrep_run)
+            state.timings[name] = time.perf_counter() - t0
+        findings, suppressed = _merge_and_filter(state)
+    finally:
+        gc.unfreeze()
     if state.cache and state.settings.prune_cache and not state.semgrep_failed:
         state.cache.prune()
     state.timings["total"] = time.perf_counter() - started
@@ -516,19 +542,31 @@ def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:
         state.notifications.extend(file_result.notifications)
         candidates = (file_result.findings + state.semgrep_findings.get(source_file.path, [])
                       + state.project_findings.get(source_file.path, []))
-        ignored_here = settings.ignored_for(source_file.path)
-        kept: list[Finding] = []
-        for finding in dedupe_and_sort(candidates):
-            if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
-                continue
-            if suppressions.is_suppressed(file_result.suppressions, finding.line, finding.rule_id):
-                suppressed += 1
-                continue
-            severity = settings.severity.get(finding.rule_id, finding.severity)
-            kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
-        if kept:
-            final.extend(with_fingerprints(kept, state.lines(source_file.path)))
+        kept, dropped = keep_findings(settings, enabled_ids, source_file.path, candidates, file_result.suppressions,
+                                      lambda path=source_file.path: state.lines(path))
+        final.extend(kept)
+        suppressed += dropped
     return sorted(final), suppressed
+
+
+def keep_findings(settings: Settings, enabled_ids: "set[str] | frozenset[str]", path: str,
+                  candidates: Iterable[Finding], suppressed_lines: suppressions.Suppressions,
+                  lines: "Callable[[], list[str]]") -> tuple[list[Finding], int]:
+    """One file's last step, for a scan and for an editor's buffer alike: drop disabled, per-file-ignored and
+    suppressed findings, apply the severity overrides, fingerprint the rest (`lines` is asked only then).
+    Returns the kept findings and how many a suppression comment dropped."""
+    ignored_here = settings.ignored_for(path)
+    kept: list[Finding] = []
+    suppressed = 0
+    for finding in dedupe_and_sort(candidates):
+        if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
+            continue
+        if suppressions.is_suppressed(suppressed_lines, finding.line, finding.rule_id):
+            suppressed += 1
+            continue
+        severity = settings.severity.get(finding.rule_id, finding.severity)
+        kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
+    return (with_fingerprints(kept, lines()) if kept else []), suppressed
 
 
 def python_rescan(settings: Settings) -> "Callable[[str, bytes], list[Finding]]":

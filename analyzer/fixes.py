@@ -328,6 +328,10 @@ def _document(text: str, path: str, fix_timeout: float) -> _Document | None:
         return _Document(text, path, fix_timeout)
     except (SyntaxError, ValueError, RecursionError, MemoryError, cst.ParserSyntaxError):
         return None  # a file that does not parse has no findings to fix
+    except BaseException as error:  # LibCST's native parser panics on some text `ast` accepts (a BaseException)
+        if type(error).__name__ == "PanicException":
+            return None
+        raise
 
 
 def _compute(document: _Document, finding: Finding) -> tuple[Fix | None, str]:

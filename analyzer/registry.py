@@ -100,6 +100,9 @@ class Rule:
     # category `custom`, and is not added to the shipped registry.
     source_file: Path | None = None
     help_url: str | None = None
+    # Kinds of fact its project checks read that a fact pass records (`orm-model`, `orm-function` ...): the engine
+    # runs those handlers of the pass on every file the rule may apply to. The rule itself never records them.
+    reads: tuple[str, ...] = ()
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
     # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
@@ -174,6 +177,52 @@ class Rule:
 
 
 PROJECT_URL = "https://github.com/gapcheck/gapcheck"
+
+
+@dataclass(eq=False)
+class FactPass:
+    """Facts about each file that project checks read: the project index (models, managers, function summaries,
+    calls made per loop item). Its handlers run in the engine's single walk, before the rules' handlers for the
+    same node, once per file, and only for the kinds of fact that an enabled rule which may apply to the file
+    `reads`; they record facts and never report. One home for what several rules' joins share, so no rule has
+    to record another's facts and a rule selected alone still sees them."""
+
+    name: str
+    # (node type, fact kind, handler) triples; filled by `on` at import time of the module that defines the pass.
+    handlers: list[tuple[type[ast.AST], str, Handler]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if any(p.name == self.name for p in _PASSES):
+            raise ValueError(f"duplicate fact pass {self.name}")
+        _PASSES.append(self)
+
+    def on(self, *node_types: type[ast.AST], fact: str) -> Callable[[Handler], Handler]:
+        """Register a handler that records facts of kind `fact` for every node of these types."""
+
+        def register(fn: Handler) -> Handler:
+            for node_type in node_types:
+                self.handlers.append((node_type, fact, fn))
+            return fn
+
+        return register
+
+    @property
+    def id(self) -> str:
+        """The name a notification gives when one of its handlers fails on a file (as a rule's id does)."""
+        return self.name
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        return frozenset(kind for _, kind, _ in self.handlers)
+
+
+_PASSES: list[FactPass] = []
+
+
+def fact_passes() -> list[FactPass]:
+    """Every fact pass the check modules define (loaded with the rules)."""
+    load_rules()
+    return list(_PASSES)
 
 
 class _Registry:

@@ -17,8 +17,8 @@ from typing import Iterable
 from . import suppressions
 from .config import Settings
 from .discovery import discover, display_path
-from .engine import Dispatcher, analyse_source, enabled_rules
-from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
+from .engine import Dispatcher, analyse_source, enabled_rules, keep_findings
+from .findings import Finding, Notification
 from .source import split_lines
 
 
@@ -39,7 +39,8 @@ class TextAnalyser:
         self.settings = settings
         rules = enabled_rules(settings)
         self.enabled_ids = frozenset(r.id for r in rules)
-        self.dispatcher = Dispatcher([r for r in rules if r.is_python])
+        # The project index feeds project checks, which a buffer never runs: left out.
+        self.dispatcher = Dispatcher([r for r in rules if r.is_python], facts=False)
         self._excluded: dict[Path, bool] = {}
 
     def excludes(self, abs_path: Path) -> bool:
@@ -62,20 +63,10 @@ class TextAnalyser:
 
     def keep(self, path: str, findings: Iterable[Finding], suppressed_lines: suppressions.Suppressions,
              text: str) -> tuple[list[Finding], int]:
-        """The scan's last step for one file: drop disabled, per-file-ignored and suppressed findings, apply the
-        severity overrides, fingerprint the rest."""
-        ignored_here = self.settings.ignored_for(path)
-        kept: list[Finding] = []
-        suppressed = 0
-        for finding in dedupe_and_sort(findings):
-            if finding.rule_id not in self.enabled_ids or finding.rule_id in ignored_here:
-                continue
-            if suppressions.is_suppressed(suppressed_lines, finding.line, finding.rule_id):
-                suppressed += 1
-                continue
-            severity = self.settings.severity.get(finding.rule_id, finding.severity)
-            kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
-        return (with_fingerprints(kept, split_lines(text)) if kept else []), suppressed
+        """The scan's last step for one file (the scan's own function): drop disabled, per-file-ignored and
+        suppressed findings, apply the severity overrides, fingerprint the rest."""
+        return keep_findings(self.settings, self.enabled_ids, path, findings, suppressed_lines,
+                             lambda: split_lines(text))
 
 
 def analyse_text(path: str, text: str, settings: Settings, module_name: str = "") -> TextResult:

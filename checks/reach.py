@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Iterator
 
-from .orm.index import function_qualname, record_function_summary
+from .orm.index import function_qualname
 from .scopes import request_reachable
 
 if TYPE_CHECKING:
@@ -32,10 +32,9 @@ WHERE = {"task": "background task", "route": "request handler", "view": "request
 
 
 def record_reach(function: FunctionNode, ctx: "ModuleContext") -> None:
-    """Record what the join needs about this function (once per function, whichever rule asks first): its call
-    edges, through the shared function summary the ORM index keeps for the N+1 rules, and a `reach-root` fact
-    when it is a handler or is reached from one in its own module."""
-    record_function_summary(function, ctx)
+    """Record a `reach-root` fact when this function is a handler or is reached from one in its own module
+    (once per function, whichever rule asks first). The call edges come from the project index's function
+    summaries: a rule that uses this reads `FUNCTIONS`."""
     ctx.memo(("reach-root", id(function)), lambda: _record_root(function, ctx))
 
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from gapcheck.analyzer.engine import Dispatcher, walk_with_parents
 from gapcheck.analyzer.model import ModuleContext
 from gapcheck.analyzer.project import ProjectIndex
-from gapcheck.analyzer.registry import Rule, get_rule
+from gapcheck.analyzer.registry import FactPass, Rule, fact_passes, get_rule, load_rules
 
 
 def test_walk_visits_every_node_once_with_parents():
@@ -23,10 +23,11 @@ def test_walk_visits_every_node_once_with_parents():
     assert order.index(tree) == 0
 
 
-def stand_in(rule_id: str, hints: tuple[str, ...] = (), requires: tuple[tuple[str, ...], ...] = ()):
+def stand_in(rule_id: str, hints: tuple[str, ...] = (), requires: tuple[tuple[str, ...], ...] = (),
+             reads: tuple[str, ...] = ()):
     """A rule with one Call handler and the registry's own prefilter (`Rule.may_apply`)."""
     rule = SimpleNamespace(id=rule_id, handlers=[(ast.Call, lambda node, ctx: None)], hints=hints, requires=requires,
-                           fold_case=False)
+                           fold_case=False, reads=reads)
     rule.may_apply = partial(Rule.may_apply, rule)
     return rule
 
@@ -50,6 +51,57 @@ def test_a_rule_needs_a_word_of_each_required_group_besides_a_hint():
     assert [r.id for r, _ in dispatcher.table_for("open(req.args['p'])")[ast.Call]] == ["GAP997"]
     path_rule = get_rule("GAP810")  # a taint rule whose sources are request objects; bytes, as Semgrep's prefilter
     assert path_rule.may_apply(b"open(request.form['p'])") and not path_rule.may_apply(b"open(p)")
+
+
+def _index_pass() -> FactPass:
+    return next(p for p in fact_passes() if p.name == "project-index")
+
+
+def test_the_project_index_runs_only_for_the_facts_an_active_rule_reads():
+    index = _index_pass()
+    plain = stand_in("GAP998")
+    models_reader = stand_in("GAP999", hints=("objects",), reads=("orm-model",))
+    dispatcher = Dispatcher([plain, models_reader])
+    # No active rule reads the index: none of its handlers is dispatched.
+    table = dispatcher.table_for("class A:\n    pass\n")
+    assert all(owner is not index for handlers in table.values() for owner, _ in handlers)
+    # The reader is active: the pass records models (ClassDef) but not function summaries nobody reads.
+    table = dispatcher.table_for("class A(models.Model):\n    objects = M()\n")
+    assert [owner for owner, _ in table[ast.ClassDef]] == [index]
+    assert ast.FunctionDef not in table
+    # It runs before the rules' handlers for the same node.
+    assert [owner.id for owner, _ in table[ast.Call]] in (["GAP998", "GAP999"],)
+    # An editor's buffer leaves the index out whatever the rules read.
+    quiet = Dispatcher([plain, models_reader], facts=False)
+    assert ast.ClassDef not in quiet.table_for("class A(models.Model):\n    objects = M()\n")
+
+
+def test_no_rule_records_the_index_itself_and_every_read_kind_has_a_producer():
+    produced = {kind for p in fact_passes() for kind in p.kinds}
+    rules = load_rules()
+    readers = {r.id for r in rules if r.reads}
+    assert {"GAP301", "GAP302", "GAP303", "GAP304", "GAP902"} <= readers
+    for rule in rules:
+        assert set(rule.reads) <= produced, rule.id
+        # The index's handlers belong to the pass alone: no rule registers one of them as its own.
+        assert not {fn for _, fn in rule.handlers} & {fn for p in fact_passes() for _, _, fn in p.handlers}, rule.id
+
+
+def test_a_failing_index_handler_is_reported_and_the_rules_still_run(monkeypatch):
+    from gapcheck.analyzer.engine import analyse_source
+
+    index = _index_pass()
+
+    def broken(node, ctx):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(index, "handlers", [(ast.ClassDef, "orm-model", broken)])
+    rules = [r for r in load_rules() if r.id in ("GAP302", "GAP501")]
+    source = (b"class Order(models.Model):\n    objects = models.Manager()\n\n\n"
+              b"def f():\n    try:\n        g()\n    except:\n        pass\n")
+    result = analyse_source("app/views.py", source, Dispatcher(rules))
+    assert any(n.message.startswith("project-index failed on this file: ValueError") for n in result.notifications)
+    assert [f.rule_id for f in result.findings] == ["GAP501"]
 
 
 def test_import_aliases_and_relative_imports_resolve():

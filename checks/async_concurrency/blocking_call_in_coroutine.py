@@ -14,7 +14,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import BATCH_PATH, CLI_PATH
-from ..orm.index import function_qualname, is_memoised, record_function_summary
+from ..orm.index import FUNCTIONS, function_qualname, is_memoised
 from ..scopes import is_test_module
 from .facts import blocking_call, project_callee
 
@@ -79,6 +79,7 @@ HELPER = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-400",
+    reads=(FUNCTIONS,),
     # No hints: the sync helpers it follows live in files that never say "async".
     summary="A coroutine calls a project function that blocks (directly or through its own calls)",
     docs=Docs(
@@ -162,11 +163,9 @@ def record_async_call(call: ast.Call, ctx: ModuleContext) -> None:
 
 @HELPER.on(ast.FunctionDef)
 def summarise(function: ast.FunctionDef, ctx: ModuleContext) -> None:
-    """A sync function's own first blocking call. Its calls come from the shared function summary (the ORM
-    index records one per function for the N+1 rules; recorded once, whichever rule asks first)."""
+    """A sync function's own first blocking call. Its calls come from the project index's function summary."""
     if is_test_module(ctx):
         return
-    record_function_summary(function, ctx)
     qualname = function_qualname(function, ctx)
     if qualname is None or is_memoised(function):
         return

@@ -10,7 +10,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..orm.index import callee_qualname, function_qualname, record_function_summary
+from ..orm.index import FUNCTIONS, callee_qualname, function_qualname
 from ..scopes import decorator_target, is_test_or_script, scope_kind
 
 RULE = Rule(
@@ -21,6 +21,7 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-837",
+    reads=(FUNCTIONS,),
     hints=("webhook", "hook"),
     summary="A webhook handler applies a side effect for every delivery, with no check of the event id",
     docs=Docs(
@@ -140,7 +141,6 @@ def check(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) 
     if scope_kind(function, ctx) not in ("route", "view"):
         return
     qualname = function_qualname(function, ctx)
-    record_function_summary(function, ctx)  # the handler's call edges; helpers' come from the rules that follow them
     if _dedups(function, ctx):
         return
     write = _first_write(function, ctx)

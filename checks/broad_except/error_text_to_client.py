@@ -46,7 +46,8 @@ RULE = Rule(
             " for users), exception text returned from plain functions that are not request handlers (the caller"
             " may log it), error text that reaches the client through a template or a variable assigned in the"
             " handler and returned after it. A 4xx answer to a `try` body that only parses the client's input"
-            " (`json.loads(body)`, `await request.json()`, `Model(**body)`, `Model.model_validate(data)`): the text"
+            " (`json.loads(body)`, `await request.json()`, `Model(**body)`, `Model.model_validate(data)`, or a helper"
+            " of the same module that only returns one of those): the text"
             " describes the client's own mistake. The result of an LLM tool (`@tool` of LangChain or MCP): it goes to"
             " the model, which needs the error text to recover."
         ),
@@ -60,11 +61,13 @@ RULE = Rule(
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     if owner(handler, ctx) != RULE.id:
         return
-    leak = summarize(handler, ctx).leak
+    summary = summarize(handler, ctx)
+    leak = summary.leak
     assert leak is not None
+    unlogged = "" if summary.logs_traceback or summary.reports else ", and no traceback reaches the logs"
     yield ctx.finding(
         RULE, leak,
-        "this broad handler sends the exception text to the client: every failure becomes a normal response with"
-        " internal details (SQL, hosts, paths) and no traceback in the logs; return a fixed message for the"
-        " errors you expect and let the rest propagate",
+        "this broad handler sends the exception text to the client: whatever fails here - a bug, a database or"
+        f" network error - shows its internal details (SQL, hosts, paths) in the response{unlogged}; return a"
+        " fixed message for the errors you expect and let the rest propagate",
     )

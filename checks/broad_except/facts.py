@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...analyzer.suppressions import _parse_directive as parse_directive
-from ..common import catches_broadly, handler_swallows, handler_types
+from ..common import catches_broadly, handler_swallows, handler_types, is_inert_value
 from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
 from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_service_module, is_test_module
 from ..orm.facts import http_effect
@@ -60,6 +60,7 @@ PARSE_CALLS = frozenset({"json.loads", "orjson.loads", "ujson.loads", "simplejso
                          "datetime.datetime.fromisoformat", "datetime.date.fromisoformat", "builtins.int",
                          "builtins.float"})
 PARSE_METHODS = frozenset({"json", "get_json", "model_validate", "model_validate_json", "parse_obj", "parse_raw",
+                           "loads", "decode", "b64decode", "urlsafe_b64decode",
                            "validate_python", "validate_json"})
 VIEW_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "list", "create", "retrieve",
                           "update", "partial_update", "destroy", "dispatch", "form_valid"})
@@ -128,31 +129,112 @@ def _owner(s: HandlerSummary) -> str | None:
 def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> str | None:
     if s.retry_step or is_test_module(ctx) or _retries_in_loop(handler, ctx) or _is_probe_endpoint(handler, ctx):
         return None
-    if s.broad and (s.waived or (s.deliberate is not None and s.remote is None)):
+    if s.broad and (s.waived or (s.deliberate is not None and (s.remote is None or s.deliberate == CALLER_REPORTS))):
         # an optional import, a cleanup, a local probe, or a waiver: only a missing traceback is still news
         return "GAP602" if _logs_without_traceback(s) else None
     if s.print_calls and not s.raises and not s.log_calls and not s.reports:
-        return "GAP603" if is_service_module(ctx) else None
+        return "GAP603" if is_service_module(ctx) and not _prints_by_design(handler, s, ctx) else None
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
-                                        and (s.remote or _reaches_a_dependency(handler, ctx)))):
+                                        and (s.remote or (_reaches_a_dependency(handler, ctx)
+                                                          and not _only_parses(handler, ctx))))):
         return "GAP604"
-    if s.broad and _logs_without_traceback(s) and _owner(s) is None:
+    if s.broad and _logs_without_traceback(s) and _owner(s) is None \
+            and not _omits_traceback_on_purpose(handler, ctx):
         return "GAP602"
-    if s.external and unlogged and not s.answers_yes_no and not s.http_error and s.error_response is None \
-            and _falls_back_to_a_value(handler):
+    if s.external and unlogged and s.deliberate is None and not s.answers_yes_no and not s.http_error \
+            and s.error_response is None \
+            and _falls_back_to_a_value(handler) and not _answers_with_the_failure(handler) \
+            and not _peer_hung_up(handler, ctx):
         return "GAP601"
     return None
 
 
-PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)")
+def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """print() that is not an error report: the `try` body prints too (the handler's print is the fallback output,
+    `except UnicodeEncodeError: print(ascii_banner)`), an optional import says it is missing, or every print
+    carries a flake8-print waiver (`# noqa: T201`)."""
+    if _in_log_handler(handler, ctx):
+        return True  # `Handler.emit`: a logger there would recurse
+    body = getattr(ctx.parent(handler), "body", [])
+    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) == "builtins.print"
+           for stmt in body for n in ast.walk(stmt)):
+        return True
+    if s.deliberate == "an optional import":
+        return True
+    return all(PRINT_WAIVER.search(ctx.lines[c.lineno - 1]) for c in s.print_calls if 0 < c.lineno <= len(ctx.lines))
+
+
+PRINT_WAIVER = re.compile(r"#.*noqa\b.*\bT20[13]\b")
+
+# A comment that says why the log line leaves the exception out: "it may contain secrets".
+TRACEBACK_DECISION = re.compile(r"(?i)(do not|don't|never|not to|must not) (log|print|include|show)|traceback|"
+                                r"stack ?trace|exc_info|\blog\w*\b.*\b(secret|sensitive|credential|password)")
+
+
+def _omits_traceback_on_purpose(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`# Do not log the exception - it may contain secrets`: the author left the traceback out deliberately."""
+    end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
+    above = ctx.lines[handler.lineno - 2].strip() if handler.lineno >= 2 else ""
+    inside = ctx.lines[handler.lineno:end]  # not the `except` line itself: it carries linter codes
+    return any(line.lstrip().startswith("#") and TRACEBACK_DECISION.search(line) for line in [above, *inside])
+
+
+PROBE_ENDPOINT = re.compile(r"(?i)^_?(health|healthz|ready|readiness|readyz|live|liveness|livez|ping|heartbeat)"
+                            r"|(^|_)(health|readiness|liveness|heartbeat)(_|$)|^_?check_\w*connection"
+                            r"|^_?(get|fetch|check|read|service|server|connection)_\w*status$")
+# Words of a value that names the failure for the caller: `return Status.SERVER_ERROR`, `{"error": ...}`,
+# `return None, "token_count_timeout"`, `"The scanner was unreachable"`.
+FAILURE_VALUE = re.compile(r"(?i)error|fail|unreachable|timeout|timed.out|cannot|unable|unavailable|invalid|"
+                           r"disconnect|refused|reject|retry|offline")
+
+
+def _answers_with_the_failure(handler: ast.ExceptHandler) -> bool:
+    """The handler's value tells the caller what went wrong (an error status, an `error` entry, a message): the
+    caller is told, and reporting it is the caller's job."""
+    for stmt in handler.body:
+        value = stmt.value if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign)) else None
+        if value is not None and _names_failure(value):
+            return True
+    return False
+
+
+def _names_failure(value: ast.AST) -> bool:
+    if isinstance(value, ast.Tuple):
+        return any(_names_failure(e) for e in value.elts)
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return bool(FAILURE_VALUE.search(value.value))
+    if isinstance(value, ast.JoinedStr):
+        return any(_names_failure(v) for v in value.values if isinstance(v, ast.Constant))
+    if isinstance(value, ast.Attribute):
+        return value.attr.isupper() and bool(FAILURE_VALUE.search(value.attr))  # `ExportOutcome.RETRY`
+    if isinstance(value, ast.Dict):
+        return any(isinstance(k, ast.Constant) and isinstance(k.value, str) and FAILURE_VALUE.search(k.value)
+                   for k in value.keys) or any(_names_failure(v) for v in value.values)
+    return False
+
+
+STREAM_IO = frozenset({"read", "readline", "readexactly", "readuntil", "write", "drain", "send", "sendall", "recv",
+                       "send_bytes", "send_text", "send_json", "receive", "receive_text", "receive_bytes"})
+HANG_UP_ERRORS = frozenset({"builtins.ConnectionError", "builtins.ConnectionResetError", "builtins.BrokenPipeError",
+                            "builtins.ConnectionAbortedError"})
+
+
+def _peer_hung_up(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`data = await reader.read(1)` / `writer.write(...)` failing with a reset or broken pipe: the peer closed
+    its connection, the normal end of a stream this code serves."""
+    if not any(ctx.qualified_name(e) in HANG_UP_ERRORS for e in handler_types(handler, ctx)):
+        return False
+    body = getattr(ctx.parent(handler), "body", [])
+    calls = [n for stmt in body for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+    return bool(calls) and all(_last_name(c.func) in STREAM_IO for c in calls)
 
 
 def _is_probe_endpoint(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """A health/readiness check: answering 503 when the database is down is its job, and its caller is told."""
     function = ctx.enclosing_function(handler)
-    return bool(PROBE_ENDPOINT.match(getattr(function, "name", "")))
+    return bool(PROBE_ENDPOINT.search(getattr(function, "name", "")))
 
 
 def _retries_in_loop(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
@@ -404,7 +486,25 @@ def _dependency_name(func: ast.AST, ctx: "ModuleContext") -> bool:
     if qualified.startswith("."):
         return True  # `from .thumbnails import make_thumbnail`: another module of the app
     top = qualified.split(".")[0]
-    return bool(top) and top != "builtins" and top not in sys.stdlib_module_names
+    if not top or top == "builtins" or top in sys.stdlib_module_names:
+        return False
+    if top in LOCAL_LIBRARIES or qualified.startswith(LOCAL_DJANGO):
+        return False  # a formatting, parsing or lookup library: it fails on its input, never for an outage
+    return True
+
+
+# Installed packages that compute locally (parse, format, look up bundled data): an exception there is about the
+# value, so a catch-all around them hides a bug or a bad input, not an outage (GAP501 still reports the breadth).
+LOCAL_LIBRARIES = frozenset({
+    "pycountry", "phonenumbers", "phonenumber_field", "dateutil", "pytz", "babel", "packaging", "semver",
+    "markdown", "bleach", "nh3", "yaml", "toml", "tomli", "tomlkit", "orjson", "ujson", "simplejson", "msgspec",
+    "pydantic", "attrs", "cattrs", "jinja2", "slugify", "unidecode", "iso8601", "pendulum", "arrow", "cryptography",
+    "jwt", "jose", "validators", "email_validator", "idna", "chardet", "charset_normalizer", "lxml", "bs4",
+    "defusedxml", "regex", "numpy", "pandas", "PIL", "qrcode", "barcode", "pyparsing", "sqlglot", "sqlparse",
+})
+# Django modules that only format, translate or route: no database, cache, mail or network behind them.
+LOCAL_DJANGO = ("django.utils.", "django.urls", "django.core.validators",
+                "django.core.exceptions", "django.core.signing", "django.conf")
 
 
 def _remote_call(body: list[ast.stmt], ctx: "ModuleContext") -> str | None:
@@ -516,6 +616,8 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a yes/no probe"  # a handler that logs treats the failure as a failure, not as the answer
     if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body):
         return "an optional import"
+    if _parses_input(handler, ctx):
+        return "the client's malformed input, answered with a 4xx"  # `except Exception: raise HTTPException(400)`
     if handler.type is not None and len(body) == 1 and _is_cleanup(body[0], ctx):
         return "a best-effort cleanup"
     if _in_finally(try_node, ctx):
@@ -528,7 +630,132 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a function whose name promises not to raise"  # `parse_http_date_safe()`
     if function is not None and _is_template_filter(function, ctx):
         return "a template filter or tag (they must not raise)"
+    if function is not None and _caller_reports_the_empty_result(handler, function, ctx):
+        return CALLER_REPORTS
+    if function is not None and _is_system_check(function, ctx):
+        return "a Django system check (it reports through the messages it returns)"
+    if function is not None and _is_app_ready(function, ctx):
+        return "an AppConfig.ready() hook (optional wiring at start-up)"
     return None
+
+
+CALLER_REPORTS = "a helper whose callers test its empty result and report it"
+
+
+def _caller_reports_the_empty_result(handler: ast.ExceptHandler, function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`except RequestException: return None` in a helper whose every caller in this module tests the result
+    (`if hashes is None: logger.warning(...)` / `raise`): the failure is reported one frame up."""
+    returned = [n for n in _handler_nodes(handler) if isinstance(n, ast.Return)]
+    if not returned or not all(is_inert_value(r.value) for r in returned) or isinstance(function, ast.Lambda):
+        return False
+    calls = ctx.memo(("gap5-calls-by-name",), lambda: _calls_by_name(ctx)).get(getattr(function, "name", ""), [])
+    return bool(calls) and all(_result_tested_and_reported(call, ctx) for call in calls)
+
+
+def _calls_by_name(ctx: "ModuleContext") -> dict[str, list[ast.Call]]:
+    """Calls of this module's functions and methods: `helper(...)`, `self.helper(...)`, `cls.helper(...)`."""
+    found: dict[str, list[ast.Call]] = {}
+    for node in ast.walk(ctx.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name):
+            found.setdefault(node.func.id, []).append(node)
+        elif isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id in ("self", "cls"):
+            found.setdefault(node.func.attr, []).append(node)
+    return found
+
+
+def _result_tested_and_reported(call: ast.Call, ctx: "ModuleContext") -> bool:
+    node: ast.AST = call
+    parent = ctx.parent(node)
+    if isinstance(parent, ast.Await):
+        node, parent = parent, ctx.parent(parent)
+    if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.Not):
+        branch = ctx.parent(parent)
+        return isinstance(branch, ast.If) and branch.test is parent and _reports(branch.body, ctx)
+    if isinstance(parent, ast.Compare):
+        branch = ctx.parent(parent)
+        return isinstance(branch, ast.If) and branch.test is parent and _reports(branch.body, ctx)
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    target = parent.targets[0].id
+    block = _enclosing_block(parent, ctx)
+    after = block[block.index(parent) + 1:block.index(parent) + 4] if parent in block else []
+    for stmt in after:
+        if isinstance(stmt, ast.If) and any(isinstance(n, ast.Name) and n.id == target for n in ast.walk(stmt.test)) \
+                and _reports(stmt.body, ctx):
+            return True
+    return False
+
+
+def _enclosing_block(stmt: ast.stmt, ctx: "ModuleContext") -> list[ast.stmt]:
+    parent = ctx.parent(stmt)
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and stmt in block:
+            return block
+    return []
+
+
+def _reports(body: list[ast.stmt], ctx: "ModuleContext") -> bool:
+    """A log line, an error report or a raise: the caller tells someone."""
+    return any(isinstance(n, ast.Raise) or (isinstance(n, ast.Call) and (is_log_call(n, ctx) or is_report_call(n, ctx)))
+               for stmt in body for n in ast.walk(stmt))
+
+
+def _is_system_check(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`@register(Tags.security)` / `@checks.register()` from `django.core.checks`: the check's findings are its
+    return value, and a check that cannot run must not stop `manage.py check`."""
+    for decorator in getattr(function, "decorator_list", []):
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        if (ctx.qualified_name(target) or "").startswith("django.core.checks") and _last_name(target) == "register":
+            return True
+    return False
+
+
+def _is_app_ready(function: ast.AST, ctx: "ModuleContext") -> bool:
+    """`class ShopConfig(AppConfig): def ready(self)`: start-up wiring that must not stop the process."""
+    owner_class = ctx.parent(function)
+    return getattr(function, "name", "") == "ready" and isinstance(owner_class, ast.ClassDef) and any(
+        _last_name(base) == "AppConfig" for base in owner_class.bases)
+
+
+# Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
+# and the lookups and text methods that go with them: what fails there is the value, not a system or a bug elsewhere.
+PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode", "urlsafe_b64decode", "fromisoformat",
+                                    "strptime", "form", "decode", "literal_eval"}
+VALUE_METHODS = frozenset({"get", "split", "rsplit", "strip", "lower", "upper", "replace", "encode", "startswith",
+                           "endswith", "items", "keys", "values", "group", "match"})
+CONVERSIONS = frozenset({"builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.isinstance",
+                         "builtins.len", "builtins.getattr", "builtins.dict", "builtins.list", "builtins.tuple",
+                         "builtins.all", "builtins.any", "builtins.enumerate", "decimal.Decimal"})
+
+
+def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The `try` body parses or converts a value and does nothing else: every call is a parse (`resp.json()`,
+    `await request.form()`, `json.dumps`), a conversion, a method of the parsed value, a translated message or an
+    exception built to leave the block - at least one a parse. What fails there is the value, not a dependency."""
+    body = getattr(ctx.parent(handler), "body", [])
+    if _remote_call(body, ctx) is not None:
+        return False
+    parsed = False
+    for stmt in body:
+        for node in _own_nodes(stmt):
+            if isinstance(node, (ast.AsyncWith, ast.AsyncFor)):
+                return False
+            if not isinstance(node, ast.Call):
+                continue
+            last = _last_name(node.func)
+            qualified = ctx.qualified_name(node.func)
+            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES:
+                parsed = True
+            elif qualified in CONVERSIONS:
+                parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")
+            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None) \
+                    and not last.endswith(("Error", "Exception")) and last not in ("_", "gettext", "gettext_lazy"):
+                return False
+    return parsed
 
 
 # Methods that release resources: one failing release must not stop the others, nor mask the real error.
@@ -569,6 +796,10 @@ def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleCont
     """`except Exception: return False` in a predicate (`is_x()`, `-> bool`, `return True` on success), or
     `ok = False` where the `try` body sets the same flag: the failure is the answer."""
     answer = next((stmt for stmt in handler.body if isinstance(stmt, (ast.Return, ast.Assign, ast.AnnAssign))), None)
+    if answer is None:
+        # `conn.execute(probe); json_functions = True` with a handler that only says so: the flag stays False
+        return any(isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and stmt.value.value is True
+                   and all(isinstance(t, ast.Name) for t in stmt.targets) for stmt in body)
     value = getattr(answer, "value", None)
     if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
         return False
@@ -668,7 +899,7 @@ def _is_client_error(node: ast.AST) -> bool:
     return False
 
 
-def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
+def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext", depth: int = 0) -> bool:
     value = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Return))
     if value is None:
         return False
@@ -677,8 +908,18 @@ def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
     last = _last_name(value.func)
     if last in PARSE_METHODS:
         return True
+    helper = _module_function(value.func, ctx)
+    if helper is not None and depth < 2 and len(helper.body) == 1:
+        return _is_parse_step(helper.body[0], ctx, depth + 1)  # `async def _json_body(r): return await r.json()`
     # `Model(**body)`: a class (CapWords) built from the payload
     return last[:1].isupper() and any(k.arg is None for k in value.keywords)
+
+
+def _module_function(func: ast.AST, ctx: "ModuleContext") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    if not isinstance(func, ast.Name) or ctx.resolve_name(func.id, func) is not None:
+        return None
+    return next((stmt for stmt in ctx.tree.body if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and stmt.name == func.id), None)
 
 
 def carries_error_text(expr: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:

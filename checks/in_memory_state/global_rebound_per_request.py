@@ -9,7 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
-from .project import project_findings, record_graph, record_write
+from .project import GRAPH, project_findings, record_write
 
 RULE = Rule(
     id="GAP102",
@@ -18,6 +18,7 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-1051",
+    reads=(GRAPH,),
     summary="Request or job code rebinds a module global (a counter, flag or token)",
     docs=Docs(
         what=(
@@ -53,12 +54,6 @@ RULE = Rule(
         references=("https://12factor.net/processes",),
     ),
 )
-
-
-@RULE.on(ast.Module)
-def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
-    record_graph(ctx)
-    return iter(())
 
 
 @RULE.on(ast.Global)

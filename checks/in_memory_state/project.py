@@ -1,13 +1,15 @@
 """Cross-module reachability for the in-memory-state rules: a helper in `sessions.py` that writes a module-level
 dict is per-process state when a route in `routes.py` calls it.
 
-Each file records, once, during its single walk (whichever GAP1xx rule asks first):
+The project index (a fact pass, see `orm/index.py`) records, once per file, for the GAP1xx rules that read it:
 
 - `ims-graph` {functions: {qualname: [kind | None, [callee qualnames]]}, instances: {module.name: class qualname},
   registered: [qualnames]}: which of its functions run per request or per job (`scopes.request_reachable`),
   the project functions each one calls (imports resolved, `self.m()`, `manager.m()` on a module-level
   instance, functions passed as arguments such as `Thread(target=handle)`), and handlers registered by
   qualified name (`path("cart/", views.add_to_cart)`, `add_url_rule(view_func=views.index)`).
+And each rule records its own:
+
 - `gap1nn-write` {q, line, col, end_line, end_col, message}: a finding its rule would report if the function
   `q` ran per request or per job, recorded only where the file alone cannot tell (the per-file handler reports
   the rest itself).
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import ast
 import os
+from collections import deque
 from typing import TYPE_CHECKING, Iterator
 
 from ...analyzer.model import OWNER
-from ..orm.index import callee_qualname, function_qualname
+from ..orm.index import PROJECT_INDEX, callee_qualname, function_qualname
 from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
 
 if TYPE_CHECKING:
@@ -43,14 +46,11 @@ def _module(ctx: "ModuleContext") -> str:
     return ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
 
 
-def record_graph(ctx: "ModuleContext") -> None:
-    """Record this file's `ims-graph` fact (once per file, whichever rule asks first)."""
-    ctx.memo(("ims-graph",), lambda: _record_graph(ctx))
-
-
-def _record_graph(ctx: "ModuleContext") -> bool:
+@PROJECT_INDEX.on(ast.Module, fact=GRAPH)
+def _index_graph(node: ast.Module, ctx: "ModuleContext") -> None:
+    """This file's `ims-graph` fact."""
     if is_test_module(ctx):
-        return False
+        return
     functions: dict[str, list] = {}
     methods: list[str] = []
     for function in _top_functions(ctx):
@@ -69,7 +69,6 @@ def _record_graph(ctx: "ModuleContext") -> bool:
     if functions or instances or registered or methods or decorators:
         ctx.record(GRAPH, {"functions": functions, "instances": instances, "registered": registered,
                            "methods": methods, "decorators": decorators})
-    return True
 
 
 def _top_functions(ctx: "ModuleContext") -> Iterator[FunctionNode]:
@@ -237,7 +236,6 @@ def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, c
     qualname = owner_qualname(function, ctx)
     if qualname is None:
         return
-    record_graph(ctx)
     ctx.record(f"{rule.id.lower()}-write", {
         "q": qualname, "line": node.lineno, "col": node.col_offset + 1,
         "end_line": getattr(node, "end_lineno", node.lineno) or node.lineno,
@@ -282,13 +280,13 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
         return [resolve(callee)]
 
     found: dict[str, tuple[str, list[str]]] = {}
-    work: list[tuple[str, str, list[str]]] = []
+    work: deque[tuple[str, str, list[str]]] = deque()  # breadth first: each function gets its shortest chain
     for qualname, kind, chain in roots:
         if qualname not in found:
             found[qualname] = (kind, chain)
             work.append((qualname, kind, chain))
     while work:
-        qualname, kind, chain = work.pop(0)
+        qualname, kind, chain = work.popleft()
         entry = functions.get(qualname)
         if entry is None:
             continue

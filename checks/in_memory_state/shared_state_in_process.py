@@ -11,7 +11,7 @@ from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
 from .mutations import (is_memo_cache, keeps_running_tasks, mutation_target, only_evicts_what_others_add,
                         resets_first, resolve_written_store)
-from .project import project_findings, record_graph, record_write
+from .project import GRAPH, project_findings, record_write
 
 RULE = Rule(
     id="GAP101",
@@ -20,6 +20,7 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-1051",
+    reads=(GRAPH,),
     summary="Request or job code writes to a module-level or class-level container",
     docs=Docs(
         what=(
@@ -74,12 +75,6 @@ RULE = Rule(
         ),
     ),
 )
-
-
-@RULE.on(ast.Module)
-def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
-    record_graph(ctx)
-    return iter(())
 
 
 @RULE.on(ast.Subscript, ast.Call)

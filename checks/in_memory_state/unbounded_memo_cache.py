@@ -10,7 +10,7 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
 from .mutations import is_memo_cache, module_bounds, resolve_store
-from .project import project_findings, record_graph, record_write
+from .project import GRAPH, project_findings, record_write
 
 RULE = Rule(
     id="GAP103",
@@ -19,6 +19,7 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-401",
+    reads=(GRAPH,),
     summary="Request or job code fills a cache that never evicts",
     docs=Docs(
         what=(
@@ -64,12 +65,6 @@ RULE = Rule(
 
 UNBOUNDED_CACHE_DECORATORS = frozenset({"functools.cache"})
 SIZED_CACHE_DECORATORS = frozenset({"functools.lru_cache"})
-
-
-@RULE.on(ast.Module)
-def record(node: ast.Module, ctx: ModuleContext) -> Iterator[Finding]:
-    record_graph(ctx)
-    return iter(())
 
 
 @RULE.on(ast.Subscript)

@@ -9,7 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import http_effect, outside_request_paths, per_item_loop
-from ..orm.index import loop_calls_reaching, record_function_summary, record_loop_call
+from ..orm.index import FUNCTIONS, LOOP_CALLS, loop_calls_reaching
 
 RULE = Rule(
     id="GAP303",
@@ -18,6 +18,7 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-1073",
+    reads=(FUNCTIONS, LOOP_CALLS),
     summary="HTTP request or LLM call made once per item of a loop, sequentially",
     docs=Docs(
         what=(
@@ -85,7 +86,6 @@ def _message(what: str, loop_line: int, awaited: bool) -> str:
 def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if outside_request_paths(ctx):
         return
-    record_loop_call(call, ctx)
     if ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
         return
     what = http_effect(call, ctx)
@@ -94,11 +94,6 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     loop = per_item_loop(call, ctx)
     if loop is not None:
         yield ctx.finding(RULE, call, _message(what, loop.line, isinstance(ctx.parent(call), ast.Await)))
-
-
-@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
-def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
-    record_function_summary(function, ctx)
 
 
 @RULE.on_project

@@ -17,7 +17,7 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
                          custom_manager_chain, django_chain, iterates_query, outside_request_paths,
                          parameter_annotation, related_chain, strip_chain)
-from ..orm.index import is_module_level_class, loaded_relations, record_model, rows_not_models
+from ..orm.index import MODELS, is_module_level_class, loaded_relations, rows_not_models
 
 RULE = Rule(
     id="GAP302",
@@ -26,6 +26,7 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-1073",
+    reads=(MODELS,),
     summary="Related object or collection lazily loaded for every row of a query",
     docs=Docs(
         what=(
@@ -102,8 +103,7 @@ RULE = Rule(
 
 
 @RULE.on(ast.ClassDef)
-def models(cls: ast.ClassDef, ctx: ModuleContext) -> None:
-    record_model(cls, ctx)
+def row_callbacks(cls: ast.ClassDef, ctx: ModuleContext) -> None:
     _record_row_callbacks(cls, ctx)
 
 

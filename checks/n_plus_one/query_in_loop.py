@@ -11,8 +11,7 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_TERMINAL, MATERIALISERS, REDIS_PER_KEY, call_name, custom_manager_query,
                          django_chain, is_redis, is_sa_session, iterates_query, outside_request_paths, per_item_loop,
                          query_effect, statement_per_item, strip_chain)
-from ..orm.index import (cache_miss_branch, loop_calls_reaching, record_function_summary, record_implicit_str,
-                         record_loop_call, record_model)
+from ..orm.index import FUNCTIONS, LOOP_CALLS, MODELS, cache_miss_branch, loop_calls_reaching
 from .lazy_relation_in_loop import ModelIndex, _framework_kind, _model_names, _registered_model
 
 RULE = Rule(
@@ -22,6 +21,7 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-1073",
+    reads=(MODELS, FUNCTIONS, LOOP_CALLS),
     summary="Database query issued once per item of a loop",
     docs=Docs(
         what=(
@@ -130,11 +130,6 @@ def _skip_file(ctx: ModuleContext) -> bool:
 def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if _skip_file(ctx):
         return
-    record_loop_call(call, ctx)
-    if isinstance(call.func, ast.Name) and call.func.id in ("str", "print", "format") and call.args and \
-            ctx.qualified_name(call.func) in ("builtins.str", "builtins.print", "builtins.format"):
-        for arg in call.args[:1] if call.func.id != "print" else call.args:
-            record_implicit_str(arg, call, ctx)
     what = query_effect(call, ctx)
     if what is None:
         what = _materialised_query(call, ctx)
@@ -152,13 +147,6 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
 
 
-@RULE.on(ast.FormattedValue)
-def check_formatted(node: ast.FormattedValue, ctx: ModuleContext) -> None:
-    """`f"{pizza}"` in a loop over pizzas calls Pizza.__str__ per row (`!r` calls __repr__: not followed)."""
-    if node.conversion != ord("r") and isinstance(node.value, ast.Name) and not _skip_file(ctx):
-        record_implicit_str(node.value, node, ctx)
-
-
 @RULE.on(ast.For, ast.AsyncFor, ast.comprehension)
 def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: ModuleContext) -> Iterator[Finding]:
     """`for item in Item.objects.filter(order=order)` nested in a loop over orders: one query per order."""
@@ -170,13 +158,6 @@ def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: Modul
     loop = per_item_loop(node.iter, ctx)
     if loop is not None and loop.node is not node:
         yield ctx.finding(RULE, node.iter, _message(f"iterating {chain.label}", loop.line, None, ctx))
-
-
-@RULE.on(ast.ClassDef)
-def models(cls: ast.ClassDef, ctx: ModuleContext) -> None:
-    """The model index (shared with GAP302, recorded once): which class attributes are custom managers."""
-    if not _skip_file(ctx):
-        record_model(cls, ctx)
 
 
 def _record_manager_query(call: ast.Call, ctx: ModuleContext) -> None:
@@ -198,11 +179,6 @@ def _record_manager_query(call: ast.Call, ctx: ModuleContext) -> None:
         "end_col": ctx.column(call.end_lineno or call.lineno, call.end_col_offset or 0),
         "loop_line": loop.line, "advice": advice(call, ctx),
     })
-
-
-@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
-def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
-    record_function_summary(function, ctx)
 
 
 @RULE.on_project

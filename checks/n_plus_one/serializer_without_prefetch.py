@@ -16,8 +16,8 @@ from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_ROWS, call_name, is_test_or_migration,
                          iterates_query, outside_request_paths, query_effect, strip_chain)
-from ..orm.index import (callee_qualname, function_qualname, is_module_level_class, loaded_relations,
-                         record_function_summary, record_model, resolve_effects)
+from ..orm.index import (FUNCTIONS, MODELS, callee_qualname, function_qualname, is_module_level_class,
+                         loaded_relations, resolve_effects)
 from .lazy_relation_in_loop import ModelIndex, _covered, _model_names
 
 RULE = Rule(
@@ -27,6 +27,7 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-1073",
+    reads=(MODELS, FUNCTIONS),
     summary="DRF serializer or FastAPI response model reads relations of every row without eager loading",
     docs=Docs(
         what=(
@@ -102,7 +103,6 @@ def classes(cls: ast.ClassDef, ctx: ModuleContext) -> None:
     elif any((ctx.dotted_name(base) or "").endswith(LIST_VIEWS) for base in cls.bases):
         _record_list_view(cls, ctx)
     else:
-        record_model(cls, ctx)  # the model index (shared with GAP301/302, recorded once): this rule alone needs it
         _record_response_schema(cls, ctx)
     if _loads_in_get_queryset(cls):
         ctx.record("drf-loading-view", cls.name)  # subclasses get their relations loaded by this base
@@ -279,10 +279,8 @@ def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: Module
 
 @RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
 def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
-    """Function summaries (shared with GAP301/303, recorded once): which model methods run a query. Also the
-    queryset a project function returns (`return list(Product.objects.raw(sql))`), for views that serialize a
-    helper's rows."""
-    record_function_summary(function, ctx)
+    """The queryset a project function returns (`return list(Product.objects.raw(sql))`), for views that
+    serialize a helper's rows (which model methods run a query comes from the project index)."""
     if is_test_or_migration(ctx.path):
         return
     if function.decorator_list:

@@ -44,8 +44,10 @@ RULE = Rule(
             "    raise HTTPException(401, \"Invalid email or password\")"
         ),
         not_caught=(
-            "Authorization decisions (`if not user.is_admin: abort(403)`, a missing session for a logged-out"
-            " visitor): the branch must check a credential. Checks whose helper lives in another module and logs"
+            "Authorization decisions (`if not user.is_admin: abort(403)`, `if user_api_key_dict.user_role !="
+            " ADMIN`, a missing session for a logged-out visitor): the branch must check a credential, and an object"
+            " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
+            " is tested. Checks whose helper lives in another module and logs"
             " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
             " (Django's and DRF's own classes log or raise elsewhere). Test modules."
         ),
@@ -110,7 +112,11 @@ def _logs(node: ast.AST, ctx: ModuleContext) -> bool:
 
 def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
     found = False
+    skipped = {id(n) for call in ast.walk(test) if isinstance(call, ast.Call) and _is_authorization(call, ctx)
+               for n in ast.walk(call)}
     for node in ast.walk(test):
+        if id(node) in skipped or _is_receiver(node, ctx) or _server_credential(node, ctx):
+            continue  # `user_api_key_dict.user_role != ADMIN`: the tested value is the role, not the key
         if isinstance(node, ast.Name):
             words = node.id
         elif isinstance(node, ast.Attribute):
@@ -124,6 +130,46 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
         if isinstance(node, ast.Name) and _helper_logs(node, ctx):
             return False  # the check itself logs the failure (`verify_signature()` defined in this module)
     return found
+
+
+def _is_receiver(node: ast.AST, ctx: ModuleContext) -> bool:
+    """The object an attribute is read from (`auth` in `auth.user_role`): the principal already authenticated,
+    whose credential-like name says what it was built from; the attribute read is what the branch tests."""
+    parent = ctx.parent(node)
+    return isinstance(node, (ast.Name, ast.Attribute)) and isinstance(parent, ast.Attribute) \
+        and parent.value is node and not VALIDITY.search(parent.attr)
+
+
+# Calls that decide what an authenticated caller may do (`is_proxy_admin(auth)`, `can_access_resource(auth, row)`).
+AUTHORIZATION = re.compile(r"(?i)admin|access|role|permission|allow|authoriz|owner|member|can_|scope|_view|grant")
+# Calls that read the server's own configuration or credential store: a missing value there is a misconfiguration.
+SERVER_CONFIG = re.compile(r"(?i)getenv|environ|get_credential|get_secret|settings|config")
+
+
+def _is_authorization(call: ast.Call, ctx: ModuleContext) -> bool:
+    """An authorization predicate, a type or attribute probe (`isinstance(auth, UserAuth)`,
+    `getattr(auth, "user_role")`), or a read of the server's configuration (`Config.get("auth.enable_api_keys")`)."""
+    if ctx.qualified_name(call.func) in ("builtins.isinstance", "builtins.getattr", "builtins.hasattr"):
+        return True
+    if SERVER_CONFIG.search(ctx.dotted_name(call.func) or ""):
+        return True
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    return bool(AUTHORIZATION.search(name)) and not re.search(r"(?i)verify|password|signature|token", name)
+
+
+def _server_credential(node: ast.AST, ctx: ModuleContext) -> bool:
+    """`api_key = router.get_credentials(...)`, `os.environ.get("KEY")`: the server's own secret, not the
+    client's - its absence is a misconfiguration, not a failed check."""
+    if not isinstance(node, ast.Name):
+        return False
+    value = ctx.value_of(node)
+    if isinstance(value, ast.Await):
+        value = value.value
+    return isinstance(value, ast.Call) and bool(SERVER_CONFIG.search(ctx.dotted_name(value.func) or ""))
+
+
+# Attributes that test the credential object itself (`token.is_expired`, `sig.matches(...)`), not its owner's rights.
+VALIDITY = re.compile(r"(?i)valid|expir|revok|verif|match|check|compare|decode")
 
 
 def _helper_logs(name: ast.Name, ctx: ModuleContext) -> bool:

@@ -14,6 +14,9 @@ RULE = Rule(
     name="error-handled-unlogged",
     category="no-logging",
     severity="warning",
+    # Medium: on a fresh sample of real applications most catch-alls wrapped code that cannot hit an outage
+    # (lookups in the app's own tables, error pages that must not fail, parsing of form input), which the
+    # "calls another module" test cannot tell from a dependency; GAP501 reports those handlers' breadth anyway.
     precision="medium",
     cwe="CWE-778",
     summary="An except handler ends a failure without any log line",
@@ -51,12 +54,19 @@ RULE = Rule(
             " `try` only parses the client's input (`request.get_json()`, `json.loads(body)`), narrow handlers for"
             " non-external errors that fall back quietly (`except KeyError: return default`), and narrow external"
             " failures (GAP601 reports those). Catch-alls around local computation only (`int(value)`, the"
-            " standard library, helpers of the same module, building an object): GAP501 still reports the breadth."
+            " standard library, helpers of the same module, building an object) or around a parse whose calls all"
+            " read a value (`await response.json()`, `await request.form()`, `safe_dumps(obj)`,"
+            " `Model.model_validate(data)`, with lookups on the result) or around installed packages that compute"
+            " locally (`pycountry`, `phonenumbers`, `dateutil`, `babel`, `cryptography`, Django's `django.utils`"
+            " and `django.urls` helpers): GAP501 still reports the breadth. Health checks (a function named for"
+            " `health`, `readiness`, `liveness`, `heartbeat`), which report the outage as their answer."
             " A catch-all the user already suppressed for GAP5xx (`# gapcheck: ignore[GAP501]`). Silence that is the handler's job, as for GAP501: local yes/no"
             " probes, optional imports, one-call cleanups, test modules, handlers waived for a peer linter"
             " (`# noqa: BLE001`, `S110`), `while True:` retry steps, migrations, and handlers with a comment"
             " explaining the decision. A handler that hands the error on (returns or stores `e`, calls"
-            " `self.handle_error()`) or prints it (GAP603)."
+            " `self.handle_error()`) or prints it (GAP603). Precision is medium: a catch-all around a call into"
+            " another module of the app is reported even when that call only looks something up in memory"
+            " (`get_model_info(model)`), because nothing in the call says whether it reaches a database."
         ),
         references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
                     "https://cwe.mitre.org/data/definitions/778.html"),

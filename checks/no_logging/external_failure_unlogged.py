@@ -55,7 +55,14 @@ RULE = Rule(
             " the client's error, not a system that is down. A `TimeoutError` around a timed wait on local state"
             " (`asyncio.wait_for(queue.get(), 0.5)`, `event.wait()`, a chat bot's `bot.wait_for(...)`): expiry is"
             " the expected outcome. Database errors in migrations (a `migrations/` folder or an Alembic script):"
-            " they report the schema's state (\"already exists\"), not an outage."
+            " they report the schema's state (\"already exists\"), not an outage. Errors of a network library"
+            " that describe local misuse or a malformed body (`httpx.DecodingError`, `InvalidURL`,"
+            " `ResponseNotRead`, `requests.JSONDecodeError`). A handler whose value names the failure for its caller"
+            " (`return Outcome.RETRY`, `{\"error\": \"cannot connect\"}`, `return None, \"timeout\"`, a message"
+            " such as \"the scanner was unreachable\"), a reset or broken pipe while reading or writing a stream"
+            " the code serves (the peer hung up), and status probes (`_db_health_readiness_check()`,"
+            " `check_server_connection()`, `service_status()`). A helper whose every caller in the module tests the"
+            " returned None and logs or raises: the failure is reported one frame up."
         ),
         references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
                     "https://requests.readthedocs.io/en/latest/user/quickstart/#errors-and-exceptions"),

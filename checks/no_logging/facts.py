@@ -55,13 +55,19 @@ EXTERNAL_PREFIXES = (
 )
 EXPECTED_OUTCOME_WORDS = ("IntegrityError", "UniqueViolation", "DoesNotExist", "NotFound", "NoResultFound",
                           "DuplicateKey", "InvalidRequestError", "StatusCodeError", "CardError", "NotSupported")
+# Errors of those modules that describe local misuse or a malformed body, not a system that is down: a bad URL,
+# a response body read twice or not read yet, an undecodable or non-JSON body.
+LOCAL_ERROR_WORDS = ("DecodingError", "InvalidURL", "InvalidUrl", "RequestNotRead", "ResponseNotRead",
+                     "StreamConsumed", "StreamClosed", "UnsupportedProtocol", "LocalProtocolError", "CookieConflict",
+                     "InvalidHeader", "MissingSchema", "InvalidSchema", "JSONDecodeError", "URLRequired",
+                     "InvalidJSONError", "LocationParseError", "ContentTypeError")
 JSON_DECODE_ERRORS = frozenset({"json.JSONDecodeError", "json.decoder.JSONDecodeError", "builtins.ValueError",
                                 "simplejson.JSONDecodeError"})
 REQUEST_NAMES = frozenset({"request", "req", "self.request"})
 
 # Module path parts and imports that make a module a command-line program or a test, where print() is the output.
 NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs",
-                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools"})
+                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools", "cli"})
 NON_SERVICE_FILES = frozenset({"setup.py", "manage.py", "__main__.py", "conftest.py", "noxfile.py", "fabfile.py",
                                "cli.py", "conf.py"})
 CLI_MODULES = frozenset({"argparse", "click", "typer", "optparse", "fire", "docopt", "getopt"})
@@ -133,7 +139,7 @@ def is_report_call(call: ast.Call, ctx: "ModuleContext") -> bool:
 def is_external_failure(name: str | None) -> bool:
     if not name:
         return False
-    if any(word in name for word in EXPECTED_OUTCOME_WORDS):
+    if any(word in name for word in EXPECTED_OUTCOME_WORDS + LOCAL_ERROR_WORDS):
         return False
     return name in EXTERNAL_EXACT or name.startswith(EXTERNAL_PREFIXES)
 
@@ -166,7 +172,14 @@ def is_service_module(ctx: "ModuleContext") -> bool:
         return False
     if any(root.split(".")[0] in CLI_MODULES for root in ctx.imports.values()):
         return False
-    return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree))
+    return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree)) \
+        and not ctx.memo(("gap6-asks-the-user",), lambda: _asks_the_user(ctx))
+
+
+def _asks_the_user(ctx: "ModuleContext") -> bool:
+    """`input("Provider: ")`, `getpass.getpass()`: an interactive program (a setup wizard), whose output is stdout."""
+    return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in ("builtins.input", "getpass.getpass")
+               for n in ast.walk(ctx.tree))
 
 
 def _has_main_guard(tree: ast.Module) -> bool:

@@ -49,8 +49,9 @@ RULE = Rule(
             "Handlers that re-raise (the traceback travels with the exception), narrow handlers (a logged"
             " `requests.Timeout` needs no traceback), bare `except:` (GAP502 reports those, once), handlers GAP501"
             " reports, test modules, `while True:` retry steps, handlers whose log lines are all `debug`, log calls on"
-            " objects that are neither spelled nor created like a logger, and log calls passing `**kwargs`"
-            " (they may carry `exc_info`)."
+            " objects that are neither spelled nor created like a logger, log calls passing `**kwargs`"
+            " (they may carry `exc_info`), and handlers whose comment says why the exception stays out of the log"
+            " (\"it may contain secrets\")."
         ),
         references=("https://docs.python.org/3/library/logging.html#logging.Logger.exception",
                     "https://docs.python.org/3/library/logging.html#logging.Logger.debug"),

@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..broad_except.facts import log_owner, summarize
-from ..broad_except.facts import is_request_handler
+from ..broad_except.facts import PRINT_WAIVER, is_request_handler
 from ..common import is_inert_value
 from ..scopes import request_reachable
 from .facts import is_service_module
@@ -50,7 +50,11 @@ RULE = Rule(
         not_caught=(
             "print() on the happy path outside request handlers (diagnostics are a matter of taste), a printed"
             " value without a message (`print(order)`, a debugging leftover), `print(..., file=fh)` into a file,"
-            " handlers that also log or re-raise. An `if __name__ == \"__main__\":` block that only starts the"
+            " handlers that also log or re-raise, a print waived for flake8-print (`# noqa: T201`), a handler whose"
+            " `try` body prints too (the handler's print is the fallback output: `except UnicodeEncodeError:"
+            " print(ascii_banner)`), a print inside a `logging.Handler` subclass (a logger there would recurse), an"
+            " optional import that says it is missing, modules under `cli/` and"
+            " interactive programs (a module that calls `input()` or `getpass()`). An `if __name__ == \"__main__\":` block that only starts the"
             " development server (`app.run()`, `uvicorn.run(app)`) does not make the module a script. Precision is"
             " medium: a library module that is really a command-line entry point without any of the markers above"
             " is reported."
@@ -82,6 +86,8 @@ def check_print(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     if ctx.enclosing(call, ast.ExceptHandler) is not None or not is_service_module(ctx):
         return  # handlers: the check above
+    if 0 < call.lineno <= len(ctx.lines) and PRINT_WAIVER.search(ctx.lines[call.lineno - 1]):
+        return  # `# noqa: T201`: the author already decided this print stays
     function = ctx.enclosing_function(call)
     if function is None or isinstance(function, ast.Lambda):
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -1310,11 +1310,19 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
     not once per call."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
-    declared = ctx.memo(("declared-globals", id(function)), lambda: frozenset(
-        name for inner in ast.walk(function) if isinstance(inner, ast.Global) for name in inner.names))
-    local = ctx.memo(("local-names", id(function)), lambda: frozenset(
-        inner.id for inner in ast.walk(function) if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Store)))
-    shared = declared | (ctx.module_names - local)
+    # Called for every call of every function: the two walks of the function run only once a test or an
+    # assignment of the right shape is found (most calls have neither).
+    def declared() -> frozenset[str]:
+        return _declared_globals(ctx).get(id(function), frozenset())
+
+    def shared(name: str) -> bool:
+        if name in declared():
+            return True
+        local = ctx.memo(("local-names", id(function)), lambda: frozenset(
+            inner.id for inner in ast.walk(function) if isinstance(inner, ast.Name)
+            and isinstance(inner.ctx, ast.Store)))
+        return name in ctx.module_names and name not in local
+
     top: ast.AST | None = None
     child: ast.AST = node
     for ancestor in ctx.ancestors(node):
@@ -1322,11 +1330,13 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
             break
         if isinstance(ancestor, ast.If) and child in ancestor.body:
             name = _unset_name(ancestor.test)
-            if name in shared and _fills(ancestor.body, name):
+            if name is not None and shared(name) and _fills(ancestor.body, name):
                 return True
         top = child = ancestor
+    if top is None:
+        return False
     assigned = _assigned_global(node, declared, ctx)
-    if assigned is None or top is None:
+    if assigned is None:
         return False
     for earlier in function.body:
         if earlier is top:
@@ -1335,6 +1345,22 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
                 and isinstance(earlier.body[-1], ast.Return):
             return True
     return False
+
+
+def _declared_globals(ctx: "ModuleContext") -> dict[int, frozenset[str]]:
+    """id(function) -> the names its `global` statements declare, its nested functions' included (one pass
+    over the file's nodes; most files have no `global` at all)."""
+
+    def compute() -> dict[int, frozenset[str]]:
+        found: dict[int, set[str]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, ast.Global):
+                for ancestor in ctx.ancestors(node):
+                    if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        found.setdefault(id(ancestor), set()).update(node.names)
+        return {key: frozenset(names) for key, names in found.items()}
+
+    return ctx.memo(("declared-globals",), compute)
 
 
 def _unset_name(test: ast.AST) -> str | None:
@@ -1377,12 +1403,15 @@ def _fills(body: list[ast.stmt], name: str) -> bool:
     return False
 
 
-def _assigned_global(node: ast.AST, declared: frozenset[str], ctx: "ModuleContext") -> str | None:
+def _assigned_global(node: ast.AST, declared: Callable[[], frozenset[str]], ctx: "ModuleContext") -> str | None:
     """`_CONFIG = load()`: the declared global that the statement holding `node` assigns."""
+    if not declared():
+        return None
     for ancestor in ctx.ancestors(node):
         if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
             targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
-            return next((t.id for t in targets if isinstance(t, ast.Name) and t.id in declared), None)
+            names = [t.id for t in targets if isinstance(t, ast.Name)]
+            return next((name for name in names if name in declared()), None) if names else None
         if isinstance(ancestor, ast.stmt):
             return None
     return None

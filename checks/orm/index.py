@@ -1,7 +1,8 @@
-"""Project-index facts for the ORM families: per-function summaries, loop call sites, models and relation uses.
+"""The project index: per-function summaries, loop call sites and models, recorded by one fact pass.
 
-Recorded during the single per-file walk (each at most once per node, through `ctx.memo`, whichever rule asks
-first) and joined once per scan by the project checks:
+`PROJECT_INDEX` is a fact pass: the engine runs its handlers in the single per-file walk, on every file that an
+enabled rule reading these facts may apply to, and the project checks join them once per scan. Rules read the
+index (`Rule(reads=...)`); none records it. The kinds:
 
 - `orm-function` {q, line, query: [line, what] | None, http: [line, what] | None, calls: [qualified names]}
 - `orm-loop-call` {callee, line, col, end_line, end_col, loop_line, awaited}: a call in a per-item loop to a
@@ -9,8 +10,8 @@ first) and joined once per scan by the project checks:
 - `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}, overrides?}: Django
   models and SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager;
   `overrides` lists the class's own save/delete methods)
-- `orm-relation-use` {model, attr, next, method, selected, prefetched, select_all, line, col, ...}: `item.attr`
-  inside a loop over a queryset of `model`
+
+(`orm-relation-use`, `item.attr` inside a loop over a queryset, is GAP302's own fact, recorded by that rule.)
 
 The join is linear: one dictionary per kind, effects propagated through callees to a fixed depth with a memo.
 """
@@ -20,9 +21,11 @@ import ast
 import os
 from typing import TYPE_CHECKING, Callable, Iterator
 
+from ...analyzer.registry import FactPass
+from ..scopes import is_test_module
 from .facts import (DJANGO_RELATION_FIELDS, DJANGO_ROWS, DJANGO_TERMINAL, RELATED_QUERYSET_METHODS, SA_EAGER_OPTIONS,
-                    call_name, http_effect, iterates_query, once_per_process, per_item_loop, query_effect,
-                    related_chain, statement_per_item)
+                    call_name, http_effect, iterates_query, once_per_process, outside_request_paths, per_item_loop,
+                    query_effect, related_chain, statement_per_item)
 
 # Calls that run a related manager's query now (iteration is followed separately).
 RELATED_TERMINAL = DJANGO_TERMINAL
@@ -36,6 +39,47 @@ MEMO_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cached", 
                              "cache_page", "cached_method", "ttl_cache"})
 SUMMARY_DEPTH = 3
 MAX_CALLS = 60
+
+PROJECT_INDEX = FactPass("project-index")
+MODELS = "orm-model"
+FUNCTIONS = "orm-function"
+LOOP_CALLS = "orm-loop-call"
+
+
+# Test modules (analysed with `include-tests`) are left out of the index: no rule reports on them and no
+# production module calls into them, and they are two thirds of a large project's functions.
+@PROJECT_INDEX.on(ast.ClassDef, fact=MODELS)
+def _index_model(cls: ast.ClassDef, ctx: "ModuleContext") -> None:
+    if not is_test_module(ctx):
+        _model(cls, ctx)
+
+
+@PROJECT_INDEX.on(ast.FunctionDef, ast.AsyncFunctionDef, fact=FUNCTIONS)
+def _index_function(function: "FunctionNode", ctx: "ModuleContext") -> None:
+    if not is_test_module(ctx):
+        _summarise(function, ctx)
+
+
+@PROJECT_INDEX.on(ast.Call, fact=LOOP_CALLS)
+def _index_loop_call(call: ast.Call, ctx: "ModuleContext") -> None:
+    # Only calls that can run per item: the loop test is the cheap one, so it comes first.
+    in_loop = ctx.enclosing_loop(call) is not None
+    if not (in_loop or isinstance(ctx.enclosing_function(call), ast.Lambda)) or outside_request_paths(ctx):
+        return
+    _loop_call(call, ctx)
+    func = call.func
+    if in_loop and isinstance(func, ast.Name) and func.id in ("str", "print", "format") and call.args and \
+            ctx.qualified_name(func) in ("builtins.str", "builtins.print", "builtins.format"):
+        for arg in call.args[:1] if func.id != "print" else call.args:
+            _implicit_str(arg, call, ctx)
+
+
+@PROJECT_INDEX.on(ast.FormattedValue, fact=LOOP_CALLS)
+def _index_formatted(node: ast.FormattedValue, ctx: "ModuleContext") -> None:
+    """`f"{pizza}"` in a loop over pizzas calls Pizza.__str__ per row (`!r` calls __repr__: not followed)."""
+    if node.conversion != ord("r") and isinstance(node.value, ast.Name) and ctx.enclosing_loop(node) is not None \
+            and not outside_request_paths(ctx):
+        _implicit_str(node.value, node, ctx)
 
 
 # ---- naming -------------------------------------------------------------------------------------------------
@@ -85,10 +129,6 @@ def is_memoised(function: FunctionNode) -> bool:
 
 
 # ---- per-function summaries ---------------------------------------------------------------------------------
-def record_function_summary(function: FunctionNode, ctx: "ModuleContext") -> None:
-    ctx.memo(("orm-function", id(function)), lambda: _summarise(function, ctx))
-
-
 def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     qualname = function_qualname(function, ctx)
     if qualname is None:
@@ -105,15 +145,10 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     once: list[str] = []
     for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
-            if once_per_process(node, function, ctx):
-                callee = callee_qualname(node, ctx)
-                if callee and callee not in seen and len(calls) < MAX_CALLS:
-                    seen.add(callee)
-                    calls.append(callee)  # still an edge for reachability, but no effect per call
-                    once.append(callee)
-                continue
-            if query is None and related is None and parameters:
-                related = _relation_query(node, parameters, function, ctx)
+            callee = callee_qualname(node, ctx)
+            new_related = _relation_query(node, parameters, function, ctx) \
+                if query is None and related is None and parameters else None
+            new_query: list | None = None
             if query is None:
                 what = query_effect(node, ctx)
                 if what is None and isinstance(node.func, ast.Name) and node.func.id in ("list", "tuple", "set",
@@ -121,15 +156,23 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
                         iterates_query(node.args[0], ctx) is not None:
                     what = f"{call_name(node)}() over a query"
                 if what and not cache_miss_branch(node, function, ctx):
-                    query = [node.lineno, what]
-            if http is None:
-                what = http_effect(node, ctx)
-                if what:
-                    http = [node.lineno, what]
-            callee = callee_qualname(node, ctx)
+                    new_query = [node.lineno, what]
+            what = http_effect(node, ctx) if http is None else None
+            new_http = [node.lineno, what] if what else None
+            if not (callee or new_related or new_query or new_http):
+                continue
+            # A call made once per process (a table filled on first use) is still an edge for reachability,
+            # but no effect per call. Asked last: it walks up the tree, and most calls have nothing to add.
+            once_only = once_per_process(node, function, ctx)
+            if not once_only:
+                related = related or new_related
+                query = query or new_query
+                http = http or new_http
             if callee and callee not in seen and len(calls) < MAX_CALLS:
                 seen.add(callee)
                 calls.append(callee)
+                if once_only:
+                    once.append(callee)
         elif query is None and isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             chain = iterates_query(node.iter, ctx)
             if chain is not None and not cache_miss_branch(node.iter, function, ctx) \
@@ -234,7 +277,7 @@ def _reads_cache(expr: ast.AST, ctx: "ModuleContext") -> bool:
     return False
 
 
-def record_implicit_str(value: ast.AST, at: ast.AST, ctx: "ModuleContext") -> None:
+def _implicit_str(value: ast.AST, at: ast.AST, ctx: "ModuleContext") -> None:
     """`str(row)`, `print(row)`, `f"{row}"` on the rows of a queryset loop call the model's `__str__` once per
     row: recorded as a loop call to `<model>.__str__`, which the join resolves like any project function."""
     if not isinstance(value, ast.Name) or ctx.enclosing_loop(at) is None:
@@ -263,14 +306,8 @@ def record_implicit_str(value: ast.AST, at: ast.AST, ctx: "ModuleContext") -> No
     })
 
 
-def record_loop_call(call: ast.Call, ctx: "ModuleContext") -> None:
-    """A call inside a per-item loop to what may be a project function: the project check decides."""
-    ctx.memo(("orm-loop-call", id(call)), lambda: _loop_call(call, ctx))
-
-
 def _loop_call(call: ast.Call, ctx: "ModuleContext") -> bool:
-    if ctx.enclosing_loop(call) is None and not isinstance(ctx.enclosing_function(call), ast.Lambda):
-        return False
+    """A call inside a per-item loop to what may be a project function: the project check decides."""
     callee = callee_qualname(call, ctx)
     if callee is None or query_effect(call, ctx) or http_effect(call, ctx):
         return False
@@ -380,10 +417,6 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
 
 
 # ---- models -------------------------------------------------------------------------------------------------
-def record_model(cls: ast.ClassDef, ctx: "ModuleContext") -> None:
-    ctx.memo(("orm-model", id(cls)), lambda: _model(cls, ctx))
-
-
 def is_module_level_class(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
     """A class defined at module level, also under `if`/`try` (`if not is_model_registered(...): class Line`)."""
     for ancestor in ctx.ancestors(cls):

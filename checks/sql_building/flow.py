@@ -10,6 +10,7 @@ step with a non-constant part is.
 from __future__ import annotations
 
 import ast
+import re
 import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -256,12 +257,22 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     if isinstance(items, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
         part = _comprehension_element(items, separator.text, ctx, depth)
         return _join([Shape(separator.text), part], built=bool(part.splices))
+    if isinstance(items, ast.BinOp) and isinstance(items.op, ast.Add) and all(
+            isinstance(side, (ast.List, ast.Tuple, ast.ListComp)) for side in (items.left, items.right)):
+        # `sep.join([...for r in old] + [...for t in new])`: each list's elements are pieces of the text
+        left = _join_call(_with_items(call, items.left), separator, ctx, depth)
+        right = _join_call(_with_items(call, items.right), separator, ctx, depth)
+        return _join([left, right], built=bool(left.splices or right.splices))
     repeated = shape_of(items, ctx, depth + 1) if isinstance(items, ast.BinOp) else None
     if repeated is not None:
         return repeated
     if isinstance(items, ast.Constant) and isinstance(items.value, str):
         return Shape(items.value)
     return _join([Shape(separator.text), _piece(items, separator.text, how, ctx, depth)])
+
+
+def _with_items(call: ast.Call, items: ast.AST) -> ast.Call:
+    return ast.Call(func=call.func, args=[items], keywords=[])
 
 
 def _comprehension_element(comp: ast.AST, before: str, ctx: "ModuleContext", depth: int) -> Shape:
@@ -415,21 +426,48 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        return _is_trusted_attribute(expr)
+        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx)
     if isinstance(expr, ast.Subscript):
         return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
     if isinstance(expr, ast.Name):
         statements = _bindings_before(expr, ctx)
         if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
             return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
+        if statements and all(isinstance(s, ast.Assign) and _built_with_params(s, expr.id) for s in statements):
+            return True  # `where, params = self._build_filter(f)`: a builder that returns its own parameters
+        if statements and all(isinstance(s, ast.For) and _enumerate_index(s, expr.id, ctx) for s in statements):
+            return True  # `for i, key in enumerate(keys)`: `i` is a number
         if statements and all(isinstance(s, ast.Assign) for s in statements):
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
+        if statements == [] and _numeric_parameter(expr, ctx):
+            return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
     return False
 
 
 COMPILERS = frozenset({"sql_with_params", "as_sql", "compile"})
+# Names of the second half of a `(sql, params)` pair a query builder returns.
+PARAMS_NAMES = re.compile(r"(?i)param|args|binds|values")
+
+
+def _built_with_params(stmt: ast.Assign, name: str) -> bool:
+    """`fsql, fparams = self._build_filter_sql(expr)`: the first of a pair whose second half is named for
+    parameters - the builder kept the values out of the text and returns them to be bound."""
+    target = stmt.targets[0] if len(stmt.targets) == 1 else None
+    if not (isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(stmt.value, ast.Call)):
+        return False
+    first, second = target.elts
+    return isinstance(first, ast.Name) and first.id == name and isinstance(second, ast.Name) \
+        and bool(PARAMS_NAMES.search(second.id))
+
+
+def _enumerate_index(loop: ast.For, name: str, ctx: "ModuleContext") -> bool:
+    """`for i, value in enumerate(values)`: the index is an int, whatever the values are."""
+    iterable, target = loop.iter, loop.target
+    return isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+        and isinstance(target, ast.Tuple) and bool(target.elts) and isinstance(target.elts[0], ast.Name) \
+        and target.elts[0].id == name
 
 
 def _compiled_sql(value: ast.AST) -> bool:
@@ -481,6 +519,29 @@ def _is_constant_tree(node: ast.AST) -> bool:
 
 def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:
     return isinstance(expr, ast.Call) and ctx.qualified_name(expr.func) == "builtins.range"
+
+
+NUMERIC_ANNOTATIONS = frozenset({"int", "float", "bool"})
+
+
+def _numeric_parameter(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A parameter annotated `int`/`float`/`bool` that the function never rebinds: a number by contract."""
+    for scope in _function_scopes(name, ctx):
+        for arg in _arguments(scope):
+            if arg.arg == name.id:
+                return isinstance(arg.annotation, ast.Name) and arg.annotation.id in NUMERIC_ANNOTATIONS
+    return False
+
+
+def _through_trusted_alias(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`meta = model._meta` ... `meta.db_table`: schema metadata reached through a local name."""
+    root: ast.AST = expr
+    while isinstance(root, ast.Attribute):
+        root = root.value
+    if not isinstance(root, ast.Name):
+        return False
+    value = _local_value(root, ctx)
+    return isinstance(value, ast.Attribute) and _is_trusted_attribute(value)
 
 
 def _is_trusted_attribute(expr: ast.Attribute) -> bool:

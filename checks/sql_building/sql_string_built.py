@@ -7,11 +7,13 @@ function) away from the sink, in branches and `+=` chains, and the exemptions - 
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.registry import Docs, Rule
+from ..broad_except.facts import is_migration_module
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
 from .flow import Shape, Splice, shape_of
 
@@ -66,7 +68,11 @@ RULE = Rule(
             " composition, SQLAlchemy constructs and `bindparam`, module constants, class constants"
             " (`Status.DRAFT.value`) and schema metadata (`Model._meta.db_table`, `__tablename__`), literal-only"
             " concatenation, SQL an ORM compiled with its own parameters (`sql, params = qs.query.sql_with_params()`,"
-            " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`), and `text()` given as a column's `server_default` (schema DDL, not a query)."
+            " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`) or a builder's `(sql, params)` pair"
+            " (`where, params = build_filter(f)`), `enumerate()` indexes, migrations (Django `migrations/`,"
+            " Alembic), parameters annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
+            " (`meta = model._meta; meta.db_table`), queries waived for a peer linter (`# noqa: S608`,"
+            " `# nosec`), and `text()` given as a column's `server_default` (schema DDL, not a query)."
             " Deliberately not followed: strings built in another module, passed in as parameters, stored on"
             " `self`, or built in a loop body that the sink does not follow textually; `executor.execute(...)` on"
             " text with no SQL statement keywords (`SELECT ... FROM`, `INSERT INTO`, `WHERE` ...); SQLAlchemy"
@@ -87,6 +93,8 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    if is_migration_module(ctx):
+        return  # schema changes the operator runs once, on names from the schema itself: no request reaches them
     parent = ctx.parent(call)
     if isinstance(parent, ast.keyword) and parent.arg in DDL_DEFAULT_KEYWORDS:
         return  # `Column(server_default=text(f"'{Status.DRAFT.value}'"))`: schema DDL written by the developer
@@ -96,8 +104,20 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
             continue
         if needs_keywords and not looks_like_sql(shape.text):
             continue
+        if _waived(call, shape, ctx):
+            return  # `# noqa: S608` / `# nosec`: the author already judged this query for bandit or ruff
         yield ctx.finding(RULE, call, _message(sink, shape), end_node=call)
         return
+
+
+# The same problem waived for a peer linter: ruff/flake8-bandit S608, bandit B608 or a bare `# nosec`.
+PEER_WAIVER = re.compile(r"#.*(?:noqa\b.*\b[SB]608\b|nosec\b)")
+
+
+def _waived(call: ast.Call, shape: Shape, ctx: ModuleContext) -> bool:
+    numbers = set(range(call.lineno, (call.end_lineno or call.lineno) + 1))
+    numbers.update(getattr(s.node, "lineno", call.lineno) for s in shape.splices)
+    return any(0 < n <= len(ctx.lines) and PEER_WAIVER.search(ctx.lines[n - 1]) for n in numbers)
 
 
 def _sql_arguments(call: ast.Call, ctx: ModuleContext) -> Iterator[tuple[ast.AST, str, bool]]:

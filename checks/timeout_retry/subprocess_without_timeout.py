@@ -8,6 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
+from ..orm.index import FUNCTIONS
 from ..reach import defer, pending_findings, record_reach
 from ..scopes import is_test_or_script, request_reachable
 from .facts import POPEN_CONSTRUCTORS, POPEN_WAITS, SUBPROCESS_FUNCTIONS, constructed_by, has_splat, keyword_value
@@ -19,6 +20,7 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-400",
+    reads=(FUNCTIONS,),
     summary="Request or job code runs an external command without a timeout",
     docs=Docs(
         what=(
