@@ -52,7 +52,10 @@ RULE = Rule(
             " file), outbox/transactional patterns, and calls made through project helpers in other modules."
             " Medium precision for exactly those reasons. A job enqueued anywhere in the project with a retry"
             " (`queue.enqueue(job, ..., retry=Retry(max=3))`, `job.apply_async(..., retry=True)`) is taken to"
-            " retry; that is followed for the job function itself, not for helpers it calls."
+            " retry; that is followed for the job function itself, not for helpers it calls. So is a job run on a"
+            " schedule (`@periodic_task`, a cron/beat decorator) or enqueued from a function that is (pretix's"
+            " `@receiver(periodic_task)`): the next tick runs it again. Schedules set in Celery's `beat_schedule`"
+            " setting are not seen."
         ),
         references=(
             "https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions",
@@ -76,7 +79,8 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     webhook = any(word in function.name.lower() for word in WEBHOOK_WORDS)
     if kind != "task" and not webhook:
         return
-    if _retry_in_module(ctx) or _inside_retry_loop(call, ctx) or _task_retries(function, ctx):
+    if _retry_in_module(ctx) or _inside_retry_loop(call, ctx) or _task_retries(function, ctx) \
+            or _runs_on_schedule(function):
         return
     if ctx.memo(("gap409-first", id(function)), lambda: call) is not call:
         return
@@ -102,7 +106,7 @@ def record_enqueue_with_retry(call: ast.Call, ctx: ModuleContext) -> None:
     """`queue.enqueue(send_report, ..., retry=Retry(max=3))`: that job retries, whatever its own code says."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr in ENQUEUE_METHODS):
         return
-    if keyword_value(call, ("retry", "retries", "max_retries")) is None:
+    if keyword_value(call, ("retry", "retries", "max_retries")) is None and not _enqueued_on_schedule(call, ctx):
         return
     target = call.args[0] if call.args else getattr(keyword_value(call, ("func", "f")), "value", None)
     if call.func.attr in ("delay", "apply_async"):
@@ -114,6 +118,22 @@ def record_enqueue_with_retry(call: ast.Call, ctx: ModuleContext) -> None:
             qualified = f"{module}.{target.id}"
         if qualified:
             ctx.record("enqueued-with-retry", qualified)
+
+
+# In a decorator's text: `@periodic_task(...)`, `@receiver(periodic_task)`, `@huey.db_periodic_task(crontab(...))`,
+# `@scheduler.scheduled_job("cron", ...)`. Not a bare "schedule", which task names use (`send_scheduled_report`).
+PERIODIC_WORDS = ("periodic", "crontab", "scheduled_job")
+
+
+def _enqueued_on_schedule(call: ast.Call, ctx: ModuleContext) -> bool:
+    """Enqueued from a function run on a schedule (`@receiver(periodic_task)`, `@periodic_task(...)`,
+    `@scheduler.scheduled_job(...)`): a failed run is simply tried again at the next tick, so nothing is lost."""
+    function = ctx.enclosing_function(call)
+    return isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and _runs_on_schedule(function)
+
+
+def _runs_on_schedule(function: FunctionNode) -> bool:
+    return any(word in ast.unparse(d).lower() for d in function.decorator_list for word in PERIODIC_WORDS)
 
 
 @RULE.on_project
