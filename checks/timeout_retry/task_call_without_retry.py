@@ -199,6 +199,8 @@ def _tasks_in_module(ctx: ModuleContext) -> list[FunctionNode]:
 
 
 def _declares_retry(task: FunctionNode, ctx: ModuleContext) -> bool:
+    if _runs_on_schedule(task):
+        return True  # the next scheduled run is the retry
     for decorator in task.decorator_list:
         if decorator_kind(decorator, ctx) != "task":
             continue
