@@ -44,8 +44,8 @@ RULE = Rule(
         not_caught=(
             "Commands run from CLIs, scripts, management commands, build tooling and tests (a person is there to"
             " press Ctrl-C), helpers reached only through a call the index cannot resolve (a callback, a method of an"
-            " object passed in), calls with `**kwargs`, and"
-            " `asyncio.create_subprocess_*` (wrap it in `asyncio.wait_for`)."
+            " object passed in), calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
+            " `asyncio.wait_for`), and `sleep` with a literal number of seconds, which its own argument bounds."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#subprocess.run",),
     ),
@@ -58,6 +58,8 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     name = ctx.qualified_name(call.func)
     if name in SUBPROCESS_FUNCTIONS:
+        if _sleeps_a_literal_time(call):
+            return
         label = f"{name}()"
     elif isinstance(call.func, ast.Attribute) and call.func.attr in POPEN_WAITS \
             and len(call.args) < (2 if call.func.attr == "communicate" else 1):  # timeout may be positional
@@ -77,6 +79,16 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                                    " and handle subprocess.TimeoutExpired")
         return
     yield ctx.finding(RULE, call, message.format(where="background task" if kind == "task" else "request handler"))
+
+
+def _sleeps_a_literal_time(call: ast.Call) -> bool:
+    """`subprocess.run(["sleep", "1"])`: the command's own argument bounds how long it takes."""
+    argv = call.args[0] if call.args else None
+    if not isinstance(argv, (ast.List, ast.Tuple)) or len(argv.elts) != 2:
+        return False
+    program, seconds = argv.elts
+    return isinstance(program, ast.Constant) and program.value == "sleep" \
+        and isinstance(seconds, ast.Constant) and str(seconds.value).replace(".", "", 1).isdigit()
 
 
 @RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
