@@ -49,7 +49,8 @@ RULE = Rule(
         not_caught=(
             "Plain httpx calls without `timeout=` (httpx's 5 s default applies), calls that pass `**kwargs`, a"
             " `timeout` variable whose value is None at run time, clients passed in as parameters, modules that"
-            " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), and aiohttp sessions built in"
+            " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), Django management commands and"
+            " `__main__` scripts that start their own stdlib `HTTPServer` (a local dev tool), and aiohttp sessions built in"
             " one place and used in another (returned by a factory, cached on `self`) when the module's requests pass"
             " their own `timeout=` (the shared-pool idiom: the session default never applies)."
         ),
@@ -66,8 +67,8 @@ NONE_TIMEOUT_CLIENTS = REQUESTS_SESSIONS | HTTPX_CLIENTS | AIOHTTP_SESSIONS
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if is_test_module(ctx):
-        return  # a test waiting on its own live server is not a production gap
+    if is_test_module(ctx) or _local_dev_server(ctx):
+        return  # a test waiting on its own live server, or a dev tool serving one, is not a production gap
     name = ctx.qualified_name(call.func)
     if name in STDLIB_HTTP:
         if sets_timeout(call, STDLIB_HTTP[name], ctx) is False and not _sets_socket_default(ctx):
@@ -120,6 +121,26 @@ def _timeout_is_none(call: ast.Call, ctx: ModuleContext) -> bool:
     if isinstance(value, ast.Call) and ctx.qualified_name(value.func) in ("httpx.Timeout",):
         return bool(value.args) and is_none(value.args[0]) and not value.keywords
     return False
+
+
+STDLIB_SERVERS = frozenset({"http.server.HTTPServer", "http.server.ThreadingHTTPServer", "socketserver.TCPServer",
+                            "socketserver.ThreadingTCPServer", "wsgiref.simple_server.make_server"})
+COMMAND_BASES = frozenset({"django.core.management.base.BaseCommand", "django.core.management.BaseCommand"})
+
+
+def _local_dev_server(ctx: ModuleContext) -> bool:
+    """A command a person runs (a Django management command or a `__main__` script) that starts a single-process
+    stdlib server (`HTTPServer(...).serve_forever()`): a local dev tool, its hangs end with Ctrl-C, not a worker's."""
+    def compute() -> bool:
+        serves = any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in STDLIB_SERVERS for n in ctx.nodes)
+        if not serves:
+            return False
+        command = any(isinstance(n, ast.ClassDef) and any(ctx.qualified_name(b) in COMMAND_BASES for b in n.bases)
+                      for n in ctx.nodes)
+        main = any(isinstance(s, ast.If) and "__name__" in ast.unparse(s.test) for s in ctx.tree.body)
+        return command or main
+
+    return ctx.memo(("local-dev-server",), compute)
 
 
 def _sets_socket_default(ctx: ModuleContext) -> bool:
