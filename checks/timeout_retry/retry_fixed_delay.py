@@ -15,6 +15,8 @@ RULE = Rule(
     name="retry-fixed-delay",
     category="timeout-retry",
     severity="note",
+    # Medium: readiness polls (a sandbox endpoint answering 404 until it is up, a cache another pod fills, an
+    # access policy propagating) share the shape of a fixed-delay retry; see `what` below.
     precision="medium",
     cwe="CWE-400",
     summary="Retry loop that waits a fixed delay between attempts (no backoff, no jitter)",

@@ -16,7 +16,8 @@ RULE = Rule(
     category="timeout-retry",
     severity="warning",
     # Medium: measured on mlflow, the remaining immediate retries were write-conflict retries under a broad
-    # `except Exception` that the conflict filter cannot see.
+    # `except Exception` that the conflict filter cannot see. On litellm the rest were a hung handshake retried at
+    # once because each attempt is already bounded by its own open_timeout, and an interactive device-code login.
     precision="medium",
     cwe="CWE-400",
     summary="Retry loop that retries at once, with no pause",
