@@ -144,11 +144,13 @@ def _retry_loop(loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") 
 
 
 def _is_interactive(call: ast.Call, ctx: "ModuleContext") -> bool:
-    """input(), click.prompt() and friends, or a helper named like one (`styled_prompt()`, `ask_user()`)."""
+    """input(), click.prompt() and friends, or a helper of this module that calls one (`styled_prompt()`). Not a
+    name alone: `build_prompt()` in an LLM retry loop builds text, it does not ask anybody."""
     if ctx.qualified_name(call.func) in INTERACTIVE_CALLS:
         return True
-    last = (ctx.dotted_name(call.func) or "").rsplit(".", 1)[-1].lower()
-    return last.endswith("prompt") or last.startswith("prompt_")
+    last = (ctx.dotted_name(call.func) or "").rsplit(".", 1)[-1]
+    return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in INTERACTIVE_CALLS
+               for f in _module_functions(ctx).get(last, ()) for n in ast.walk(f))
 
 
 def _schedules_retry(call: ast.Call, loop: ast.While | ast.For | ast.AsyncFor, ctx: "ModuleContext") -> bool:
