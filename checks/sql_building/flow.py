@@ -430,6 +430,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
     if isinstance(expr, ast.Subscript):
         return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
     if isinstance(expr, ast.Name):
+        if _checked_against_constants(expr, ctx):
+            return True  # `if sort in ("name", "created"):` / `if sort not in ALLOWED: abort(400)`
         statements = _bindings_before(expr, ctx)
         if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
             return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
@@ -444,6 +446,63 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if statements == [] and _numeric_parameter(expr, ctx):
             return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
     return False
+
+
+def _tests_constants(test: ast.AST, name: str, negated: bool, ctx: "ModuleContext") -> bool:
+    """`name in ("a", "b")` / `name == "a"` (or, `negated`, `name not in ALLOWED`), alone or in the chain that
+    makes the branch depend on it (`and` for a branch taken, `or` for a branch that leaves)."""
+    joiner = ast.Or if negated else ast.And
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, joiner) else [test]
+    for part in parts:
+        if negated and isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.Not) \
+                and _tests_constants(part.operand, name, False, ctx):
+            return True  # `if not order in ["asc", "desc"]:`
+        if not (isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.left, ast.Name)
+                and part.left.id == name):
+            continue
+        op, right = part.ops[0], part.comparators[0]
+        if isinstance(op, ast.NotIn if negated else ast.In) and _iterates_constants(right, ctx):
+            return True
+        if not negated and isinstance(op, ast.Eq) and isinstance(right, ast.Constant) and isinstance(right.value, str):
+            return True
+    return False
+
+
+def _checked_against_constants(expr: ast.Name, ctx: "ModuleContext") -> bool:
+    """The value was tested against literal text before it reached the SQL: the use sits in the body of an
+    `if name in (...)` / `if name == "..."` branch, or an earlier `if name not in (...):` leaves the function
+    (return, raise, abort)."""
+    child: ast.AST = expr
+    function = ctx.enclosing_function(expr)
+    for ancestor in ctx.ancestors(expr):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, (ast.If, ast.IfExp)) and child is not ancestor.test:
+            in_body = child in ancestor.body if isinstance(ancestor, ast.If) else child is ancestor.body
+            if in_body and _tests_constants(ancestor.test, expr.id, False, ctx):
+                return True
+        child = ancestor
+    if function is None:
+        return False
+    for node in ctx.own_nodes(function):
+        if isinstance(node, ast.If) and node.lineno < expr.lineno and node.body \
+                and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
+                     or _rebinds_to_constant(node.body[-1], expr.id)) \
+                and _tests_constants(node.test, expr.id, True, ctx):
+            return True
+    return False
+
+
+def _rebinds_to_constant(stmt: ast.stmt, name: str) -> bool:
+    """`if order not in ("asc", "desc"): order = "asc"`: anything else is replaced by a literal."""
+    return isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name) \
+        and stmt.targets[0].id == name and isinstance(stmt.value, ast.Constant)
+
+
+def _aborts(stmt: ast.stmt) -> bool:
+    """`abort(400)` / `flask.abort(...)`: leaves the view like a raise."""
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call) and \
+        (getattr(stmt.value.func, "attr", None) or getattr(stmt.value.func, "id", None)) == "abort"
 
 
 COMPILERS = frozenset({"sql_with_params", "as_sql", "compile"})

@@ -22,6 +22,9 @@ RULE = Rule(
     name="sql-string-built",
     category="sql-building",
     severity="error",
+    # Medium: on mature applications most text built from non-constant values is schema code (identifiers from
+    # ORM metadata or the database catalog, migrations run at start-up) that data flow cannot tell from values;
+    # fresh samples after the last review found 4 of 4 and 15 of 20 such reports false.
     precision="medium",
     cwe="CWE-89",
     security_severity="8.8",
@@ -36,7 +39,9 @@ RULE = Rule(
             "fetchval`, `databases` `fetch_all/fetch_one`. The string is followed through local variables, every"
             " `+=` before the call (also in branches) and through a helper function or method of the same module"
             " that returns the formatted string. When the value stands where an identifier goes (`ORDER BY {col}`,"
-            " `FROM {table}`) the message says to use an allow-list or `sql.Identifier` instead of a parameter."
+            " `FROM {table}`) the message says to use an allow-list or `sql.Identifier` instead of a parameter. A"
+            " value tested against literal text before the query (`if sort in (\"name\", \"created\"):`, or"
+            " `if sort not in ALLOWED_SORTS: abort(400)` earlier in the function) counts as allow-listed."
         ),
         why=(
             "The database cannot tell the query from the data: a value containing a quote rewrites the statement."
