@@ -22,7 +22,7 @@ RULE = Rule(
             " of a Flask or FastAPI route) that is joined into a path (`os.path.join`, `base_dir / value`,"
             " `Path(value)`, `joinpath`) - reported where it is joined - or opened, sent or deleted directly"
             " (`open`, `send_file`, `FileResponse`, `os.remove`, `shutil.*`). `secure_filename`, `safe_join`,"
-            " `os.path.basename`, `.name` and `int()` clear the taint."
+            " `os.path.basename`, `.name`, `int()` and a `hashlib` digest clear the taint."
         ),
         why=(
             "`../../etc/passwd`, or an absolute path, walks out of the folder the code meant: `os.path.join` even"
