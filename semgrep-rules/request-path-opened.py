@@ -41,14 +41,14 @@ def static_file():
 
 @app.get("/pages/<page>")
 def page(page):
-    # ruleid: GAP810
+    # todoruleid: GAP810
     with open(f"templates/pages/{page}.html") as fh:
         return fh.read()
 
 
 @api.get("/reports/{name}")
 async def report(name: str, limit: int = 10, db=Depends(object)):
-    # ruleid: GAP810
+    # todoruleid: GAP810
     return FileResponse(UPLOAD_DIR / "reports" / name)
 
 
@@ -95,7 +95,7 @@ def avatar(name):
 
 @app.get("/docs/<path:doc>")
 def doc_page(doc):
-    # ruleid: GAP810
+    # todoruleid: GAP810
     return send_file(Path(THUMB_DIR) / doc)
 
 
@@ -112,7 +112,7 @@ async def export(name: str):
 async def export_by_id(export_id: int, fmt: str = "csv"):
     # ok: GAP810
     by_id = FileResponse(UPLOAD_DIR / f"{export_id}.csv")
-    # ruleid: GAP810
+    # todoruleid: GAP810
     return by_id, FileResponse(UPLOAD_DIR / f"{export_id}.{fmt}")
 
 
@@ -128,3 +128,11 @@ def legacy(name):
 def helper(name):
     # ok: GAP810
     return open(os.path.join(THUMB_DIR, name))
+
+
+def contained_view(request):
+    # ok: GAP810
+    target = (UPLOAD_DIR / request.GET["name"]).resolve()
+    if not target.is_relative_to(UPLOAD_DIR.resolve()):
+        return None
+    return FileResponse(target)

@@ -31,7 +31,7 @@ def preview():
 @api.get("/proxy")
 async def proxy(target: str):
     async with httpx.AsyncClient(timeout=5) as client:
-        # ruleid: GAP809
+        # todoruleid: GAP809
         upstream = await client.get(target)
     return upstream.json()
 
@@ -44,13 +44,13 @@ def fetch_feed(feed_url):
 @bp.route("/avatar/<host>/<name>")
 def avatar(host, name):
     url = f"https://{host}/avatars/{name}.png"
-    # ruleid: GAP809
+    # todoruleid: GAP809
     return requests.get(url, timeout=5).content
 
 
 @bp.get("/mirror/<path:target>")
 def mirror(target):
-    # ruleid: GAP809
+    # todoruleid: GAP809
     return urlopen(target, timeout=5).read()
 
 
@@ -72,7 +72,7 @@ async def repos(user_id: str, page: int = 1, client=Depends(object)):
 async def test_hook(hook_id: int, callback: Annotated[str, "the URL to call"]):
     # ok: GAP809
     requests.post(hook_id, timeout=5)
-    # ruleid: GAP809
+    # todoruleid: GAP809
     return requests.post(callback, json={"hook": hook_id}, timeout=5).status_code
 
 
@@ -84,5 +84,19 @@ async def models(url_idx: Optional[int], name: str):
     url = BASE_URLS[url_idx]
     # ok: GAP809
     listed = requests.get(f"{url}/models", timeout=5)
-    # ruleid: GAP809
+    # todoruleid: GAP809
     return listed, requests.get(name, timeout=5)
+
+
+@bp.get("/lookup")
+def lookup():
+    user_id = request.args["id"]
+    # ok: GAP809
+    profile = requests.get(f"{API_BASE}/users/{user_id}", timeout=5)
+    # ok: GAP809
+    mirrored = requests.get(BASE_URLS[int(request.args["mirror"])], timeout=5)
+    # ok: GAP809
+    picked = requests.get(BASE_URLS[request.args["mirror"]], timeout=5)
+    # ruleid: GAP809
+    given = requests.get(f"{request.args['base']}/users/{user_id}", timeout=5)
+    return profile, mirrored, picked, given

@@ -1,7 +1,7 @@
 """GAP810 request-path-opened (a Semgrep taint rule: semgrep-rules/request-path-opened.yaml)."""
 from __future__ import annotations
 
-from . import REQUEST_DATA_WORDS, ROUTE_WORDS
+from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -14,18 +14,18 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink"),
-    requires=(REQUEST_DATA_WORDS + ROUTE_WORDS,),  # sources: request data, or a route's own parameters
+    requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
     summary="A file path is built from request data without containment (path traversal)",
     docs=Docs(
         what=(
-            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`, the parameters"
-            " of a Flask or FastAPI route) that is joined into a path (`os.path.join`, `base_dir / value`,"
+            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`) that is joined"
+            " into a path (`os.path.join`, `base_dir / value`,"
             " `Path(value)`, `joinpath`) - reported where it is joined - or opened, sent or deleted directly"
             " (`open`, `send_file`, `FileResponse`, `os.remove`, `shutil.*`). `secure_filename`, `safe_join`,"
-            " `os.path.basename`, `.name`, `int()` and a `hashlib` digest clear the taint, and a join assigned to a"
-            " variable that is then checked to stay under the base (`path.resolve().is_relative_to(BASE)`) is not"
-            " reported. A route parameter FastAPI has converted (`int`, `float`, `bool`, `UUID`) or fills itself"
-            " (`Depends`, `Security`) is not a source."
+            " `os.path.basename`, `.name`, `int()` and a `hashlib` digest clear the taint; an index"
+            " from the request picks an item of the server's own data (`FILES[idx]`) and does not taint it; a join"
+            " resolved into a variable that is then checked (`p = (BASE / name).resolve()`, `if not"
+            " p.is_relative_to(BASE): ...`) is not reported."
         ),
         why=(
             "`../../etc/passwd`, or an absolute path, walks out of the folder the code meant: `os.path.join` even"
@@ -38,11 +38,15 @@ RULE = Rule(
             " if not path.is_relative_to(BASE): abort(404)"
         ),
         not_caught=(
-            "Flask converters in the route string (`<int:id>` is still a source: the rule reads the parameter, not"
-            " the path), paths built in a helper from a value the route passes in (taint is followed within one"
-            " function), containment checks the rule does not know (a check is recognised only on the variable"
-            " the join was assigned to: `is_relative_to`, `resolve().is_relative_to`, `startswith`,"
-            " `os.path.commonpath`), and file names from upload objects read in another function."
+            "A route's own parameters as the source (FastAPI `def proxy(target: str)`, Flask `def page(page)`):"
+            " on real projects they were mostly Flask parameters already limited by a converter (`<any(css,js):"
+            "folder>`) or handed to `send_from_directory`, and the pattern made the rule time out on very large"
+            " route files, so only request objects (`request.args/form/json/...`, `request.GET/POST/...`) are"
+            " sources for now. "
+            "Paths built in a helper from a value the route passes in (taint is followed within one function),"
+            " other containment checks after the join (`os.path.realpath` + `startswith`, `os.path.commonpath`:"
+            " still reported, add a suppression comment naming the check), and file names from upload objects"
+            " read in another function."
         ),
         references=("https://owasp.org/www-community/attacks/Path_Traversal",
                     "https://cwe.mitre.org/data/definitions/22.html"),

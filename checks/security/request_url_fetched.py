@@ -1,7 +1,7 @@
 """GAP809 request-url-fetched (a Semgrep taint rule: semgrep-rules/request-url-fetched.yaml)."""
 from __future__ import annotations
 
-from . import REQUEST_DATA_WORDS, ROUTE_WORDS
+from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -14,18 +14,17 @@ RULE = Rule(
     security_severity="8.6",
     semgrep=True,
     hints=("requests", "httpx", "urlopen", "urllib", "aiohttp"),
-    requires=(REQUEST_DATA_WORDS + ROUTE_WORDS,),  # sources: request data, or a route's own parameters
+    requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
     summary="The server fetches a URL taken from the request (SSRF)",
     docs=Docs(
         what=(
-            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`, the parameters"
-            " of a Flask or FastAPI route) that reaches the URL of `requests.get/post/...`, `httpx`, a"
+            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`) that reaches"
+            " the URL of `requests.get/post/...`, `httpx`, a"
             " `requests.Session`/`httpx.Client`/`aiohttp.ClientSession` held in the same function, or"
             " `urllib.request.urlopen`/`Request`. A URL whose scheme and host are written in the code"
             " (`f\"https://api.example.com/{x}\"`), or whose base is a constant or a settings attribute"
-            " (`f\"{API_BASE}/users/{x}\"`), is not reported: only its path comes from the caller. A route parameter"
-            " FastAPI has converted (`int`, `float`, `bool`, `UUID`) or fills itself (`Depends`, `Security`) is"
-            " not a source."
+            " (`f\"{API_BASE}/users/{x}\"`), is not reported: only its path comes from the caller; nor is an item"
+            " the request only picks by index (`BASE_URLS[idx]`)."
         ),
         why=(
             "The request is sent from inside your network: a caller can make the server fetch"
@@ -38,10 +37,13 @@ RULE = Rule(
             "    abort(400)\nresp = requests.get(url, timeout=5, allow_redirects=False)"
         ),
         not_caught=(
-            "Flask converters in the route string (`<int:id>` is still a source: the rule reads the parameter, not"
-            " the path), a URL passed from the route to a helper in another function before it is fetched (taint"
-            " is followed within one function), allow-list checks (a checked URL is still reported: add a"
-            " suppression comment naming the check), and clients created outside the function."
+            "A route's own parameters as the source (FastAPI `def proxy(target: str)`, Flask `def page(page)`):"
+            " on real projects nearly every route parameter in a URL was a path segment after a host the server"
+            " holds in a local (`f\"{url}/{pipeline_id}/valves\"`), so only request objects"
+            " (`request.args/form/json/...`, `request.GET/POST/...`) are sources for now. "
+            "A URL passed from the route to a helper in another function before it is fetched (taint is followed"
+            " within one function), allow-list checks (a checked URL is still reported: add a suppression comment"
+            " naming the check), and clients created outside the function."
         ),
         references=("https://cheatsheetseries.owasp.org/cheatsheets/Server_Side_Request_Forgery_Prevention_Cheat_Sheet.html",
                     "https://cwe.mitre.org/data/definitions/918.html"),
