@@ -27,3 +27,9 @@ mail_password = os.getenv("SMTP_PASSWORD", "SG.kq3VbH1xT0aW9eZ2mP7rYc.4nLd8uFj6s
 client = OpenAI(api_key=os.environ["OPENAI_API_KEY"])
 # ok: GAP805
 cache_key = "orders:summary:v2"
+
+
+# ok: GAP805
+VERTEX_PATH_ACCEPTING_CONTINUATION_TOKEN = "/v1beta1/projects/"
+# ok: GAP805
+RESET_TOKEN = "accounts/password/reset3/"

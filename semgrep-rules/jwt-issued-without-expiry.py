@@ -30,3 +30,20 @@ def issue_ok_later(user, key):
 def issue_opaque(claims, key):
     # ok: GAP802
     return jwt.encode(claims, key, algorithm="HS256")
+
+
+def issue_annotated_with_splat(ui_token, key):
+    claims: dict = {**ui_token, "exp": datetime.now(timezone.utc) + timedelta(hours=8)}
+    # ok: GAP802
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def issue_annotated(user, key):
+    claims: dict = {"sub": str(user.id)}
+    # ruleid: GAP802
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def issue_inline_splat(ui_token, key, exp):
+    # ok: GAP802
+    return jwt.encode({"exp": exp, **ui_token}, key, algorithm="HS256")

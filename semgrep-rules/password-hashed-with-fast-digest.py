@@ -26,3 +26,16 @@ def cache_key(html, reset_token):
     # ok: GAP803
     token_hash = hashlib.sha256(reset_token.encode()).hexdigest()
     return page, token_hash
+
+
+def password_breached(password, session):
+    # ok: GAP803
+    prefix = hashlib.sha1(password.encode()).hexdigest().upper()[:5]
+    # ok: GAP803
+    lookup = hashlib.sha1(password.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return session.get(f"https://api.pwnedpasswords.com/range/{prefix}"), lookup
+
+
+def legacy_check_password(password, stored):
+    # ruleid: GAP803
+    return hashlib.sha1(password.encode()).hexdigest() == stored

@@ -1,3 +1,4 @@
+from hashlib import md5
 import random
 import secrets
 import string
@@ -29,3 +30,9 @@ def pick_questions(questions):
     # ok: GAP804
     sample = random.sample(questions, 5)
     return sample
+
+
+def signed_salt(appid, secret, text):
+    # ok: GAP804
+    salt = str(random.randint(0, 10000000000))
+    return md5((appid + text + salt + secret).encode()).hexdigest(), salt

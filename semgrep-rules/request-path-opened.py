@@ -1,15 +1,18 @@
+import hashlib
 import os
 from pathlib import Path
 
 from django.http import FileResponse
 from fastapi import Depends, FastAPI
 from flask import Flask, request, send_file, send_from_directory
+from werkzeug.security import safe_join
 from werkzeug.utils import secure_filename
 
 app = Flask(__name__)
 api = FastAPI()
 UPLOAD_DIR = Path("/var/lib/uploads")
 THUMB_DIR = "/var/lib/thumbs"
+CACHE_DIR = Path("/var/cache/speech")
 
 
 @app.post("/files")
@@ -68,3 +71,68 @@ def download_view(request):
     path = os.path.join("/srv/exports", request.GET["file"])
     # ok: GAP810
     return FileResponse(open(path, "rb"))
+
+
+async def speech_cache(request):
+    body = await request.body()
+    name = hashlib.sha256(body).hexdigest()
+    # ok: GAP810
+    file_path = CACHE_DIR / f"{name}.mp3"
+    # ok: GAP810
+    return FileResponse(file_path)
+
+
+@app.route("/avatars/<name>")
+def avatar(name):
+    # ok: GAP810
+    safe = send_file(os.path.join(UPLOAD_DIR, os.path.basename(name)))
+    # ok: GAP810
+    stored = open(os.path.join(UPLOAD_DIR, secure_filename(name)), "rb")
+    # ok: GAP810
+    joined = safe_join(THUMB_DIR, name)
+    return safe, stored, joined
+
+
+@app.get("/docs/<path:doc>")
+def doc_page(doc):
+    # todoruleid: GAP810
+    return send_file(Path(THUMB_DIR) / doc)
+
+
+@api.get("/exports/{name}")
+async def export(name: str):
+    # ok: GAP810
+    target = (UPLOAD_DIR / name).resolve()
+    if not target.is_relative_to(UPLOAD_DIR.resolve()):
+        return None
+    return FileResponse(target)
+
+
+@api.get("/exports/{export_id}/file")
+async def export_by_id(export_id: int, fmt: str = "csv"):
+    # ok: GAP810
+    by_id = FileResponse(UPLOAD_DIR / f"{export_id}.csv")
+    # todoruleid: GAP810
+    return by_id, FileResponse(UPLOAD_DIR / f"{export_id}.{fmt}")
+
+
+@app.get("/legacy/<name>")
+def legacy(name):
+    # todook: GAP810
+    path = os.path.realpath(os.path.join(THUMB_DIR, name))
+    if not path.startswith(THUMB_DIR + os.sep):
+        return "not found", 404
+    return send_file(path)
+
+
+def helper(name):
+    # ok: GAP810
+    return open(os.path.join(THUMB_DIR, name))
+
+
+def contained_view(request):
+    # ok: GAP810
+    target = (UPLOAD_DIR / request.GET["name"]).resolve()
+    if not target.is_relative_to(UPLOAD_DIR.resolve()):
+        return None
+    return FileResponse(target)

@@ -53,3 +53,20 @@ def validate_token_format(token):
     if body == token:
         return False
     return True
+
+
+def auth_scheme(auth_type, value, keys, current_key):
+    # ok: GAP811
+    scheme = "Bearer" if auth_type == AuthType.bearer_token else "token"
+    # ok: GAP811
+    if value == PLACEHOLDER_API_KEY:
+        return None
+    # ok: GAP811
+    others = [key for key in keys if key.token != current_key]
+    # ruleid: GAP811
+    if not [key for key in keys if key.token == value]:
+        abort(401)
+    # ruleid: GAP811
+    if value != AuthType.API_TOKEN:
+        abort(401)
+    return scheme, others

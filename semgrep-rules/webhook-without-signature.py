@@ -3,7 +3,7 @@ import json
 import stripe
 from django.conf import settings
 from django.http import HttpResponse
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from flask import Flask, request
 
 app = Flask(__name__)
@@ -55,3 +55,18 @@ def mark_paid(intent_id):
 
 def verify_hmac(body, signature):
     return bool(body and signature)
+
+
+@api.post("/hooks/payments")
+async def payments_webhook(request: Request, _=Depends(require_hmac_signature)):
+    # ok: GAP812
+    payload = await request.json()
+    return {"ok": payload["id"]}
+
+
+@app.post("/webhooks/shop")
+@verify_shop_webhook
+def shop_webhook():
+    # todook: GAP812
+    payload = request.get_json()
+    return {"ok": payload["id"]}

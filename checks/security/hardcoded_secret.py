@@ -8,7 +8,9 @@ RULE = Rule(
     name="hardcoded-secret",
     category="security",
     severity="error",
-    precision="high",
+    # medium: a name that says secret is the only signal for a generated-looking value, and sample data (a preview's
+    # example order `{"secret": "6zzjnumtsx136ddy"}`, the URL kwargs of a sample link) looks the same as a real key
+    precision="medium",
     cwe="CWE-798",
     security_severity="7.5",
     semgrep=True,
@@ -44,9 +46,12 @@ RULE = Rule(
             "client = OpenAI(api_key=os.environ[\"OPENAI_API_KEY\"])"
         ),
         not_caught=(
-            "Empty or short fallbacks (`\"\"`, `\"dev\"`), placeholders (`change-me`, `your-api-key`, `xxxx`), values"
+            "Empty or short fallbacks (`\"\"`, `\"dev\"`), placeholders (`change-me`, `your-api-key`, `xxxx`), URL"
+            " paths (a value that starts or ends with `/`), values"
             " with spaces, passwords inside connection URLs (`postgres://user:pw@host`), secrets in non-Python"
-            " files (.env, YAML), and values under names that do not say secret."
+            " files (.env, YAML), and values under names that do not say secret. Precision is medium: the name is"
+            " the only signal for a generated-looking value, so sample and demo data under a secret name (an e-mail"
+            " preview's example order and its link) is reported like a real key."
         ),
         references=("https://cwe.mitre.org/data/definitions/798.html",
                     "https://flask.palletsprojects.com/en/stable/config/#SECRET_KEY"),

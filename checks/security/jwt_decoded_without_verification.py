@@ -31,7 +31,12 @@ RULE = Rule(
         not_caught=(
             "`jwt.get_unverified_header()` / `get_unverified_claims()` (named for what they do, used to pick a key),"
             " calls that pass `**options` (the algorithms may be inside), `verify_exp: False` alone, authlib and"
-            " other JWT libraries, and options built up key by key before the call."
+            " other JWT libraries, and options built up key by key before the call. Unverified reads stay silent"
+            " when the token is named `id_token` (an OpenID Connect ID token from the token endpoint, where TLS"
+            " stands in for the signature: OIDC Core 3.1.3.7), when the same function then verifies the same token"
+            " with a key and `algorithms` (peek at `iss`/`kid`, then verify), and inside a function whose name says"
+            " `unverified`; so an ID token the browser posts under that name is missed, and so is an unverified read"
+            " of a provider's access token, which the rule cannot tell from a forged one."
         ),
         references=("https://pyjwt.readthedocs.io/en/stable/api.html#jwt.decode",
                     "https://cwe.mitre.org/data/definitions/347.html"),

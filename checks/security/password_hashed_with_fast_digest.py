@@ -33,7 +33,9 @@ RULE = Rule(
         not_caught=(
             "Digests of reset tokens, API keys and other high-entropy values (a fast hash is right for those:"
             " names with `token`, `reset`, `hash` or `digest` stay silent), passwords under other names (`secret`,"
-            " `data`), and fast digests reached through a helper in another function."
+            " `data`), fast digests reached through a helper in another function, digests marked"
+            " `usedforsecurity=False`, and the upper-case SHA-1 hex of a Have I Been Pwned range lookup"
+            " (`sha1(password).hexdigest().upper()`: only a lookup key, nothing is stored)."
         ),
         references=("https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html",
                     "https://cwe.mitre.org/data/definitions/916.html"),

@@ -17,7 +17,7 @@ RULE = Rule(
     docs=Docs(
         what=(
             "Flags `random.random/randint/randrange/choice/choices/sample/getrandbits/randbytes` when the value goes"
-            " to a name that says secret (`token`, `otp`, `nonce`, `salt`, `reset_code`, `session_id`, `api_key`,"
+            " to a name that says secret (`token`, `otp`, `nonce`, `reset_code`, `session_id`, `api_key`,"
             " `csrf`, `invite`, `verification`...) through an assignment, a keyword argument or a dict key, or when it"
             " is used inside a function named like that (`generate_token`, `make_reset_code`). Test files are skipped."
         ),
@@ -31,7 +31,8 @@ RULE = Rule(
         not_caught=(
             "`random` for shuffling, sampling, jitter and test data (names that do not say secret stay silent),"
             " `random.SystemRandom()` (it is the OS generator), tokens named `code` or `id` alone, and values made"
-            " in one function and given a secret name in another."
+            " in one function and given a secret name in another. A `salt` is public by design, so `random` for"
+            " one stays silent."
         ),
         references=("https://docs.python.org/3/library/secrets.html",
                     "https://cwe.mitre.org/data/definitions/338.html"),

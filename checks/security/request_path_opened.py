@@ -18,11 +18,14 @@ RULE = Rule(
     summary="A file path is built from request data without containment (path traversal)",
     docs=Docs(
         what=(
-            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`, the parameters"
-            " of a Flask or FastAPI route) that is joined into a path (`os.path.join`, `base_dir / value`,"
+            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`) that is joined"
+            " into a path (`os.path.join`, `base_dir / value`,"
             " `Path(value)`, `joinpath`) - reported where it is joined - or opened, sent or deleted directly"
             " (`open`, `send_file`, `FileResponse`, `os.remove`, `shutil.*`). `secure_filename`, `safe_join`,"
-            " `os.path.basename`, `.name` and `int()` clear the taint."
+            " `os.path.basename`, `.name`, `int()` and a `hashlib` digest clear the taint; an index"
+            " from the request picks an item of the server's own data (`FILES[idx]`) and does not taint it; a join"
+            " resolved into a variable that is then checked (`p = (BASE / name).resolve()`, `if not"
+            " p.is_relative_to(BASE): ...`) is not reported."
         ),
         why=(
             "`../../etc/passwd`, or an absolute path, walks out of the folder the code meant: `os.path.join` even"
@@ -36,11 +39,14 @@ RULE = Rule(
         ),
         not_caught=(
             "A route's own parameters as the source (FastAPI `def proxy(target: str)`, Flask `def page(page)`):"
-            " the Semgrep pattern for them made the rule time out on ordinary files, so only request objects"
-            " (`request.args/form/json/...`, `request.GET/POST/...`) are sources for now. "
+            " on real projects they were mostly Flask parameters already limited by a converter (`<any(css,js):"
+            "folder>`) or handed to `send_from_directory`, and the pattern made the rule time out on very large"
+            " route files, so only request objects (`request.args/form/json/...`, `request.GET/POST/...`) are"
+            " sources for now. "
             "Paths built in a helper from a value the route passes in (taint is followed within one function),"
-            " containment checks after the join (`resolve()` + `is_relative_to`: still reported, add a suppression"
-            " comment naming the check), and file names from upload objects read in another function."
+            " other containment checks after the join (`os.path.realpath` + `startswith`, `os.path.commonpath`:"
+            " still reported, add a suppression comment naming the check), and file names from upload objects"
+            " read in another function."
         ),
         references=("https://owasp.org/www-community/attacks/Path_Traversal",
                     "https://cwe.mitre.org/data/definitions/22.html"),

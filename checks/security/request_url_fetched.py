@@ -18,11 +18,13 @@ RULE = Rule(
     summary="The server fetches a URL taken from the request (SSRF)",
     docs=Docs(
         what=(
-            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`, the parameters"
-            " of a Flask or FastAPI route) that reaches the URL of `requests.get/post/...`, `httpx`, a"
+            "A taint rule: flags request data (Flask's `request.*`, a Django/DRF/Starlette `request`) that reaches"
+            " the URL of `requests.get/post/...`, `httpx`, a"
             " `requests.Session`/`httpx.Client`/`aiohttp.ClientSession` held in the same function, or"
             " `urllib.request.urlopen`/`Request`. A URL whose scheme and host are written in the code"
-            " (`f\"https://api.example.com/{x}\"`) is not reported: only its path comes from the caller."
+            " (`f\"https://api.example.com/{x}\"`), or whose base is a constant or a settings attribute"
+            " (`f\"{API_BASE}/users/{x}\"`), is not reported: only its path comes from the caller; nor is an item"
+            " the request only picks by index (`BASE_URLS[idx]`)."
         ),
         why=(
             "The request is sent from inside your network: a caller can make the server fetch"
@@ -36,7 +38,8 @@ RULE = Rule(
         ),
         not_caught=(
             "A route's own parameters as the source (FastAPI `def proxy(target: str)`, Flask `def page(page)`):"
-            " the Semgrep pattern for them made the rule time out on ordinary files, so only request objects"
+            " on real projects nearly every route parameter in a URL was a path segment after a host the server"
+            " holds in a local (`f\"{url}/{pipeline_id}/valves\"`), so only request objects"
             " (`request.args/form/json/...`, `request.GET/POST/...`) are sources for now. "
             "A URL passed from the route to a helper in another function before it is fetched (taint is followed"
             " within one function), allow-list checks (a checked URL is still reported: add a suppression comment"

@@ -35,7 +35,9 @@ RULE = Rule(
         not_caught=(
             "Secrets under names that do not say so (`expected == given` with neither side named), comparisons"
             " done by `in` or by a database lookup, and plaintext password comparisons (a different gap: the"
-            " password should not be stored). Precision is medium: names are the only signal, so a token compared"
+            " password should not be stored). Left alone: an enum member (`auth_type == AuthType.api_key`), a"
+            " placeholder, sentinel or alias constant, and `!=` in a comprehension's filter (leaving the current"
+            " key out of a list). Precision is medium: names are the only signal, so a token compared"
             " with a constant held in an attribute (`token == self.reset_url_token`, a URL marker) looks the same."
         ),
         references=("https://docs.python.org/3/library/hmac.html#hmac.compare_digest",
