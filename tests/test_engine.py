@@ -69,8 +69,11 @@ def test_the_project_index_runs_only_for_the_facts_an_active_rule_reads():
     table = dispatcher.table_for("class A(models.Model):\n    objects = M()\n")
     assert [owner for owner, _ in table[ast.ClassDef]] == [index]
     assert ast.FunctionDef not in table
-    # It runs before the rules' handlers for the same node.
-    assert [owner.id for owner, _ in table[ast.Call]] in (["GAP998", "GAP999"],)
+    assert [owner.id for owner, _ in table[ast.Call]] == ["GAP998", "GAP999"]  # loop calls: nobody reads them
+    # A reader of the loop calls gets the pass's Call handler, ahead of the rules' own.
+    loop_reader = stand_in("GAP997", reads=("orm-loop-call",))
+    owners = [owner for owner, _ in Dispatcher([plain, loop_reader]).table_for("f(x)")[ast.Call]]
+    assert owners == [index, plain, loop_reader]
     # An editor's buffer leaves the index out whatever the rules read.
     quiet = Dispatcher([plain, models_reader], facts=False)
     assert ast.ClassDef not in quiet.table_for("class A(models.Model):\n    objects = M()\n")
