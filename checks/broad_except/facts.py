@@ -501,6 +501,8 @@ LOCAL_LIBRARIES = frozenset({
     "pydantic", "attrs", "cattrs", "jinja2", "slugify", "unidecode", "iso8601", "pendulum", "arrow", "cryptography",
     "jwt", "jose", "validators", "email_validator", "idna", "chardet", "charset_normalizer", "lxml", "bs4",
     "defusedxml", "regex", "numpy", "pandas", "PIL", "qrcode", "barcode", "pyparsing", "sqlglot", "sqlparse",
+    "markupsafe", "humanize", "html2text", "dateparser", "jsonschema", "markdown_it", "mistune", "emoji", "inflect",
+    "natsort", "tabulate", "pygments", "docutils", "rapidfuzz", "thefuzz", "Levenshtein", "shortuuid", "ulid",
 })
 # Django modules that only format, translate or route: no database, cache, mail or network behind them.
 LOCAL_DJANGO = ("django.utils.", "django.urls", "django.core.validators",

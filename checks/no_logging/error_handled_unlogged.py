@@ -57,7 +57,7 @@ RULE = Rule(
             " standard library, helpers of the same module, building an object) or around a parse whose calls all"
             " read a value (`await response.json()`, `await request.form()`, `safe_dumps(obj)`,"
             " `Model.model_validate(data)`, with lookups on the result) or around installed packages that compute"
-            " locally (`pycountry`, `phonenumbers`, `dateutil`, `babel`, `cryptography`, Django's `django.utils`"
+            " locally (`pycountry`, `phonenumbers`, `dateutil`, `babel`, `markupsafe`, `cryptography`, Django's `django.utils`"
             " and `django.urls` helpers): GAP501 still reports the breadth. Health checks (a function named for"
             " `health`, `readiness`, `liveness`, `heartbeat`), which report the outage as their answer."
             " A catch-all the user already suppressed for GAP5xx (`# gapcheck: ignore[GAP501]`). Silence that is the handler's job, as for GAP501: local yes/no"
