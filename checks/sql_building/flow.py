@@ -485,7 +485,7 @@ def _checked_against_constants(expr: ast.Name, ctx: "ModuleContext") -> bool:
     if function is None:
         return False
     for node in ctx.own_nodes(function):
-        if isinstance(node, ast.If) and node.lineno < expr.lineno and node.body \
+        if isinstance(node, ast.If) and (node.end_lineno or node.lineno) < expr.lineno and node.body \
                 and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
                      or _rebinds_to_constant(node.body[-1], expr.id)) \
                 and _tests_constants(node.test, expr.id, True, ctx):
