@@ -8,6 +8,7 @@ The project index (a fact pass, see `orm/index.py`) records, once per file, for 
   the project functions each one calls (imports resolved, `self.m()`, `manager.m()` on a module-level
   instance, functions passed as arguments such as `Thread(target=handle)`), and handlers registered by
   qualified name (`path("cart/", views.add_to_cart)`, `add_url_rule(view_func=views.index)`).
+
 And each rule records its own:
 
 - `gap1nn-write` {q, line, col, end_line, end_col, message}: a finding its rule would report if the function

@@ -1310,8 +1310,8 @@ def once_per_process(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> 
     not once per call."""
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
-    # Called for every call of every function: the two walks of the function run only once a test or an
-    # assignment of the right shape is found (most calls have neither).
+    # Called for every call of every function: the walk for the function's local names runs only once a test
+    # of the right shape is found, and the declared globals come from one pass over the file.
     def declared() -> frozenset[str]:
         return _declared_globals(ctx).get(id(function), frozenset())
 
@@ -1410,8 +1410,7 @@ def _assigned_global(node: ast.AST, declared: Callable[[], frozenset[str]], ctx:
     for ancestor in ctx.ancestors(node):
         if isinstance(ancestor, (ast.Assign, ast.AnnAssign)):
             targets = ancestor.targets if isinstance(ancestor, ast.Assign) else [ancestor.target]
-            names = [t.id for t in targets if isinstance(t, ast.Name)]
-            return next((name for name in names if name in declared()), None) if names else None
+            return next((t.id for t in targets if isinstance(t, ast.Name) and t.id in declared()), None)
         if isinstance(ancestor, ast.stmt):
             return None
     return None
