@@ -11,7 +11,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..orm.index import FUNCTIONS, callee_qualname, function_qualname
-from ..scopes import decorator_target, is_test_or_script, scope_kind
+from ..scopes import is_test_or_script, scope_kind
 
 RULE = Rule(
     id="GAP904",
