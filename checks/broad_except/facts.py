@@ -86,6 +86,7 @@ class HandlerSummary:
     leak: ast.AST | None  # the return/raise sending exception text to the client
     external: str | None  # qualified name of the external-failure type caught
     retry_step: bool
+    exits: bool  # `sys.exit(1)` / `os._exit(2)`: the process stops with a failure status, visibly
     answers_yes_no: bool  # returns/assigns True/False: a probe ("is the database usable?"), not a lost value
     commented: bool  # a comment inside the handler explains the decision
     deliberate: str | None  # why dropping the error here is the point (a probe, a cleanup, a test), or None
@@ -96,7 +97,7 @@ class HandlerSummary:
     def ends_failure(self) -> bool:
         """The failure stops here: not re-raised, not raised as another exception, no traceback kept anywhere."""
         return not (self.reraises or self.raises_new or self.logs_traceback or self.reports or self.delegates
-                    or self.passes_error_on)
+                    or self.passes_error_on or self.exits)
 
 
 def summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSummary:
@@ -287,6 +288,7 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
     traceback = False
     reports = False
     prints: list[ast.Call] = []
+    exits = False
     for node in _handler_nodes(handler):
         if isinstance(node, ast.Raise):
             raises = True
@@ -307,6 +309,8 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
                 reports = True
             elif ctx.qualified_name(node.func) == "builtins.print":
                 prints.append(node)
+            elif ctx.qualified_name(node.func) in EXIT_CALLS:
+                exits = exits or _failure_status(node)
             elif _last_name(node.func) == "abort":
                 raises = True
                 http_error = http_error or node
@@ -327,10 +331,22 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
         log_calls=tuple(logs), logs_traceback=traceback, reports=reports, print_calls=tuple(prints),
         leak=_leak(handler, ctx) if broad else None,
         external=None if broad else _external_type(handler, ctx), retry_step=is_retry_step(handler, ctx),
+        exits=exits,
         answers_yes_no=_answers_yes_no(handler), commented=handler_has_comment(handler, ctx),
         deliberate=_deliberate_silence(handler, ctx), remote=_remote_call(getattr(try_node, "body", []), ctx),
         waived=peer_waivers(handler, ctx),
     )
+
+
+EXIT_CALLS = frozenset({"sys.exit", "builtins.exit", "builtins.quit", "os._exit"})
+
+
+def _failure_status(call: ast.Call) -> bool:
+    """`sys.exit(1)`, `sys.exit("config is invalid")`, `sys.exit(code)`: anything but a literal 0 / None / no argument."""
+    if not call.args:
+        return False
+    value = call.args[0]
+    return not (isinstance(value, ast.Constant) and value.value in (0, None, False))
 
 
 # Calls that hand the error to someone who will report it: `self.handle_error()`, `on_failure(...)`, `report(...)`.
@@ -413,17 +429,65 @@ def _error_response(handler: ast.ExceptHandler, ctx: "ModuleContext") -> ast.Ret
 
 def _passes_error_on(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """The bound exception is used outside log and print calls: returned, stored, appended, passed to a callback,
-    inspected (`e.status_code == 404`). Someone else gets the error, or the handler decides on it."""
+    inspected (`e.status_code == 404`, `if "duplicate" in str(e)`). Someone else gets the error, or the handler
+    decides on it. Its text alone (`errors.append(str(e))`, `job.error = f"failed: {e}"`) is not the error: the
+    traceback is gone, and a bug reads like the failure the author expected."""
     if not handler.name:
         return False
     for node in _handler_nodes(handler):
         if not (isinstance(node, ast.Name) and node.id == handler.name):
             continue
+        ancestors = _ancestors_until(node, handler, ctx)
         if any(isinstance(a, ast.Call) and (is_log_call(a, ctx) or ctx.qualified_name(a.func) == "builtins.print")
-               for a in _ancestors_until(node, handler, ctx)):
+               for a in ancestors):
             continue  # the text of a log line or a print
+        if _only_its_text(node, ancestors, ctx) and not _in_llm_tool(handler, ctx):
+            continue  # (an LLM tool's result goes to the model, which needs the error's text to recover)
         return True
     return False
+
+
+def _in_llm_tool(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    function = ctx.enclosing_function(handler)
+    return function is not None and not isinstance(function, ast.Lambda) and _is_llm_tool(function)
+
+
+def keeps_only_text(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The handler stores, returns or sends on the error's text (`str(e)`, `f"{e}"`) and nothing else of it."""
+    if not handler.name:
+        return False
+    uses = [n for n in _handler_nodes(handler) if isinstance(n, ast.Name) and n.id == handler.name]
+    return bool(uses) and any(_only_its_text(n, _ancestors_until(n, handler, ctx), ctx) for n in uses)
+
+
+TEXT_CALLS = frozenset({"builtins.str", "builtins.repr", "builtins.format"})
+
+
+def _only_its_text(node: ast.Name, ancestors: list[ast.AST], ctx: "ModuleContext") -> bool:
+    """`str(e)`, `repr(e)`, `f"...{e}"`, `"%s" % e`, `"{}".format(e)` - not inside a test of it."""
+    if not ancestors:
+        return False
+    first = ancestors[0]
+    if isinstance(first, ast.FormattedValue):
+        text = True
+    elif isinstance(first, ast.Call) and node in first.args:
+        text = ctx.qualified_name(first.func) in TEXT_CALLS or (
+            isinstance(first.func, ast.Attribute) and first.func.attr == "format"
+            and isinstance(first.func.value, ast.Constant))
+    elif isinstance(first, ast.BinOp) and isinstance(first.op, ast.Mod) and first.right is node \
+            and isinstance(first.left, ast.Constant):
+        text = True
+    elif isinstance(first, ast.Tuple) and len(ancestors) > 1 and isinstance(ancestors[1], ast.BinOp) \
+            and isinstance(ancestors[1].op, ast.Mod) and isinstance(ancestors[1].left, ast.Constant):
+        text = True  # `"%s: %s" % (name, e)`
+    else:
+        text = False
+    if not text:
+        return False
+    if any(isinstance(a, (ast.Compare, ast.BoolOp, ast.IfExp)) for a in ancestors):
+        return False  # `if "duplicate" in str(e):` decides on the error
+    parent = ctx.parent(ancestors[-1])
+    return not (isinstance(parent, (ast.If, ast.While, ast.Assert)) and parent.test is ancestors[-1])
 
 
 def _ancestors_until(node: ast.AST, stop: ast.AST, ctx: "ModuleContext") -> list[ast.AST]:
@@ -614,9 +678,11 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", [])
     if _is_probe(handler, body, ctx) and not any(
-            isinstance(n, ast.Call) and is_log_call(n, ctx) for n in _handler_nodes(handler)):
-        return "a yes/no probe"  # a handler that logs treats the failure as a failure, not as the answer
-    if any(isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body):
+            isinstance(n, ast.Call) and (is_log_call(n, ctx) or _prints_the_error(n, handler, ctx))
+            for n in _handler_nodes(handler)):
+        return "a yes/no probe"  # a handler that logs (or prints the error) treats it as a failure, not the answer
+    if _only_imports(body, ctx) or (_catches_import_error(handler, ctx) and any(
+            isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body)):
         return "an optional import"
     if _parses_input(handler, ctx):
         return "the client's malformed input, answered with a 4xx"  # `except Exception: raise HTTPException(400)`
@@ -777,6 +843,32 @@ def _in_finally(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
     return False
 
 
+def _prints_the_error(call: ast.Call, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`print(f"send failed: {e}")`: an error report; `print("JSON functions not available")` names the answer."""
+    return ctx.qualified_name(call.func) == "builtins.print" and handler.name is not None and any(
+        isinstance(n, ast.Name) and n.id == handler.name for n in ast.walk(call))
+
+
+def _only_imports(body: list[ast.stmt], ctx: "ModuleContext") -> bool:
+    """`try: import redis` (with `HAS_REDIS = True`): the `try` only asks whether a package is there. A body that
+    also uses it (`import yaml; return yaml.safe_load(text)`) swallows that work's failures too."""
+    imports = [stmt for stmt in body
+               if isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx)]
+    return bool(imports) and all(
+        stmt in imports or isinstance(stmt, ast.Pass) or (
+            isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return))
+            and isinstance(stmt.value, (ast.Constant, ast.Name, ast.Attribute)))
+        for stmt in body)
+
+
+IMPORT_ERRORS = frozenset({"builtins.ImportError", "builtins.ModuleNotFoundError"})
+
+
+def _catches_import_error(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except ImportError:` - only the import can raise it, whatever else the `try` body does."""
+    return any(ctx.qualified_name(e) in IMPORT_ERRORS for e in handler_types(handler, ctx))
+
+
 def _imports_dynamically(stmt: ast.stmt, ctx: "ModuleContext") -> bool:
     """`app_module = import_module(entry)`: an optional module, like a guarded `import`."""
     call = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Expr, ast.Return))
@@ -890,6 +982,9 @@ def _answers_the_client(handler: ast.ExceptHandler, ctx: "ModuleContext") -> boo
 
 
 def _is_client_error(node: ast.AST) -> bool:
+    if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) >= 2:
+        status = node.value.elts[1]  # `return jsonify(error=...), 400`
+        return isinstance(status, ast.Constant) and isinstance(status.value, int) and 400 <= status.value < 500
     if not isinstance(node, ast.Call):
         return False
     candidates = [k.value for k in node.keywords if k.arg in ("status_code", "status")] + node.args[:1]

@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..common import BROAD_EXCEPTIONS, handler_types
-from .facts import HandlerSummary, owner, summarize
+from .facts import HandlerSummary, keeps_only_text, owner, summarize
 
 RULE = Rule(
     id="GAP501",
@@ -46,22 +46,29 @@ RULE = Rule(
         not_caught=(
             "Handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception aliases"
             " that only a running program could resolve. Handlers that hand the error on (return, store or inspect"
-            " `e`, call something named for errors such as `self.handle_error()`), raise another exception (it"
-            " carries the original as its context) or log with the traceback. A handler that is the retry step of"
+            " `e` itself, call something named for errors such as `self.handle_error()`), raise another exception"
+            " (it carries the original as its context), stop the process with a failure status (`sys.exit(1)`) or"
+            " log with the traceback. Storing or returning only the error's text (`errors.append(str(e))`,"
+            " `job.error = f\"failed: {e}\"`) is reported: the traceback is gone; testing the text"
+            " (`if \"duplicate\" in str(e):`) is a decision and is not. A handler that is the retry step of"
             " a `while True:` loop (the `try` body breaks or returns on success) is left to the timeout-retry family"
-            " (GAP4xx). Silence that is the handler's job: a yes/no probe that logs nothing (`return False` in a"
+            " (GAP4xx). Silence that is the handler's job: a yes/no probe that neither logs nor prints the error (`return False` in a"
             " predicate - named `is_...`/`has_...`, annotated `-> bool`, or returning `True` on success - or a flag"
             " the `try` body sets, also when the handler only says the capability is missing), a `try` that only"
             " parses the client's input and answers with a 4xx (`raise HTTPException(400, \"Invalid cursor\")`"
-            " around `msgpack.decode(token)`), an optional import (`import x`, `import_module(name)`), a one-call best-effort"
+            " around `msgpack.decode(token)`), an optional import (a `try` that only imports, `import x` / `import_module(name)`, or any `try` under `except ImportError:`), a one-call best-effort"
             " cleanup (`os.remove`, `.close()`), a `try` inside a `finally:` block or a `close()`/`__exit__`/"
             "`shutdown()` method, a `__repr__`/`__str__`, a function named `safe_...`/`try_...`/`..._safe`, a"
             " template filter or tag (`@register.filter`), a Django system check (`@checks.register`: it reports"
             " through the messages it returns), an `AppConfig.ready()` hook, a helper returning None/[]/a constant whose"
             " every caller in the module tests that result and logs or raises (`if hashes is None:"
             " logger.warning(...)`), and test modules. A handler that does more than pass or"
-            " return a constant and carries a comment (inside it, or on its own line right above the `except`),"
-            " or whose only log lines are `debug`: the author decided. A handler the author already waived for a"
+            " return a constant and carries a comment that accepts the failure (inside it, in the `try` body, or"
+            " on its own line right above the `except`: the failure is expected, optional, best effort, may"
+            " happen, is handled elsewhere; it names the exception it expects or a ticket), or whose only log"
+            " lines are `debug`: the author decided. A comment that only narrates the fallback (`# Fallback to"
+            " rule-based`, `# If corrupt, reset to default`), as generated code puts on nearly every handler,"
+            " is no such decision. A handler the author already waived for a"
             " peer linter (`# noqa: BLE001`, `S110`, `E722`, `# pylint: disable=broad-except`, `# noinspection"
             " PyBroadException`) is not reported again. Deliberate best-effort code without such a marker"
             " (telemetry, optional metadata, tweaks of a third-party object) is still reported: only a reader can"
@@ -83,10 +90,11 @@ def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
             ", and asyncio.CancelledError, so this task cannot be cancelled)" if _in_async(handler, ctx) else ")")
     else:
         caught = "every error"
-    yield ctx.finding(RULE, handler, _message(caught, summary), end_node=handler.type or handler)
+    yield ctx.finding(RULE, handler, _message(caught, summary, keeps_only_text(handler, ctx)),
+                      end_node=handler.type or handler)
 
 
-def _message(caught: str, summary: HandlerSummary) -> str:
+def _message(caught: str, summary: HandlerSummary, text_only: bool = False) -> str:
     rest = "catch the exceptions you expect, and log the rest with the traceback (logger.exception) or re-raise"
     if summary.swallows:
         return (f"this handler catches {caught} and drops it: failures vanish without a trace; catch the exceptions"
@@ -98,6 +106,9 @@ def _message(caught: str, summary: HandlerSummary) -> str:
         verb = "logs" if summary.log_calls else "prints"
         return (f"this handler catches {caught}, {verb} it without the traceback and carries on: a bug reads like"
                 f" an expected failure and the log does not say where it happened; {rest}")
+    if text_only:
+        return (f"this handler catches {caught} and keeps only its text (str(e)), not the traceback: a bug is"
+                f" recorded like an expected failure and nobody can find where it broke; {rest}")
     return (f"this handler catches {caught} and carries on with a fallback, keeping no traceback: bugs are"
             f" handled like expected failures and nobody learns they happened; {rest}")
 

@@ -63,8 +63,10 @@ RULE = Rule(
             " A catch-all the user already suppressed for GAP5xx (`# gapcheck: ignore[GAP501]`). Silence that is the handler's job, as for GAP501: local yes/no"
             " probes, optional imports, one-call cleanups, test modules, handlers waived for a peer linter"
             " (`# noqa: BLE001`, `S110`), `while True:` retry steps, migrations, and handlers with a comment"
-            " explaining the decision. A handler that hands the error on (returns or stores `e`, calls"
-            " `self.handle_error()`) or prints it (GAP603). Precision is medium: a catch-all around a call into"
+            " that accepts the failure (it is expected, optional, best effort, names the exception it expects or a"
+            " ticket; a comment that only narrates the fallback, `# Fallback to rule-based`, does not count). A"
+            " handler that hands the error on (returns or stores `e` itself - its text alone, `str(e)`, keeps no"
+            " traceback and does not count - or calls `self.handle_error()`) or prints it (GAP603). Precision is medium: a catch-all around a call into"
             " another module of the app is reported even when that call only looks something up in memory"
             " (`get_model_info(model)`), because nothing in the call says whether it reaches a database."
         ),

@@ -150,16 +150,48 @@ def is_test_module(ctx: "ModuleContext") -> bool:
 
 def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """A comment inside the handler (`# the row may already be gone`), or on its own line right above the
-    `except` (`# Filters must never raise, so catch everything.`): the author decided, and said why."""
+    `except` (`# Filters must never raise, so catch everything.`), that says the failure is accepted: the author
+    decided, and said why. A comment that only narrates the fallback (`# Fallback to rule-based`, `# If corrupt,
+    reset to default`) is no decision about the failure: the outage it hides is still silent."""
     end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
     above = ctx.lines[handler.lineno - 2].strip() if handler.lineno >= 2 else ""
-    if above.startswith("#") and not any(word in above for word in ("noqa", "pylint", "type:", "pragma")):
+    if above.startswith("#") and not any(word in above for word in ("noqa", "pylint", "type:", "pragma")) \
+            and ACCEPTED_FAILURE.search(above):
         return True
-    for number in range(handler.lineno + 1, end + 1):  # the `except` line itself carries noqa/pragma comments
+    try_node = ctx.parent(handler)
+    body = getattr(try_node, "body", None) or []
+    numbers = list(range(handler.lineno + 1, end + 1))  # the `except` line itself carries noqa/pragma comments
+    if body:  # `# this check might raise on lazy objects` in the `try` body names the failure it expects
+        numbers += range(try_node.lineno + 1, (body[-1].end_lineno or body[-1].lineno) + 1)
+    for number in numbers:
         line = ctx.lines[number - 1] if 0 < number <= len(ctx.lines) else ""
-        if "#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and line.split("#", 1)[0].count("'") % 2 == 0:
+        if "#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and line.split("#", 1)[0].count("'") % 2 == 0 \
+                and ACCEPTED_FAILURE.search(line.split("#", 1)[1]):
             return True
     return False
+
+
+# Words of a comment that accepts the failure (why it may be dropped), as opposed to one that narrates what the
+# handler does instead. Generated code comments nearly every handler ("# Fallback", "# Return empty on error").
+ACCEPTED_FAILURE = re.compile(
+    r"(?i)ignor|best[- ]?effort|optional|harmless|benign|\bexpected|non[- ]?(fatal|critical|essential)|"
+    r"\bnot (critical|fatal|essential|important|a problem|an error|needed)|"
+    r"\b(never|must not|mustn'?t|should not|shouldn'?t|cannot|can'?t|won'?t|don'?t|do not|doesn'?t|does not|"
+    r"not to|avoid|without) (let |allow |want to |need to )?(fail|rais|crash|break|block|propagat|stop|abort|"
+    r"interrupt|affect|mask|hide|spam|flood|matter|care|bother|log|report|warn)|"
+    r"on purpose|deliberate|intentional|swallow|silen|suppress|"
+    r"\b(safe|ok|okay|fine|acceptable) (to|if|when)|good enough|\bacceptable\b|\bno[- ]op\b|nothing (to do|we can do)|"
+    r"\b(already|may|might|can|could) (be )?(gone|closed|deleted|removed|exist|missing|unset|released|dead|fail|"
+    r"happen|not (exist|be (set|there|available|present|supported)))|"
+    r"\brace\b|\bracy\b|\bunsupported\b|not supported|not installed|\bolder\b|legacy|compat|"
+    r"\bplatform|\bwindows\b|\bpermission|\bdebug(ging)? only|logged (above|below|elsewhere|by|in)|"
+    r"(caller|upstream|above|outer) (handles|logs|reports|will)|reported (by|elsewhere)|"
+    r"keep (going|serving|running)|continue anyway|carry on|still (serve|render|work|return)|degrad|"
+    r"\bretr(y|ied|ies) (later|next|by|on|at)|next (run|time|attempt|tick|poll|cycle)|"
+    r"\b(reports|logs|handles|retries|re-?raises) (it|them|this)\b|raised again|re-?raised (by|in|later)|"
+    r"\b(may|might|can|could|will|would|sometimes|some \w+) (also )?(rais|throw)|"
+    r"(?-i:\b[A-Z]\w*(Error|Exception|Interrupt)\b)|#\d{3,}|https?://|\bticket\b|\bsee (issue|bug|#)"
+)
 
 
 def is_service_module(ctx: "ModuleContext") -> bool:

@@ -28,8 +28,8 @@ RULE = Rule(
             " counts as keeping the traceback. The finding starts on the `except` line. Most such handlers are"
             " reported by GAP501 (broad-except), whose message already says the traceback is missing; this rule"
             " reports the ones GAP501 leaves alone - a handler that also hands the error on (`errors.append(e)`),"
-            " one waived for its breadth (`# noqa: BLE001`), an optional import, one with a comment explaining"
-            " the catch."
+            " one waived for its breadth (`# noqa: BLE001`), an optional import, one with a comment that accepts"
+            " the failure (an expected error, a best-effort step, a retry elsewhere)."
         ),
         why=(
             "A broad handler catches the bugs too. `str(e)` of a KeyError is `'user_id'`, of an AttributeError"
