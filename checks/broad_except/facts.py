@@ -139,7 +139,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         and not _in_log_handler(handler, ctx)
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
                                         and (s.remote or (_reaches_a_dependency(handler, ctx)
-                                                          and not _only_parses(handler, ctx))))):
+                                                          and not _only_parses(handler, ctx)
+                                                          and not _imports_lazily(handler, ctx))))):
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None \
             and not _omits_traceback_on_purpose(handler, ctx):
@@ -843,6 +844,13 @@ def _in_finally(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
     return False
 
 
+def _imports_lazily(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`try: from urllib3.util.url import parse_url; host = parse_url(url).host`: the `try` is about an optional
+    package and what it computes, not a system that can be down. GAP501 still reports the breadth."""
+    body = getattr(ctx.parent(handler), "body", [])
+    return any(isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body)
+
+
 def _prints_the_error(call: ast.Call, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """`print(f"send failed: {e}")`: an error report; `print("JSON functions not available")` names the answer."""
     return ctx.qualified_name(call.func) == "builtins.print" and handler.name is not None and any(
@@ -975,10 +983,16 @@ def _parses_input(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
 def _answers_the_client(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """The handler answers with a 4xx (the client is told, and a bad input is not an operator's problem), or its
     `try` only parses the client's input (`request.get_json()`, `json.loads(body)`, a date in the payload)."""
-    if any(_is_client_error(node) for node in _handler_nodes(handler)):
+    if any(_is_client_error(node) or _tells_the_user(node, ctx) for node in _handler_nodes(handler)):
         return True
     body = getattr(ctx.parent(handler), "body", [])
     return bool(body) and all(_is_parse_step(stmt, ctx) for stmt in body)
+
+
+def _tells_the_user(node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`flash(str(ex), "error")`, `messages.error(request, ...)`: the person who made the request reads why."""
+    return isinstance(node, ast.Call) and (
+        (ctx.qualified_name(node.func) or "").startswith(USER_MESSAGE_MODULES) or _last_name(node.func) == "flash")
 
 
 def _is_client_error(node: ast.AST) -> bool:

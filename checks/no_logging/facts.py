@@ -150,25 +150,45 @@ def is_test_module(ctx: "ModuleContext") -> bool:
 
 def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """A comment inside the handler (`# the row may already be gone`), or on its own line right above the
-    `except` (`# Filters must never raise, so catch everything.`), that says the failure is accepted: the author
-    decided, and said why. A comment that only narrates the fallback (`# Fallback to rule-based`, `# If corrupt,
-    reset to default`) is no decision about the failure: the outage it hides is still silent."""
+    `except` (`# Filters must never raise, so catch everything.`), that says why the failure may be dropped: the
+    author decided, and said why. A comment that accepts the failure in so many words counts wherever it is in
+    the handler or the `try` body (`# this check might raise on lazy objects`); so does an explanation of a full
+    sentence or more. A short note that only narrates the fallback (`# Fallback to rule-based`, `# If corrupt,
+    reset to default`), as generated code puts on nearly every handler, does not: the outage stays silent."""
     end = getattr(handler, "end_lineno", handler.lineno) or handler.lineno
+    comments: list[str] = []
     above = ctx.lines[handler.lineno - 2].strip() if handler.lineno >= 2 else ""
-    if above.startswith("#") and not any(word in above for word in ("noqa", "pylint", "type:", "pragma")) \
-            and ACCEPTED_FAILURE.search(above):
+    if above.startswith("#") and not any(word in above for word in ("noqa", "pylint", "type:", "pragma")):
+        comments.append(above[1:])
+    for number in range(handler.lineno + 1, end + 1):  # the `except` line itself carries noqa/pragma comments
+        comment = _comment(ctx, number)
+        if comment is not None:
+            comments.append(comment)
+    if any(ACCEPTED_FAILURE.search(c) for c in comments) or len(comments) >= 2 \
+            or sum(len(c.split()) for c in comments) >= EXPLANATION_WORDS:
         return True
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", None) or []
-    numbers = list(range(handler.lineno + 1, end + 1))  # the `except` line itself carries noqa/pragma comments
-    if body:  # `# this check might raise on lazy objects` in the `try` body names the failure it expects
-        numbers += range(try_node.lineno + 1, (body[-1].end_lineno or body[-1].lineno) + 1)
-    for number in numbers:
-        line = ctx.lines[number - 1] if 0 < number <= len(ctx.lines) else ""
-        if "#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and line.split("#", 1)[0].count("'") % 2 == 0 \
-                and ACCEPTED_FAILURE.search(line.split("#", 1)[1]):
-            return True
+    if body:
+        for number in range(try_node.lineno + 1, (body[-1].end_lineno or body[-1].lineno) + 1):
+            comment = _comment(ctx, number)
+            if comment is not None and ACCEPTED_FAILURE.search(comment):
+                return True
     return False
+
+
+# A comment of this many words explains a decision; generated code narrates its fallbacks in three to seven.
+EXPLANATION_WORDS = 9
+
+
+def _comment(ctx: "ModuleContext", number: int) -> str | None:
+    line = ctx.lines[number - 1] if 0 < number <= len(ctx.lines) else ""
+    if "#" not in line:
+        return None
+    code, text = line.split("#", 1)
+    if code.count('"') % 2 or code.count("'") % 2:
+        return None  # a `#` inside a string
+    return text
 
 
 # Words of a comment that accepts the failure (why it may be dropped), as opposed to one that narrates what the
