@@ -553,7 +553,7 @@ def _dependency_name(func: ast.AST, ctx: "ModuleContext") -> bool:
     top = qualified.split(".")[0]
     if not top or top == "builtins" or top in sys.stdlib_module_names:
         return False
-    if top in LOCAL_LIBRARIES or qualified.startswith(LOCAL_DJANGO):
+    if top in LOCAL_LIBRARIES or qualified.startswith(LOCAL_DJANGO) or qualified in LOCAL_CALLS:
         return False  # a formatting, parsing or lookup library: it fails on its input, never for an outage
     return True
 
@@ -569,6 +569,10 @@ LOCAL_LIBRARIES = frozenset({
     "markupsafe", "humanize", "html2text", "dateparser", "jsonschema", "markdown_it", "mistune", "emoji", "inflect",
     "natsort", "tabulate", "pygments", "docutils", "rapidfuzz", "thefuzz", "Levenshtein", "shortuuid", "ulid",
 })
+# Single functions of web frameworks that only look up or render locally.
+LOCAL_CALLS = frozenset({"flask.url_for", "flask.render_template", "flask.render_template_string",
+                         "flask.helpers.url_for", "werkzeug.utils.secure_filename", "urllib3.util.url.parse_url",
+                         "urllib3.util.parse_url", "starlette.datastructures.URL", "fastapi.encoders.jsonable_encoder"})
 # Django modules that only format, translate or route: no database, cache, mail or network behind them.
 LOCAL_DJANGO = ("django.utils.", "django.urls", "django.core.validators",
                 "django.core.exceptions", "django.core.signing", "django.conf")
@@ -916,10 +920,19 @@ def _is_probe(handler: ast.ExceptHandler, body: list[ast.stmt], ctx: "ModuleCont
         return any(isinstance(n, ast.Return) and n is not answer and isinstance(n.value, ast.Constant)
                    and isinstance(n.value.value, bool) for n in ctx.own_nodes(function))
     targets = answer.targets if isinstance(answer, ast.Assign) else [answer.target]  # type: ignore[union-attr]
-    flags = {t.id for t in targets if isinstance(t, ast.Name)}
+    flags = {_flag_name(t) for t in targets} - {None}
     return bool(flags) and any(isinstance(n, (ast.Assign, ast.AnnAssign)) and any(
-        isinstance(t, ast.Name) and t.id in flags for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+        _flag_name(t) in flags for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
         for stmt in body for n in ast.walk(stmt))
+
+
+def _flag_name(target: ast.AST) -> str | None:
+    """`ok`, `self._fts_available`: a name or an attribute of one that a probe sets."""
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        return f"{target.value.id}.{target.attr}"
+    return None
 
 
 def _statement_call(stmt: ast.stmt, kinds: tuple[type, ...]) -> ast.Call | None:
@@ -995,7 +1008,14 @@ def _tells_the_user(node: ast.AST, ctx: "ModuleContext") -> bool:
         (ctx.qualified_name(node.func) or "").startswith(USER_MESSAGE_MODULES) or _last_name(node.func) == "flash")
 
 
+# Helpers that answer the request with a 4xx (Falcon-style `bad_request(response, reason)`, DRF-style shortcuts).
+CLIENT_ERROR_HELPERS = frozenset({"bad_request", "not_found", "forbidden", "unauthorized", "conflict",
+                                  "HttpResponseBadRequest", "HttpResponseNotFound", "HttpResponseForbidden"})
+
+
 def _is_client_error(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call) and _last_name(node.func) in CLIENT_ERROR_HELPERS:
+        return True
     if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) >= 2:
         status = node.value.elts[1]  # `return jsonify(error=...), 400`
         return isinstance(status, ast.Constant) and isinstance(status.value, int) and 400 <= status.value < 500
