@@ -800,6 +800,7 @@ PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode",
                                     "strptime", "form", "decode", "literal_eval"}
 VALUE_METHODS = frozenset({"get", "split", "rsplit", "strip", "lower", "upper", "replace", "encode", "startswith",
                            "endswith", "items", "keys", "values", "group", "match"})
+NUMBER_CONVERSIONS = frozenset({"builtins.int", "builtins.float", "decimal.Decimal"})
 CONVERSIONS = frozenset({"builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.isinstance",
                          "builtins.len", "builtins.getattr", "builtins.dict", "builtins.list", "builtins.tuple",
                          "builtins.all", "builtins.any", "builtins.enumerate", "decimal.Decimal"})
@@ -1031,11 +1032,23 @@ def _is_client_error(node: ast.AST) -> bool:
 
 
 def _is_parse_step(stmt: ast.stmt, ctx: "ModuleContext", depth: int = 0) -> bool:
+    expr = getattr(stmt, "value", None) if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.Return)) else None
+    if isinstance(expr, ast.IfExp):  # `threshold = float(raw) if raw is not None else 3.0`
+        branches = [b for b in (expr.body, expr.orelse) if not isinstance(b, ast.Constant)]
+        return bool(branches) and all(_parses_value(b, ctx, depth) for b in branches)
     value = _statement_call(stmt, (ast.Assign, ast.AnnAssign, ast.Return))
-    if value is None:
+    return value is not None and _parses_value(value, ctx, depth)
+
+
+def _parses_value(value: ast.AST, ctx: "ModuleContext", depth: int) -> bool:
+    if isinstance(value, ast.Await):
+        value = value.value
+    if not isinstance(value, ast.Call):
         return False
     if ctx.qualified_name(value.func) in PARSE_CALLS:
         return True
+    if ctx.qualified_name(value.func) in NUMBER_CONVERSIONS:  # `float(raw)`, `int(float(price) * 100)`: of a value
+        return all(_parses_value(n, ctx, depth) for a in value.args for n in ast.walk(a) if isinstance(n, ast.Call))
     last = _last_name(value.func)
     if last in PARSE_METHODS:
         return True
