@@ -632,7 +632,11 @@ def _raised_in_function(handler: ast.ExceptHandler, names: set[str], ctx: "Modul
 
 
 def _handler_nodes(handler: ast.ExceptHandler) -> list[ast.AST]:
-    """Every node of the handler body, without entering nested functions or classes (they run later, if ever)."""
+    """Every node of the handler body, without entering nested functions or classes (they run later, if ever).
+    Kept on the handler: a dozen questions about one handler walk it once."""
+    cached = getattr(handler, "_gapcheck_nodes", None)
+    if cached is not None:
+        return cached
     found: list[ast.AST] = []
     stack: list[ast.AST] = list(handler.body)
     while stack:
@@ -641,6 +645,7 @@ def _handler_nodes(handler: ast.ExceptHandler) -> list[ast.AST]:
             continue
         found.append(node)
         stack.extend(ast.iter_child_nodes(node))
+    handler._gapcheck_nodes = found  # type: ignore[attr-defined]
     return found
 
 
@@ -728,7 +733,7 @@ def _caller_reports_the_empty_result(handler: ast.ExceptHandler, function: ast.A
 def _calls_by_name(ctx: "ModuleContext") -> dict[str, list[ast.Call]]:
     """Calls of this module's functions and methods: `helper(...)`, `self.helper(...)`, `cls.helper(...)`."""
     found: dict[str, list[ast.Call]] = {}
-    for node in ast.walk(ctx.tree):
+    for node in ctx.nodes:
         if not isinstance(node, ast.Call):
             continue
         if isinstance(node.func, ast.Name):
