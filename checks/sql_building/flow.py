@@ -15,7 +15,11 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .facts import TRUSTED_ATTRIBUTE_SEGMENTS, NUMERIC_CALLS, NUMERIC_CONVERSIONS, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_WORDS
+from .facts import (
+    CATALOG_NAME_METHODS, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS, NUMERIC_CONVERSIONS,
+    NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
+    TRUSTED_ATTRIBUTE_SEGMENTS,
+)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -237,6 +241,8 @@ def _call(call: ast.Call, ctx: "ModuleContext", depth: int) -> Shape | None:
     if helper is not None:
         shape = ctx.memo(("gap7-return-shape", id(helper)), lambda: _return_shape(helper, ctx, depth))
         if shape is not None and shape.splices:
+            shape = _bind_arguments(shape, helper, call, ctx)
+        if shape is not None and shape.splices:
             return Shape(shape.text, shape.splices, True, helper.name)
         return shape
     if ctx.qualified_name(func) == "builtins.str" and len(call.args) == 1:
@@ -395,7 +401,81 @@ def _helper_function(call: ast.Call, ctx: "ModuleContext") -> ast.FunctionDef | 
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == wanted:
             return stmt
+    if isinstance(func, ast.Name):
+        return _nested_function(func, ctx)
     return None
+
+
+def _nested_function(func: ast.Name, ctx: "ModuleContext") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """`def author(path): ...` defined inside the function that calls it (the nearest definition before the call,
+    when branches define it once each)."""
+    for scope in _function_scopes(func, ctx):
+        statements = ctx.bindings(scope).get(func.id)
+        if statements:
+            if not all(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for s in statements):
+                return None
+            before = [s for s in statements if s.lineno < func.lineno]
+            return before[-1] if before else None  # type: ignore[return-value]
+    return None
+
+
+def _parameter_of(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> int | None:
+    """The index (in positional order, keyword-only after) of the parameter of `function` that `node` reads,
+    when `node` is a bare name the function never rebinds."""
+    if not isinstance(node, ast.Name) or ctx.enclosing_function(node) is not function:
+        return None
+    if ctx.bindings(function).get(node.id):
+        return None
+    args = function.args  # type: ignore[attr-defined]
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return names.index(node.id) if node.id in names else None
+
+
+def _argument_for(function: ast.AST, index: int, call: ast.Call) -> ast.AST | None:
+    """The expression `call` passes for parameter `index` of `function` (its default when left out)."""
+    args = function.args  # type: ignore[attr-defined]
+    positional = [*args.posonlyargs, *args.args]
+    every = positional + list(args.kwonlyargs)
+    name = every[index].arg
+    offset = 1 if isinstance(call.func, ast.Attribute) and positional and positional[0].arg in ("self", "cls") else 0
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    if index < len(positional) and 0 <= index - offset < len(call.args):
+        return call.args[index - offset]
+    if index < len(positional):
+        defaults = args.defaults
+        first_default = len(positional) - len(defaults)
+        return defaults[index - first_default] if index >= first_default else None
+    default = args.kw_defaults[index - len(positional)]
+    return default
+
+
+def _bind_arguments(shape: Shape, helper: ast.AST, call: ast.Call, ctx: "ModuleContext") -> Shape:
+    """`content_match_sql("phrase")`: a helper's parameter spliced into its text is what this call passes, so a
+    constant or safe argument drops the splice and another value takes its place in the message."""
+    splices: list[Splice] = []
+    for splice in shape.splices:
+        index = _parameter_of(splice.node, helper, ctx)
+        argument = _argument_for(helper, index, call) if index is not None else None
+        if argument is None:
+            splices.append(splice)
+        elif _safe_argument(argument, ctx):
+            continue
+        else:
+            splices.append(Splice(argument, splice.before, splice.how))
+    return Shape(shape.text, tuple(splices), shape.built, shape.helper)
+
+
+def _safe_argument(argument: ast.AST, ctx: "ModuleContext") -> bool:
+    if isinstance(argument, ast.Constant):
+        return True
+    if is_safe_value(argument, ctx):
+        return True
+    sub = shape_of(argument, ctx, MAX_DEPTH - 2)
+    return sub is not None and not sub.splices
 
 
 def _return_shape(function: ast.AST, ctx: "ModuleContext", depth: int) -> Shape | None:
@@ -419,6 +499,11 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
     if isinstance(expr, ast.Call):
         if ctx.qualified_name(expr.func) in NUMERIC_CALLS:
             return True
+        if ctx.qualified_name(expr.func) == "builtins.next" and len(expr.args) == 1 \
+                and isinstance(expr.args[0], ast.Name):
+            counter = _local_value(expr.args[0], ctx)
+            if isinstance(counter, ast.Call) and ctx.qualified_name(counter.func) == "itertools.count":
+                return True  # `next(idx)` with `idx = itertools.count()`: a number
         if ctx.qualified_name(expr.func) == "builtins.str" and expr.args and is_safe_value(expr.args[0], ctx):
             return True
         if isinstance(expr.func, ast.Attribute) and expr.func.attr == "get" \
@@ -426,12 +511,17 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx)
+        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Subscript):
-        return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
+        # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
+        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Name):
         if _checked_against_constants(expr, ctx):
             return True  # `if sort in ("name", "created"):` / `if sort not in ALLOWED: abort(400)`
+        if _safe_comprehension_target(expr, ctx):
+            return True  # `[f":tag_{i}" for i, tag in enumerate(tags)]`, `[":" + p for p in placeholders]`
+        if _from_schema(expr, ctx):
+            return True  # `for table in Base.metadata.sorted_tables`, `for name in inspector.get_table_names()`
         statements = _bindings_before(expr, ctx)
         if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
             return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
@@ -445,6 +535,137 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
         if statements == [] and _numeric_parameter(expr, ctx):
             return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
+        if statements == [] and _callers_pass_safe(expr, ctx):
+            return True  # `_count_rows(conn, "users")`: a private helper only ever given constants
+    return False
+
+
+def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A comprehension variable over `range()`, an `enumerate()` index, constants, schema metadata, or a list of
+    placeholder names built from constants and numbers (`[f"val_{n}" for n in range(k)]`)."""
+    for ancestor in ctx.ancestors(name):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if not isinstance(ancestor, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+            continue
+        for generator in ancestor.generators:
+            target, iterable = generator.target, generator.iter
+            if name.id not in _names(target):
+                continue
+            if isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+                    and isinstance(target, ast.Tuple) and target.elts:
+                if _names(target.elts[0]) == [name.id]:
+                    return True
+                iterable = iterable.args[0] if iterable.args else iterable
+            if _iterates_constants(iterable, ctx) or _from_schema(iterable, ctx):
+                return True
+            if isinstance(iterable, ast.Name):
+                value = _local_value(iterable, ctx)
+                if isinstance(value, (ast.ListComp, ast.GeneratorExp)) and value is not ancestor:
+                    element = _comprehension_element(value, "", ctx, 1)
+                    return not element.splices
+            return False
+    return False
+
+
+def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
+    """Tables, columns and names that come from the schema, not from a request: SQLAlchemy metadata
+    (`Base.metadata.sorted_tables`, a table's `primary_key`), an `Inspector`'s catalog reads, and loop variables,
+    attributes and items of those."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(expr, ast.Attribute):
+        node: ast.AST = expr
+        while isinstance(node, ast.Attribute):
+            if node.attr in SCHEMA_SEGMENTS:
+                return True
+            node = node.value
+        return _from_schema(node, ctx, depth + 1) if isinstance(node, (ast.Name, ast.Subscript, ast.Call)) else False
+    if isinstance(expr, ast.Subscript):
+        return _from_schema(expr.value, ctx, depth + 1)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name) and func.id in ("reversed", "sorted", "list", "tuple", "set", "iter") \
+                and expr.args:
+            return _from_schema(expr.args[0], ctx, depth + 1)
+        if isinstance(func, ast.Attribute):
+            if func.attr in ("values", "keys", "items", "copy") and not expr.args:
+                return _from_schema(func.value, ctx, depth + 1)
+            if func.attr in CATALOG_NAME_METHODS:
+                return True
+            if func.attr in INSPECTOR_METHODS:
+                return _is_inspector(func.value, ctx)
+        return False
+    if isinstance(expr, ast.Name):
+        statements = _bindings_before(expr, ctx)
+        if not statements:
+            return False
+        for stmt in statements:
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                iterable = stmt.iter
+                if isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+                        and iterable.args:
+                    iterable = iterable.args[0]
+                if not _from_schema(iterable, ctx, depth + 1):
+                    return False
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                if not _from_schema(stmt.value, ctx, depth + 1):
+                    return False
+            else:
+                return False
+        return True
+    return False
+
+
+def _is_inspector(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    value = _local_value(expr, ctx) if isinstance(expr, ast.Name) else expr
+    return isinstance(value, ast.Call) and ctx.qualified_name(value.func) in INSPECTOR_CONSTRUCTORS
+
+
+def _callers_pass_safe(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A parameter of a private or nested function that every call in this module fills with a constant or a safe
+    value: nothing from outside the module can reach it (`_count_rows(conn, "users")`)."""
+    function = next((s for s in _function_scopes(name, ctx) if any(a.arg == name.id for a in _arguments(s))), None)
+    if function is None or isinstance(function, ast.Lambda):
+        return False
+    nested = not isinstance(ctx.parent(function), (ast.Module, ast.ClassDef))
+    if not (nested or function.name.startswith("_")) or function.name.startswith("__"):
+        return False
+    verdicts: dict[tuple[int, str], bool] = ctx.memo(("gap7-callers-safe",), dict)
+    key = (id(function), name.id)
+    if key in verdicts:
+        return verdicts[key]
+    verdicts[key] = False  # a recursive helper that asks about itself is not proven safe
+    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
+    index = names.index(name.id) if name.id in names else None
+    calls = [n for n in ctx.nodes if isinstance(n, ast.Call) and _calls_function(n, function, ctx)]
+    safe = index is not None and bool(calls) and not _referenced_uncalled(function, calls, ctx) and all(
+        (argument := _argument_for(function, index, call)) is not None and _safe_argument(argument, ctx)
+        for call in calls)
+    verdicts[key] = safe
+    return safe
+
+
+def _calls_function(call: ast.Call, function: ast.AST, ctx: "ModuleContext") -> bool:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id == function.name:  # type: ignore[attr-defined]
+        if isinstance(ctx.parent(function), ast.Module):
+            return ctx.resolve_name(func.id, call) is None
+        return _nested_function(func, ctx) is function
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls") \
+            and func.attr == function.name:  # type: ignore[attr-defined]
+        return ctx.enclosing(call, ast.ClassDef) is ctx.parent(function)
+    return False
+
+
+def _referenced_uncalled(function: ast.AST, calls: list[ast.Call], ctx: "ModuleContext") -> bool:
+    called = {id(c.func) for c in calls}
+    wanted = function.name  # type: ignore[attr-defined]
+    for node in ctx.nodes:
+        if isinstance(node, ast.Name) and node.id == wanted and id(node) not in called:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == wanted and id(node) not in called:
+            return True
     return False
 
 
@@ -621,7 +842,10 @@ def _is_class_name(name: str) -> bool:
 
 
 def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:
-    """`connection.ops.quote_name`, `qn = ...quote_name; qn(x)`, `sql.Identifier`, `conn.escape_string`."""
+    """`connection.ops.quote_name`, `qn = ...quote_name; qn(x)`, `sql.Identifier`, `conn.escape_string`,
+    SQLAlchemy's `column(name)` / `table(name)` (rendered quoted)."""
+    if ctx.qualified_name(func) in QUOTING_CONSTRUCTS:
+        return True
     if isinstance(func, ast.Name):
         statements = _bindings_before(func, ctx)
         if statements and isinstance(statements[-1], ast.Assign):
