@@ -24,7 +24,7 @@ from .facts import (
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
 
-MAX_DEPTH = 8
+MAX_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -254,6 +254,10 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     items = call.args[0]
     how = "join()"
     if isinstance(items, ast.Name):
+        grown = _appended_list(items, call, ctx)
+        if grown is not None:
+            parts = [_piece(e, separator.text, how, ctx, depth) for e in grown]
+            return _join([Shape(separator.text)] + parts, built=any(p.splices for p in parts))
         followed = _local_value(items, ctx)
         if isinstance(followed, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp, ast.BinOp)):
             items = followed
@@ -275,6 +279,61 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     if isinstance(items, ast.Constant) and isinstance(items.value, str):
         return Shape(items.value)
     return _join([Shape(separator.text), _piece(items, separator.text, how, ctx, depth)])
+
+
+LIST_GROWERS = frozenset({"append", "extend", "insert"})
+
+
+def _appended_list(name: ast.Name, join: ast.Call, ctx: "ModuleContext") -> list[ast.AST] | None:
+    """`clauses = []` ... `clauses.append("status = ?")` ... `" AND ".join(clauses)`: every element the local list
+    is built from (its literal starting values, `append`/`insert`/`extend([...])`/`+= [...]`), when the list never
+    leaves the function (no other use than growing it, testing it, `len()` and joining it). None otherwise."""
+    function = ctx.enclosing_function(name)
+    if function is None:
+        return None
+    statements = ctx.bindings(function).get(name.id) or []
+    elements: list[ast.AST] = []
+    for stmt in statements:
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
+        if isinstance(stmt, ast.Assign) and not (len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            return None
+        if isinstance(stmt, ast.AugAssign) and not isinstance(stmt.op, ast.Add):
+            return None
+        if not isinstance(value, (ast.List, ast.Tuple)):
+            return None
+        elements.extend(value.elts)
+    if not statements:
+        return None
+    grew = False
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Name) and node.id == name.id) or node is name:
+            continue
+        parent = ctx.parent(node)
+        if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node in (
+                getattr(parent, "targets", None) or [getattr(parent, "target", None)]):
+            continue  # one of the bindings read above
+        if isinstance(parent, ast.Attribute) and parent.attr in LIST_GROWERS:
+            grower = ctx.parent(parent)
+            if not (isinstance(grower, ast.Call) and grower.func is parent and grower.args):
+                return None
+            added = grower.args[-1]
+            if parent.attr == "extend":
+                if not isinstance(added, (ast.List, ast.Tuple)):
+                    return None
+                elements.extend(added.elts)
+            else:
+                elements.append(added)
+            grew = True
+            continue
+        if isinstance(parent, ast.Call) and node in parent.args and (
+                ctx.qualified_name(parent.func) == "builtins.len"
+                or isinstance(parent.func, ast.Attribute) and parent.func.attr == "join"):
+            continue
+        if isinstance(parent, (ast.If, ast.While, ast.IfExp)) and node is parent.test \
+                or isinstance(parent, (ast.BoolOp, ast.UnaryOp)):
+            continue
+        return None  # passed on, stored or indexed: other code may add to it
+    return elements if grew or elements else None
 
 
 def _with_items(call: ast.Call, items: ast.AST) -> ast.Call:
@@ -511,6 +570,9 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
+        if expr.attr == "value" and isinstance(expr.value, ast.Call) \
+                and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
+            return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
         return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Subscript):
         # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
@@ -533,6 +595,9 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
+        if statements and all(isinstance(s, ast.For) and _constant_key_target(s.iter, s.target, expr.id, ctx)
+                              for s in statements):
+            return True  # `for key, value in filters.items()` over a dict of literal keys
         if statements == [] and _numeric_parameter(expr, ctx):
             return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
         if statements == [] and _callers_pass_safe(expr, ctx):
@@ -559,6 +624,8 @@ def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
                 iterable = iterable.args[0] if iterable.args else iterable
             if _iterates_constants(iterable, ctx) or _from_schema(iterable, ctx):
                 return True
+            if _constant_key_target(iterable, target, name.id, ctx):
+                return True
             if isinstance(iterable, ast.Name):
                 value = _local_value(iterable, ctx)
                 if isinstance(value, (ast.ListComp, ast.GeneratorExp)) and value is not ancestor:
@@ -566,6 +633,49 @@ def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
                     return not element.splices
             return False
     return False
+
+
+def _constant_key_target(iterable: ast.AST, target: ast.AST, name: str, ctx: "ModuleContext") -> bool:
+    """`for k, _ in keyvalues.items()` / `for k in keyvalues` where `keyvalues` is a local dict whose keys are all
+    literal (`{"user_id": uid}`, later `keyvalues["device_id"] = ...`): `k` is one of those literals."""
+    if isinstance(iterable, ast.Name):
+        followed = _local_value(iterable, ctx)
+        if isinstance(followed, ast.Call):
+            iterable = followed
+    method = None
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and not iterable.args \
+            and iterable.func.attr in ("items", "keys"):
+        method, iterable = iterable.func.attr, iterable.func.value
+    if method == "items":
+        if not (isinstance(target, ast.Tuple) and target.elts and _names(target.elts[0]) == [name]):
+            return False
+    elif _names(target) != [name]:
+        return False
+    return isinstance(iterable, ast.Name) and _literal_keyed_dict(iterable, ctx)
+
+
+def _literal_keyed_dict(name: ast.Name, ctx: "ModuleContext") -> bool:
+    function = ctx.enclosing_function(name)
+    statements = _bindings_before(name, ctx)
+    if function is None or not statements or not all(
+            isinstance(s, (ast.Assign, ast.AnnAssign)) and isinstance(s.value, ast.Dict)
+            and all(k is not None and isinstance(k, ast.Constant) for k in s.value.keys) for s in statements):
+        return False
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Name) and node.id == name.id) or isinstance(node.ctx, ast.Store):
+            continue
+        parent = ctx.parent(node)
+        if isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store):
+            if not isinstance(parent.slice, ast.Constant):
+                return False
+        elif isinstance(parent, ast.Subscript) or isinstance(parent, ast.Attribute) and parent.attr in (
+                "items", "keys", "values", "get"):
+            continue
+        elif isinstance(parent, (ast.comprehension, ast.For)) and node is parent.iter:
+            continue
+        else:
+            return False  # passed on or updated in bulk: its keys are no longer known
+    return True
 
 
 def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
