@@ -34,6 +34,11 @@ TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "_
 # Keywords whose SQL text is a DDL default baked into the schema by the developer, never executed per request.
 DDL_DEFAULT_KEYWORDS = frozenset({"server_default", "server_onupdate"})
 QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
+# Escapes for other languages: they leave a SQL quote as it is (or are not meant for SQL at all).
+FOREIGN_ESCAPES = frozenset({
+    "re.escape", "html.escape", "markupsafe.escape", "markupsafe.Markup.escape", "xml.sax.saxutils.escape",
+    "cgi.escape", "jinja2.escape", "django.utils.html.escape", "flask.escape", "glob.escape",
+})
 # SQLAlchemy constructs that render a name quoted (doubling any quote inside) when turned into text:
 # `str(sa.column(name))`, `"... FROM {}".format(sa.table(name))`.
 QUOTING_CONSTRUCTS = frozenset({

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .facts import (
     CATALOG_NAME_METHODS, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS, NUMERIC_CONVERSIONS,
-    NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
+    FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
     TRUSTED_ATTRIBUTE_SEGMENTS,
 )
 
@@ -966,4 +966,7 @@ def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:
     else:
         return False
     lowered = last.lower()
-    return any(word in lowered for word in QUOTING_WORDS)
+    if any(word in lowered for word in QUOTING_WORDS):
+        return True
+    # A project's own `escape_sqlite(name)` / `sql_escape(value)`; not escapes made for other languages.
+    return "escape" in lowered and "unescape" not in lowered and ctx.qualified_name(func) not in FOREIGN_ESCAPES
