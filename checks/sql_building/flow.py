@@ -69,6 +69,26 @@ def shape_of(expr: ast.AST | None, ctx: "ModuleContext", depth: int = 0) -> Shap
     return None
 
 
+def _class_constant(expr: ast.Attribute, ctx: "ModuleContext") -> Shape | None:
+    """`cls._columns` / `self._columns` where the class body sets `_columns = "id, name, ..."` and no method
+    assigns it: text the developer wrote. Only asked about a value spliced into other text: a class template
+    (`self.sql_delete_fk % {...}`) stays opaque, as schema editors fill it with names from the catalog."""
+    if not (isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls")):
+        return None
+    klass = ctx.enclosing(expr, ast.ClassDef)
+    if klass is None:
+        return None
+    values = [stmt.value for stmt in klass.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+              and any(isinstance(t, ast.Name) and t.id == expr.attr
+                      for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))]
+    if len(values) != 1 or not (isinstance(values[0], ast.Constant) and isinstance(values[0].value, str)):
+        return None
+    for node in ast.walk(klass):
+        if isinstance(node, ast.Attribute) and node.attr == expr.attr and isinstance(node.ctx, ast.Store):
+            return None  # set per instance somewhere: not a constant any more
+    return Shape(values[0].value)
+
+
 # ---- pieces -----------------------------------------------------------------------------------------------------
 def _piece(expr: ast.AST, before: str, how: str, ctx: "ModuleContext", depth: int) -> Shape:
     """A value going into the text: safe values become "0", strings keep their shape, the rest is a splice."""
@@ -570,6 +590,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
+        if _class_constant(expr, ctx) is not None:
+            return True  # `cls._columns`, set once in the class body
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
@@ -896,6 +918,9 @@ def _iterates_constants(iterable: ast.AST, ctx: "ModuleContext", depth: int = 0)
             statements = ctx.bindings(ctx.tree).get(iterable.id) or []
         if len(statements) == 1 and isinstance(statements[0], (ast.Assign, ast.AnnAssign)):
             return _iterates_constants(statements[0].value, ctx, depth + 1)  # type: ignore[arg-type]
+        if statements and all(isinstance(s, ast.For) for s in statements):
+            # `for table, columns in COLUMNS.items(): for column in columns:` - parts of a constant table
+            return all(_iterates_constants(s.iter, ctx, depth + 1) for s in statements)  # type: ignore[attr-defined]
     return False
 
 
