@@ -532,13 +532,13 @@ def _argument_for(function: ast.AST, index: int, call: ast.Call) -> ast.AST | No
     return default
 
 
-def _bind_arguments(shape: Shape, helper: ast.AST, call: ast.Call, ctx: "ModuleContext") -> Shape:
-    """`content_match_sql("phrase")`: a helper's parameter spliced into its text is what this call passes, so a
+def _bind_arguments(shape: Shape, builder: ast.AST, call: ast.Call, ctx: "ModuleContext") -> Shape:
+    """`content_match_sql("phrase")`: a builder's parameter spliced into its text is what this call passes, so a
     constant or safe argument drops the splice and another value takes its place in the message."""
     splices: list[Splice] = []
     for splice in shape.splices:
-        index = _parameter_of(splice.node, helper, ctx)
-        argument = _argument_for(helper, index, call) if index is not None else None
+        index = _parameter_of(splice.node, builder, ctx)
+        argument = _argument_for(builder, index, call) if index is not None else None
         if argument is None:
             splices.append(splice)
         elif _safe_argument(argument, ctx):
@@ -623,7 +623,7 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if statements == [] and _numeric_parameter(expr, ctx):
             return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
         if statements == [] and _callers_pass_safe(expr, ctx):
-            return True  # `_count_rows(conn, "users")`: a private helper only ever given constants
+            return True  # `_count_rows(conn, "users")`: a private function only ever given constants
     return False
 
 
@@ -767,7 +767,7 @@ def _callers_pass_safe(name: ast.Name, ctx: "ModuleContext") -> bool:
     key = (id(function), name.id)
     if key in verdicts:
         return verdicts[key]
-    verdicts[key] = False  # a recursive helper that asks about itself is not proven safe
+    verdicts[key] = False  # a recursive function that asks about itself is not proven safe
     names = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
     index = names.index(name.id) if name.id in names else None
     calls = [n for n in ctx.nodes if isinstance(n, ast.Call) and _calls_function(n, function, ctx)]

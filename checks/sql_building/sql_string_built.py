@@ -23,8 +23,8 @@ RULE = Rule(
     category="sql-building",
     severity="error",
     # Medium: on mature applications most text built from non-constant values is schema or storage-layer code
-    # (identifiers a data-access helper receives as parameters from other modules, names read from the catalog
-    # through project helpers, settings spliced into PRAGMA/SET) that intra-function data flow cannot tell from
+    # (identifiers a data-access function receives as parameters from other modules, names read from the catalog
+    # through project functions, settings spliced into PRAGMA/SET) that intra-function data flow cannot tell from
     # request values. Fresh samples: 15 of 20 and 4 of 4 false (earlier reviews), then matrix-synapse 20 of 20,
     # mlflow 3 of 3 and datasette 13 of 13 false before the fixes of this change (see its commits).
     precision="medium",
@@ -79,9 +79,10 @@ RULE = Rule(
             " columns walked from SQLAlchemy `MetaData` such as `Base.metadata.sorted_tables` and"
             " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()`),"
             " placeholder names built from numbers (`[f\"val_{i}\" for i in range(n)]`, an `enumerate()` index or"
-            " `next(itertools.count())` in a comprehension), a private (`_name`) or nested helper's parameter that"
-            " every call in the module fills with a constant, a helper's returned text whose spliced parameter the"
-            " call fills with a constant (`match_sql(\"phrase_key\")`), a local list of clauses that only ever"
+            " `next(itertools.count())` in a comprehension), a private (`_name`) or nested function's parameter that"
+            " every call in the module fills with a constant, text returned by a same-module function whose"
+            " spliced parameter the call fills with a constant (`match_sql(\"phrase_key\")`), a local list of"
+            " clauses that only ever"
             " grows by constant text (`clauses.append(\"status = ?\")` then `\" AND \".join(clauses)`), keys of a"
             " local dict whose keys are all literal, an enum member's value (`SortOrder(order_by).value`), a text"
             " constant set once in the class body (`cls._columns`; a class template such as `self.sql_delete_fk %"

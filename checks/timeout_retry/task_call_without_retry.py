@@ -61,7 +61,7 @@ RULE = Rule(
             " runs it again. A task named in a Celery beat entry (`{\"task\": \"reports.digest\", \"schedule\":"
             " ...}` anywhere in the project, matched by the task's `name=` or dotted path), registered with"
             " `add_periodic_task(..., task.s())` or in a django-celery-beat `PeriodicTask(task=...)` is scheduled"
-            " too. A helper is covered by the retry of any task of its module that reaches it, at any depth."
+            " too. A function is covered by the retry of any task of its module that reaches it, at any depth."
             " Failures caught on purpose (a best-effort fetch whose error is logged and skipped) are still"
             " reported: the rule cannot tell them from work silently dropped."
         ),
@@ -282,7 +282,7 @@ def _task_retries(function: FunctionNode, ctx: ModuleContext) -> bool:
 
 
 def _reached_from(task: FunctionNode, ctx: ModuleContext) -> set[int]:
-    """Functions of this module the task calls, directly or through other helpers: its retry covers them."""
+    """Functions of this module the task calls, directly or through other functions: its retry covers them."""
 
     def compute() -> set[int]:
         seen: set[int] = set()
