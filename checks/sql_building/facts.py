@@ -34,6 +34,29 @@ TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "_
 # Keywords whose SQL text is a DDL default baked into the schema by the developer, never executed per request.
 DDL_DEFAULT_KEYWORDS = frozenset({"server_default", "server_onupdate"})
 QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
+# Escapes for other languages: they leave a SQL quote as it is (or are not meant for SQL at all).
+FOREIGN_ESCAPES = frozenset({
+    "re.escape", "html.escape", "markupsafe.escape", "markupsafe.Markup.escape", "xml.sax.saxutils.escape",
+    "cgi.escape", "jinja2.escape", "django.utils.html.escape", "flask.escape", "glob.escape",
+})
+# SQLAlchemy constructs that render a name quoted (doubling any quote inside) when turned into text:
+# `str(sa.column(name))`, `"... FROM {}".format(sa.table(name))`.
+QUOTING_CONSTRUCTS = frozenset({
+    "sqlalchemy.column", "sqlalchemy.table", "sqlalchemy.sql.column", "sqlalchemy.sql.table",
+    "sqlalchemy.sql.expression.column", "sqlalchemy.sql.expression.table",
+})
+# Schema metadata the application declared or the database catalog holds: tables and columns walked from
+# SQLAlchemy `MetaData` (`Base.metadata.sorted_tables`, `table.primary_key`) or read with an `Inspector`.
+SCHEMA_SEGMENTS = frozenset({"metadata", "sorted_tables"})
+CATALOG_NAME_METHODS = frozenset({
+    "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names", "get_materialized_view_names",
+    "get_temp_table_names", "get_sorted_table_and_fkc_names",
+})
+INSPECTOR_METHODS = CATALOG_NAME_METHODS | {
+    "get_columns", "get_indexes", "get_foreign_keys", "get_pk_constraint", "get_unique_constraints",
+    "get_check_constraints",
+}
+INSPECTOR_CONSTRUCTORS = frozenset({"sqlalchemy.inspect", "sqlalchemy.engine.reflection.Inspector.from_engine"})
 
 # printf conversions and str.format specs that force a number: `%d`, `{:d}`, `{:.2f}`.
 PRINTF_CONVERSION = re.compile(r"%(?:\((?P<key>[^)]*)\))?[-#0 +]*(?:\*|\d+)?(?:\.(?:\*|\d+))?(?P<conv>[a-zA-Z%])")

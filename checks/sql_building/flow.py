@@ -15,12 +15,16 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .facts import TRUSTED_ATTRIBUTE_SEGMENTS, NUMERIC_CALLS, NUMERIC_CONVERSIONS, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_WORDS
+from .facts import (
+    CATALOG_NAME_METHODS, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS, NUMERIC_CONVERSIONS,
+    FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
+    TRUSTED_ATTRIBUTE_SEGMENTS,
+)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
 
-MAX_DEPTH = 8
+MAX_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,26 @@ def shape_of(expr: ast.AST | None, ctx: "ModuleContext", depth: int = 0) -> Shap
     if isinstance(expr, ast.Name):
         return _name(expr, ctx, depth)
     return None
+
+
+def _class_constant(expr: ast.Attribute, ctx: "ModuleContext") -> Shape | None:
+    """`cls._columns` / `self._columns` where the class body sets `_columns = "id, name, ..."` and no method
+    assigns it: text the developer wrote. Only asked about a value spliced into other text: a class template
+    (`self.sql_delete_fk % {...}`) stays opaque, as schema editors fill it with names from the catalog."""
+    if not (isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls")):
+        return None
+    klass = ctx.enclosing(expr, ast.ClassDef)
+    if klass is None:
+        return None
+    values = [stmt.value for stmt in klass.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+              and any(isinstance(t, ast.Name) and t.id == expr.attr
+                      for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))]
+    if len(values) != 1 or not (isinstance(values[0], ast.Constant) and isinstance(values[0].value, str)):
+        return None
+    for node in ast.walk(klass):
+        if isinstance(node, ast.Attribute) and node.attr == expr.attr and isinstance(node.ctx, ast.Store):
+            return None  # set per instance somewhere: not a constant any more
+    return Shape(values[0].value)
 
 
 # ---- pieces -----------------------------------------------------------------------------------------------------
@@ -237,6 +261,8 @@ def _call(call: ast.Call, ctx: "ModuleContext", depth: int) -> Shape | None:
     if helper is not None:
         shape = ctx.memo(("gap7-return-shape", id(helper)), lambda: _return_shape(helper, ctx, depth))
         if shape is not None and shape.splices:
+            shape = _bind_arguments(shape, helper, call, ctx)
+        if shape is not None and shape.splices:
             return Shape(shape.text, shape.splices, True, helper.name)
         return shape
     if ctx.qualified_name(func) == "builtins.str" and len(call.args) == 1:
@@ -248,6 +274,10 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     items = call.args[0]
     how = "join()"
     if isinstance(items, ast.Name):
+        grown = _appended_list(items, call, ctx)
+        if grown is not None:
+            parts = [_piece(e, separator.text, how, ctx, depth) for e in grown]
+            return _join([Shape(separator.text)] + parts, built=any(p.splices for p in parts))
         followed = _local_value(items, ctx)
         if isinstance(followed, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp, ast.BinOp)):
             items = followed
@@ -269,6 +299,61 @@ def _join_call(call: ast.Call, separator: Shape, ctx: "ModuleContext", depth: in
     if isinstance(items, ast.Constant) and isinstance(items.value, str):
         return Shape(items.value)
     return _join([Shape(separator.text), _piece(items, separator.text, how, ctx, depth)])
+
+
+LIST_GROWERS = frozenset({"append", "extend", "insert"})
+
+
+def _appended_list(name: ast.Name, join: ast.Call, ctx: "ModuleContext") -> list[ast.AST] | None:
+    """`clauses = []` ... `clauses.append("status = ?")` ... `" AND ".join(clauses)`: every element the local list
+    is built from (its literal starting values, `append`/`insert`/`extend([...])`/`+= [...]`), when the list never
+    leaves the function (no other use than growing it, testing it, `len()` and joining it). None otherwise."""
+    function = ctx.enclosing_function(name)
+    if function is None:
+        return None
+    statements = ctx.bindings(function).get(name.id) or []
+    elements: list[ast.AST] = []
+    for stmt in statements:
+        value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) else None
+        if isinstance(stmt, ast.Assign) and not (len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+            return None
+        if isinstance(stmt, ast.AugAssign) and not isinstance(stmt.op, ast.Add):
+            return None
+        if not isinstance(value, (ast.List, ast.Tuple)):
+            return None
+        elements.extend(value.elts)
+    if not statements:
+        return None
+    grew = False
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Name) and node.id == name.id) or node is name:
+            continue
+        parent = ctx.parent(node)
+        if isinstance(parent, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node in (
+                getattr(parent, "targets", None) or [getattr(parent, "target", None)]):
+            continue  # one of the bindings read above
+        if isinstance(parent, ast.Attribute) and parent.attr in LIST_GROWERS:
+            grower = ctx.parent(parent)
+            if not (isinstance(grower, ast.Call) and grower.func is parent and grower.args):
+                return None
+            added = grower.args[-1]
+            if parent.attr == "extend":
+                if not isinstance(added, (ast.List, ast.Tuple)):
+                    return None
+                elements.extend(added.elts)
+            else:
+                elements.append(added)
+            grew = True
+            continue
+        if isinstance(parent, ast.Call) and node in parent.args and (
+                ctx.qualified_name(parent.func) == "builtins.len"
+                or isinstance(parent.func, ast.Attribute) and parent.func.attr == "join"):
+            continue
+        if isinstance(parent, (ast.If, ast.While, ast.IfExp)) and node is parent.test \
+                or isinstance(parent, (ast.BoolOp, ast.UnaryOp)):
+            continue
+        return None  # passed on, stored or indexed: other code may add to it
+    return elements if grew or elements else None
 
 
 def _with_items(call: ast.Call, items: ast.AST) -> ast.Call:
@@ -395,7 +480,81 @@ def _helper_function(call: ast.Call, ctx: "ModuleContext") -> ast.FunctionDef | 
     for stmt in body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == wanted:
             return stmt
+    if isinstance(func, ast.Name):
+        return _nested_function(func, ctx)
     return None
+
+
+def _nested_function(func: ast.Name, ctx: "ModuleContext") -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """`def author(path): ...` defined inside the function that calls it (the nearest definition before the call,
+    when branches define it once each)."""
+    for scope in _function_scopes(func, ctx):
+        statements = ctx.bindings(scope).get(func.id)
+        if statements:
+            if not all(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for s in statements):
+                return None
+            before = [s for s in statements if s.lineno < func.lineno]
+            return before[-1] if before else None  # type: ignore[return-value]
+    return None
+
+
+def _parameter_of(node: ast.AST, function: ast.AST, ctx: "ModuleContext") -> int | None:
+    """The index (in positional order, keyword-only after) of the parameter of `function` that `node` reads,
+    when `node` is a bare name the function never rebinds."""
+    if not isinstance(node, ast.Name) or ctx.enclosing_function(node) is not function:
+        return None
+    if ctx.bindings(function).get(node.id):
+        return None
+    args = function.args  # type: ignore[attr-defined]
+    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+    return names.index(node.id) if node.id in names else None
+
+
+def _argument_for(function: ast.AST, index: int, call: ast.Call) -> ast.AST | None:
+    """The expression `call` passes for parameter `index` of `function` (its default when left out)."""
+    args = function.args  # type: ignore[attr-defined]
+    positional = [*args.posonlyargs, *args.args]
+    every = positional + list(args.kwonlyargs)
+    name = every[index].arg
+    offset = 1 if isinstance(call.func, ast.Attribute) and positional and positional[0].arg in ("self", "cls") else 0
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    for keyword in call.keywords:
+        if keyword.arg == name:
+            return keyword.value
+    if index < len(positional) and 0 <= index - offset < len(call.args):
+        return call.args[index - offset]
+    if index < len(positional):
+        defaults = args.defaults
+        first_default = len(positional) - len(defaults)
+        return defaults[index - first_default] if index >= first_default else None
+    default = args.kw_defaults[index - len(positional)]
+    return default
+
+
+def _bind_arguments(shape: Shape, builder: ast.AST, call: ast.Call, ctx: "ModuleContext") -> Shape:
+    """`content_match_sql("phrase")`: a builder's parameter spliced into its text is what this call passes, so a
+    constant or safe argument drops the splice and another value takes its place in the message."""
+    splices: list[Splice] = []
+    for splice in shape.splices:
+        index = _parameter_of(splice.node, builder, ctx)
+        argument = _argument_for(builder, index, call) if index is not None else None
+        if argument is None:
+            splices.append(splice)
+        elif _safe_argument(argument, ctx):
+            continue
+        else:
+            splices.append(Splice(argument, splice.before, splice.how))
+    return Shape(shape.text, tuple(splices), shape.built, shape.helper)
+
+
+def _safe_argument(argument: ast.AST, ctx: "ModuleContext") -> bool:
+    if isinstance(argument, ast.Constant):
+        return True
+    if is_safe_value(argument, ctx):
+        return True
+    sub = shape_of(argument, ctx, MAX_DEPTH - 2)
+    return sub is not None and not sub.splices
 
 
 def _return_shape(function: ast.AST, ctx: "ModuleContext", depth: int) -> Shape | None:
@@ -419,6 +578,11 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
     if isinstance(expr, ast.Call):
         if ctx.qualified_name(expr.func) in NUMERIC_CALLS:
             return True
+        if ctx.qualified_name(expr.func) == "builtins.next" and len(expr.args) == 1 \
+                and isinstance(expr.args[0], ast.Name):
+            counter = _local_value(expr.args[0], ctx)
+            if isinstance(counter, ast.Call) and ctx.qualified_name(counter.func) == "itertools.count":
+                return True  # `next(idx)` with `idx = itertools.count()`: a number
         if ctx.qualified_name(expr.func) == "builtins.str" and expr.args and is_safe_value(expr.args[0], ctx):
             return True
         if isinstance(expr.func, ast.Attribute) and expr.func.attr == "get" \
@@ -426,12 +590,22 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx)
+        if _class_constant(expr, ctx) is not None:
+            return True  # `cls._columns`, set once in the class body
+        if expr.attr == "value" and isinstance(expr.value, ast.Call) \
+                and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
+            return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
+        return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Subscript):
-        return _iterates_constants(expr.value, ctx)  # `ALLOWED[key]`: a lookup in an allow-list of literals
+        # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
+        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Name):
         if _checked_against_constants(expr, ctx):
             return True  # `if sort in ("name", "created"):` / `if sort not in ALLOWED: abort(400)`
+        if _safe_comprehension_target(expr, ctx):
+            return True  # `[f":tag_{i}" for i, tag in enumerate(tags)]`, `[":" + p for p in placeholders]`
+        if _from_schema(expr, ctx):
+            return True  # `for table in Base.metadata.sorted_tables`, `for name in inspector.get_table_names()`
         statements = _bindings_before(expr, ctx)
         if statements and all(isinstance(s, ast.Assign) and _compiled_sql(s.value) for s in statements):
             return True  # `sql, params = qs.query.sql_with_params()`: the ORM's SQL, values left as placeholders
@@ -443,8 +617,187 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return all(is_safe_value(s.value, ctx) for s in statements)  # type: ignore[attr-defined]
         if statements and all(isinstance(s, ast.For) and _iterates_constants(s.iter, ctx) for s in statements):
             return True  # `for i in range(n)`, `for table in ("a", "b")`: numbers or literal text
+        if statements and all(isinstance(s, ast.For) and _constant_key_target(s.iter, s.target, expr.id, ctx)
+                              for s in statements):
+            return True  # `for key, value in filters.items()` over a dict of literal keys
         if statements == [] and _numeric_parameter(expr, ctx):
             return True  # `def with_lock_timeout(session, lock_timeout: int = 30)`
+        if statements == [] and _callers_pass_safe(expr, ctx):
+            return True  # `_count_rows(conn, "users")`: a private function only ever given constants
+    return False
+
+
+def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A comprehension variable over `range()`, an `enumerate()` index, constants, schema metadata, or a list of
+    placeholder names built from constants and numbers (`[f"val_{n}" for n in range(k)]`)."""
+    for ancestor in ctx.ancestors(name):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if not isinstance(ancestor, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+            continue
+        for generator in ancestor.generators:
+            target, iterable = generator.target, generator.iter
+            if name.id not in _names(target):
+                continue
+            if isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+                    and isinstance(target, ast.Tuple) and target.elts:
+                if _names(target.elts[0]) == [name.id]:
+                    return True
+                iterable = iterable.args[0] if iterable.args else iterable
+            if _iterates_constants(iterable, ctx) or _from_schema(iterable, ctx):
+                return True
+            if _constant_key_target(iterable, target, name.id, ctx):
+                return True
+            if isinstance(iterable, ast.Name):
+                value = _local_value(iterable, ctx)
+                if isinstance(value, (ast.ListComp, ast.GeneratorExp)) and value is not ancestor:
+                    element = _comprehension_element(value, "", ctx, 1)
+                    return not element.splices
+            return False
+    return False
+
+
+def _constant_key_target(iterable: ast.AST, target: ast.AST, name: str, ctx: "ModuleContext") -> bool:
+    """`for k, _ in keyvalues.items()` / `for k in keyvalues` where `keyvalues` is a local dict whose keys are all
+    literal (`{"user_id": uid}`, later `keyvalues["device_id"] = ...`): `k` is one of those literals."""
+    if isinstance(iterable, ast.Name):
+        followed = _local_value(iterable, ctx)
+        if isinstance(followed, ast.Call):
+            iterable = followed
+    method = None
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and not iterable.args \
+            and iterable.func.attr in ("items", "keys"):
+        method, iterable = iterable.func.attr, iterable.func.value
+    if method == "items":
+        if not (isinstance(target, ast.Tuple) and target.elts and _names(target.elts[0]) == [name]):
+            return False
+    elif _names(target) != [name]:
+        return False
+    return isinstance(iterable, ast.Name) and _literal_keyed_dict(iterable, ctx)
+
+
+def _literal_keyed_dict(name: ast.Name, ctx: "ModuleContext") -> bool:
+    function = ctx.enclosing_function(name)
+    statements = _bindings_before(name, ctx)
+    if function is None or not statements or not all(
+            isinstance(s, (ast.Assign, ast.AnnAssign)) and isinstance(s.value, ast.Dict)
+            and all(k is not None and isinstance(k, ast.Constant) for k in s.value.keys) for s in statements):
+        return False
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Name) and node.id == name.id) or isinstance(node.ctx, ast.Store):
+            continue
+        parent = ctx.parent(node)
+        if isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store):
+            if not isinstance(parent.slice, ast.Constant):
+                return False
+        elif isinstance(parent, ast.Subscript) or isinstance(parent, ast.Attribute) and parent.attr in (
+                "items", "keys", "values", "get"):
+            continue
+        elif isinstance(parent, (ast.comprehension, ast.For)) and node is parent.iter:
+            continue
+        else:
+            return False  # passed on or updated in bulk: its keys are no longer known
+    return True
+
+
+def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
+    """Tables, columns and names that come from the schema, not from a request: SQLAlchemy metadata
+    (`Base.metadata.sorted_tables`, a table's `primary_key`), an `Inspector`'s catalog reads, and loop variables,
+    attributes and items of those."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(expr, ast.Attribute):
+        node: ast.AST = expr
+        while isinstance(node, ast.Attribute):
+            if node.attr in SCHEMA_SEGMENTS:
+                return True
+            node = node.value
+        return _from_schema(node, ctx, depth + 1) if isinstance(node, (ast.Name, ast.Subscript, ast.Call)) else False
+    if isinstance(expr, ast.Subscript):
+        return _from_schema(expr.value, ctx, depth + 1)
+    if isinstance(expr, ast.Call):
+        func = expr.func
+        if isinstance(func, ast.Name) and func.id in ("reversed", "sorted", "list", "tuple", "set", "iter") \
+                and expr.args:
+            return _from_schema(expr.args[0], ctx, depth + 1)
+        if isinstance(func, ast.Attribute):
+            if func.attr in ("values", "keys", "items", "copy") and not expr.args:
+                return _from_schema(func.value, ctx, depth + 1)
+            if func.attr in CATALOG_NAME_METHODS:
+                return True
+            if func.attr in INSPECTOR_METHODS:
+                return _is_inspector(func.value, ctx)
+        return False
+    if isinstance(expr, ast.Name):
+        statements = _bindings_before(expr, ctx)
+        if not statements:
+            return False
+        for stmt in statements:
+            if isinstance(stmt, (ast.For, ast.AsyncFor)):
+                iterable = stmt.iter
+                if isinstance(iterable, ast.Call) and ctx.qualified_name(iterable.func) == "builtins.enumerate" \
+                        and iterable.args:
+                    iterable = iterable.args[0]
+                if not _from_schema(iterable, ctx, depth + 1):
+                    return False
+            elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+                if not _from_schema(stmt.value, ctx, depth + 1):
+                    return False
+            else:
+                return False
+        return True
+    return False
+
+
+def _is_inspector(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    value = _local_value(expr, ctx) if isinstance(expr, ast.Name) else expr
+    return isinstance(value, ast.Call) and ctx.qualified_name(value.func) in INSPECTOR_CONSTRUCTORS
+
+
+def _callers_pass_safe(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """A parameter of a private or nested function that every call in this module fills with a constant or a safe
+    value: nothing from outside the module can reach it (`_count_rows(conn, "users")`)."""
+    function = next((s for s in _function_scopes(name, ctx) if any(a.arg == name.id for a in _arguments(s))), None)
+    if function is None or isinstance(function, ast.Lambda):
+        return False
+    nested = not isinstance(ctx.parent(function), (ast.Module, ast.ClassDef))
+    if not (nested or function.name.startswith("_")) or function.name.startswith("__"):
+        return False
+    verdicts: dict[tuple[int, str], bool] = ctx.memo(("gap7-callers-safe",), dict)
+    key = (id(function), name.id)
+    if key in verdicts:
+        return verdicts[key]
+    verdicts[key] = False  # a recursive function that asks about itself is not proven safe
+    names = [a.arg for a in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)]
+    index = names.index(name.id) if name.id in names else None
+    calls = [n for n in ctx.nodes if isinstance(n, ast.Call) and _calls_function(n, function, ctx)]
+    safe = index is not None and bool(calls) and not _referenced_uncalled(function, calls, ctx) and all(
+        (argument := _argument_for(function, index, call)) is not None and _safe_argument(argument, ctx)
+        for call in calls)
+    verdicts[key] = safe
+    return safe
+
+
+def _calls_function(call: ast.Call, function: ast.AST, ctx: "ModuleContext") -> bool:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id == function.name:  # type: ignore[attr-defined]
+        if isinstance(ctx.parent(function), ast.Module):
+            return ctx.resolve_name(func.id, call) is None
+        return _nested_function(func, ctx) is function
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls") \
+            and func.attr == function.name:  # type: ignore[attr-defined]
+        return ctx.enclosing(call, ast.ClassDef) is ctx.parent(function)
+    return False
+
+
+def _referenced_uncalled(function: ast.AST, calls: list[ast.Call], ctx: "ModuleContext") -> bool:
+    called = {id(c.func) for c in calls}
+    wanted = function.name  # type: ignore[attr-defined]
+    for node in ctx.nodes:
+        if isinstance(node, ast.Name) and node.id == wanted and id(node) not in called:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == wanted and id(node) not in called:
+            return True
     return False
 
 
@@ -565,6 +918,9 @@ def _iterates_constants(iterable: ast.AST, ctx: "ModuleContext", depth: int = 0)
             statements = ctx.bindings(ctx.tree).get(iterable.id) or []
         if len(statements) == 1 and isinstance(statements[0], (ast.Assign, ast.AnnAssign)):
             return _iterates_constants(statements[0].value, ctx, depth + 1)  # type: ignore[arg-type]
+        if statements and all(isinstance(s, ast.For) for s in statements):
+            # `for table, columns in COLUMNS.items(): for column in columns:` - parts of a constant table
+            return all(_iterates_constants(s.iter, ctx, depth + 1) for s in statements)  # type: ignore[attr-defined]
     return False
 
 
@@ -621,7 +977,10 @@ def _is_class_name(name: str) -> bool:
 
 
 def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:
-    """`connection.ops.quote_name`, `qn = ...quote_name; qn(x)`, `sql.Identifier`, `conn.escape_string`."""
+    """`connection.ops.quote_name`, `qn = ...quote_name; qn(x)`, `sql.Identifier`, `conn.escape_string`,
+    SQLAlchemy's `column(name)` / `table(name)` (rendered quoted)."""
+    if ctx.qualified_name(func) in QUOTING_CONSTRUCTS:
+        return True
     if isinstance(func, ast.Name):
         statements = _bindings_before(func, ctx)
         if statements and isinstance(statements[-1], ast.Assign):
@@ -632,4 +991,7 @@ def _is_quoting(func: ast.AST, ctx: "ModuleContext") -> bool:
     else:
         return False
     lowered = last.lower()
-    return any(word in lowered for word in QUOTING_WORDS)
+    if any(word in lowered for word in QUOTING_WORDS):
+        return True
+    # A project's own `escape_sqlite(name)` / `sql_escape(value)`; not escapes made for other languages.
+    return "escape" in lowered and "unescape" not in lowered and ctx.qualified_name(func) not in FOREIGN_ESCAPES
