@@ -700,6 +700,8 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
         return "a best-effort cleanup"
     if _in_finally(try_node, ctx):
         return "a best-effort cleanup"  # a `try` in a `finally:` block must not mask the error being unwound
+    if _reporting_an_error(try_node, ctx):
+        return "part of reporting the error an outer handler raises or logs"
     function = ctx.enclosing_function(handler)
     name = getattr(function, "name", "")
     if name in CLEANUP_FUNCTIONS:
@@ -801,6 +803,7 @@ def _is_app_ready(function: ast.AST, ctx: "ModuleContext") -> bool:
 
 # Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
 # and the lookups and text methods that go with them: what fails there is the value, not a system or a bug elsewhere.
+PARSE_PREFIXES = ("parse_", "decode_", "deserialize_", "from_json", "loads_")
 PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode", "urlsafe_b64decode", "fromisoformat",
                                     "strptime", "form", "decode", "literal_eval"}
 VALUE_METHODS = frozenset({"get", "split", "rsplit", "strip", "lower", "upper", "replace", "encode", "startswith",
@@ -827,8 +830,8 @@ def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
                 continue
             last = _last_name(node.func)
             qualified = ctx.qualified_name(node.func)
-            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES:
-                parsed = True
+            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES or last.lstrip("_").startswith(PARSE_PREFIXES):
+                parsed = True  # (`_parse_model_uri(source)`: a parser of the app's own, named for it)
             elif qualified in CONVERSIONS:
                 parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")
             elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None) \
@@ -841,6 +844,19 @@ def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
 CLEANUP_FUNCTIONS = frozenset({"close", "aclose", "__del__", "__exit__", "__aexit__", "shutdown", "cleanup",
                                "teardown", "dispose", "release", "stop"})
 IMPORT_CALLS = frozenset({"importlib.import_module", "builtins.__import__", "django.utils.module_loading.import_string"})
+
+
+def _reporting_an_error(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
+    """`except ClientResponseError as e: try: detail = await r.json() except Exception: detail = e.message; raise
+    HTTPException(e.status, detail)`: the inner fallback only shapes the report the outer handler makes."""
+    for ancestor in ctx.ancestors(try_node) if try_node is not None else ():
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(ancestor, ast.ExceptHandler):
+            outer = summarize(ancestor, ctx)
+            return outer.reraises or outer.raises_new is not None or outer.http_error is not None \
+                or outer.logs_traceback or bool(outer.log_calls) or outer.reports
+    return False
 
 
 def _in_finally(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:

@@ -167,6 +167,10 @@ def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> boo
     if any(ACCEPTED_FAILURE.search(c) for c in comments) or len(comments) >= 2 \
             or sum(len(c.split()) for c in comments) >= EXPLANATION_WORDS:
         return True
+    function = ctx.enclosing_function(handler)
+    docstring = ast.get_docstring(function) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    if docstring and ACCEPTED_FAILURE.search(docstring):
+        return True  # `"""... can never propagate a secondary exception, per the best-effort contract"""`
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", None) or []
     if body:
