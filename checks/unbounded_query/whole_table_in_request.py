@@ -32,7 +32,7 @@ RULE = Rule(
             " `session.execute/scalars/exec(select(M))`; Django querysets and `raw(sql)` iterated, listed,"
             " rendered or serialised with `many=True`; Mongo `find()` materialised or `to_list(None)`; Redis"
             " `KEYS`; pandas `read_sql*` without `chunksize`; a `ListView` without `paginate_by`. Caps are read"
-            " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` / aggregate-only SQL (through locals,"
+            " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` on a non-key column (`GROUP BY j.id` or `user_id`: one row per job or user, not capped) / aggregate-only SQL (through locals,"
             " `+=`, f-strings, `text()`, `sql.SQL()`), `.limit()`, `[:n]`, single-row terminals, `paginate()`,"
             " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, `IN`"
             " lists). Any other filter (`WHERE room_id = ?`, a status, a date range) narrows without capping."
