@@ -223,12 +223,21 @@ def sa_filter_on_key(call: ast.Call) -> bool:
             return True
     for arg in call.args:
         for node in ast.walk(arg):
-            if isinstance(node, ast.Call) and call_name(node) == "in_":
+            if isinstance(node, ast.Call) and call_name(node) == "in_" and _keyed_in(node):
                 return True
             if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.In)) for op in node.ops):
                 if any(_key_column(side) for side in (node.left, *node.comparators)):
                     return True
     return False
+
+
+def _keyed_in(call: ast.Call) -> bool:
+    """`Todo.id.in_(ids)` / `Todo.owner_id.in_(page_ids)` pick rows by key; `Event.kind.in_(kinds)` or
+    `Task.status.in_(["open", "late"])` only narrow to a few values of a column that repeats."""
+    column = call.func.value if isinstance(call.func, ast.Attribute) else None
+    if not isinstance(column, ast.Attribute):
+        return True  # `in_` on something we cannot name: keep the old reading
+    return column.attr in KEY_COLUMNS or column.attr.endswith(("_id", "_ids", "_key", "_uuid"))
 
 
 def _key_column(side: ast.AST) -> bool:
