@@ -34,8 +34,9 @@ RULE = Rule(
             " `KEYS`; pandas `read_sql*` without `chunksize`; a `ListView` without `paginate_by`. Caps are read"
             " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` on a non-key column (`GROUP BY j.id` or `user_id`: one row per job or user, not capped) / aggregate-only SQL (through locals,"
             " `+=`, f-strings, `text()`, `sql.SQL()`), `.limit()`, `[:n]`, single-row terminals, `paginate()`,"
-            " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, `IN`"
-            " lists). Any other filter (`WHERE room_id = ?`, a status, a date range) narrows without capping."
+            " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, SQL `IN`"
+            " lists, `in_()` on a key or `*_id` column). Any other filter (`WHERE room_id = ?`, a status, a date"
+            " range, `Event.kind.in_(kinds)`) narrows without capping."
         ),
         why=(
             "The table grows, the code does not change: the list view that rendered 50 rows at launch loads"
