@@ -230,18 +230,23 @@ def owner_qualname(function: ast.AST | None, ctx: "ModuleContext") -> str | None
     return None
 
 
-def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, ctx: "ModuleContext") -> None:
-    """A write `rule` reports if `function` turns out to run per request or per job. `message` holds `{where}`."""
+def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, ctx: "ModuleContext",
+                 instance_of: str | None = None) -> None:
+    """A write `rule` reports if `function` turns out to run per request or per job. `message` holds `{where}`.
+    With `instance_of` (a class qualname), only if the project also keeps a module-level instance of it."""
     if is_test_module(ctx):
         return
     qualname = owner_qualname(function, ctx)
     if qualname is None:
         return
-    ctx.record(f"{rule.id.lower()}-write", {
+    data = {
         "q": qualname, "line": node.lineno, "col": node.col_offset + 1,
         "end_line": getattr(node, "end_lineno", node.lineno) or node.lineno,
         "end_col": (getattr(node, "end_col_offset", node.col_offset) or node.col_offset) + 1, "message": message,
-    })
+    }
+    if instance_of:
+        data["instance_of"] = instance_of
+    ctx.record(f"{rule.id.lower()}-write", data)
 
 
 # ---- the join -------------------------------------------------------------------------------------------------
@@ -309,10 +314,13 @@ def project_findings(rule: "Rule", index: "ProjectIndex") -> Iterator[object]:
     """The recorded writes of `rule` in functions that a handler of another module reaches."""
     reach = reached(index)
     decorators = {name for _, data in index.facts(GRAPH) for name in data.get("decorators", ())}
+    singletons = {cls for _, data in index.facts(GRAPH) for cls in data.get("instances", {}).values()}
     for path, data in index.facts(f"{rule.id.lower()}-write"):
         hit = reach.get(data["q"])
         if hit is None or data["q"] in decorators:
             continue  # not reached, or a registry filled at import time by decorating
+        if data.get("instance_of") and data["instance_of"] not in singletons:
+            continue  # an instance attribute, and no module keeps one instance of the class for every request
         kind, chain = hit
         where = WHERE.get(kind, "request code")
         if chain:
