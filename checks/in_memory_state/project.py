@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ...analyzer.model import OWNER
 from ..orm.index import PROJECT_INDEX, callee_qualname, function_qualname
+from ..reach import suffix_resolver
 from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
 
 if TYPE_CHECKING:
@@ -268,11 +269,16 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
         for qualname in data["registered"]:
             roots.append((qualname, "route", [f"registered in {os.path.basename(path)}"]))
 
+    known = [*functions, *(q for _, data in index.facts(GRAPH) for q in data.get("methods", ()))]
+    for kind in ("gap101-write", "gap102-write", "gap103-write"):
+        known.extend(data["q"] for _, data in index.facts(kind))
+    by_suffix = suffix_resolver(known)
+
     def resolve(callee: str) -> str:
         owner, _, method = callee.rpartition(".")
         if owner in instances:
-            return f"{instances[owner]}.{method}"
-        return callee
+            return by_suffix(f"{instances[owner]}.{method}")
+        return by_suffix(callee)
 
     by_method: dict[str, list[str]] = {}
     for _, data in index.facts(GRAPH):
@@ -319,7 +325,8 @@ def project_findings(rule: "Rule", index: "ProjectIndex") -> Iterator[object]:
         hit = reach.get(data["q"])
         if hit is None or data["q"] in decorators:
             continue  # not reached, or a registry filled at import time by decorating
-        if data.get("instance_of") and data["instance_of"] not in singletons:
+        if data.get("instance_of") and not any(
+                data["instance_of"] == cls or data["instance_of"].endswith("." + cls) for cls in singletons):
             continue  # an instance attribute, and no module keeps one instance of the class for every request
         kind, chain = hit
         where = WHERE.get(kind, "request code")
