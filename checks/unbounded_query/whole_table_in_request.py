@@ -271,6 +271,12 @@ def _sa_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) -> tup
         if value is None or isinstance(value, ast.Name):
             return None
         value = _unconditional_value(root, value, ctx)
+        if isinstance(value, ast.Attribute) and value.attr == "query" and looks_like_model(value.value) and \
+                isinstance(value.value, (ast.Name, ast.Attribute)) and methods:
+            # `q = Incident.query` then `q.order_by(...).all()`: the chain starts at the model's query
+            if sa_methods_unbounded(methods) and not lookup_table(value.value):
+                return ctx.dotted_name(value) or "Model.query", methods[-1][0], _filters(methods)
+            return None
         inner = _sa_rows(value, ctx, depth - 1)
         if inner is not None and inner[1] not in SA_MATERIALISING and sa_methods_unbounded(methods):
             return inner[0], methods[-1][0] if methods else inner[1], inner[2] or _filters(methods)
