@@ -2,9 +2,10 @@
 
 A query is bounded when something in it caps the rows: a `LIMIT`/`TOP`/`FETCH FIRST`, `.limit()`, a slice, a
 single-row terminal (`first()`, `one()`, `get()`, `scalar()`), a stream (`iterator()`, `yield_per`), an aggregate
-with no `GROUP BY` (or one grouped by a status or a day, not by a row key)... or a filter on a key: `WHERE id = ?`, `filter(pk=...)`, `Model.id == x`, `IN (...)` of a list
-the code holds. A filter on anything else (`WHERE room_id = ?`, `filter(status="open")`) narrows the rows but does
-not cap them: all messages of a room, all open orders.
+with no `GROUP BY` (or one grouped by a status or a day, not by a row key)... or a filter on a key:
+`WHERE id = ?`, `filter(pk=...)`, `Model.id == x`, `IN (...)` of a list the code holds. A filter on anything
+else (`WHERE room_id = ?`, `filter(status="open")`) narrows the rows but does not cap them: all messages of a
+room, all open orders.
 """
 from __future__ import annotations
 
@@ -90,8 +91,9 @@ SPLICED_TABLE = re.compile(r"\bfrom\s+[\"`\[]?(?:\?|\{\w*\}|%s|%\(\w+\)s)", re.I
 
 
 def sql_bounded(text: str) -> bool:
-    """Does this SELECT cap its rows (LIMIT, TOP, FETCH FIRST, GROUP BY a column that is not a row key), return one aggregate row, pick rows by
-    key (`WHERE id = ?`, `IN (...)`, `= ANY(%s)`), or read the database's own catalog?"""
+    """Does this SELECT cap its rows (LIMIT, TOP, FETCH FIRST, GROUP BY a column that is not a row key), return
+    one aggregate row, pick rows by key (`WHERE id = ?`, `IN (...)`, `= ANY(%s)`), or read the database's own
+    catalog?"""
     bare = STRING_LITERAL.sub("''", text)
     if CAPPING.search(bare) or _groups_few(bare) or KEY_PREDICATE.search(_where_clause(bare)) or \
             SYSTEM_CATALOG.search(bare) or \
