@@ -42,6 +42,9 @@ GROUP_BY = re.compile(r"\bgroup\s+by\s+(?P<keys>.*?)(?=\bhaving\b|\border\s+by\b
                       re.IGNORECASE | re.DOTALL)
 GROUP_KEY = re.compile(r"^(?:\w+\.)?[\"`\[]?(?:\w+_id|" + "|".join(sorted(KEY_COLUMNS - {"_id"})) + r")[\"`\]]?$",
                        re.IGNORECASE)
+# Columns whose values repeat across many rows: a filter `IN` a few of them does not cap the rows.
+CATEGORY_COLUMN = re.compile(r"^(?:\w+_)?(?:status|state|type|kind|category|level|severity|priority|role|stage"
+                             r"|action|action_type|event_type|source|channel|tier|plan)e?s?$", re.IGNORECASE)
 PARENTHESISED = re.compile(r"\([^()]*\)")
 STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
@@ -234,12 +237,11 @@ def sa_filter_on_key(call: ast.Call) -> bool:
 
 
 def _keyed_in(call: ast.Call) -> bool:
-    """`Todo.id.in_(ids)` / `Todo.owner_id.in_(page_ids)` pick rows by key; `Event.kind.in_(kinds)` or
-    `Task.status.in_(["open", "late"])` only narrow to a few values of a column that repeats."""
+    """`Todo.id.in_(ids)` / `Tag.name.in_(names)` return at most a row or so per listed value;
+    `Event.kind.in_(kinds)` or `Task.status.in_(["open", "late"])` only narrow to a few values of a category
+    column that every row repeats."""
     column = call.func.value if isinstance(call.func, ast.Attribute) else None
-    if not isinstance(column, ast.Attribute):
-        return True  # `in_` on something we cannot name: keep the old reading
-    return column.attr in KEY_COLUMNS or column.attr.endswith(("_id", "_ids", "_key", "_uuid"))
+    return not (isinstance(column, ast.Attribute) and CATEGORY_COLUMN.match(column.attr))
 
 
 def _key_column(side: ast.AST) -> bool:

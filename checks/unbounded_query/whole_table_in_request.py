@@ -36,9 +36,10 @@ RULE = Rule(
             " or `user_id` returns one row per job or user: not capped) / aggregate-only SQL (through locals,"
             " `+=`, f-strings, `text()`, `sql.SQL()`), `.limit()`, `[:n]`, single-row terminals, `paginate()`,"
             " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, SQL `IN`"
-            " lists, `in_()` on a key or `*_id` column). Any other filter (`WHERE room_id = ?`, a status, a date"
-            " range, `Event.kind.in_(kinds)`) narrows without capping, and so does a key filter added under an `if`"
-            " (`if tenant_id: q = q.filter(Tenant.id == tenant_id)`): the other path reads every row."
+            " lists, `in_()` on any column but a category such as a status or a type). Any other filter"
+            " (`WHERE room_id = ?`, a status, a date range, `Event.kind.in_(kinds)`) narrows without capping, and"
+            " so does a key filter added under an `if` (`if tenant_id: q = q.filter(Tenant.id == tenant_id)`): the"
+            " other path reads every row."
         ),
         why=(
             "The table grows, the code does not change: the list view that rendered 50 rows at launch loads"
