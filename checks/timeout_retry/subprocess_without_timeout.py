@@ -49,7 +49,8 @@ RULE = Rule(
             " press Ctrl-C), helpers reached only through a call the index cannot resolve (a callback stored for later,"
             " a method of an object passed in, a top-level import that several project modules could be), calls"
             " with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
-            " `asyncio.wait_for`), and `sleep` with a literal number of seconds, which its own argument bounds."
+            " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, and"
+            " `ping -c N` / `ping -n N`, which stops after its count of probes."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#subprocess.run",),
     ),
@@ -62,7 +63,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     name = ctx.qualified_name(call.func)
     if name in SUBPROCESS_FUNCTIONS:
-        if _sleeps_a_literal_time(call):
+        if _sleeps_a_literal_time(call) or _counted_ping(call):
             return
         label = f"{name}()"
     elif isinstance(call.func, ast.Attribute) and call.func.attr in POPEN_WAITS \
@@ -93,6 +94,17 @@ def _sleeps_a_literal_time(call: ast.Call) -> bool:
     program, seconds = argv.elts
     return isinstance(program, ast.Constant) and program.value == "sleep" \
         and isinstance(seconds, ast.Constant) and str(seconds.value).replace(".", "", 1).isdigit()
+
+
+def _counted_ping(call: ast.Call) -> bool:
+    """`subprocess.run(["ping", "-c", str(n), "-W", "2", host])`: a ping with a count (and a per-reply wait)
+    stops on its own after that many probes."""
+    argv = call.args[0] if call.args else None
+    if not isinstance(argv, (ast.List, ast.Tuple)) or not argv.elts:
+        return False
+    program = argv.elts[0]
+    flags = {e.value for e in argv.elts[1:] if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return isinstance(program, ast.Constant) and program.value in ("ping", "ping6") and bool(flags & {"-c", "-n"})
 
 
 @RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
