@@ -46,9 +46,9 @@ RULE = Rule(
         ),
         not_caught=(
             "Commands run from CLIs, scripts, management commands, build tooling and tests (a person is there to"
-            " press Ctrl-C), helpers reached only through a call the index cannot resolve (a callback stored for later,"
-            " a method of an object passed in, a top-level import that several project modules could be), calls"
-            " with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
+            " press Ctrl-C), functions reached only through a call the index cannot resolve (a callback stored for"
+            " later, a method of an object passed in, a top-level import that several project modules could be),"
+            " calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
             " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, and"
             " `ping -c N` / `ping -n N`, which stops after its count of probes."
         ),

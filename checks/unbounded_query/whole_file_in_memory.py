@@ -57,7 +57,7 @@ RULE = Rule(
             " seen: suppress the finding), reads with a size (`read(1 << 20)` in a loop), `file.save(path)`"
             " (streamed to disk), CSV readers over text already in memory (`io.StringIO(data)`: the read that"
             " produced `data` is the place to look), an unannotated parameter a handler passes an upload to"
-            " (`save_dataset(request.files[\"f\"])` read in a helper), and files read whole with `f.read()` /"
+            " (`save_dataset(request.files[\"f\"])` read in another function), and files read whole with `f.read()` /"
             " `readlines()`."
         ),
         references=(
