@@ -15,7 +15,7 @@ The join is linear in the number of facts and memoised per scan.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from .orm.index import function_qualname
 from .scopes import request_reachable
@@ -68,6 +68,27 @@ def defer(rule: "Rule", node: ast.AST, ctx: "ModuleContext", message: str) -> No
                                  "end_line": spot.end_line, "end_col": spot.end_column, "message": message})
 
 
+def suffix_resolver(known: Iterable[str]) -> Callable[[str], str]:
+    """Map a callee spelled from an import to the project qualname it names when the two disagree on the package
+    root: generated apps put their own folder on `sys.path` (`from storage import Storage`), so the call says
+    `storage.Storage.add` while the function, found under a package, is `backend.app1.storage.Storage.add`. A
+    callee already known, or whose suffix matches none or several project functions, is kept as it is."""
+    known = set(known)
+    by_suffix: dict[str, str | None] = {}
+    for qualname in known:
+        parts = qualname.split(".")
+        for start in range(1, len(parts) - 1):  # at least `module.function`
+            suffix = ".".join(parts[start:])
+            by_suffix[suffix] = None if suffix in by_suffix and by_suffix[suffix] != qualname else qualname
+
+    def resolve(callee: str) -> str:
+        if callee in known:
+            return callee
+        return by_suffix.get(callee) or callee
+
+    return resolve
+
+
 def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
     """qualname -> (handler kind, the handler's qualname) for every function a handler reaches, project-wide."""
     cached = getattr(index, "_gapcheck_reach", None)
@@ -75,7 +96,10 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
         return cached
     calls: dict[str, list[str]] = {}
     for _, data in index.facts("orm-function"):
-        calls.setdefault(data["q"], data["calls"])
+        calls.setdefault(data["q"], list(data["calls"]))
+    _add_instance_calls(index, calls)
+    resolve = suffix_resolver([*calls, *(data["fn"] for _, data in index.facts("reach-pending")),
+                               *(data["q"] for _, data in index.facts("reach-root"))])
     found: dict[str, tuple[str, str]] = {}
     work: list[str] = []
     for _, data in index.facts("reach-root"):
@@ -85,12 +109,33 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
     while work:
         qualname = work.pop()
         origin = found[qualname]
-        for callee in calls.get(qualname, ()):
+        for callee in map(resolve, calls.get(qualname, ())):
             if callee not in found:
                 found[callee] = origin
                 work.append(callee)
     index._gapcheck_reach = found  # type: ignore[attr-defined]
     return found
+
+
+def _add_instance_calls(index: "ProjectIndex", calls: dict[str, list[str]]) -> None:
+    """Edges the function summaries miss: a method called on a module-level instance (`ORCH.start(env)` with
+    `ORCH = Orchestrator()` in this or another module), a function handed to a thread or an executor
+    (`pool.submit(self._run, job)`), from the in-memory-state call graph when it was recorded (a rule that uses
+    this and wants them reads `ims-graph` too)."""
+    graphs = list(index.facts("ims-graph"))
+    instances: dict[str, str] = {}
+    for _, data in graphs:
+        instances.update(data.get("instances", {}))
+    for _, data in graphs:
+        for qualname, (_, callees) in data.get("functions", {}).items():
+            for callee in callees:
+                if callee.startswith("*."):
+                    continue  # a method name on a collaborator of unknown class: not followed here
+                owner, _, method = callee.rpartition(".")
+                target = f"{instances[owner]}.{method}" if owner in instances else callee
+                known = calls.setdefault(qualname, [])
+                if target not in known:
+                    known.append(target)
 
 
 def pending_findings(index: "ProjectIndex", rule: "Rule", kinds: frozenset[str] | None = None

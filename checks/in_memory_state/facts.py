@@ -90,6 +90,43 @@ def class_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, ast.A
     return ctx.memo(("class-containers", id(cls)), compute)
 
 
+CACHE_WORDS = ("cache", "memo", "lru", "ttl")
+
+
+def instance_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, ast.AST]:
+    """Attributes `__init__` binds to a mutable container (`self.secrets = {}`) that no other method rebinds:
+    per-instance state, which is per-process state when the project keeps one module-level instance. Caches
+    (a class or attribute named for one) are left to the cache rules."""
+
+    def compute() -> dict[str, ast.AST]:
+        if any(word in cls.name.lower() for word in CACHE_WORDS):
+            return {}
+        init = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+        if init is None:
+            return {}
+        table: dict[str, ast.AST] = {}
+        for node in ast.walk(init):
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+                node.target if isinstance(node, ast.AnnAssign) else None
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self" \
+                    and is_mutable_container(getattr(node, "value", None), ctx) \
+                    and not any(word in target.attr.lower() for word in CACHE_WORDS):
+                table[target.attr] = node
+        for method in cls.body:
+            if method is init or not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(method):
+                targets = node.targets if isinstance(node, ast.Assign) else \
+                    [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+                for target in targets:
+                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                            and target.value.id == "self":
+                        table.pop(target.attr, None)  # rebound or reset elsewhere: not one growing container
+        return table
+
+    return ctx.memo(("instance-containers", id(cls)), compute)
+
+
 PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})
 
 

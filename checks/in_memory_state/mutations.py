@@ -5,7 +5,8 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .facts import EVICTING_METHODS, MUTATING_METHODS, class_containers, module_containers, subscript_root
+from .facts import (EVICTING_METHODS, MUTATING_METHODS, class_containers, instance_containers, module_containers,
+                    subscript_root)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -13,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Store:
-    """A shared container: `kind` is "module" or "class"; `key` identifies it within the file."""
+    """A shared container: `kind` is "module", "class" or "instance" (an attribute `__init__` binds, shared only
+    when the class has a module-level instance); `key` identifies it within the file."""
 
     kind: str
     name: str  # as spelled for messages: `SESSIONS`, `Cart.items`
@@ -69,8 +71,9 @@ def _declared_global(function: ast.AST) -> frozenset[str]:
     return frozenset(names)
 
 
-def resolve_store(expr: ast.AST, ctx: "ModuleContext") -> Store | None:
-    """The module-level or class-level container `expr` names, when it is one and not shadowed locally."""
+def resolve_store(expr: ast.AST, ctx: "ModuleContext", instances: bool = False) -> Store | None:
+    """The module-level or class-level container `expr` names, when it is one and not shadowed locally; with
+    `instances`, also `self.attr` bound to a container in `__init__` (see `instance_containers`)."""
     function = ctx.enclosing_function(expr)
     if isinstance(expr, ast.Name):
         stmt = module_containers(ctx).get(expr.id)
@@ -91,11 +94,16 @@ def resolve_store(expr: ast.AST, ctx: "ModuleContext") -> Store | None:
             if stmt is not None:
                 return Store("class", f"{cls.name}.{expr.attr}", f"class:{id(cls)}:{expr.attr}",
                              _container_word(stmt, ctx))
+            if instances and owner == "self":
+                stmt = instance_containers(cls, ctx).get(expr.attr)
+                if stmt is not None:
+                    return Store("instance", f"{cls.name}.{expr.attr}", f"instance:{id(cls)}:{expr.attr}",
+                                 _container_word(stmt, ctx))
     return None
 
 
 def _store_key_of(expr: ast.AST, ctx: "ModuleContext") -> str | None:
-    store = resolve_store(expr, ctx)
+    store = resolve_store(expr, ctx, instances=True)
     return store.key if store else None
 
 
@@ -242,15 +250,15 @@ def _reads_in_same_function(node: ast.AST, ctx: "ModuleContext") -> bool:
 def resolve_written_store(target: ast.AST, ctx: "ModuleContext") -> Store | None:
     """The container a write goes to, also through a local alias of one of its entries:
     `history = CONVERSATIONS[user_id]; history.append(msg)` writes to `CONVERSATIONS`."""
-    store = resolve_store(target, ctx)
+    store = resolve_store(target, ctx, instances=True)
     if store is not None or not isinstance(target, ast.Name):
         return store
     value = ctx.value_of(target)
     if isinstance(value, ast.Subscript):
-        return resolve_store(subscript_root(value), ctx)
+        return resolve_store(subscript_root(value), ctx, instances=True)
     if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) \
             and value.func.attr in ("get", "setdefault"):
-        return resolve_store(subscript_root(value.func.value), ctx)
+        return resolve_store(subscript_root(value.func.value), ctx, instances=True)
     return None
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from ...analyzer.model import OWNER
 from ..orm.index import PROJECT_INDEX, callee_qualname, function_qualname
+from ..reach import suffix_resolver
 from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
 
 if TYPE_CHECKING:
@@ -230,18 +231,23 @@ def owner_qualname(function: ast.AST | None, ctx: "ModuleContext") -> str | None
     return None
 
 
-def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, ctx: "ModuleContext") -> None:
-    """A write `rule` reports if `function` turns out to run per request or per job. `message` holds `{where}`."""
+def record_write(rule: "Rule", function: ast.AST, node: ast.AST, message: str, ctx: "ModuleContext",
+                 instance_of: str | None = None) -> None:
+    """A write `rule` reports if `function` turns out to run per request or per job. `message` holds `{where}`.
+    With `instance_of` (a class qualname), only if the project also keeps a module-level instance of it."""
     if is_test_module(ctx):
         return
     qualname = owner_qualname(function, ctx)
     if qualname is None:
         return
-    ctx.record(f"{rule.id.lower()}-write", {
+    data = {
         "q": qualname, "line": node.lineno, "col": node.col_offset + 1,
         "end_line": getattr(node, "end_lineno", node.lineno) or node.lineno,
         "end_col": (getattr(node, "end_col_offset", node.col_offset) or node.col_offset) + 1, "message": message,
-    })
+    }
+    if instance_of:
+        data["instance_of"] = instance_of
+    ctx.record(f"{rule.id.lower()}-write", data)
 
 
 # ---- the join -------------------------------------------------------------------------------------------------
@@ -263,11 +269,16 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, list[str]]]:
         for qualname in data["registered"]:
             roots.append((qualname, "route", [f"registered in {os.path.basename(path)}"]))
 
+    known = [*functions, *(q for _, data in index.facts(GRAPH) for q in data.get("methods", ()))]
+    for kind in ("gap101-write", "gap102-write", "gap103-write"):
+        known.extend(data["q"] for _, data in index.facts(kind))
+    by_suffix = suffix_resolver(known)
+
     def resolve(callee: str) -> str:
         owner, _, method = callee.rpartition(".")
         if owner in instances:
-            return f"{instances[owner]}.{method}"
-        return callee
+            return by_suffix(f"{instances[owner]}.{method}")
+        return by_suffix(callee)
 
     by_method: dict[str, list[str]] = {}
     for _, data in index.facts(GRAPH):
@@ -309,10 +320,14 @@ def project_findings(rule: "Rule", index: "ProjectIndex") -> Iterator[object]:
     """The recorded writes of `rule` in functions that a handler of another module reaches."""
     reach = reached(index)
     decorators = {name for _, data in index.facts(GRAPH) for name in data.get("decorators", ())}
+    singletons = {cls for _, data in index.facts(GRAPH) for cls in data.get("instances", {}).values()}
     for path, data in index.facts(f"{rule.id.lower()}-write"):
         hit = reach.get(data["q"])
         if hit is None or data["q"] in decorators:
             continue  # not reached, or a registry filled at import time by decorating
+        if data.get("instance_of") and not any(
+                data["instance_of"] == cls or data["instance_of"].endswith("." + cls) for cls in singletons):
+            continue  # an instance attribute, and no module keeps one instance of the class for every request
         kind, chain = hit
         where = WHERE.get(kind, "request code")
         if chain:

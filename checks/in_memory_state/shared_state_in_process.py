@@ -11,6 +11,7 @@ from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
 from .mutations import (is_memo_cache, keeps_running_tasks, mutation_target, only_evicts_what_others_add,
                         resets_first, resolve_written_store)
+from ..orm.index import function_qualname
 from .project import GRAPH, project_findings, record_write
 
 RULE = Rule(
@@ -26,7 +27,9 @@ RULE = Rule(
         what=(
             "Flags a write - item assignment, `del X[k]`, `append/add/update/setdefault/pop/clear/...` - to a"
             " module-level `dict`/`list`/`set`/`defaultdict`/`OrderedDict`/`Counter`/`deque` (or a literal, or a"
-            " class attribute holding one) from code that runs per request or per job: a Flask/FastAPI/Starlette/"
+            " class attribute holding one, or an attribute `__init__` binds to one - `self.secrets = {}` - on a class"
+            " the project keeps a module-level instance of: `storage = Storage()`) from code that runs per request"
+            " or per job: a Flask/FastAPI/Starlette/"
             "Quart/Sanic/aiohttp route, a Django function view or a method of a class-based view (Django, DRF),"
             " a Channels consumer, a request hook (`before_request`, `@app.middleware`), a middleware's `dispatch`/"
             "`__call__`, a Celery/RQ/Dramatiq/Huey task, or a function any of them calls - in the same module or"
@@ -60,7 +63,9 @@ RULE = Rule(
             " the project is never followed -, plugin tables), constants never written, memo caches (GAP103"
             " reports the unbounded ones), `global` rebinding (GAP102), buffers emptied on every call (`X[:] = []`,"
             " `X.clear()`), sets that keep references to running asyncio tasks (`TASKS.add(t)` with"
-            " `t.add_done_callback(TASKS.discard)`), `threading.local`, `contextvars`, instance attributes, dataclass/pydantic fields,"
+            " `t.add_done_callback(TASKS.discard)`), `threading.local`, `contextvars`, instance attributes of objects"
+            " built per request or kept elsewhere than a module-level name (`app.extensions[...]`), instance attributes"
+            " another method rebinds, instances of classes named for a cache, dataclass/pydantic fields,"
             " annotated attributes of classes with a base (they may be model fields), calls through inherited"
             " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
             " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
@@ -94,13 +99,21 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
     if first is not node:
         return
-    scope = "class attribute" if store.kind == "class" else "module-level"
+    scope = {"class": "class attribute", "instance": "module-level instance's"}.get(store.kind, "module-level")
     name = getattr(function, "name", "<lambda>")
     message = (
         f"{name}() writes to the {scope} {store.container} `{store.name}` from {{where}}: every worker"
         " process keeps its own copy, it is lost on restart and grows without bound; keep this state in the"
         " database, Redis or the framework's cache/session instead"
     )
+    if store.kind == "instance":
+        # Shared only through a module-level instance (`storage = Storage()`), which the project join checks:
+        # a view or service object built per request owns its containers.
+        cls = ctx.enclosing(function, ast.ClassDef)
+        qualname = function_qualname(cls, ctx) if cls is not None else None
+        if qualname is not None:
+            record_write(RULE, function, node, message, ctx, instance_of=qualname)
+        return
     kind = request_reachable(function, ctx)
     if kind is None:
         record_write(RULE, function, node, message, ctx)  # a handler of another module may call it

@@ -480,6 +480,8 @@ def is_sa_session(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return annotation.split(".")[-1] in ("Session", "AsyncSession", "scoped_session")
     if not imports_any(ctx, SA_LIBRARIES):
         return False
+    if len(parts) == 2 and parts[0] == "g" and parts[1] in SA_SESSION_NAMES:
+        return True  # Flask's per-request `g.db = SessionLocal()` in a module that uses SQLAlchemy
     return parts[-1] in SA_SESSION_NAMES - {"db"} or dotted.endswith("db.session")
 
 

@@ -8,6 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
+from ..in_memory_state.project import GRAPH
 from ..orm.index import FUNCTIONS
 from ..reach import defer, pending_findings, record_reach
 from ..scopes import is_test_or_script, request_reachable
@@ -20,14 +21,16 @@ RULE = Rule(
     severity="warning",
     precision="high",
     cwe="CWE-400",
-    reads=(FUNCTIONS,),
+    reads=(FUNCTIONS, GRAPH),
     summary="Request or job code runs an external command without a timeout",
     docs=Docs(
         what=(
             "Flags `subprocess.run/call/check_call/check_output` without `timeout=`, and `communicate()`/`wait()`"
             " without `timeout=` on a `subprocess.Popen` held in a variable, a `with` block or `self.<attr>` -"
             " but only in code that runs per request or per job (routes, views, view methods, Celery/RQ/Dramatiq"
-            " tasks, and the project functions they call, in the same module or another one). Aliases are resolved."
+            " tasks, and the project functions they call, in the same module or another one - also methods of a"
+            " module-level instance, `executor.submit(fn)` / `Thread(target=fn)` targets, and modules imported by"
+            " their top-level name from the app's own folder). Aliases are resolved."
         ),
         why=(
             "subprocess waits for the child with no limit by default. A converter that stalls on a malformed file,"
@@ -43,9 +46,11 @@ RULE = Rule(
         ),
         not_caught=(
             "Commands run from CLIs, scripts, management commands, build tooling and tests (a person is there to"
-            " press Ctrl-C), helpers reached only through a call the index cannot resolve (a callback, a method of an"
-            " object passed in), calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
-            " `asyncio.wait_for`), and `sleep` with a literal number of seconds, which its own argument bounds."
+            " press Ctrl-C), functions reached only through a call the index cannot resolve (a callback stored for"
+            " later, a method of an object passed in, a top-level import that several project modules could be),"
+            " calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
+            " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, and"
+            " `ping -c N` / `ping -n N`, which stops after its count of probes."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#subprocess.run",),
     ),
@@ -58,7 +63,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     name = ctx.qualified_name(call.func)
     if name in SUBPROCESS_FUNCTIONS:
-        if _sleeps_a_literal_time(call):
+        if _sleeps_a_literal_time(call) or _counted_ping(call):
             return
         label = f"{name}()"
     elif isinstance(call.func, ast.Attribute) and call.func.attr in POPEN_WAITS \
@@ -89,6 +94,17 @@ def _sleeps_a_literal_time(call: ast.Call) -> bool:
     program, seconds = argv.elts
     return isinstance(program, ast.Constant) and program.value == "sleep" \
         and isinstance(seconds, ast.Constant) and str(seconds.value).replace(".", "", 1).isdigit()
+
+
+def _counted_ping(call: ast.Call) -> bool:
+    """`subprocess.run(["ping", "-c", str(n), "-W", "2", host])`: a ping with a count (and a per-reply wait)
+    stops on its own after that many probes."""
+    argv = call.args[0] if call.args else None
+    if not isinstance(argv, (ast.List, ast.Tuple)) or not argv.elts:
+        return False
+    program = argv.elts[0]
+    flags = {e.value for e in argv.elts[1:] if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    return isinstance(program, ast.Constant) and program.value in ("ping", "ping6") and bool(flags & {"-c", "-n"})
 
 
 @RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)

@@ -2,9 +2,10 @@
 
 A query is bounded when something in it caps the rows: a `LIMIT`/`TOP`/`FETCH FIRST`, `.limit()`, a slice, a
 single-row terminal (`first()`, `one()`, `get()`, `scalar()`), a stream (`iterator()`, `yield_per`), an aggregate
-with no `GROUP BY`... or a filter on a key: `WHERE id = ?`, `filter(pk=...)`, `Model.id == x`, `IN (...)` of a list
-the code holds. A filter on anything else (`WHERE room_id = ?`, `filter(status="open")`) narrows the rows but does
-not cap them: all messages of a room, all open orders.
+with no `GROUP BY` (or one grouped by a status or a day, not by a row key)... or a filter on a key:
+`WHERE id = ?`, `filter(pk=...)`, `Model.id == x`, `IN (...)` of a list the code holds. A filter on anything
+else (`WHERE room_id = ?`, `filter(status="open")`) narrows the rows but does not cap them: all messages of a
+room, all open orders.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ KEY_COLUMNS = frozenset({"id", "pk", "uuid", "guid", "email", "username", "slug"
 # Calls that wrap SQL text without changing it: SQLAlchemy `text()`, psycopg `sql.SQL()`, Django `RawSQL`.
 SQL_WRAPPERS = frozenset({"text", "SQL", "Composed", "RawSQL", "literal_column"})
 SELECT_START = re.compile(r"^\s*(?:\(\s*)*(?:select|with)\b", re.IGNORECASE)
-CAPPING = re.compile(r"\blimit\b|\btop\s*\(?\s*[\d?:%@$]|\bfetch\s+(?:first|next)\b|\brownum\b|\bgroup\s+by\b",
+CAPPING = re.compile(r"\blimit\b|\btop\s*\(?\s*[\d?:%@$]|\bfetch\s+(?:first|next)\b|\brownum\b",
                      re.IGNORECASE)
 KEY_PREDICATE = re.compile(
     r"(?<![\w.])(?:\w+\.)?[\"`\[]?(?:" + "|".join(sorted(KEY_COLUMNS - {"_id"})) + r")[\"`\]]?\s*(?:=|\bin\b)"
@@ -36,6 +37,15 @@ AGGREGATE_ITEM = re.compile(r"^\s*(?:count|sum|avg|min|max|total|exists|bool_and
                             r"|group_concat|array_agg|json_agg|jsonb_agg|coalesce\s*\(\s*(?:sum|count|max|min|avg))"
                             r"\s*\(", re.IGNORECASE)
 SELECT_LIST = re.compile(r"^\s*(?:\(\s*)*select\s+(?:distinct\s+)?(?P<items>.*?)\bfrom\b", re.IGNORECASE | re.DOTALL)
+# `GROUP BY status` returns one row per status; `GROUP BY j.id` / `GROUP BY user_id` one row per job / user.
+GROUP_BY = re.compile(r"\bgroup\s+by\s+(?P<keys>.*?)(?=\bhaving\b|\border\s+by\b|\bwindow\b|\)|;|$)",
+                      re.IGNORECASE | re.DOTALL)
+GROUP_KEY = re.compile(r"^(?:\w+\.)?[\"`\[]?(?:\w+_id|" + "|".join(sorted(KEY_COLUMNS - {"_id"})) + r")[\"`\]]?$",
+                       re.IGNORECASE)
+# Columns whose values repeat across many rows: a filter `IN` a few of them does not cap the rows.
+CATEGORY_COLUMN = re.compile(r"^(?:\w+_)?(?:status|state|type|kind|category|level|severity|priority|role|stage"
+                             r"|action|action_type|event_type|source|channel|tier|plan)e?s?$", re.IGNORECASE)
+PARENTHESISED = re.compile(r"\([^()]*\)")
 STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 
@@ -84,10 +94,12 @@ SPLICED_TABLE = re.compile(r"\bfrom\s+[\"`\[]?(?:\?|\{\w*\}|%s|%\(\w+\)s)", re.I
 
 
 def sql_bounded(text: str) -> bool:
-    """Does this SELECT cap its rows (LIMIT, TOP, FETCH FIRST, GROUP BY), return one aggregate row, pick rows by
-    key (`WHERE id = ?`, `IN (...)`, `= ANY(%s)`), or read the database's own catalog?"""
+    """Does this SELECT cap its rows (LIMIT, TOP, FETCH FIRST, GROUP BY a column that is not a row key), return
+    one aggregate row, pick rows by key (`WHERE id = ?`, `IN (...)`, `= ANY(%s)`), or read the database's own
+    catalog?"""
     bare = STRING_LITERAL.sub("''", text)
-    if CAPPING.search(bare) or KEY_PREDICATE.search(_where_clause(bare)) or SYSTEM_CATALOG.search(bare) or \
+    if CAPPING.search(bare) or _groups_few(bare) or KEY_PREDICATE.search(_where_clause(bare)) or \
+            SYSTEM_CATALOG.search(bare) or \
             SPLICED_TABLE.search(bare) or LOOKUP_TABLE.search(bare):
         return True
     select_list = SELECT_LIST.match(bare)
@@ -95,6 +107,19 @@ def sql_bounded(text: str) -> bool:
         return True  # no FROM at the top: `SELECT 1`, `SELECT now()`
     items = _top_level_items(select_list.group("items"))
     return bool(items) and all(AGGREGATE_ITEM.match(item) for item in items)
+
+
+def _groups_few(text: str) -> bool:
+    """A top-level GROUP BY whose keys are not row keys: one row per status or day, not one per job or user."""
+    top = text
+    while True:  # drop parenthesised parts (subqueries, call arguments): only the outer grouping counts
+        stripped = PARENTHESISED.sub(" ", top)
+        if stripped == top:
+            break
+        top = stripped
+    groups = [match.group("keys") for match in GROUP_BY.finditer(top)]
+    return bool(groups) and all(
+        not any(GROUP_KEY.match(key.strip()) for key in keys.split(",")) for keys in groups)
 
 
 def _where_clause(text: str) -> str:
@@ -203,12 +228,20 @@ def sa_filter_on_key(call: ast.Call) -> bool:
             return True
     for arg in call.args:
         for node in ast.walk(arg):
-            if isinstance(node, ast.Call) and call_name(node) == "in_":
+            if isinstance(node, ast.Call) and call_name(node) == "in_" and _keyed_in(node):
                 return True
             if isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.In)) for op in node.ops):
                 if any(_key_column(side) for side in (node.left, *node.comparators)):
                     return True
     return False
+
+
+def _keyed_in(call: ast.Call) -> bool:
+    """`Todo.id.in_(ids)` / `Tag.name.in_(names)` return at most a row or so per listed value;
+    `Event.kind.in_(kinds)` or `Task.status.in_(["open", "late"])` only narrow to a few values of a category
+    column that every row repeats."""
+    column = call.func.value if isinstance(call.func, ast.Attribute) else None
+    return not (isinstance(column, ast.Attribute) and CATEGORY_COLUMN.match(column.attr))
 
 
 def _key_column(side: ast.AST) -> bool:

@@ -19,8 +19,10 @@ RULE = Rule(
     summary="An uploaded file read whole with no size limit, or a CSV file loaded into one list",
     docs=Docs(
         what=(
-            "Flags `await file.read()` / `file.file.read()` on a FastAPI or Starlette `UploadFile` parameter, and"
-            " `request.files[...].read()` (Flask) / `request.FILES[...].read()` (Django), with no size argument,"
+            "Flags `await file.read()` / `file.file.read()` on a FastAPI or Starlette `UploadFile` parameter (or a"
+            " parameter annotated as Werkzeug's `FileStorage` / Django's `UploadedFile`), and"
+            " `request.files[...].read()` (Flask) / `request.FILES[...].read()` (Django) - also `.stream.read()`"
+            " and each file of a `for f in request.files.getlist(...)` loop -, with no size argument,"
             " in a function that never looks at the upload's size; and `list()` / `tuple()` / `sorted()` of a"
             " `csv.reader` / `csv.DictReader` over an opened file."
         ),
@@ -54,7 +56,9 @@ RULE = Rule(
             " be enforced there), Flask modules that set `MAX_CONTENT_LENGTH` (in another module, it is not"
             " seen: suppress the finding), reads with a size (`read(1 << 20)` in a loop), `file.save(path)`"
             " (streamed to disk), CSV readers over text already in memory (`io.StringIO(data)`: the read that"
-            " produced `data` is the place to look), and files read whole with `f.read()` / `readlines()`."
+            " produced `data` is the place to look), an unannotated parameter a handler passes an upload to"
+            " (`save_dataset(request.files[\"f\"])` read in another function), and files read whole with `f.read()` /"
+            " `readlines()`."
         ),
         references=(
             "https://fastapi.tiangolo.com/reference/uploadfile/",
@@ -65,7 +69,9 @@ RULE = Rule(
 )
 
 UPLOAD_TYPES = frozenset({"fastapi.UploadFile", "fastapi.datastructures.UploadFile",
-                          "starlette.datastructures.UploadFile"})
+                          "starlette.datastructures.UploadFile", "werkzeug.datastructures.FileStorage",
+                          "werkzeug.FileStorage", "django.core.files.uploadedfile.UploadedFile",
+                          "django.core.files.uploadedfile.InMemoryUploadedFile"})
 CSV_READERS = frozenset({"csv.reader", "csv.DictReader"})
 MATERIALISERS = frozenset({"builtins.list", "builtins.tuple", "builtins.sorted"})
 OPENERS = frozenset({"builtins.open", "io.open", "codecs.open", "gzip.open", "bz2.open", "lzma.open",
@@ -101,8 +107,8 @@ def _whole_upload_read(call: ast.Call, ctx: ModuleContext) -> str | None:
     if call_keyword(call, "size") or call_keyword(call, "n"):
         return None
     receiver = original = call.func.value  # type: ignore[attr-defined]
-    if isinstance(receiver, ast.Attribute) and receiver.attr == "file":
-        receiver = receiver.value  # `upload.file.read()`: the SpooledTemporaryFile underneath
+    if isinstance(receiver, ast.Attribute) and receiver.attr in ("file", "stream"):
+        receiver = receiver.value  # `upload.file.read()` / `storage.stream.read()`: the file object underneath
     function = ctx.enclosing_function(call)
     if function is None:
         return None
@@ -128,8 +134,12 @@ def _annotated_upload(name: ast.Name, ctx: ModuleContext) -> bool:
 
 
 def _request_file(expr: ast.AST, ctx: ModuleContext, depth: int = 2) -> bool:
-    """`request.files["f"]`, `request.files.get("f")`, `request.FILES["f"]`, or a local bound to one."""
+    """`request.files["f"]`, `request.files.get("f")`, `request.FILES["f"]`, or a local bound to one - also the
+    loop variable of `for f in request.files.getlist("f")` (or of a local holding that list)."""
     if isinstance(expr, ast.Name) and depth > 0:
+        loop = _loop_source(expr, ctx)
+        if loop is not None:
+            return _request_file_list(loop, ctx, depth - 1)
         value = ctx.value_of(expr)
         return value is not None and not isinstance(value, ast.Name) and _request_file(value, ctx, depth - 1)
     if isinstance(expr, ast.Subscript):
@@ -138,6 +148,31 @@ def _request_file(expr: ast.AST, ctx: ModuleContext, depth: int = 2) -> bool:
         container = expr.func.value
     else:
         return False
+    return isinstance(container, ast.Attribute) and container.attr in ("files", "FILES") and \
+        isinstance(container.value, ast.Name) and container.value.id == "request"
+
+
+def _loop_source(name: ast.Name, ctx: ModuleContext) -> ast.AST | None:
+    """The iterable of the `for` loop that binds `name` (as its whole target) and encloses this use."""
+    loop = ctx.enclosing_loop(name)
+    while loop is not None:
+        if isinstance(loop, (ast.For, ast.AsyncFor)):
+            if isinstance(loop.target, ast.Name) and loop.target.id == name.id:
+                return loop.iter
+        loop = ctx.enclosing_loop(loop)
+    return None
+
+
+def _request_file_list(expr: ast.AST, ctx: ModuleContext, depth: int) -> bool:
+    """`request.files.getlist("f")` / `request.FILES.getlist("f")` / `request.files.values()`, or a local bound to
+    one."""
+    if isinstance(expr, ast.Name) and depth > 0:
+        value = ctx.value_of(expr)
+        return value is not None and not isinstance(value, ast.Name) and _request_file_list(value, ctx, depth - 1)
+    if not (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and
+            expr.func.attr in ("getlist", "values")):
+        return False
+    container = expr.func.value
     return isinstance(container, ast.Attribute) and container.attr in ("files", "FILES") and \
         isinstance(container.value, ast.Name) and container.value.id == "request"
 

@@ -32,10 +32,14 @@ RULE = Rule(
             " `session.execute/scalars/exec(select(M))`; Django querysets and `raw(sql)` iterated, listed,"
             " rendered or serialised with `many=True`; Mongo `find()` materialised or `to_list(None)`; Redis"
             " `KEYS`; pandas `read_sql*` without `chunksize`; a `ListView` without `paginate_by`. Caps are read"
-            " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` / aggregate-only SQL (through locals,"
+            " from the code: `LIMIT` / `TOP` / `FETCH FIRST` / `GROUP BY` on a non-key column (`GROUP BY j.id`"
+            " or `user_id` returns one row per job or user: not capped) / aggregate-only SQL (through locals,"
             " `+=`, f-strings, `text()`, `sql.SQL()`), `.limit()`, `[:n]`, single-row terminals, `paginate()`,"
-            " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, `IN`"
-            " lists). Any other filter (`WHERE room_id = ?`, a status, a date range) narrows without capping."
+            " `fetchmany()`, `iterator()`, `yield_per`, and filters on a key (`id`, `pk`, `email`, `slug`, SQL `IN`"
+            " lists, `in_()` on any column but a category such as a status or a type). Any other filter"
+            " (`WHERE room_id = ?`, a status, a date range, `Event.kind.in_(kinds)`) narrows without capping, and"
+            " so does a key filter added under an `if` (`if tenant_id: q = q.filter(Tenant.id == tenant_id)`): the"
+            " other path reads every row."
         ),
         why=(
             "The table grows, the code does not change: the list view that rendered 50 rows at launch loads"
@@ -268,10 +272,44 @@ def _sa_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) -> tup
         value = ctx.value_of(root)
         if value is None or isinstance(value, ast.Name):
             return None
+        value = _unconditional_value(root, value, ctx)
+        if isinstance(value, ast.Attribute) and value.attr == "query" and looks_like_model(value.value) and \
+                isinstance(value.value, (ast.Name, ast.Attribute)) and methods:
+            # `q = Incident.query` then `q.order_by(...).all()`: the chain starts at the model's query
+            if sa_methods_unbounded(methods) and not lookup_table(value.value):
+                return ctx.dotted_name(value) or "Model.query", methods[-1][0], _filters(methods)
+            return None
         inner = _sa_rows(value, ctx, depth - 1)
         if inner is not None and inner[1] not in SA_MATERIALISING and sa_methods_unbounded(methods):
             return inner[0], methods[-1][0] if methods else inner[1], inner[2] or _filters(methods)
     return None
+
+
+def _unconditional_value(use: ast.Name, value: ast.AST, ctx: ModuleContext) -> ast.AST:
+    """`q = q.filter(M.id == x)` under an `if` the use is not in only narrows on that path: when the test is
+    false, `q` is the statement before it. Returns that earlier statement (the path with fewer filters), or
+    `value` itself when the binding is unconditional or not a refinement of the same name."""
+    root = strip_chain(value)[0]
+    if not (isinstance(root, ast.Name) and root.id == use.id):
+        return value
+    binding = ctx.parent(value)
+    if not isinstance(binding, ast.Assign):
+        return value
+    use_ancestors = {id(a) for a in ctx.ancestors(use)}
+    for ancestor in ctx.ancestors(binding):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.Module)):
+            return value
+        if isinstance(ancestor, ast.If) and id(ancestor) not in use_ancestors:
+            inside = {id(a) for a in ctx.ancestors(binding)}
+            other = ancestor.orelse if any(id(s) in inside or s is binding for s in ancestor.body) \
+                else ancestor.body
+            if any(isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and use.id in {
+                    t.id for t in ast.walk(n) if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store)}
+                   for s in other for n in ast.walk(s)):
+                return value  # both branches rebind it: no path keeps the earlier statement
+            earlier = ctx.value_of(root)
+            return earlier if earlier is not None and not isinstance(earlier, ast.Name) else value
+    return value
 
 
 CURSOR_MODIFIERS = frozenset({"sort", "skip", "batch_size", "max_time_ms", "hint", "collation", "projection",
