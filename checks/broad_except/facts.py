@@ -1025,9 +1025,17 @@ def _answers_the_client(handler: ast.ExceptHandler, ctx: "ModuleContext") -> boo
 
 
 def _tells_the_user(node: ast.AST, ctx: "ModuleContext") -> bool:
-    """`flash(str(ex), "error")`, `messages.error(request, ...)`: the person who made the request reads why."""
-    return isinstance(node, ast.Call) and (
-        (ctx.qualified_name(node.func) or "").startswith(USER_MESSAGE_MODULES) or _last_name(node.func) == "flash")
+    """`flash(str(ex), "error")`, `messages.error(request, ...)`, a command's `click.echo(...)`: the person who made
+    the request, or ran the command, reads why."""
+    if not isinstance(node, ast.Call):
+        return False
+    qualified = ctx.qualified_name(node.func) or ""
+    return qualified.startswith(USER_MESSAGE_MODULES) or _last_name(node.func) == "flash" or qualified in CLI_OUTPUT \
+        or (qualified == "builtins.print" and not is_service_module(ctx))  # a command's user reads its output
+
+
+# A command-line tool's output to the person running it: `click.echo(f"ERROR: {e}", err=True)`.
+CLI_OUTPUT = frozenset({"click.echo", "click.secho", "typer.echo", "typer.secho", "rich.print"})
 
 
 # Helpers that answer the request with a 4xx (Falcon-style `bad_request(response, reason)`, DRF-style shortcuts).
