@@ -353,8 +353,11 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
     chains = resolve_effects(index, kind, is_relation, cacheable)
     if not chains:
         return
+    from ..reach import suffix_resolver  # (reach imports this module)
+
+    resolve = suffix_resolver(chains)
     for path, data in index.facts("orm-loop-call"):  # type: ignore[attr-defined]
-        callee = _namespace_callee(data["callee"], chains)
+        callee = resolve(_namespace_callee(data["callee"], chains))
         chain = chains.get(callee)
         relation = cacheable.get(callee)
         if chain is not None and not (relation and any(p == "*" or p.split("__", 1)[0] == relation
@@ -382,6 +385,9 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
     for path, data in index.facts("orm-function"):  # type: ignore[attr-defined]
         summaries.setdefault(data["q"], (path, data))
     resolved: dict[str, list[str] | None] = {}
+    from ..reach import suffix_resolver  # (reach imports this module)
+
+    resolve = suffix_resolver(summaries)  # `from storage import Storage` names `app1.storage.Storage`
 
     def effect(qualname: str, depth: int) -> list[str] | None:
         if qualname in resolved:
@@ -406,7 +412,7 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
             for callee in data["calls"]:
                 if callee in data.get("once", ()):
                     continue  # called only to fill a process-wide value the first time
-                inner = effect(_namespace_callee(callee, summaries), depth - 1)
+                inner = effect(resolve(_namespace_callee(callee, summaries)), depth - 1)
                 if inner:
                     found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]
                     break
