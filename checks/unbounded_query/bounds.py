@@ -87,7 +87,7 @@ SYSTEM_CATALOG = re.compile(
 LOOKUP_TABLE = re.compile(
     r"^\s*select\b.*?\bfrom\s+[\"`\[]?(?:\w+\.)?\w*?(?:settings?|config|configuration|preferences?|registry|plugins?"
     r"|roles?|permissions?|groups?|languages?|locales?|countr(?:y|ies)|currenc(?:y|ies)|timezones?|categor(?:y|ies)"
-    r"|sites?|content_?types?|types?)[\"`\]]?(?:\s|$|;)", re.IGNORECASE | re.DOTALL)
+    r"|content_?types?|\w+_types?)[\"`\]]?(?:\s|$|;)", re.IGNORECASE | re.DOTALL)
 # `FROM ?` / `FROM {}`: the table itself is a parameter - generic schema code (constraint checks, table copies),
 # which cannot be judged from one statement.
 SPLICED_TABLE = re.compile(r"\bfrom\s+[\"`\[]?(?:\?|\{\w*\}|%s|%\(\w+\)s)", re.IGNORECASE)

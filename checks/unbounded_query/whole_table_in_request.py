@@ -67,9 +67,11 @@ RULE = Rule(
             " relation (`order.lines.all()`) is reported only when a view renders or serialises it as its"
             " listing, and filtered queries inside methods of models, forms and other classes (they filter by"
             " the object they belong to) are not reported. Models whose name marks a lookup or configuration"
-            " table (`Site`, `Locale`, `Group`, `Permission`, `ContentType`, `PluginRegistry`, `SettingsGroup`,"
-            " `Category`, `Country`, `Currency`, `Language`, `...Type`) are taken to be small, as mature Django,"
-            " Wagtail, Oscar and FlaskBB code treats them; other small tables (a file's tags) are reported,"
+            " table (`Locale`, `Group`, `Permission`, `ContentType`, `PluginRegistry`, `SettingsGroup`,"
+            " `Category`, `Country`, `Currency`, `Language`, `ProductType`, and `Site` when it is"
+            " django.contrib.sites') are taken to be small, as mature Django, Wagtail, Oscar and FlaskBB code"
+            " treats them; an app's own `Site` or `sites` table (the websites it monitors) and other small tables"
+            " (a file's tags) are reported,"
             " suppress them with a comment. SQL whose text cannot be seen (a parameter, a call's result, the"
             " statement behind `select(M).from_statement(query)`) is not judged."
         ),
@@ -124,7 +126,7 @@ def _django_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) ->
         return None
     if isinstance(root, ast.Attribute) and root.attr in DJANGO_MANAGERS and looks_like_model(root.value):
         if not _model_class(root.value) or not methods or not django_methods_unbounded(tuple(methods), ctx) or \
-                lookup_table(root.value):
+                lookup_table(root.value, ctx):
             return None
         return ctx.dotted_name(root) or unparse(root), False, _filters(methods)
     if _related_manager(root, methods, ctx):
@@ -206,11 +208,15 @@ def _model_class(expr: ast.AST) -> bool:
 # these whole to build menus and choices). Only a load of the whole table is excused: any filter is judged as usual.
 LOOKUP_MODEL = re.compile(
     r"(?:Settings?|SettingsGroup|Config|Configuration|Preferences?|Registry|Plugin|Role|Permission|Group|Language"
-    r"|Locale|Country|Countries|Currency|Currencies|Timezone|Category|Categories|Site|ContentType|Type)s?$")
+    r"|Locale|Country|Countries|Currency|Currencies|Timezone|Category|Categories|Site|ContentType|\w+Type)s?$")
 
 
-def lookup_table(model: ast.AST | None) -> bool:
+def lookup_table(model: ast.AST | None, ctx: ModuleContext | None = None) -> bool:
     name = model.id if isinstance(model, ast.Name) else model.attr if isinstance(model, ast.Attribute) else ""
+    if name == "Site" and ctx is not None and model is not None:
+        # django.contrib.sites' table (one row per deployment); an app's own `Site` (monitored websites, a
+        # customer's shops) is its data and is judged like any table
+        return (ctx.qualified_name(model) or "").startswith("django.contrib.sites.")
     return bool(name) and name[:1].isupper() and bool(LOOKUP_MODEL.search(name))
 
 
@@ -251,7 +257,7 @@ def _sa_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) -> tup
         return None
     if isinstance(root, ast.Attribute) and root.attr == "query" and looks_like_model(root.value) and \
             isinstance(root.value, (ast.Name, ast.Attribute)) and methods:
-        if sa_methods_unbounded(methods) and not lookup_table(root.value):
+        if sa_methods_unbounded(methods) and not lookup_table(root.value, ctx):
             return ctx.dotted_name(root) or "Model.query", methods[-1][0], _filters(methods)
         return None
     if methods and methods[0][0] in SA_STARTS and isinstance(root, (ast.Name, ast.Attribute)) and \
@@ -259,7 +265,7 @@ def _sa_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) -> tup
         name, first = methods[0]
         if not first.args or not sa_methods_unbounded(methods[1:]):
             return None
-        if lookup_table(_sa_model(first)):
+        if lookup_table(_sa_model(first), ctx):
             return None
         if name == "query":
             label = f"{ctx.dotted_name(root)}.query({unparse(first.args[0], 30)})"
@@ -276,7 +282,7 @@ def _sa_rows(expr: ast.AST, ctx: ModuleContext, depth: int = CHAIN_DEPTH) -> tup
         if isinstance(value, ast.Attribute) and value.attr == "query" and looks_like_model(value.value) and \
                 isinstance(value.value, (ast.Name, ast.Attribute)) and methods:
             # `q = Incident.query` then `q.order_by(...).all()`: the chain starts at the model's query
-            if sa_methods_unbounded(methods) and not lookup_table(value.value):
+            if sa_methods_unbounded(methods) and not lookup_table(value.value, ctx):
                 return ctx.dotted_name(value) or "Model.query", methods[-1][0], _filters(methods)
             return None
         inner = _sa_rows(value, ctx, depth - 1)
@@ -577,7 +583,7 @@ def check_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> Iterator[Finding]:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names.add(stmt.name)
     if model is None or names & {"paginate_by", "get_paginate_by", "get_queryset", "paginator_class",
-                                 "get_context_data"} or lookup_table(model):
+                                 "get_context_data"} or lookup_table(model, ctx):
         return
     if isinstance(model, ast.Call) and _django_rows(model, ctx) is None:
         return
