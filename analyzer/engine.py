@@ -286,7 +286,11 @@ def _run_python(settings: Settings, python_rules: list[Rule], jobs: list[tuple[s
                 initargs=([r.id for r in python_rules],),
             ) as pool:
                 chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
-                for file_result in pool.map(_worker_run, jobs, chunksize=chunk):
+                # Largest files first: the chunks handed out last are the cheapest, so no process is left with
+                # a heavy chunk while the others idle (in path order, on Django with its tests, one process
+                # finished about 1% after the other). The results are put back in path order below.
+                by_size = sorted(jobs, key=lambda job: len(job[1]), reverse=True)
+                for file_result in pool.map(_worker_run, by_size, chunksize=chunk):
                     done[file_result.path] = file_result
             return [done[path] for path, _, _ in jobs]
         except BrokenProcessPool:
