@@ -37,7 +37,7 @@ class ModuleContext:
         # Every node in walk order (the engine's single walk); built here when a caller gives none.
         self.nodes: list[ast.AST] = nodes if nodes is not None else _walk_linking_parents(tree)
         self._importing_functions: frozenset[int] | None = None
-        self._own_nodes: dict[int, list[ast.AST]] | None = None
+        self._own_nodes: dict[ast.AST, list[ast.AST]] | None = None
         self._locally_imported: frozenset[str] = frozenset()
         self._qualified: dict[int, str | None] = {}
         self.tree = tree
@@ -254,17 +254,20 @@ class ModuleContext:
         the engine's node list, on first use."""
         if self._own_nodes is None:
             self._own_nodes = self._group_by_scope()
-        return self._own_nodes.get(id(scope), [])
+        return self._own_nodes.get(scope, [])
 
-    def _group_by_scope(self) -> dict[int, list[ast.AST]]:
-        groups: dict[int, list[ast.AST]] = {id(self.tree): []}
+    def _group_by_scope(self) -> dict[ast.AST, list[ast.AST]]:
+        # Keyed by the scope node itself (nodes hash by identity, without an `id()` call per node).
+        groups: dict[ast.AST, list[ast.AST]] = {self.tree: []}
+        get = groups.get
         for node in self.nodes:
             owner = getattr(node, OWNER, None)
-            if owner is not None:
-                group = groups.get(id(owner))
-                if group is None:
-                    group = groups[id(owner)] = []
-                group.append(node)
+            group = get(owner)
+            if group is None:
+                if owner is None:
+                    continue
+                group = groups[owner] = []
+            group.append(node)
         return groups
 
     # ---- bindings ----------------------------------------------------------------------------------------
