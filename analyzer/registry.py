@@ -103,6 +103,10 @@ class Rule:
     # Kinds of fact its project checks read that a fact pass records (`orm-model`, `orm-function` ...): the engine
     # runs those handlers of the pass on every file the rule may apply to. The rule itself never records them.
     reads: tuple[str, ...] = ()
+    # The rule never reports on a test module (`checks.scopes.is_test_module`, i.e. `is_test_path` of the file's
+    # path) and records nothing there: the engine does not dispatch its handlers on test modules at all (they are
+    # most of a large project's files under `include-tests`). Set it only where every handler already exits there.
+    skip_tests: bool = False
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
     # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
@@ -190,6 +194,8 @@ class FactPass:
     name: str
     # (node type, fact kind, handler) triples; filled by `on` at import time of the module that defines the pass.
     handlers: list[tuple[type[ast.AST], str, Handler]] = field(default_factory=list, repr=False)
+    # The pass records nothing on a test module (as `Rule.skip_tests`): its handlers are not dispatched there.
+    skip_tests: bool = False
 
     def __post_init__(self) -> None:
         if any(p.name == self.name for p in _PASSES):

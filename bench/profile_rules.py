@@ -22,25 +22,26 @@ from gapcheck.analyzer.registry import fact_passes, load_rules
 
 
 class _Hinted:
-    """A dispatcher that keeps the hint words, as a scan does: what a rule costs where it actually runs."""
+    """A dispatcher that keeps the hint words (and leaves `skip_tests` rules and passes out of test modules), as a
+    scan does: what a rule costs where it actually runs."""
 
     def __init__(self, rules, timed: dict, passes: list) -> None:
         self.rules, self.timed, self.passes, self.tables = rules, timed, passes, {}
 
-    def table_for(self, text: str) -> engine.DispatchTable:
+    def table_for(self, text: str, test_module: bool = False) -> engine.DispatchTable:
         active = tuple(r.id for r in self.rules if (r.id in self.timed or r.reads) and r.may_apply(text))
-        if active not in self.tables:
+        if (test_module, active) not in self.tables:
             table: engine.DispatchTable = {}
             wanted = {kind for rule in self.rules if rule.id in active for kind in rule.reads}
             for fact_pass, kind, concrete, handler in self.passes:
-                if kind in wanted:
+                if kind in wanted and not (test_module and fact_pass.skip_tests):
                     table.setdefault(concrete, []).append((fact_pass, handler))
             for rule in self.rules:
-                if rule.id in active:
+                if rule.id in active and not (test_module and rule.skip_tests):
                     for concrete, handler in self.timed.get(rule.id, ()):
                         table.setdefault(concrete, []).append((rule, handler))
-            self.tables[active] = table
-        return self.tables[active]
+            self.tables[(test_module, active)] = table
+        return self.tables[(test_module, active)]
 
 
 class _AllRules:
@@ -49,7 +50,7 @@ class _AllRules:
     def __init__(self, table: engine.DispatchTable) -> None:
         self.table = table
 
-    def table_for(self, text: str) -> engine.DispatchTable:
+    def table_for(self, text: str, test_module: bool = False) -> engine.DispatchTable:
         return self.table
 
 

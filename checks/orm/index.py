@@ -40,14 +40,17 @@ MEMO_DECORATORS = frozenset({"lru_cache", "cache", "cached_property", "cached", 
 SUMMARY_DEPTH = 3
 MAX_CALLS = 60
 
-PROJECT_INDEX = FactPass("project-index")
+# Test modules (analysed with `include-tests`) are left out of the index: no rule reports on them and no
+# production module calls into them, and they are two thirds of a large project's functions. Every handler on
+# this pass exits on them (`is_test_module`, or `outside_request_paths`, which holds it; `ims-graph` in
+# in_memory_state/project.py too), so the engine does not dispatch them there at all: a new handler must not
+# record on a test module either.
+PROJECT_INDEX = FactPass("project-index", skip_tests=True)
 MODELS = "orm-model"
 FUNCTIONS = "orm-function"
 LOOP_CALLS = "orm-loop-call"
 
 
-# Test modules (analysed with `include-tests`) are left out of the index: no rule reports on them and no
-# production module calls into them, and they are two thirds of a large project's functions.
 @PROJECT_INDEX.on(ast.ClassDef, fact=MODELS)
 def _index_model(cls: ast.ClassDef, ctx: "ModuleContext") -> None:
     if not is_test_module(ctx):
@@ -86,7 +89,7 @@ def _index_formatted(node: ast.FormattedValue, ctx: "ModuleContext") -> None:
 def function_qualname(function: FunctionNode, ctx: "ModuleContext") -> str | None:
     """`pkg.mod.func` or `pkg.mod.Class.method`; None for nested functions (nobody outside can call them)."""
     parent = ctx.parent(function)
-    module = ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    module = _module(ctx)
     if isinstance(parent, ast.Module):
         return f"{module}.{function.name}"
     if isinstance(parent, ast.ClassDef) and isinstance(ctx.parent(parent), ast.Module):
@@ -98,7 +101,7 @@ def callee_qualname(call: ast.Call, ctx: "ModuleContext") -> str | None:
     """The qualified name a call resolves to when it can be a project function: an import, a module-level def,
     or `self.method()` in the enclosing class."""
     func = call.func
-    module = ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    module = _module(ctx)
     root = func.value if isinstance(func, ast.Attribute) else func
     if not isinstance(root, ast.Name) or not (root.id in ctx.imports or root.id in ctx.module_names
                                               or root.id in ("self", "cls")):
@@ -118,6 +121,12 @@ def callee_qualname(call: ast.Call, ctx: "ModuleContext") -> str | None:
         if func.value.id in ctx.module_names and func.value.id[:1].isupper():
             return f"{module}.{func.value.id}.{func.attr}"  # a static/class method of a class in this module
     return None
+
+
+def _module(ctx: "ModuleContext") -> str:
+    """The module's dotted name, or its file's stem when it has none (asked per call: memoised per file)."""
+    return ctx.module_name or ctx.memo(("index-module-stem",),
+                                       lambda: os.path.splitext(os.path.basename(ctx.path))[0])
 
 
 def is_memoised(function: FunctionNode) -> bool:
