@@ -24,10 +24,10 @@ def test_walk_visits_every_node_once_with_parents():
 
 
 def stand_in(rule_id: str, hints: tuple[str, ...] = (), requires: tuple[tuple[str, ...], ...] = (),
-             reads: tuple[str, ...] = ()):
+             reads: tuple[str, ...] = (), skip_tests: bool = False):
     """A rule with one Call handler and the registry's own prefilter (`Rule.may_apply`)."""
     rule = SimpleNamespace(id=rule_id, handlers=[(ast.Call, lambda node, ctx: None)], hints=hints, requires=requires,
-                           fold_case=False, reads=reads)
+                           fold_case=False, reads=reads, skip_tests=skip_tests)
     rule.may_apply = partial(Rule.may_apply, rule)
     return rule
 
@@ -51,6 +51,22 @@ def test_a_rule_needs_a_word_of_each_required_group_besides_a_hint():
     assert [r.id for r, _ in dispatcher.table_for("open(req.args['p'])")[ast.Call]] == ["GAP997"]
     path_rule = get_rule("GAP810")  # a taint rule whose sources are request objects; bytes, as Semgrep's prefilter
     assert path_rule.may_apply(b"open(request.form['p'])") and not path_rule.may_apply(b"open(p)")
+
+
+def test_rules_that_never_report_on_tests_are_not_dispatched_on_test_modules():
+    production_only = stand_in("GAP999", skip_tests=True)
+    everywhere = stand_in("GAP998")
+    dispatcher = Dispatcher([production_only, everywhere])
+    assert [r.id for r, _ in dispatcher.table_for("f(x)", True)[ast.Call]] == ["GAP998"]
+    assert [r.id for r, _ in dispatcher.table_for("f(x)", False)[ast.Call]] == ["GAP999", "GAP998"]
+    # A skipped rule that reads the index still gets its facts from a test module only if the pass records
+    # there; the project index does not (it is `skip_tests` too), so nothing of it is dispatched.
+    reader = stand_in("GAP997", reads=("orm-loop-call",), skip_tests=True)
+    table = Dispatcher([everywhere, reader]).table_for("f(x)", True)
+    assert [owner.id for owner, _ in table[ast.Call]] == ["GAP998"]
+    assert _index_pass().skip_tests
+    shipped = {r.id for r in load_rules() if r.skip_tests}
+    assert {"GAP402", "GAP403", "GAP405", "GAP605", "GAP303"} <= shipped
 
 
 def _index_pass() -> FactPass:

@@ -1199,8 +1199,8 @@ def _waits_on_local_state(handler: ast.ExceptHandler, ctx: "ModuleContext") -> b
 
 def is_migration_module(ctx: "ModuleContext") -> bool:
     """A Django or Alembic migration: a database error there is about the schema's state ("already exists")."""
-    parts = ctx.path.replace("\\", "/").split("/")[:-1]
-    return "migrations" in parts or any(q.startswith("alembic") for q in ctx.imports.values())
+    return ctx.memo(("migration-module",), lambda: "migrations" in ctx.path.replace("\\", "/").split("/")[:-1]
+                    or any(q.startswith("alembic") for q in ctx.imports.values()))
 
 
 # ---- retry loops belong to GAP4xx --------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ MAX_DUCK_CLASSES = 3
 
 
 def _module(ctx: "ModuleContext") -> str:
-    return ctx.module_name or os.path.splitext(os.path.basename(ctx.path))[0]
+    return ctx.module_name or ctx.memo(("ims-module-stem",), lambda: os.path.splitext(os.path.basename(ctx.path))[0])
 
 
 @PROJECT_INDEX.on(ast.Module, fact=GRAPH)
