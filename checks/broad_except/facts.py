@@ -140,7 +140,8 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
                                         and (s.remote or (_reaches_a_dependency(handler, ctx)
                                                           and not _only_parses(handler, ctx)
-                                                          and not _imports_lazily(handler, ctx))))):
+                                                          and not _imports_lazily(handler, ctx))))) \
+            and is_service_module(ctx):  # a script's or a command's user sees the outcome; a service's nobody
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None \
             and not _omits_traceback_on_purpose(handler, ctx):

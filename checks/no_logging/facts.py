@@ -169,7 +169,7 @@ def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> boo
         return True
     function = ctx.enclosing_function(handler)
     docstring = ast.get_docstring(function) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
-    if docstring and ACCEPTED_FAILURE.search(docstring):
+    if docstring and DOCSTRING_ACCEPTS.search(docstring):
         return True  # `"""... can never propagate a secondary exception, per the best-effort contract"""`
     try_node = ctx.parent(handler)
     body = getattr(try_node, "body", None) or []
@@ -179,6 +179,13 @@ def handler_has_comment(handler: ast.ExceptHandler, ctx: "ModuleContext") -> boo
             if comment is not None and ACCEPTED_FAILURE.search(comment):
                 return True
     return False
+
+
+# A function's documented contract not to fail (a docstring also names what it raises and returns, so only
+# these words count there).
+DOCSTRING_ACCEPTS = re.compile(r"(?i)best[- ]effort|\bnever (raises?|fails?|propagates?|throws?)|"
+                               r"\b(must|should|does) not (raise|fail|propagate|throw)|\bfails? silently|"
+                               r"\bsilently (ignor|return|skip)|\bignor(es|ed|ing) (errors|failures|exceptions)")
 
 
 # A comment of this many words explains a decision; generated code narrates its fallbacks in three to seven.
@@ -224,7 +231,7 @@ def is_service_module(ctx: "ModuleContext") -> bool:
     filename = parts[-1] if parts else ""
     if filename in NON_SERVICE_FILES or filename.startswith("test_") or filename.endswith("_test.py"):
         return False
-    if any(part in NON_SERVICE_PARTS for part in parts[:-1]):
+    if any(part.lstrip("_") in NON_SERVICE_PARTS for part in parts[:-1]):
         return False
     if any(root.split(".")[0] in CLI_MODULES for root in ctx.imports.values()):
         return False
@@ -239,10 +246,12 @@ def _asks_the_user(ctx: "ModuleContext") -> bool:
 
 
 def _has_main_guard(tree: ast.Module) -> bool:
-    """An `if __name__ == "__main__":` block that does more than start the app's development server."""
+    """An `if __name__ == "__main__":` block that does not start the app's development server. A block that does
+    (`port = int(os.environ.get("PORT", 5000))` then `app.run(host="0.0.0.0", port=port)`) marks the module as
+    the service itself, which production runs under gunicorn or uvicorn."""
     for stmt in tree.body:
         if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Compare) and isinstance(stmt.test.left, ast.Name) \
-                and stmt.test.left.id == "__name__" and not all(_starts_server(s) for s in stmt.body):
+                and stmt.test.left.id == "__name__" and not any(_starts_server(s) for s in stmt.body):
             return True
     return False
 
@@ -253,4 +262,9 @@ SERVER_STARTS = frozenset({"run", "run_app", "serve", "run_simple"})
 def _starts_server(stmt: ast.stmt) -> bool:
     """`app.run(debug=True)`, `uvicorn.run(app)`, `web.run_app(app)`, `socketio.run(app)`: the module is the service."""
     call = stmt.value if isinstance(stmt, ast.Expr) else None
-    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in SERVER_STARTS
+    return isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in SERVER_STARTS \
+        and not (isinstance(call.func.value, ast.Name) and call.func.value.id in NOT_SERVERS)
+
+
+# `asyncio.run(main())`, `subprocess.run(...)`: a script's own work, not a server start.
+NOT_SERVERS = frozenset({"asyncio", "trio", "anyio", "subprocess", "unittest", "pytest", "doctest"})
