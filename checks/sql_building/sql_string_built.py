@@ -12,9 +12,11 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..broad_except.facts import is_migration_module
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
+from .callers import CANDIDATE_FACT, describe_def, join, parameter_splices, record_call
 from .flow import Shape, Splice, shape_of
 
 RULE = Rule(
@@ -127,8 +129,31 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
             continue
         if _waived(call, sql, shape, ctx):
             return  # `# noqa: S608` / `# nosec`: the author already judged this query for bandit or ruff
-        yield ctx.finding(RULE, call, _message(sink, shape), end_node=call)
+        finding = ctx.finding(RULE, call, _message(sink, shape), end_node=call)
+        spliced = parameter_splices(shape, ctx)
+        if spliced is None:
+            yield finding
+            return
+        # Only the function's parameters are spliced: reported by the project join unless every call in the
+        # project fills them with constants (a storage layer's table and column names).
+        function, parameters = spliced
+        ctx.record(CANDIDATE_FACT, {"def": describe_def(function, ctx), "params": parameters, "line": finding.line,
+                                    "col": finding.column, "end_line": finding.end_line,
+                                    "end_col": finding.end_column, "message": finding.message})
         return
+
+
+@RULE.on(ast.Call)
+def record_arguments(call: ast.Call, ctx: ModuleContext) -> None:
+    """What every call passes, for the project join below."""
+    record_call(call, ctx)
+
+
+@RULE.on_project
+def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
+    for path, data in join(index):
+        yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
+                            data["message"])
 
 
 # The same problem waived for a peer linter: ruff/flake8-bandit S608, bandit B608 or a bare `# nosec`.
