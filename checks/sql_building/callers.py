@@ -18,6 +18,7 @@ import ast
 from typing import Iterator
 
 from ...analyzer.model import ModuleContext
+from .facts import is_identifier_position
 from .flow import Shape, _iterates_constants
 
 CALL_FACT = "gap701-call"
@@ -56,18 +57,24 @@ def describe_def(function: ast.AST, ctx: ModuleContext) -> dict:
     """Name, parameters and which of them default to a constant; `bound`: an attribute call skips the first."""
     args = function.args  # type: ignore[attr-defined]
     positional = [a.arg for a in (*args.posonlyargs, *args.args)]
-    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in function.decorator_list)  # type: ignore[attr-defined]
+    decorators = function.decorator_list  # type: ignore[attr-defined]
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in decorators)
     bound = isinstance(ctx.parent(function), ast.ClassDef) and not static and bool(positional)
     constant: list[str] = [arg for arg, default in zip(reversed(positional), reversed(args.defaults))
                            if _is_constant(default)]
     constant.extend(a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None and _is_constant(d))
-    return {"name": function.name, "positional": positional,  # type: ignore[attr-defined]
+    name = function.name  # type: ignore[attr-defined]
+    parent = ctx.parent(function)
+    if name == "__init__" and isinstance(parent, ast.ClassDef):
+        name = parent.name  # called as `IdGenerator(db_conn, table="events")`
+    return {"name": name, "positional": positional, "ctor": name != function.name,  # type: ignore[attr-defined]
             "keyword": [a.arg for a in args.kwonlyargs], "bound": bound, "constant_defaults": constant,
             "varargs": args.vararg is not None, "varkw": args.kwarg is not None}
 
 
 def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
-    """"c" constant, "k" constant keys, "p:<function>:<parameter>" a parameter of the caller's own function, "u" anything else."""
+    """"c" constant, "k" constant keys, "p:<function>:<parameter>" a parameter of the caller's own function,
+    "u" anything else."""
     if _is_constant(expr):
         return CONSTANT
     if isinstance(expr, ast.Dict) and all(k is not None and _is_constant(k) for k in expr.keys):
@@ -80,8 +87,7 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
         if function is None:
             return UNKNOWN
         if _is_parameter(expr.id, function) and not _rebound(expr.id, function, ctx):
-            _record_def(function, ctx)
-            return f"p:{function.name}:{expr.id}"  # type: ignore[attr-defined]
+            return f"p:{_record_def(function, ctx)}:{expr.id}"
         kinds: dict[tuple[int, str], str] = ctx.memo(("gap701-local-kinds",), dict)
         key = (id(function), expr.id)
         if key not in kinds:
@@ -125,11 +131,14 @@ def _rebound(name: str, function: ast.AST, ctx: ModuleContext) -> bool:
     return bool(ctx.bindings(function).get(name))
 
 
-def _record_def(function: ast.AST, ctx: ModuleContext) -> None:
-    recorded: set[int] = ctx.memo(("gap701-defs-recorded",), set)
+def _record_def(function: ast.AST, ctx: ModuleContext) -> str:
+    """Record the function's description once per file; its name as calls spell it."""
+    recorded: dict[int, str] = ctx.memo(("gap701-defs-recorded",), dict)
     if id(function) not in recorded:
-        recorded.add(id(function))
-        ctx.record(DEF_FACT, describe_def(function, ctx))
+        description = describe_def(function, ctx)
+        recorded[id(function)] = description["name"]
+        ctx.record(DEF_FACT, description)
+    return recorded[id(function)]
 
 
 def callee_name(func: ast.AST) -> str | None:
@@ -158,8 +167,9 @@ def record_call(call: ast.Call, ctx: ModuleContext) -> None:
 
 
 def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[list[str]]] | None:
-    """The function and its `[parameter, use]` pairs, when every value spliced into the text is a parameter of the
-    one function holding the splices (`use` "value"), or a name taken from iterating one (`k for k in keyvalues`,
+    """The method and its `[parameter, use]` pairs, when every value spliced into the text is a parameter of the
+    one method (of a class: a storage layer) holding the splices, standing where a table or column name goes
+    (`use` "value"), or a name taken from iterating one (`k for k in keyvalues`,
     `keys, vals = zip(*values.items())`, `for column in columns:`; `use` "names": a dict's keys count)."""
     function = None
     uses: list[list[str]] = []
@@ -170,9 +180,11 @@ def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[l
         owner = _enclosing_def(node, ctx)
         if owner is None or (function is not None and owner is not function):
             return None
+        if not isinstance(ctx.parent(owner), ast.ClassDef):
+            return None  # a storage layer's method; a module function's finding stays in the file's own pass
         use = _parameter_use(node, owner, ctx)
-        if use is None:
-            return None
+        if use is None or use[1] == "value" and not is_identifier_position(splice.before):
+            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
         function = owner
         if use not in uses:
             uses.append(use)
@@ -288,10 +300,11 @@ class _Join:
         """What the call passes for the parameter of this definition (a default that is constant counts as "c")."""
         _, how, positional, keywords, splat = call
         known = definition["positional"] + definition["keyword"]
+        skips_self = bool(how or definition.get("ctor")) and definition["bound"]
         if not definition["varkw"] and any(k not in known for k in keywords):
             return UNKNOWN  # a keyword this function does not take: a call of another function of that name
         if not definition["varargs"] and how != "ref" and \
-                len(positional) > len(definition["positional"]) - (1 if how and definition["bound"] else 0):
+                len(positional) > len(definition["positional"]) - (1 if skips_self else 0):
             return UNKNOWN  # more arguments than it takes: likewise
         kind: str | None = keywords.get(parameter)
         if kind is None:
@@ -300,7 +313,7 @@ class _Join:
                 params = params[1:] if definition["bound"] else params
                 if params and params[0] in RUNNER_FILLED:
                     params = params[1:]
-            elif how and definition["bound"]:
+            elif skips_self:
                 params = params[1:]
             if parameter in params and params.index(parameter) < len(positional):
                 kind = positional[params.index(parameter)]
