@@ -84,6 +84,9 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
         return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
     if isinstance(expr, ast.Name):
         function = _enclosing_def(expr, ctx)
+        while function is not None and not _is_parameter(expr.id, function) \
+                and not ctx.bindings(function).get(expr.id):
+            function = _enclosing_def(function, ctx)  # a closure's free variable: an enclosing function's own
         if function is None:
             return UNKNOWN
         if _is_parameter(expr.id, function) and not _rebound(expr.id, function, ctx):
@@ -178,6 +181,9 @@ def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[l
         if not isinstance(node, ast.Name):
             return None
         owner = _enclosing_def(node, ctx)
+        while owner is not None and not isinstance(ctx.parent(owner), ast.ClassDef) \
+                and not _is_parameter(node.id, owner) and not ctx.bindings(owner).get(node.id):
+            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing method's parameter
         if owner is None or (function is not None and owner is not function):
             return None
         if not isinstance(ctx.parent(owner), ast.ClassDef):
