@@ -32,6 +32,18 @@ NAMES = "k"  # a dict literal with constant keys: its names are the developer's,
 RUNNER_FILLED = frozenset({"txn", "cur", "cursor", "conn", "connection", "db", "c", "session"})
 
 
+# Names so common on other receivers (lists, dicts, strings, loggers, typing) that recording their calls would
+# only fill the cache. None of their calls is recorded, so a function of the project with such a name has no
+# recorded call and keeps its findings: leaving them out can only keep a finding, never drop one.
+UNRECORDED = frozenset({
+    "append", "extend", "insert", "add", "get", "pop", "update", "setdefault", "items", "keys", "values", "join",
+    "format", "split", "strip", "replace", "startswith", "endswith", "encode", "decode", "lower", "upper",
+    "debug", "info", "warning", "warn", "error", "exception", "critical", "log", "cast", "isinstance", "len",
+    "getattr", "setattr", "hasattr", "str", "int", "list", "dict", "set", "tuple", "print", "sorted", "range",
+    "execute", "executemany", "fetchone", "fetchall", "assertEqual", "assertTrue", "call_later", "sleep",
+})
+
+
 def _is_constant(expr: ast.AST) -> bool:
     if isinstance(expr, ast.Constant):
         return True
@@ -153,20 +165,47 @@ def callee_name(func: ast.AST) -> str | None:
 
 
 def record_call(call: ast.Call, ctx: ModuleContext) -> None:
-    """What this call passes: `[name, via attribute, positional kinds, keyword kinds, *args/**kwargs seen]`, and,
-    for each function handed over as an argument, what the arguments after it are."""
+    """What this call passes, and, for each function handed over as an argument, what the arguments after it are:
+    one fact per file, `{callee name: [signature, ...]}` (see `_signature`), each signature once."""
     if not call.args and not call.keywords:
         return
     name = callee_name(call.func)
-    if name is None or ctx.qualified_name(call.func) in ("builtins." + name,):
+    if name is None or name in UNRECORDED or ctx.qualified_name(call.func) == "builtins." + name:
         return
     splat = any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
     positional = [UNKNOWN if isinstance(a, ast.Starred) else _kind(a, ctx) for a in call.args]
     keywords = {k.arg: _kind(k.value, ctx) for k in call.keywords if k.arg}
-    ctx.record(CALL_FACT, [name, isinstance(call.func, ast.Attribute), positional, keywords, splat])
+    _add_call(name, _signature("a" if isinstance(call.func, ast.Attribute) else "n", positional, keywords, splat),
+              ctx)
     for index, argument in enumerate(call.args):
         if isinstance(argument, (ast.Name, ast.Attribute)) and not _is_constant(argument):
-            ctx.record(CALL_FACT, [callee_name(argument), "ref", positional[index + 1:], {}, splat])
+            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], {}, splat), ctx)
+
+
+def _add_call(name: str, signature: str, ctx: ModuleContext) -> None:
+    calls: dict[str, list[str]] = ctx.memo(("gap701-calls",), lambda: _new_call_fact(ctx))
+    seen = calls.setdefault(name, [])
+    if signature not in seen:
+        seen.append(signature)
+
+
+def _new_call_fact(ctx: ModuleContext) -> dict[str, list[str]]:
+    calls: dict[str, list[str]] = {}
+    ctx.record(CALL_FACT, calls)  # filled in as the walk goes on; serialised after it
+    return calls
+
+
+def _signature(how: str, positional: list[str], keywords: dict[str, str], splat: bool) -> str:
+    """`a|c,p:f:table|retcols=c|0`: attribute call (`a`), plain name (`n`) or hand-over (`r`); the positional
+    kinds; the keyword kinds; whether `*args`/`**kwargs` was passed."""
+    return "|".join((how, ",".join(positional), ",".join(f"{k}={v}" for k, v in keywords.items()),
+                     "1" if splat else "0"))
+
+
+def _parse(name: str, signature: str) -> list:
+    how, positional, keywords, splat = signature.split("|")
+    return [name, {"a": True, "n": False, "r": "ref"}[how], positional.split(",") if positional else [],
+            dict(pair.split("=", 1) for pair in keywords.split(",")) if keywords else {}, splat == "1"]
 
 
 def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[list[str]]] | None:
@@ -332,7 +371,8 @@ class _Join:
 
 def join(index) -> Iterator[tuple[str, dict]]:
     """(path, candidate) for every recorded candidate that some call fills with a non-constant."""
-    calls = [data for _, data in index.facts(CALL_FACT)]
+    calls = [_parse(name, signature) for _, data in index.facts(CALL_FACT)
+             for name, signatures in data.items() for signature in signatures]
     defs = [data for _, data in index.facts(DEF_FACT)] + [data["def"] for _, data in index.facts(CANDIDATE_FACT)]
     resolver = _Join(calls, defs)
     for path, data in index.facts(CANDIDATE_FACT):
