@@ -18,7 +18,7 @@ import ast
 from typing import Iterator
 
 from ...analyzer.model import ModuleContext
-from .facts import is_identifier_position
+from .facts import REQUEST_WORDS, is_identifier_position
 from .flow import Shape, _iterates_constants
 
 CALL_FACT = "gap701-call"
@@ -52,6 +52,8 @@ def _is_constant(expr: ast.AST) -> bool:
     if isinstance(expr, ast.Dict):
         return all(k is not None and _is_constant(k) for k in expr.keys) and all(_is_constant(v) for v in expr.values)
     name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    if isinstance(expr, ast.Attribute) and REQUEST_WORDS.search(ast.unparse(expr)):
+        return False  # `request.GET` is upper case too
     return len(name) > 1 and name.isupper()  # `TABLE`, `Schema.EVENTS_TABLE`: a constant by convention
 
 
