@@ -74,7 +74,7 @@ SQL_TEXT = re.compile(
 # Text right before a spliced value that makes it an identifier (table, column, sort key) rather than a value.
 IDENTIFIER_CONTEXT = re.compile(
     r"(?:\bfrom|\bjoin|\binto|\bupdate|\btable|\bindex|\border\s+by|\bgroup\s+by|\bselect|\bdistinct|\bon|"
-    r"\bview|\bschema|\bdatabase|\bexists|[.,(]|\basc|\bdesc)\s*[\"`\[]?$",
+    r"\bview|\bschema|\bdatabase|\bexists|\brename\s+to|[.,(]|\basc|\bdesc)\s*[\"`\[]?$",
     re.IGNORECASE,
 )
 
@@ -89,3 +89,20 @@ def is_identifier_position(before: str) -> bool:
     if tail.count("'") % 2 == 1:  # inside a quoted literal: a value
         return False
     return bool(IDENTIFIER_CONTEXT.search(tail))
+
+
+# Statements that take no bind parameters, whose spliced value is a setting: `SET statement_timeout TO {ms}`,
+# `SET LOCAL lock_timeout = ...`, `PRAGMA busy_timeout = {n}`, `PRAGMA key = ...`. The value goes after the
+# `=`/`TO`; a name spliced before it (`SET {name} = ...`) is not a setting's value.
+SETTING_STATEMENT = re.compile(
+    r"^\s*(?:SET\s+(?:LOCAL\s+|SESSION\s+)?[\w.]+\s*(?:=|\bTO\b)|PRAGMA\s+[\w.]+\s*=)", re.IGNORECASE)
+# Spellings of a value that came with the request or from the user (`request.args["t"]`, `req.json`, `input()`).
+REQUEST_WORDS = re.compile(
+    r"\b(?:request|req|flask\.request)\b|\.(?:args|form|json|query_params|GET|POST|cookies|headers)\b|"
+    r"\binput\s*\(|\bsys\.argv\b")
+
+
+def setting_prefix(text: str) -> int | None:
+    """Length of the `SET name =` / `PRAGMA name =` head of a settings statement, None for other SQL."""
+    match = SETTING_STATEMENT.match(text)
+    return match.end() if match else None

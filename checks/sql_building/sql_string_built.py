@@ -12,9 +12,12 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..broad_except.facts import is_migration_module
+from .facts import REQUEST_WORDS, setting_prefix
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
+from .callers import CANDIDATE_FACT, describe_def, join, parameter_splices, record_call
 from .flow import Shape, Splice, shape_of
 
 RULE = Rule(
@@ -26,7 +29,8 @@ RULE = Rule(
     # (identifiers a data-access function receives as parameters from other modules, names read from the catalog
     # through project functions, settings spliced into PRAGMA/SET) that intra-function data flow cannot tell from
     # request values. Fresh samples: 15 of 20 and 4 of 4 false (earlier reviews), then matrix-synapse 20 of 20,
-    # mlflow 3 of 3 and datasette 13 of 13 false before the fixes of this change (see its commits).
+    # mlflow 3 of 3 and datasette 13 of 13 false before the fixes of this change (see its commits). Since then
+    # the project join clears a storage method's table/column parameters that every call fills with constants.
     precision="medium",
     cwe="CWE-89",
     security_severity="8.8",
@@ -80,7 +84,15 @@ RULE = Rule(
             " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()`),"
             " placeholder names built from numbers (`[f\"val_{i}\" for i in range(n)]`, an `enumerate()` index or"
             " `next(itertools.count())` in a comprehension), a private (`_name`) or nested function's parameter that"
-            " every call in the module fills with a constant, text returned by a same-module function whose"
+            " every call in the module fills with a constant, a parameter (or the names a loop over it takes, such as"
+            " the keys of a `keyvalues` dict) that every call of that function name anywhere in the project fills"
+            " with a constant (a literal, a tuple of literals, a dict literal's keys, an ALL_CAPS name, a local set"
+            " only to literals) or with a parameter of its own that is itself only given constants, also when the"
+            " function is handed to a runner (`run_interaction(\"desc\", self.select_txn, table, keyvalues)`;"
+            " matched by name, so a call of another function with that name counts too; in class methods only, also"
+            " for a closure's use of the method's parameters, and only where a table or column name goes; such"
+            " findings come from the whole-project pass, so an editor's live view of one file does not show"
+            " them), text returned by a same-module function whose"
             " spliced parameter the call fills with a constant (`match_sql(\"phrase_key\")`), a local list of"
             " clauses that only ever"
             " grows by constant text (`clauses.append(\"status = ?\")` then `\" AND \".join(clauses)`), keys of a"
@@ -92,9 +104,13 @@ RULE = Rule(
             " (`where, params = build_filter(f)`), `enumerate()` indexes, migrations (Django `migrations/`,"
             " Alembic), parameters annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
             " (`meta = model._meta; meta.db_table`), queries waived for a peer linter (`# noqa: S608`,"
-            " `# nosec`, on the call, a spliced value's line or a statement building the text), and `text()` given"
-            " as a column's `server_default` (schema DDL, not a query)."
-            " Deliberately not followed: strings built in another module, passed in as parameters, stored on"
+            " `# nosec`, on the call, a spliced value's line or a statement building the text), `text()` given"
+            " as a column's `server_default` (schema DDL, not a query), and a setting spliced into a statement that"
+            " takes no bind parameters (`SET statement_timeout TO {...}`, `SET LOCAL`, `PRAGMA busy_timeout = {...}`)"
+            " when the value is read from configuration or an attribute, not a bare parameter, and is not spelled"
+            " from the request (`request.args`, `req.json`, `input()`)."
+            " Deliberately not followed: strings built in another module, passed in as parameters (beyond the"
+            " call-site test above), stored on"
             " `self`, or built in a loop body that the sink does not follow textually; `executor.execute(...)` on"
             " text with no SQL statement keywords (`SELECT ... FROM`, `INSERT INTO`, `WHERE` ...); SQLAlchemy"
             " `literal_column()`/`column()` with formatted text. Precision is medium: in real applications most"
@@ -125,10 +141,58 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
             continue
         if needs_keywords and not looks_like_sql(shape.text):
             continue
+        if _developer_setting(shape, ctx):
+            return  # `PRAGMA busy_timeout = {n}` from a config value: a setting cannot be a bind parameter
         if _waived(call, sql, shape, ctx):
             return  # `# noqa: S608` / `# nosec`: the author already judged this query for bandit or ruff
-        yield ctx.finding(RULE, call, _message(sink, shape), end_node=call)
+        finding = ctx.finding(RULE, call, _message(sink, shape), end_node=call)
+        spliced = parameter_splices(shape, ctx)
+        if spliced is None:
+            yield finding
+            return
+        # Only the function's parameters are spliced: reported by the project join unless every call in the
+        # project fills them with constants (a storage layer's table and column names).
+        function, parameters = spliced
+        ctx.record(CANDIDATE_FACT, {"def": describe_def(function, ctx), "params": parameters, "line": finding.line,
+                                    "col": finding.column, "end_line": finding.end_line,
+                                    "end_col": finding.end_column, "message": finding.message})
         return
+
+
+@RULE.on(ast.Call)
+def record_arguments(call: ast.Call, ctx: ModuleContext) -> None:
+    """What every call passes, for the project join below."""
+    record_call(call, ctx)
+
+
+@RULE.on_project
+def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
+    for path, data in join(index):
+        yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
+                            data["message"])
+
+
+def _developer_setting(shape: Shape, ctx: ModuleContext) -> bool:
+    """`SET statement_timeout TO {self.timeout}` / `PRAGMA busy_timeout = {config["busy"]}`: statements that take
+    no bind parameters, with every value spliced after the setting's name, read from configuration or an
+    attribute (not a bare parameter) and none of them spelled from the request (nor its local binding:
+    `timeout = request.args["t"]`)."""
+    head = setting_prefix(shape.text)
+    if head is None or any(len(s.before) < head for s in shape.splices):
+        return False
+    function = ctx.enclosing_function
+    for splice in shape.splices:
+        spellings = [ast.unparse(splice.node)]
+        owner = function(splice.node)
+        if isinstance(splice.node, ast.Name) and (owner is None or not ctx.bindings(owner).get(splice.node.id)):
+            return False  # a parameter (`lock_timeout: str`): its caller decides, so it stays reported
+        if owner is not None:
+            for node in ast.walk(splice.node):
+                if isinstance(node, ast.Name):
+                    spellings.extend(ast.unparse(stmt) for stmt in ctx.bindings(owner).get(node.id) or [])
+        if any(REQUEST_WORDS.search(text) for text in spellings):
+            return False
+    return True
 
 
 # The same problem waived for a peer linter: ruff/flake8-bandit S608, bandit B608 or a bare `# nosec`.

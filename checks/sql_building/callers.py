@@ -1,0 +1,383 @@
+"""Project facts behind GAP701: what every call in the project passes for a parameter that a function splices into
+SQL text.
+
+A storage layer's `simple_select_one(table, keyvalues, retcols)` builds `SELECT %s FROM %s ...` from its
+parameters, and the modules that use it pass literal table and column names. Inside one function that splice is
+indistinguishable from a request value; across the project it is the developer's text when every call site passes
+a constant (a literal, a tuple/list of literals, an ALL_CAPS constant) or forwards a parameter of its own function
+that is itself only ever given constants.
+
+Per file: one fact per call (callee name, the kind of each argument) and, for a function passed as a callback
+(`run_interaction("desc", self.insert_txn, table, values)`), one per reference with the arguments that follow it.
+A finding whose every spliced value is a parameter of its function is recorded instead of reported; the project
+join reports it unless every call of that function name anywhere fills those parameters with constants.
+"""
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+from ...analyzer.model import ModuleContext
+from .facts import REQUEST_WORDS, is_identifier_position
+from .flow import Shape, _iterates_constants
+
+CALL_FACT = "gap701-call"
+DEF_FACT = "gap701-def"
+CANDIDATE_FACT = "gap701-param-splice"
+CONSTANT = "c"
+UNKNOWN = "u"
+NAMES = "k"  # a dict literal with constant keys: its names are the developer's, its values are not
+# First parameters that a runner fills itself when it is handed the function (`run_interaction(desc, fn, *args)`
+# calls `fn(txn, *args)`).
+RUNNER_FILLED = frozenset({"txn", "cur", "cursor", "conn", "connection", "db", "c", "session"})
+
+
+# Names so common on other receivers (lists, dicts, strings, loggers, typing) that recording their calls would
+# only fill the cache. None of their calls is recorded, so a function of the project with such a name has no
+# recorded call and keeps its findings: leaving them out can only keep a finding, never drop one.
+UNRECORDED = frozenset({
+    "append", "extend", "insert", "add", "get", "pop", "update", "setdefault", "items", "keys", "values", "join",
+    "format", "split", "strip", "replace", "startswith", "endswith", "encode", "decode", "lower", "upper",
+    "debug", "info", "warning", "warn", "error", "exception", "critical", "log", "cast", "isinstance", "len",
+    "getattr", "setattr", "hasattr", "str", "int", "list", "dict", "set", "tuple", "print", "sorted", "range",
+    "execute", "executemany", "fetchone", "fetchall", "assertEqual", "assertTrue", "call_later", "sleep",
+})
+
+
+def _is_constant(expr: ast.AST) -> bool:
+    if isinstance(expr, ast.Constant):
+        return True
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        return all(_is_constant(e) for e in expr.elts)
+    if isinstance(expr, ast.Dict):
+        return all(k is not None and _is_constant(k) for k in expr.keys) and all(_is_constant(v) for v in expr.values)
+    name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    if isinstance(expr, ast.Attribute) and REQUEST_WORDS.search(ast.unparse(expr)):
+        return False  # `request.GET` is upper case too
+    return len(name) > 1 and name.isupper()  # `TABLE`, `Schema.EVENTS_TABLE`: a constant by convention
+
+
+def _enclosing_def(node: ast.AST, ctx: ModuleContext) -> ast.AST | None:
+    function = ctx.enclosing_function(node)
+    return function if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def _is_parameter(name: str, function: ast.AST) -> bool:
+    args = function.args  # type: ignore[attr-defined]
+    return any(a.arg == name for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+
+
+def describe_def(function: ast.AST, ctx: ModuleContext) -> dict:
+    """Name, parameters and which of them default to a constant; `bound`: an attribute call skips the first."""
+    args = function.args  # type: ignore[attr-defined]
+    positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+    decorators = function.decorator_list  # type: ignore[attr-defined]
+    static = any(isinstance(d, ast.Name) and d.id == "staticmethod" for d in decorators)
+    bound = isinstance(ctx.parent(function), ast.ClassDef) and not static and bool(positional)
+    constant: list[str] = [arg for arg, default in zip(reversed(positional), reversed(args.defaults))
+                           if _is_constant(default)]
+    constant.extend(a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None and _is_constant(d))
+    name = function.name  # type: ignore[attr-defined]
+    parent = ctx.parent(function)
+    if name == "__init__" and isinstance(parent, ast.ClassDef):
+        name = parent.name  # called as `IdGenerator(db_conn, table="events")`
+    return {"name": name, "positional": positional, "ctor": name != function.name,  # type: ignore[attr-defined]
+            "keyword": [a.arg for a in args.kwonlyargs], "bound": bound, "constant_defaults": constant,
+            "varargs": args.vararg is not None, "varkw": args.kwarg is not None}
+
+
+def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
+    """"c" constant, "k" constant keys, "p:<function>:<parameter>" a parameter of the caller's own function,
+    "u" anything else."""
+    if _is_constant(expr):
+        return CONSTANT
+    if isinstance(expr, ast.Dict) and all(k is not None and _is_constant(k) for k in expr.keys):
+        return NAMES
+    if isinstance(expr, ast.IfExp):
+        kinds = {_kind(expr.body, ctx), _kind(expr.orelse, ctx)}
+        return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
+    if isinstance(expr, ast.Name):
+        function = _enclosing_def(expr, ctx)
+        while function is not None and not _is_parameter(expr.id, function) \
+                and not ctx.bindings(function).get(expr.id):
+            function = _enclosing_def(function, ctx)  # a closure's free variable: an enclosing function's own
+        if function is None:
+            return UNKNOWN
+        if _is_parameter(expr.id, function) and not _rebound(expr.id, function, ctx):
+            return f"p:{_record_def(function, ctx)}:{expr.id}"
+        kinds: dict[tuple[int, str], str] = ctx.memo(("gap701-local-kinds",), dict)
+        key = (id(function), expr.id)
+        if key not in kinds:
+            kinds[key] = UNKNOWN  # `table = table if x else "a"`: a cycle proves nothing
+            kinds[key] = _local_kind(expr, function, ctx)
+        return kinds[key]
+    return UNKNOWN
+
+
+def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
+    """A local set only to constants (`table = "a" if rw else "b"`), a loop over a constant table, or a dict
+    literal with constant keys that only ever gains constant keys (`keyvalues["device_id"] = device_id`)."""
+    statements = ctx.bindings(function).get(name.id) or []
+    if not statements or _is_parameter(name.id, function):
+        return UNKNOWN
+    kinds = set()
+    for stmt in statements:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None and all(
+                isinstance(t, ast.Name) for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])):
+            kinds.add(_kind(stmt.value, ctx) if not isinstance(stmt.value, ast.Name) else UNKNOWN)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and _iterates_constants(stmt.iter, ctx):
+            kinds.add(CONSTANT)
+        else:
+            kinds.add(UNKNOWN)
+    if len(kinds) != 1 or not kinds <= {CONSTANT, NAMES}:
+        return UNKNOWN
+    for node in ast.walk(function):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == name.id \
+                and isinstance(node.ctx, ast.Store) and not _is_constant(node.slice):
+            return UNKNOWN  # `keyvalues[column] = value`: a key from elsewhere
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name.id \
+                and node.attr in ("update", "setdefault", "append", "extend", "insert", "add"):
+            return UNKNOWN
+    kind = kinds.pop()
+    stored = any(isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == name.id
+                 and isinstance(n.ctx, ast.Store) for n in ast.walk(function))
+    return NAMES if stored and kind == CONSTANT else kind
+
+
+def _rebound(name: str, function: ast.AST, ctx: ModuleContext) -> bool:
+    return bool(ctx.bindings(function).get(name))
+
+
+def _record_def(function: ast.AST, ctx: ModuleContext) -> str:
+    """Record the function's description once per file; its name as calls spell it."""
+    recorded: dict[int, str] = ctx.memo(("gap701-defs-recorded",), dict)
+    if id(function) not in recorded:
+        description = describe_def(function, ctx)
+        recorded[id(function)] = description["name"]
+        ctx.record(DEF_FACT, description)
+    return recorded[id(function)]
+
+
+def callee_name(func: ast.AST) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return None
+
+
+def record_call(call: ast.Call, ctx: ModuleContext) -> None:
+    """What this call passes, and, for each function handed over as an argument, what the arguments after it are:
+    one fact per file, `{callee name: [signature, ...]}` (see `_signature`), each signature once."""
+    if not call.args and not call.keywords:
+        return
+    name = callee_name(call.func)
+    if name is None or name in UNRECORDED or ctx.qualified_name(call.func) == "builtins." + name:
+        return
+    splat = any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
+    positional = [UNKNOWN if isinstance(a, ast.Starred) else _kind(a, ctx) for a in call.args]
+    keywords = {k.arg: _kind(k.value, ctx) for k in call.keywords if k.arg}
+    _add_call(name, _signature("a" if isinstance(call.func, ast.Attribute) else "n", positional, keywords, splat),
+              ctx)
+    for index, argument in enumerate(call.args):
+        if isinstance(argument, (ast.Name, ast.Attribute)) and not _is_constant(argument):
+            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], {}, splat), ctx)
+
+
+def _add_call(name: str, signature: str, ctx: ModuleContext) -> None:
+    calls: dict[str, list[str]] = ctx.memo(("gap701-calls",), lambda: _new_call_fact(ctx))
+    seen = calls.setdefault(name, [])
+    if signature not in seen:
+        seen.append(signature)
+
+
+def _new_call_fact(ctx: ModuleContext) -> dict[str, list[str]]:
+    calls: dict[str, list[str]] = {}
+    ctx.record(CALL_FACT, calls)  # filled in as the walk goes on; serialised after it
+    return calls
+
+
+def _signature(how: str, positional: list[str], keywords: dict[str, str], splat: bool) -> str:
+    """`a|c,p:f:table|retcols=c|0`: attribute call (`a`), plain name (`n`) or hand-over (`r`); the positional
+    kinds; the keyword kinds; whether `*args`/`**kwargs` was passed."""
+    return "|".join((how, ",".join(positional), ",".join(f"{k}={v}" for k, v in keywords.items()),
+                     "1" if splat else "0"))
+
+
+def _parse(name: str, signature: str) -> list:
+    how, positional, keywords, splat = signature.split("|")
+    return [name, {"a": True, "n": False, "r": "ref"}[how], positional.split(",") if positional else [],
+            dict(pair.split("=", 1) for pair in keywords.split(",")) if keywords else {}, splat == "1"]
+
+
+def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[list[str]]] | None:
+    """The method and its `[parameter, use]` pairs, when every value spliced into the text is a parameter of the
+    one method (of a class: a storage layer) holding the splices, standing where a table or column name goes
+    (`use` "value"), or a name taken from iterating one (`k for k in keyvalues`,
+    `keys, vals = zip(*values.items())`, `for column in columns:`; `use` "names": a dict's keys count)."""
+    function = None
+    uses: list[list[str]] = []
+    for splice in shape.splices:
+        node = splice.node
+        if not isinstance(node, ast.Name):
+            return None
+        owner = _enclosing_def(node, ctx)
+        while owner is not None and not isinstance(ctx.parent(owner), ast.ClassDef) \
+                and not _is_parameter(node.id, owner) and not ctx.bindings(owner).get(node.id):
+            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing method's parameter
+        if owner is None or (function is not None and owner is not function):
+            return None
+        if not isinstance(ctx.parent(owner), ast.ClassDef):
+            return None  # a storage layer's method; a module function's finding stays in the file's own pass
+        use = _parameter_use(node, owner, ctx)
+        if use is None or use[1] == "value" and not is_identifier_position(splice.before):
+            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
+        function = owner
+        if use not in uses:
+            uses.append(use)
+    return (function, uses) if function is not None else None
+
+
+def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> list[str] | None:
+    for ancestor in ctx.ancestors(node):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+            for generator in ancestor.generators:
+                if _first_name(generator.target) == node.id:
+                    parameter = _iterated_parameter(generator.iter, function, ctx)
+                    return [parameter, "names"] if parameter else None
+                if node.id in _target_names(generator.target):
+                    return None
+    if _is_parameter(node.id, function) and not _rebound(node.id, function, ctx):
+        return [node.id, "value"]
+    statements = ctx.bindings(function).get(node.id) or []
+    if not statements or _is_parameter(node.id, function):
+        return None
+    parameters = set()
+    for stmt in statements:
+        if isinstance(stmt, (ast.For, ast.AsyncFor)) and _first_name(stmt.target) == node.id:
+            parameters.add(_iterated_parameter(stmt.iter, function, ctx))
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _first_name(stmt.targets[0]) == node.id:
+            value = stmt.value  # `keys, vals = zip(*values.items())` / `columns = list(values)`
+            if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("zip", "list"):
+                argument = value.args[0] if len(value.args) == 1 else None
+                if isinstance(argument, ast.Starred) and value.func.id == "zip":
+                    argument = argument.value
+                elif value.func.id == "zip" or isinstance(stmt.targets[0], ast.Tuple):
+                    argument = None
+                parameters.add(_iterated_parameter(argument, function, ctx) if argument is not None else None)
+            else:
+                parameters.add(None)
+        else:
+            parameters.add(None)
+    if len(parameters) != 1 or None in parameters:
+        return None
+    return [parameters.pop(), "names"]
+
+
+def _first_name(target: ast.AST) -> str | None:
+    if isinstance(target, ast.Tuple) and target.elts:
+        target = target.elts[0]
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _target_names(target: ast.AST) -> list[str]:
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return [n for e in target.elts for n in _target_names(e)]
+    return []
+
+
+def _iterated_parameter(iterable: ast.AST, function: ast.AST, ctx: ModuleContext, depth: int = 0) -> str | None:
+    """`keyvalues`, `keyvalues.keys()`, `keyvalues.items()`, `sorted(columns)`: the parameter walked."""
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and not iterable.args \
+            and iterable.func.attr in ("keys", "items"):
+        iterable = iterable.func.value
+    elif isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and len(iterable.args) == 1 \
+            and iterable.func.id in ("sorted", "list", "tuple", "set", "iter"):
+        iterable = iterable.args[0]
+    if not isinstance(iterable, ast.Name):
+        return None
+    if _is_parameter(iterable.id, function):
+        return None if _rebound(iterable.id, function, ctx) else iterable.id
+    statements = ctx.bindings(function).get(iterable.id) or []
+    if depth < 3 and len(statements) == 1 and isinstance(statements[0], ast.Assign) \
+            and len(statements[0].targets) == 1 and isinstance(statements[0].targets[0], ast.Name):
+        return _iterated_parameter(statements[0].value, function, ctx, depth + 1)  # `keys = list(keyvalues)`
+    return None
+
+
+class _Join:
+    """Is a (function name, parameter) only ever given constants, by every call and callback hand-over?"""
+
+    def __init__(self, calls: list[list], defs: list[dict]) -> None:
+        self.calls: dict[str, list[list]] = {}
+        for call in calls:
+            self.calls.setdefault(call[0], []).append(call)
+        self.defs: dict[str, list[dict]] = {}
+        for definition in defs:
+            self.defs.setdefault(definition["name"], []).append(definition)
+        self.verdicts: dict[tuple[str, str, str], bool] = {}
+
+    def constant(self, name: str, parameter: str, use: str = "value") -> bool:
+        key = (name, parameter, use)
+        if key in self.verdicts:
+            return self.verdicts[key]
+        self.verdicts[key] = False  # a cycle proves nothing
+        definitions = [d for d in self.defs.get(name, []) if parameter in d["positional"] + d["keyword"]]
+        calls = self.calls.get(name, [])
+        verdict = bool(definitions) and bool(calls) and all(
+            self._passes_constant(call, d, parameter, use) for call in calls for d in definitions)
+        self.verdicts[key] = verdict
+        return verdict
+
+    def _passes_constant(self, call: list, definition: dict, parameter: str, use: str) -> bool:
+        kind = self.kind_for(call, definition, parameter)
+        if kind == CONSTANT or kind == NAMES and use == "names":
+            return True
+        if kind.startswith("p:"):
+            _, function, forwarded = kind.split(":", 2)
+            return self.constant(function, forwarded, use)
+        return False
+
+    @staticmethod
+    def kind_for(call: list, definition: dict, parameter: str) -> str:
+        """What the call passes for the parameter of this definition (a default that is constant counts as "c")."""
+        _, how, positional, keywords, splat = call
+        known = definition["positional"] + definition["keyword"]
+        skips_self = bool(how or definition.get("ctor")) and definition["bound"]
+        if not definition["varkw"] and any(k not in known for k in keywords):
+            return UNKNOWN  # a keyword this function does not take: a call of another function of that name
+        if not definition["varargs"] and how != "ref" and \
+                len(positional) > len(definition["positional"]) - (1 if skips_self else 0):
+            return UNKNOWN  # more arguments than it takes: likewise
+        kind: str | None = keywords.get(parameter)
+        if kind is None:
+            params = list(definition["positional"])
+            if how == "ref":
+                params = params[1:] if definition["bound"] else params
+                if params and params[0] in RUNNER_FILLED:
+                    params = params[1:]
+            elif skips_self:
+                params = params[1:]
+            if parameter in params and params.index(parameter) < len(positional):
+                kind = positional[params.index(parameter)]
+            elif splat or how == "ref":
+                return UNKNOWN
+            else:  # left out: its default is used (none: the call is to another function of that name)
+                return CONSTANT if parameter in definition["constant_defaults"] else UNKNOWN
+        return kind
+
+
+def join(index) -> Iterator[tuple[str, dict]]:
+    """(path, candidate) for every recorded candidate that some call fills with a non-constant."""
+    calls = [_parse(name, signature) for _, data in index.facts(CALL_FACT)
+             for name, signatures in data.items() for signature in signatures]
+    defs = [data for _, data in index.facts(DEF_FACT)] + [data["def"] for _, data in index.facts(CANDIDATE_FACT)]
+    resolver = _Join(calls, defs)
+    for path, data in index.facts(CANDIDATE_FACT):
+        name = data["def"]["name"]
+        if not all(resolver.constant(name, parameter, use) for parameter, use in data["params"]):
+            yield path, data
