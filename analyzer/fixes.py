@@ -345,7 +345,12 @@ def _compute(document: _Document, finding: Finding) -> tuple[Fix | None, str]:
         return None, f"the fixer failed: {type(exc).__name__}: {exc}"
     if rewrite is None:
         return None, "no fix for this case"
-    edits = document.edits_for(rewrite)
+    try:
+        edits = document.edits_for(rewrite)
+    except (IndexError, KeyError, ValueError) as exc:
+        # LibCST's positions and our line table can disagree on a file with unusual line breaks: the fix
+        # cannot be placed, so it is dropped; the finding and every other fix stay
+        return None, f"dropped: the fix could not be placed ({type(exc).__name__})"
     if not edits:
         return None, "the fix changes nothing"
     fix = Fix(finding.rule_id, rewrite.title, registered.applicability, edits)
