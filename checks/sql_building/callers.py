@@ -63,8 +63,12 @@ def _enclosing_def(node: ast.AST, ctx: ModuleContext) -> ast.AST | None:
 
 
 def _is_parameter(name: str, function: ast.AST) -> bool:
-    args = function.args  # type: ignore[attr-defined]
-    return any(a.arg == name for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+    names = getattr(function, "_gapcheck_parameters", None)  # asked for every name of every recorded call
+    if names is None:
+        args = function.args  # type: ignore[attr-defined]
+        names = frozenset(a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs))
+        function._gapcheck_parameters = names  # type: ignore[attr-defined]
+    return name in names
 
 
 def describe_def(function: ast.AST, ctx: ModuleContext) -> dict:
