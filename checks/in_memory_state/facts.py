@@ -112,6 +112,8 @@ def instance_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, as
                     and is_mutable_container(getattr(node, "value", None), ctx) \
                     and not any(word in target.attr.lower() for word in CACHE_WORDS):
                 table[target.attr] = node
+        if not table:
+            return table  # most classes: nothing to look for in the other methods
         for method in cls.body:
             if method is init or not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
