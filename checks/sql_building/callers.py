@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ...analyzer.model import ModuleContext
 from .facts import REQUEST_WORDS, is_identifier_position
-from .flow import Shape, _iterates_constants
+from .flow import Shape, _iterates_constants, _names
 
 CALL_FACT = "gap701-call"
 DEF_FACT = "gap701-def"
@@ -251,7 +251,7 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
                 if _first_name(generator.target) == node.id:
                     parameter = _iterated_parameter(generator.iter, function, ctx)
                     return [parameter, "names"] if parameter else None
-                if node.id in _target_names(generator.target):
+                if node.id in _names(generator.target):
                     return None
     if _is_parameter(node.id, function) and not _rebound(node.id, function, ctx):
         return [node.id, "value"]
@@ -284,14 +284,6 @@ def _first_name(target: ast.AST) -> str | None:
     if isinstance(target, ast.Tuple) and target.elts:
         target = target.elts[0]
     return target.id if isinstance(target, ast.Name) else None
-
-
-def _target_names(target: ast.AST) -> list[str]:
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [n for e in target.elts for n in _target_names(e)]
-    return []
 
 
 def _iterated_parameter(iterable: ast.AST, function: ast.AST, ctx: ModuleContext, depth: int = 0) -> str | None:
