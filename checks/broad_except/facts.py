@@ -692,8 +692,7 @@ def _deliberate_silence(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str
             isinstance(n, ast.Call) and (is_log_call(n, ctx) or _prints_the_error(n, handler, ctx))
             for n in _handler_nodes(handler)):
         return "a yes/no probe"  # a handler that logs (or prints the error) treats it as a failure, not the answer
-    if _only_imports(body, ctx) or (_catches_import_error(handler, ctx) and any(
-            isinstance(stmt, (ast.Import, ast.ImportFrom)) or _imports_dynamically(stmt, ctx) for stmt in body)):
+    if _only_imports(body, ctx) or (_catches_import_error(handler, ctx) and _imports_lazily(handler, ctx)):
         return "an optional import"
     if _parses_input(handler, ctx):
         return "the client's malformed input, answered with a 4xx"  # `except Exception: raise HTTPException(400)`
