@@ -66,7 +66,58 @@ def auth_scheme(auth_type, value, keys, current_key):
     # ruleid: GAP811
     if not [key for key in keys if key.token == value]:
         abort(401)
-    # ruleid: GAP811
+    # ok: GAP811
     if value != AuthType.API_TOKEN:
         abort(401)
+    # ruleid: GAP811
+    if value != Config.API_TOKEN:
+        abort(401)
+    # ruleid: GAP811
+    if value != settings.ADMIN_TOKEN:
+        abort(401)
+    # ruleid: GAP811
+    if value != API_KEY:
+        abort(401)
     return scheme, others
+
+
+def kinds_positions_and_flags(errcode, token, stream, from_token, upto_token, secret, should_be_secret, row):
+    # ok: GAP811
+    if errcode == Codes.UNKNOWN_TOKEN:
+        return None
+    # ok: GAP811
+    if token == SearchToken.Not:
+        return None
+    # ok: GAP811
+    if secret == CENSORED:
+        return None
+    # ok: GAP811
+    if from_token == upto_token:
+        return None
+    # ok: GAP811
+    if stream.last_token == stream.current_token("main"):
+        return None
+    # ok: GAP811
+    if token == stream.next_id - 1:
+        return None
+    # ok: GAP811
+    if should_be_secret == bool(row.encrypted):
+        return None
+    return token
+
+
+def acme_and_blobs(txt_record, token, value, blob_hash, version):
+    # ok: GAP811
+    if txt_record == token:
+        return True
+    # ok: GAP811
+    if hashlib.sha256(value).hexdigest() == blob_hash:
+        return True
+    # ok: GAP811
+    if hashlib.sha256(value).hexdigest() != version.digest:
+        return False
+    # ok: GAP811
+    assert token == value
+    expected_digest = hmac.new(INTERNAL_SECRET, value, hashlib.sha256).hexdigest()
+    # ruleid: GAP811
+    return expected_digest == token

@@ -37,8 +37,15 @@ RULE = Rule(
             " done by `in` or by a database lookup, and plaintext password comparisons (a different gap: the"
             " password should not be stored). Left alone: an enum member (`auth_type == AuthType.api_key`), a"
             " placeholder, sentinel or alias constant, and `!=` in a comprehension's filter (leaving the current"
-            " key out of a list). Precision is medium: names are the only signal, so a token compared"
-            " with a constant held in an attribute (`token == self.reset_url_token`, a URL marker) looks the same."
+            " key out of a list). Also left alone, because they check no guess: a constant of a class that does not hold"
+            " configuration (`errcode == Codes.UNKNOWN_TOKEN`; `Config.API_TOKEN` and `settings.ADMIN_TOKEN` are still"
+            " reported), an upper-case sentinel without a secret word (`secret == CENSORED`), stream and page"
+            " positions (`from_token == upto_token`, `next_page_token == page_token`, `n - 1`), flags and booleans,"
+            " `assert`, a DNS TXT record checked for an ACME challenge, type signatures (`inferred_signature`), and"
+            " a computed hash checked against a stored content hash (`sha256(blob).hexdigest() == blob_hash`, an"
+            " integrity check). Precision is medium: names are the only signal, so a token compared with a"
+            " constant held in an attribute (`token == self.reset_url_token`, a URL marker), a stream position"
+            " named `current_token`, or a public verification code looks the same."
         ),
         references=("https://docs.python.org/3/library/hmac.html#hmac.compare_digest",
                     "https://cwe.mitre.org/data/definitions/208.html"),
