@@ -8,7 +8,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
 from ..common import BROAD_EXCEPTIONS, handler_types
-from .facts import HandlerSummary, keeps_only_text, owner, summarize
+from .facts import HandlerSummary, is_migration_module, keeps_only_text, owner, summarize
 
 RULE = Rule(
     id="GAP501",
@@ -57,7 +57,9 @@ RULE = Rule(
             " the `try` body sets, also when the handler only says the capability is missing), a `try` that only"
             " parses the client's input and answers with a 4xx (`raise HTTPException(400, \"Invalid cursor\")`"
             " around `msgpack.decode(token)`), an optional import (a `try` that only imports, `import x` / `import_module(name)`, or any `try` under `except ImportError:`), a one-call best-effort"
-            " cleanup (`os.remove`, `.close()`), a `try` inside a `finally:` block or a `close()`/`__exit__`/"
+            " cleanup (`os.remove`, `.close()`), a handler in a Django or Alembic migration that prints or logs what"
+            " failed (a step that tolerates the schema's state, run by an operator who reads its output; a silent"
+            " one is still reported), a `try` inside a `finally:` block or a `close()`/`__exit__`/"
             "`shutdown()` method, a `__repr__`/`__str__`, a function named `safe_...`/`try_...`/`..._safe`, a"
             " template filter or tag (`@register.filter`), a Django system check (`@checks.register`: it reports"
             " through the messages it returns), an `AppConfig.ready()` hook, a helper returning None/[]/a constant whose"
@@ -85,6 +87,8 @@ def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     summary = summarize(handler, ctx)
     if owner(handler, ctx) != RULE.id and not _inferred_swallow(handler, summary, ctx):
         return  # narrow, re-raised, logged with the traceback, a probe/optional import/cleanup/test, or waived
+    if (summary.print_calls or summary.log_calls) and not summary.swallows and is_migration_module(ctx):
+        return  # a migration step that tolerates the schema's state and says so on the operator's console
     if handler.type is None:
         caught = "everything (even KeyboardInterrupt and SystemExit" + (
             ", and asyncio.CancelledError, so this task cannot be cancelled)" if _in_async(handler, ctx) else ")")
