@@ -26,7 +26,7 @@ LOGGER_SPELLING = re.compile(r"(?:^|[._])_?(?:log|logger|LOG|LOGGER|Log|Logger|a
 # Calls that carry the traceback of the exception being handled.
 TRACEBACK_CALLS = frozenset({
     "traceback.format_exc", "traceback.print_exc", "traceback.format_exception", "traceback.print_exception",
-    "sys.exc_info",
+    "sys.exc_info", "twisted.python.failure.Failure",  # Twisted's Failure() wraps the exception and its traceback
 })
 REPORT_LAST_NAMES = frozenset({"capture_exception", "captureException", "report_exc_info", "notice_error"})
 
@@ -106,14 +106,35 @@ def _spelling(expr: ast.AST) -> str:
     return ".".join(reversed(parts))
 
 
+# Twisted writes a Failure, traceback included, with `log.err(failure_or_None, why)` (None: the exception being
+# handled) and with `twisted.logger.Logger().failure(...)`.
+TWISTED_ERROR_LOGS = frozenset({"twisted.python.log.err", "twisted.python.log.deferr"})
+
+
 def is_log_call(call: ast.Call, ctx: "ModuleContext") -> bool:
-    return isinstance(call.func, ast.Attribute) and call.func.attr in LOG_METHODS and is_logger(call.func.value, ctx)
+    if not isinstance(call.func, ast.Attribute):
+        return False
+    attr = call.func.attr
+    if attr in LOG_METHODS:
+        return is_logger(call.func.value, ctx)
+    return _is_twisted_failure_log(call, ctx)
+
+
+def _is_twisted_failure_log(call: ast.Call, ctx: "ModuleContext") -> bool:
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in ("err", "deferr", "failure"):
+        return False
+    if func.attr == "failure":
+        return is_logger(func.value, ctx)
+    return ctx.qualified_name(func) in TWISTED_ERROR_LOGS
 
 
 def log_has_traceback(call: ast.Call, ctx: "ModuleContext") -> bool:
     """`logger.exception(...)`, `exc_info=` anything but False/None, loguru `.opt(exception=...)`."""
     func = call.func
     if isinstance(func, ast.Attribute) and func.attr == "exception":
+        return True
+    if _is_twisted_failure_log(call, ctx):
         return True
     for keyword in call.keywords:
         if keyword.arg in ("exc_info", "exception") and not (
