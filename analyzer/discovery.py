@@ -77,22 +77,23 @@ def _git_chain(folder: str) -> list[str]:
         current = parent
 
 
-# Test code, by path: folders named tests/test/testing, conftest.py, test_*.py, *_test.py, and the modules
-# tests.py, test.py and testing.py. gapcheck reports production gaps, so these files are not analysed unless
+# Test code, by path: folders named tests/test/testing, conftest.py, test_*.py, *_test.py, pytest_*.py plugins,
+# and the modules tests.py, test.py and testing.py. gapcheck reports production gaps, so these files are not analysed unless
 # `include-tests` asks for them; the rules that look at them anyway (with `include-tests`) use the same test.
 TEST_FOLDERS = frozenset({"tests", "test", "testing"})
 TEST_PARTS = (*(f"/{name}/" for name in sorted(TEST_FOLDERS)), "/conftest.py")
 
 
 # Django's `startapp` puts an app's tests in `tests.py`; `testing.py` holds test helpers (factories, base cases).
-TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py"})
+# A pytest plugin a project ships for its test suites (`pytest_plugin.py`, `pytest_<name>.py`) holds fixtures.
+TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py", "pytest_plugin.py", "pytest_plugins.py"})
 
 
 def is_test_path(path: str) -> bool:
     path = "/" + path.replace("\\", "/")
     name = path.rsplit("/", 1)[-1]
-    return (any(part in path for part in TEST_PARTS) or name.startswith("test_") or name.endswith("_test.py")
-            or name in TEST_MODULE_NAMES)
+    return (any(part in path for part in TEST_PARTS) or name.startswith(("test_", "pytest_"))
+            or name.endswith("_test.py") or name in TEST_MODULE_NAMES)
 
 
 def display_path(abs_path: str, cwd: str) -> str:

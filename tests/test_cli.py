@@ -152,14 +152,16 @@ def test_test_modules_are_left_out_unless_asked_for(gapcheck, tmp_path):
     (tmp_path / "tests").mkdir()
     (tmp_path / "tests" / "helpers.py").write_text(sql, encoding="utf-8")
     (tmp_path / "test_app.py").write_text(sql, encoding="utf-8")
+    (tmp_path / "pytest_plugin.py").write_text(sql, encoding="utf-8")  # fixtures shipped for test suites
     (tmp_path / "app.py").write_text(sql, encoding="utf-8")
     run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
     doc = json.loads(run.stdout)
     assert [f["path"] for f in doc["findings"]] == ["app.py"]
-    assert doc["summary"]["files"] == 1 and doc["summary"]["tests_skipped"] == 2
-    assert "2 test modules left out" in run.stderr
+    assert doc["summary"]["files"] == 1 and doc["summary"]["tests_skipped"] == 3
+    assert "3 test modules left out" in run.stderr
     run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json", "--include-tests")
-    assert sorted(f["path"] for f in json.loads(run.stdout)["findings"]) == ["app.py", "test_app.py", "tests/helpers.py"]
+    assert sorted(f["path"] for f in json.loads(run.stdout)["findings"]) == ["app.py", "pytest_plugin.py", "test_app.py",
+                                                                              "tests/helpers.py"]
     (tmp_path / "pyproject.toml").write_text("[tool.gapcheck]\ninclude-tests = true\n", encoding="utf-8")
     run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
     assert json.loads(run.stdout)["summary"]["tests_skipped"] == 0
