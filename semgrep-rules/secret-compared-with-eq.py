@@ -118,6 +118,15 @@ def acme_and_blobs(txt_record, token, value, blob_hash, version):
         return False
     # ok: GAP811
     assert token == value
+    actual_digest = hashlib.sha256(value).hexdigest()
+    # ok: GAP811
+    if version.expected_digest != actual_digest:
+        return False
     expected_digest = hmac.new(INTERNAL_SECRET, value, hashlib.sha256).hexdigest()
     # ruleid: GAP811
     return expected_digest == token
+
+
+def forget(decisions, app_token):
+    # ok: GAP811
+    return list(filter(lambda x: x.app_token != app_token, decisions))
