@@ -1,10 +1,12 @@
 import hashlib
+import io
 import os
+import pathlib
 from pathlib import Path
 
 from django.http import FileResponse
 from fastapi import Depends, FastAPI
-from flask import Flask, request, send_file, send_from_directory
+from flask import Flask, abort, request, send_file, send_from_directory
 from werkzeug.security import safe_join
 from werkzeug.utils import secure_filename
 
@@ -136,3 +138,66 @@ def contained_view(request):
     if not target.is_relative_to(UPLOAD_DIR.resolve()):
         return None
     return FileResponse(target)
+
+
+@app.route("/backup/restore", methods=["POST"])
+def restore_backup():
+    backup_folder = app.config["BACKUP_FOLDER"]
+    # ok: GAP810
+    path = os.path.realpath(os.path.join(backup_folder, request.json["path"]))
+    if not path.startswith(backup_folder) or not os.path.exists(path):
+        abort(400)
+    return send_file(path)
+
+
+@app.route("/files/rename", methods=["POST"])
+def rename_file():
+    the_dir = app.config["STORAGE_DIR"]
+    # ok: GAP810
+    real_target = os.path.realpath(os.path.join(the_dir, request.form["new_name"]))
+    try:
+        pathlib.Path(real_target).relative_to(os.path.realpath(the_dir))
+    except ValueError:
+        abort(401)
+    return real_target
+
+
+@app.route("/files/save", methods=["POST"])
+def save_file():
+    file_path = request.form["path"]
+    Filemanager.check_access_permission(STORAGE_DIR, file_path)
+    # ok: GAP810
+    full_path = os.path.join(STORAGE_DIR, file_path.lstrip("/"))
+    # ruleid: GAP810
+    other = os.path.join(STORAGE_DIR, request.form["other"])
+    return full_path, other
+
+
+@app.route("/utility", methods=["POST"])
+def set_utility_path():
+    data = request.get_json()
+    # ok: GAP810
+    if pathlib.Path(STORAGE_DIR) in pathlib.Path(data["utility_path"]).parents:
+        abort(400)
+    # ok: GAP810
+    return send_file(io.BytesIO(data["content"].encode()), download_name="export.csv")
+
+
+@app.route("/report", methods=["POST"])
+def open_report():
+    name = request.form["name"]
+    # ruleid: GAP810
+    real = os.path.realpath(os.path.join(REPORTS_DIR, name))
+    if real.startswith("/"):
+        return "absolute"
+    return real
+
+
+@app.post("/snapshots/compare")
+def compare_snapshot():
+    payload = request.get_json()
+    snapshot_path = pathlib.Path(payload.get("snapshot_path"))
+    if not snapshot_path.exists():
+        abort(404)
+    # ruleid: GAP810
+    return snapshot_path.read_bytes()

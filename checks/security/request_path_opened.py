@@ -44,9 +44,13 @@ RULE = Rule(
             " route files, so only request objects (`request.args/form/json/...`, `request.GET/POST/...`) are"
             " sources for now. "
             "Paths built in a helper from a value the route passes in (taint is followed within one function),"
-            " other containment checks after the join (`os.path.realpath` + `startswith`, `os.path.commonpath`:"
-            " still reported, add a suppression comment naming the check), and file names from upload objects"
-            " read in another function."
+            " containment checks of other shapes than the ones below (add a suppression comment naming the"
+            " check), and file names from upload objects read in another function. Left alone: a join made"
+            " absolute (`os.path.realpath`/`abspath`) and then checked against its base (`startswith(base)`,"
+            " `relative_to`, `is_relative_to`, `os.path.commonpath`), a value first passed to the project's own"
+            " containment check (`check_access_permission(base, path)`, `validate_path(path)`), `Path(value)`"
+            " alone (it joins nothing; reading it with `open()`, `.read_bytes()`, `.read_text()`, `.open()` or"
+            " writing it is reported), and `io.BytesIO` data handed to `send_file`."
         ),
         references=("https://owasp.org/www-community/attacks/Path_Traversal",
                     "https://cwe.mitre.org/data/definitions/22.html"),
