@@ -138,6 +138,7 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
+                                        and not _failure_reaches_someone(handler, ctx)
                                         and (s.remote or (_reaches_a_dependency(handler, ctx)
                                                           and not _only_parses(handler, ctx)
                                                           and not _imports_lazily(handler, ctx))))) \
@@ -152,6 +153,93 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
             and not _peer_hung_up(handler, ctx):
         return "GAP601"
     return None
+
+
+# ---- GAP604: a catch-all that logs nothing, yet the failure still reaches someone -----------------------------
+# Names of the places a failure is recorded for the caller: `errors.append(...)`, `failed_uploads[path] = ...`,
+# `item.error_message = ...`, `result["errors"]`.
+FAILURE_RECORD = re.compile(r"(?i)(^|_)(errors?|failures?|failed|exceptions?|problems|warnings)(_|$)|"
+                            r"^(error|failure|exception|failed)\w*$")
+# Methods that add an entry to a collection.
+COLLECT_METHODS = frozenset({"append", "add", "extend", "insert", "appendleft", "put", "put_nowait", "setdefault",
+                             "update"})
+# Calls that hand the exception being handled to whoever waits on the result (Twisted, asyncio, futures).
+FAILURE_HANDOFFS = frozenset({"errback", "set_exception", "throw", "callFailure"})
+
+
+def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """GAP604 only: a catch-all with no log line whose failure is not lost all the same - the handler records it
+    where the caller reads it (`errors.append(str(e))`, `item.error_message = f"..."`, `return None, "Failed to
+    score"`, `return Result(success=False, error=...)`), hands it to a waiting future (`deferred.errback()`), or
+    only shapes the report an enclosing handler raises or logs. An answer with a 5xx (`response(False,
+    error=str(e), status=500)`) is still a server error nobody logged."""
+    nodes = _handler_nodes(handler)
+    if any(isinstance(n, (ast.Return, ast.Call)) and (status_of(n) or 0) >= 500 for n in nodes):
+        return False
+    for node in nodes:
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_names_a_failure_record(t) for t in targets) or (
+                    node.value is not None and _value_names_failure(node.value, handler, ctx)):
+                return True
+        elif isinstance(node, ast.Return) and node.value is not None:
+            if _value_names_failure(node.value, handler, ctx):
+                return True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in FAILURE_HANDOFFS:
+                return True
+            if node.func.attr in COLLECT_METHODS and (_names_a_failure_record(node.func.value) or any(
+                    _value_names_failure(a, handler, ctx) for a in node.args)):
+                return True
+    return _inside_a_reporting_handler(handler, ctx)
+
+
+def _names_a_failure_record(target: ast.AST) -> bool:
+    """`errors`, `self.failures`, `failed_uploads[key]`, `item.error_message`, `report["errors"]`."""
+    while isinstance(target, ast.Subscript):
+        key = target.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and FAILURE_RECORD.search(key.value):
+            return True
+        target = target.value
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return bool(name) and bool(FAILURE_RECORD.search(name))
+
+
+def _value_names_failure(value: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """A value that tells its reader something failed: a message naming the failure (`f"Failed to score: {e}"`),
+    a mapping with an `error` entry, a result built with `success=False` or an `error=` field, an exception
+    object returned as the result."""
+    if _names_failure(value):
+        return True
+    if isinstance(value, ast.Tuple):
+        return any(_value_names_failure(e, handler, ctx) for e in value.elts)
+    if not isinstance(value, ast.Call):
+        return False
+    if _last_name(value.func).endswith(("Error", "Exception", "Failure")):
+        return True  # `return DefinitionSyntaxError(f"...")`: the failure is the value
+    for keyword in value.keywords:
+        if keyword.arg and FAILURE_RECORD.search(keyword.arg):
+            return True  # `Result(error_message=...)`, `render_template(..., error=str(e))`
+        if keyword.arg in ("success", "ok") and isinstance(keyword.value, ast.Constant) \
+                and keyword.value.value is False:
+            return True
+        if _names_failure(keyword.value):
+            return True  # `_message(content=f"Error: {e}")`
+    return any(_names_failure(a) for a in value.args)
+
+
+def _inside_a_reporting_handler(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except ClientResponseError as e: try: ... except Exception: try: detail = await r.text() except Exception:
+    detail = e.message` and then `raise HTTPException(e.status, detail)`: any enclosing handler of the same function
+    that raises or logs makes the inner fallbacks part of its report."""
+    for ancestor in ctx.ancestors(handler):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(ancestor, ast.ExceptHandler) and ancestor is not handler:
+            outer = summarize(ancestor, ctx)
+            if outer.raises or bool(outer.log_calls) or outer.reports:
+                return True
+    return False
 
 
 def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
