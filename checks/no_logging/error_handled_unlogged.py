@@ -74,7 +74,12 @@ RULE = Rule(
             " that says it failed (`return None, f\"Failed to score: {e}\"`, `return Result(success=False, ...)`,"
             " `{\"error\": str(e)}`, `render_template(..., error=str(e))`), or in the future that waits on it"
             " (`deferred.errback()`, `future.set_exception(e)`); and a fallback inside an enclosing handler that"
-            " raises or logs. Whether that reader then reports it is not followed (a 5xx answer is still reported). Precision is medium: a catch-all around a call into"
+            " raises or logs. Whether that reader then reports it is not followed (a 5xx answer is still reported)."
+            " Silence the code's shape asks for: telemetry and instrumentation modules and functions"
+            " (`telemetry/`, `observability/`, `def send_telemetry()`), methods of a `logging` filter or"
+            " formatter, a `try` whose comment block right above accepts the failure, and parse-or-default"
+            " helpers named for what they parse (`db_to_json`, `yaml_load`, `decrypt_token`)."
+            " Precision is medium: a catch-all around a call into"
             " another module of the app is reported even when that call only looks something up in memory"
             " (`get_model_info(model)`), because nothing in the call says whether it reaches a database."
         ),
