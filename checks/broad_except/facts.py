@@ -141,6 +141,7 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
     if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
                                         and not _failure_reaches_someone(handler, ctx)
                                         and not _silence_by_design(handler, ctx)
+                                        and not _probes_for_a_value(handler, s, ctx)
                                         and (s.remote or (_reaches_a_dependency(handler, ctx)
                                                           and not _only_parses(handler, ctx)
                                                           and not _imports_lazily(handler, ctx))))) \
@@ -264,6 +265,82 @@ def _accepted_above_the_try(try_node: ast.AST | None, ctx: "ModuleContext") -> b
         comments.append(ctx.lines[number - 1].lstrip()[1:])
         number -= 1
     return bool(comments) and bool(ACCEPTED_FAILURE.search(" ".join(reversed(comments))))
+
+
+# First words of functions that look a value up, work it out or read it in (`_get_active_spark_session()`,
+# `load_config()`, `detect_encoding()`, `_to_dict(value)`): a probe, as opposed to an action (`prune_old_scans()`,
+# `send_mail()`, `fetch_prices()` - "fetch" names a round trip).
+LOOKUP_WORDS = frozenset({"get", "load", "read", "find", "detect", "resolve", "lookup", "look", "parse", "compute",
+                          "calc", "calculate", "guess", "infer", "current", "active", "locate", "discover", "to",
+                          "as", "from", "extract", "default", "which", "determine", "format"})
+
+
+# Receivers spelled like a client of another system: their `.get(...)` is a request, not a dictionary look-up.
+CLIENT_SPELLING = re.compile(r"(?i)client|session|api|http|conn|redis|cache|store|db|oauth|service|remote|bucket|"
+                             r"s3|gateway|provider|requests|kv|consul|etcd|vault")
+
+
+def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """GAP604 only: a probe with a fallback outside a request handler - the `try` only works out values
+    (assignments, returns, `if`s; no statement done for its effect, no `await`) by calls that look them up
+    (`spark = _get_active_spark_session()`, `tmp = get_local_temp_dir()`, `repo = Repo(path)`, a builtin or
+    the standard library, a value's own methods), and the handler only leaves the default in place (`pass`,
+    `continue`, `return None`) or puts another value in the same place (`tmp = os.path.join(root, "tmp")`).
+    A method of a client, connection or other object (`client.get_user(...)`, `conn.execute(...)`,
+    `trends.related_queries()`) is where an outage surfaces, so a `try` that calls one is no probe."""
+    if s.remote is not None:
+        return False
+    function = ctx.enclosing_function(handler)
+    if function is None or isinstance(function, ast.Lambda) or is_request_handler(function, ctx):
+        return False
+    assigned: set[str] = set()
+    body = getattr(ctx.parent(handler), "body", [])
+    if not body or not all(_computes_values(stmt, assigned) for stmt in body):
+        return False
+    for stmt in body:
+        for node in _own_nodes(stmt):
+            if isinstance(node, (ast.Await, ast.AsyncWith, ast.AsyncFor, ast.Yield, ast.YieldFrom)):
+                return False
+            if isinstance(node, ast.Call) and not _looks_up(node, ctx):
+                return False
+    for stmt in handler.body:
+        if isinstance(stmt, (ast.Pass, ast.Continue)) or (
+                isinstance(stmt, ast.Return) and (stmt.value is None or is_inert_value(stmt.value))):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+            if isinstance(stmt, ast.AnnAssign) else None
+        if targets and all(_flag_name(t) in assigned for t in targets):
+            continue
+        return False
+    return True
+
+
+def _computes_values(stmt: ast.stmt, assigned: set[str]) -> bool:
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+            assigned.update(name for n in ast.walk(target) if (name := _flag_name(n)))
+        return True
+    if isinstance(stmt, ast.If):
+        return all(_computes_values(inner, assigned) for inner in stmt.body + stmt.orelse)
+    return isinstance(stmt, ast.Return)
+
+
+def _looks_up(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """A call that looks a value up: a builtin, the standard library or a local library, a class being built, a
+    value's own method (`.get`, `.split`), or a function (not an object's method) named for a look-up."""
+    func = call.func
+    last = _last_name(func)
+    qualified = ctx.qualified_name(func)
+    built = ctx.value_of(func.value) if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+        else None
+    if qualified is None or isinstance(built, ast.Call):  # a method of an object, not a module's function
+        if isinstance(built, ast.Call) and _last_name(built.func)[:1].isupper() and _dependency_name(built.func, ctx):
+            return False  # `cache = redis.Redis(...)`: a client of another system
+        return isinstance(func, ast.Attribute) and (last in VALUE_METHODS or last in PARSE_LAST_NAMES) \
+            and not CLIENT_SPELLING.search(_last_name(func.value) or "")  # `oauth.client.get("user/emails")`
+    if not _dependency_name(func, ctx) or last[:1].isupper():
+        return True
+    return last.lstrip("_").split("_")[0].lower() in LOOKUP_WORDS
 
 
 def _inside_a_reporting_handler(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
@@ -968,7 +1045,8 @@ def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
                 parsed = True  # (`_parse_model_uri(source)`: a parser of the app's own, named for it)
             elif qualified in CONVERSIONS:
                 parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")
-            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None) \
+            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None
+                      and _looks_up(node, ctx)) \
                     and not last.endswith(("Error", "Exception")) and last not in ("_", "gettext", "gettext_lazy"):
                 return False
     return parsed
