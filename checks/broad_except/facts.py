@@ -138,14 +138,9 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         return "GAP603" if is_service_module(ctx) and not _prints_by_design(handler, s, ctx) else None
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
-    if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
-                                        and not _failure_reaches_someone(handler, ctx)
-                                        and not _silence_by_design(handler, ctx)
-                                        and not _probes_for_a_value(handler, s, ctx)
-                                        and (s.remote or (_reaches_a_dependency(handler, ctx)
-                                                          and not _only_parses(handler, ctx)
-                                                          and not _imports_lazily(handler, ctx))))) \
-            and is_service_module(ctx):  # a script's or a command's user sees the outcome; a service's nobody
+    # (a script's or a command's user sees the outcome; a service's nobody)
+    if unlogged and is_service_module(ctx) and ((s.server_error and not _not_implemented(handler, ctx))
+                                                or (s.broad and _unlogged_catch_all(handler, s, ctx))):
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None \
             and not _omits_traceback_on_purpose(handler, ctx):
@@ -177,8 +172,12 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
     only shapes the report an enclosing handler raises or logs. An answer with a 5xx (`response(False,
     error=str(e), status=500)`) is still a server error nobody logged."""
     nodes = _handler_nodes(handler)
+    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in STDERR_WRITES for n in nodes):
+        return True  # `sys.stderr.write(f"Caught this error: {e}")`: a log line by other means
     if any(isinstance(n, (ast.Return, ast.Call)) and (status_of(n) or 0) >= 500 for n in nodes):
         return False
+    if _tries_again_another_way(handler, ctx):
+        return True
     for node in nodes:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -195,6 +194,24 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
                     _value_names_failure(a, handler, ctx) for a in node.args)):
                 return True
     return _inside_a_reporting_handler(handler, ctx)
+
+
+STDERR_WRITES = frozenset({"sys.stderr.write", "sys.__stderr__.write"})
+
+
+def _tries_again_another_way(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`try: model = load_model(path) except Exception: os.makedirs(path); model = load_model(uri, dst=path)`:
+    the handler makes the same call again, differently, outside any `try` of its own - if that fails too, the
+    error propagates; the first failure only chose the route."""
+    tried = {_last_name(n.func) for stmt in getattr(ctx.parent(handler), "body", []) for n in _own_nodes(stmt)
+             if isinstance(n, ast.Call) and _dependency_name(n.func, ctx)} - VALUE_METHODS - RESPONSE_CALLS - {""}
+    for stmt in handler.body:
+        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            continue  # a second attempt that swallows its own failure loses both
+        for node in _own_nodes(stmt):
+            if isinstance(node, ast.Call) and _last_name(node.func) in tried and _dependency_name(node.func, ctx):
+                return True
+    return False
 
 
 def _names_a_failure_record(target: ast.AST) -> bool:
@@ -254,7 +271,41 @@ def _silence_by_design(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool
             _last_name(base).endswith(LOGGING_BASES) and (ctx.qualified_name(base) or "").startswith("logging.")
             for base in owner_class.bases):
         return True
+    if function is not None and _documents_the_empty_answer(handler, function):
+        return True
+    if function is not None and getattr(function, "name", "").lstrip("_").split("_")[0] in EXIT_WORDS:
+        return True  # `_exit_impl()`, `teardown_request()`: unwinding, where one failed step must not stop the rest
+    if _not_implemented(handler, ctx):
+        return True
     return _accepted_above_the_try(ctx.parent(handler), ctx)
+
+
+# First words of functions that unwind: a context manager's exit, a teardown, a shutdown.
+EXIT_WORDS = frozenset({"exit", "aexit", "teardown", "shutdown", "cleanup", "dispose", "close", "stop", "finalize"})
+# A docstring that makes the empty answer part of the contract: "Returns None when absent or invalid".
+DOCUMENTED_NONE = re.compile(r"(?i)\breturns? (``|`)?(None|False|an empty \w+)(``|`)? (if|when|on|otherwise|for)\b|"
+                             r"\bor (``|`)?None(``|`)? (if|when|on)\b")
+
+
+def _documents_the_empty_answer(handler: ast.ExceptHandler, function: ast.AST) -> bool:
+    """`except Exception: return None` in a function whose docstring says it returns None when it cannot answer:
+    the caller was told to expect it (and to treat it as "not authenticated", "no such table")."""
+    if isinstance(function, ast.Lambda):
+        return False
+    returns = [n for n in _handler_nodes(handler) if isinstance(n, ast.Return)]
+    docstring = ast.get_docstring(function)  # type: ignore[arg-type]
+    return bool(returns) and all(_inert_answer(r.value) for r in returns) and bool(docstring) \
+        and bool(DOCUMENTED_NONE.search(docstring))  # type: ignore[arg-type]
+
+
+def _not_implemented(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except NotImplementedError: raise HTTPException(501, "not supported by this store")`: a feature the
+    backend lacks, answered as such - no failure to tell an operator about."""
+    if any(ctx.qualified_name(t) == "builtins.NotImplementedError" for t in handler_types(handler, ctx)):
+        return True
+    statuses = [status_of(n) for n in _handler_nodes(handler) if isinstance(n, (ast.Raise, ast.Return, ast.Call))]
+    statuses = [x for x in statuses if x is not None]
+    return bool(statuses) and all(x == 501 for x in statuses)
 
 
 def _accepted_above_the_try(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
@@ -304,8 +355,7 @@ def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Mod
             if isinstance(node, ast.Call) and not _looks_up(node, ctx):
                 return False
     for stmt in handler.body:
-        if isinstance(stmt, (ast.Pass, ast.Continue)) or (
-                isinstance(stmt, ast.Return) and (stmt.value is None or is_inert_value(stmt.value))):
+        if isinstance(stmt, (ast.Pass, ast.Continue)) or (isinstance(stmt, ast.Return) and _inert_answer(stmt.value)):
             continue
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
             if isinstance(stmt, ast.AnnAssign) else None
@@ -313,6 +363,13 @@ def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Mod
             continue
         return False
     return True
+
+
+def _inert_answer(value: ast.AST | None) -> bool:
+    """`return`, `return None`, `return []`, `return None, None`."""
+    if isinstance(value, ast.Tuple):
+        return all(_inert_answer(e) for e in value.elts)
+    return value is None or is_inert_value(value)
 
 
 def _computes_values(stmt: ast.stmt, assigned: set[str]) -> bool:
@@ -355,6 +412,18 @@ def _inside_a_reporting_handler(handler: ast.ExceptHandler, ctx: "ModuleContext"
             if outer.raises or bool(outer.log_calls) or outer.reports:
                 return True
     return False
+
+
+def _unlogged_catch_all(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """GAP604's test for a catch-all with no log line: it wraps code that can hit an outage, and the failure
+    reaches nobody - not the client, not a record the caller reads, not an enclosing report."""
+    if _judged(handler, ctx) or _answers_the_client(handler, ctx):
+        return False
+    if not (s.remote or (_reaches_a_dependency(handler, ctx) and not _only_parses(handler, ctx)
+                         and not _imports_lazily(handler, ctx))):
+        return False
+    return not (_failure_reaches_someone(handler, ctx) or _silence_by_design(handler, ctx)
+                or _probes_for_a_value(handler, s, ctx))
 
 
 def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
