@@ -348,11 +348,12 @@ def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "Mod
     body = getattr(ctx.parent(handler), "body", [])
     if not body or not all(_computes_values(stmt, assigned) for stmt in body):
         return False
+    loop_names = _loop_names(ctx.parent(handler), function, ctx)
     for stmt in body:
         for node in _own_nodes(stmt):
             if isinstance(node, (ast.Await, ast.AsyncWith, ast.AsyncFor, ast.Yield, ast.YieldFrom)):
                 return False
-            if isinstance(node, ast.Call) and not _looks_up(node, ctx):
+            if isinstance(node, ast.Call) and not _looks_up(node, ctx) and not _probes_an_item(node, loop_names):
                 return False
     for stmt in handler.body:
         if isinstance(stmt, (ast.Pass, ast.Continue)) or (isinstance(stmt, ast.Return) and _inert_answer(stmt.value)):
@@ -370,6 +371,41 @@ def _inert_answer(value: ast.AST | None) -> bool:
     if isinstance(value, ast.Tuple):
         return all(_inert_answer(e) for e in value.elts)
     return value is None or is_inert_value(value)
+
+
+# Reading a result set: what follows a probing query.
+RESULT_READS = frozenset({"fetchone", "fetchall", "fetchmany", "scalar", "scalar_one", "scalar_one_or_none", "first",
+                          "one", "one_or_none"})
+READ_ONLY_SQL = re.compile(r"(?i)^\s*(select|pragma|with|explain)\b")
+
+
+def _loop_names(try_node: ast.AST | None, function: ast.AST, ctx: "ModuleContext") -> set[str]:
+    """The names the `for` loops around the `try` bind, within its function."""
+    names: set[str] = set()
+    for ancestor in ctx.ancestors(try_node) if try_node is not None else ():
+        if ancestor is function:
+            break
+        if isinstance(ancestor, (ast.For, ast.AsyncFor)):
+            names.update(n.id for n in ast.walk(ancestor.target) if isinstance(n, ast.Name))
+    return names
+
+
+def _probes_an_item(call: ast.Call, loop_names: set[str]) -> bool:
+    """`for table in TABLES: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()`, `for ext, testsql in
+    ...: conn.execute(testsql)`: a read-only query built from the loop's item asks whether that table, function
+    or extension exists; its failure is the answer "no"."""
+    if not loop_names:
+        return False
+    last = _last_name(call.func)
+    if last in RESULT_READS:
+        return True
+    if last not in ("execute", "text") or not call.args:
+        return False
+    sql = call.args[0]
+    if not any(isinstance(n, ast.Name) and n.id in loop_names for n in ast.walk(sql)):
+        return isinstance(sql, ast.Call) and _last_name(sql.func) == "text" and _probes_an_item(sql, loop_names)
+    text_parts = [n.value for n in ast.walk(sql) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return not text_parts or bool(READ_ONLY_SQL.match(text_parts[0]))
 
 
 def _computes_values(stmt: ast.stmt, assigned: set[str]) -> bool:
@@ -390,6 +426,8 @@ def _looks_up(call: ast.Call, ctx: "ModuleContext") -> bool:
     qualified = ctx.qualified_name(func)
     built = ctx.value_of(func.value) if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
         else None
+    if qualified is None and isinstance(func, ast.Name):
+        return last.lstrip("_").split("_")[0].lower() in LOOKUP_WORDS  # a function of this module
     if qualified is None or isinstance(built, ast.Call):  # a method of an object, not a module's function
         if isinstance(built, ast.Call) and _last_name(built.func)[:1].isupper() and _dependency_name(built.func, ctx):
             return False  # `cache = redis.Redis(...)`: a client of another system
