@@ -273,7 +273,7 @@ def _silence_by_design(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool
         return True
     if function is not None and _documents_the_empty_answer(handler, function):
         return True
-    if function is not None and getattr(function, "name", "").lstrip("_").split("_")[0] in EXIT_WORDS:
+    if function is not None and EXIT_WORDS & set(getattr(function, "name", "").lower().split("_")):
         return True  # `_exit_impl()`, `teardown_request()`: unwinding, where one failed step must not stop the rest
     if _not_implemented(handler, ctx):
         return True
@@ -281,7 +281,7 @@ def _silence_by_design(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool
 
 
 # First words of functions that unwind: a context manager's exit, a teardown, a shutdown.
-EXIT_WORDS = frozenset({"exit", "aexit", "teardown", "shutdown", "cleanup", "dispose", "close", "stop", "finalize"})
+EXIT_WORDS = frozenset({"exit", "aexit", "teardown", "shutdown", "cleanup", "dispose", "finalize", "atexit"})
 # A docstring that makes the empty answer part of the contract: "Returns None when absent or invalid".
 DOCUMENTED_NONE = re.compile(r"(?i)\breturns? (``|`)?(None|False|an empty \w+)(``|`)? (if|when|on|otherwise|for)\b|"
                              r"\bor (``|`)?None(``|`)? (if|when|on)\b")
