@@ -318,7 +318,7 @@ def _accepted_above_the_try(try_node: ast.AST | None, ctx: "ModuleContext") -> b
     return bool(comments) and bool(ACCEPTED_FAILURE.search(" ".join(reversed(comments))))
 
 
-# First words of functions that look a value up, work it out or read it in (`_get_active_spark_session()`,
+# First words of functions that look a value up, work it out or read it in (`get_default_region()`,
 # `load_config()`, `detect_encoding()`, `_to_dict(value)`): a probe, as opposed to an action (`prune_old_scans()`,
 # `send_mail()`, `fetch_prices()` - "fetch" names a round trip).
 LOOKUP_WORDS = frozenset({"get", "load", "read", "find", "detect", "resolve", "lookup", "look", "parse", "compute",
@@ -334,7 +334,7 @@ CLIENT_SPELLING = re.compile(r"(?i)client|session|api|http|conn|redis|cache|stor
 def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
     """GAP604 only: a probe with a fallback outside a request handler - the `try` only works out values
     (assignments, returns, `if`s; no statement done for its effect, no `await`) by calls that look them up
-    (`spark = _get_active_spark_session()`, `tmp = get_local_temp_dir()`, `repo = Repo(path)`, a builtin or
+    (`region = get_default_region()`, `tmp = get_local_temp_dir()`, `repo = Repo(path)`, a builtin or
     the standard library, a value's own methods), and the handler only leaves the default in place (`pass`,
     `continue`, `return None`) or puts another value in the same place (`tmp = os.path.join(root, "tmp")`).
     A method of a client, connection or other object (`client.get_user(...)`, `conn.execute(...)`,
@@ -1118,8 +1118,8 @@ def _is_app_ready(function: ast.AST, ctx: "ModuleContext") -> bool:
 # Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
 # and the lookups and text methods that go with them: what fails there is the value, not a system or a bug elsewhere.
 PARSE_PREFIXES = ("parse_", "decode_", "deserialize_", "from_json", "loads_", "decrypt")
-# An app's own parse helpers named for what they parse: `db_to_json(raw)`, `yaml_load(stream=...)`, `load_toml(t)`.
-PARSE_HELPER = re.compile(r"^(\w+_)?(to|from)_(json|yaml|toml|dict)$|^(json|yaml|toml)_(load|loads|decode|parse)$|"
+# An app's own parse functions named for what they parse: `db_to_json(raw)`, `yaml_load(stream=...)`, `load_toml(t)`.
+PARSE_FUNCTION_NAME = re.compile(r"^(\w+_)?(to|from)_(json|yaml|toml|dict)$|^(json|yaml|toml)_(load|loads|decode|parse)$|"
                           r"^(load|parse|decode)_(json|yaml|toml)$")
 PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode", "urlsafe_b64decode", "fromisoformat",
                                     "strptime", "form", "decode", "literal_eval"}
@@ -1148,7 +1148,7 @@ def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
             last = _last_name(node.func)
             qualified = ctx.qualified_name(node.func)
             if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES or last.lstrip("_").startswith(PARSE_PREFIXES) \
-                    or PARSE_HELPER.match(last.lstrip("_")):
+                    or PARSE_FUNCTION_NAME.match(last.lstrip("_")):
                 parsed = True  # (`_parse_model_uri(source)`: a parser of the app's own, named for it)
             elif qualified in CONVERSIONS:
                 parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")

@@ -15,7 +15,7 @@ RULE = Rule(
     category="no-logging",
     # A note, medium precision: on fresh mature applications (mlflow, synapse, mayan-edms, lemur, privacyidea,
     # datasette, alerta, hyperkitty) the handlers that record the failure for their reader, probes with a
-    # fallback, parse-or-default helpers, schema probes, telemetry and unwinding code are left alone, which took
+    # fallback, parse-or-default functions, schema probes, telemetry and unwinding code are left alone, which took
     # the findings there from 75 to 26; about half of what remains is still an expected failure (a user lookup
     # that means "not authenticated", an event logger, an app error answered with a 5xx and its message). On
     # generated apps it is mostly right, and most of its handlers also get a GAP501/GAP503 warning for their
@@ -80,9 +80,9 @@ RULE = Rule(
             " Silence the code's shape asks for: telemetry and instrumentation modules and functions"
             " (`telemetry/`, `observability/`, `def send_telemetry()`), methods of a `logging` filter or"
             " formatter, a `try` whose comment block right above accepts the failure, and parse-or-default"
-            " helpers named for what they parse (`db_to_json`, `yaml_load`, `decrypt_token`). A probe with a"
+            " functions named for what they parse (`db_to_json`, `yaml_load`, `decrypt_token`). A probe with a"
             " fallback outside a request handler: the `try` only works out values, by functions named for a"
-            " look-up (`spark = _get_active_spark_session()`, `tmp = get_local_temp_dir()`), builtins, the standard"
+            " look-up (`region = get_default_region()`, `tmp = get_local_temp_dir()`), builtins, the standard"
             " library or a value's own methods, and the handler leaves the default (`pass`, `return None`) or"
             " puts another value in the same place; a method of a client or other object (`cache.get(key)`,"
             " `conn.execute(sql)`) or an action (`prune_old_scans()`) keeps it reported - except a read-only"
