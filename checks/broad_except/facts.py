@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 from ...analyzer.suppressions import _parse_directive as parse_directive
 from ..common import catches_broadly, handler_swallows, handler_types, is_inert_value
 from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
-from ..no_logging.facts import TRACEBACK_CALLS, handler_has_comment, is_service_module, is_test_module
+from ..no_logging.facts import ACCEPTED_FAILURE, TRACEBACK_CALLS, handler_has_comment, is_service_module
+from ..no_logging.facts import is_test_module
 from ..orm.facts import http_effect
 
 if TYPE_CHECKING:
@@ -137,11 +138,9 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
         return "GAP603" if is_service_module(ctx) and not _prints_by_design(handler, s, ctx) else None
     unlogged = not s.log_calls and s.ends_failure and not s.commented and not is_migration_module(ctx) \
         and not _in_log_handler(handler, ctx)
-    if unlogged and (s.server_error or (s.broad and not _judged(handler, ctx) and not _answers_the_client(handler, ctx)
-                                        and (s.remote or (_reaches_a_dependency(handler, ctx)
-                                                          and not _only_parses(handler, ctx)
-                                                          and not _imports_lazily(handler, ctx))))) \
-            and is_service_module(ctx):  # a script's or a command's user sees the outcome; a service's nobody
+    # (a script's or a command's user sees the outcome; a service's nobody)
+    if unlogged and is_service_module(ctx) and ((s.server_error and not _not_implemented(handler, ctx))
+                                                or (s.broad and _unlogged_catch_all(handler, s, ctx))):
         return "GAP604"
     if s.broad and _logs_without_traceback(s) and _owner(s) is None \
             and not _omits_traceback_on_purpose(handler, ctx):
@@ -152,6 +151,317 @@ def _log_owner(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContex
             and not _peer_hung_up(handler, ctx):
         return "GAP601"
     return None
+
+
+# ---- GAP604: a catch-all that logs nothing, yet the failure still reaches someone -----------------------------
+# Names of the places a failure is recorded for the caller: `errors.append(...)`, `failed_uploads[path] = ...`,
+# `item.error_message = ...`, `result["errors"]`.
+FAILURE_RECORD = re.compile(r"(?i)(^|_)(errors?|failures?|failed|exceptions?|problems|warnings)(_|$)|"
+                            r"^(error|failure|exception|failed)\w*$")
+# Methods that add an entry to a collection.
+COLLECT_METHODS = frozenset({"append", "add", "extend", "insert", "appendleft", "put", "put_nowait", "setdefault",
+                             "update"})
+# Calls that hand the exception being handled to whoever waits on the result (Twisted, asyncio, futures).
+FAILURE_HANDOFFS = frozenset({"errback", "set_exception", "throw", "callFailure"})
+
+
+def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """GAP604 only: a catch-all with no log line whose failure is not lost all the same - the handler records it
+    where the caller reads it (`errors.append(str(e))`, `item.error_message = f"..."`, `return None, "Failed to
+    score"`, `return Result(success=False, error=...)`), hands it to a waiting future (`deferred.errback()`), or
+    only shapes the report an enclosing handler raises or logs. An answer with a 5xx (`response(False,
+    error=str(e), status=500)`) is still a server error nobody logged."""
+    nodes = _handler_nodes(handler)
+    if any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in STDERR_WRITES for n in nodes):
+        return True  # `sys.stderr.write(f"Caught this error: {e}")`: a log line by other means
+    if any(isinstance(n, (ast.Return, ast.Call)) and (status_of(n) or 0) >= 500 for n in nodes):
+        return False
+    if _tries_again_another_way(handler, ctx):
+        return True
+    for node in nodes:
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(_names_a_failure_record(t) for t in targets) or (
+                    node.value is not None and _value_names_failure(node.value, handler, ctx)):
+                return True
+        elif isinstance(node, ast.Return) and node.value is not None:
+            if _value_names_failure(node.value, handler, ctx):
+                return True
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in FAILURE_HANDOFFS:
+                return True
+            if node.func.attr in COLLECT_METHODS and (_names_a_failure_record(node.func.value) or any(
+                    _value_names_failure(a, handler, ctx) for a in node.args)):
+                return True
+    return _inside_a_reporting_handler(handler, ctx)
+
+
+STDERR_WRITES = frozenset({"sys.stderr.write", "sys.__stderr__.write"})
+
+
+def _tries_again_another_way(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`try: model = load_model(path) except Exception: os.makedirs(path); model = load_model(uri, dst=path)`:
+    the handler makes the same call again, differently, outside any `try` of its own - if that fails too, the
+    error propagates; the first failure only chose the route."""
+    tried = {_last_name(n.func) for stmt in getattr(ctx.parent(handler), "body", []) for n in _own_nodes(stmt)
+             if isinstance(n, ast.Call) and _dependency_name(n.func, ctx)} - VALUE_METHODS - RESPONSE_CALLS - {""}
+    for stmt in handler.body:
+        if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            continue  # a second attempt that swallows its own failure loses both
+        for node in _own_nodes(stmt):
+            if isinstance(node, ast.Call) and _last_name(node.func) in tried and _dependency_name(node.func, ctx):
+                return True
+    return False
+
+
+def _names_a_failure_record(target: ast.AST) -> bool:
+    """`errors`, `self.failures`, `failed_uploads[key]`, `item.error_message`, `report["errors"]`."""
+    while isinstance(target, ast.Subscript):
+        key = target.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and FAILURE_RECORD.search(key.value):
+            return True
+        target = target.value
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return bool(name) and bool(FAILURE_RECORD.search(name))
+
+
+def _value_names_failure(value: ast.AST, handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """A value that tells its reader something failed: a message naming the failure (`f"Failed to score: {e}"`),
+    a mapping with an `error` entry, a result built with `success=False` or an `error=` field, an exception
+    object returned as the result."""
+    if _names_failure(value):
+        return True
+    if isinstance(value, ast.Tuple):
+        return any(_value_names_failure(e, handler, ctx) for e in value.elts)
+    if not isinstance(value, ast.Call):
+        return False
+    if _last_name(value.func).endswith(("Error", "Exception", "Failure")):
+        return True  # `return DefinitionSyntaxError(f"...")`: the failure is the value
+    for keyword in value.keywords:
+        if keyword.arg and FAILURE_RECORD.search(keyword.arg):
+            return True  # `Result(error_message=...)`, `render_template(..., error=str(e))`
+        if keyword.arg in ("success", "ok") and isinstance(keyword.value, ast.Constant) \
+                and keyword.value.value is False:
+            return True
+        if _names_failure(keyword.value):
+            return True  # `_message(content=f"Error: {e}")`
+    return any(_names_failure(a) for a in value.args)
+
+
+# Modules and functions that measure the program for its makers or its operators (usage pings, metrics, trace
+# ids): their failure must never disturb the program, and logging it would flood the log it decorates.
+TELEMETRY_PART = re.compile(r"(?i)^_?(telemetry|analytics|observability|instrumentation|usage_stats|phone_home)$")
+TELEMETRY_FUNCTION = re.compile(r"(?i)telemetry|analytics|phone_home|usage_stats|send_usage|track_event")
+LOGGING_BASES = ("Handler", "Filter", "Formatter", "Adapter", "LoggerAdapter")
+
+
+def _silence_by_design(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """GAP604 only: silence the code's own shape asks for - telemetry and instrumentation (`mlflow/telemetry/`,
+    `def _send_telemetry()`), the methods of a logging filter or formatter (`record.trace_id = ""` when no span is
+    active: a log call there would recurse), and a `try` whose comment block right above accepts the failure
+    (`# ... we don't care what it returns, we just want to wait for it`)."""
+    parts = ctx.path.replace("\\", "/").split("/")
+    if any(TELEMETRY_PART.match(part.rsplit(".", 1)[0] if part.endswith(".py") else part) for part in parts):
+        return True
+    function = ctx.enclosing_function(handler)
+    if function is not None and TELEMETRY_FUNCTION.search(getattr(function, "name", "")):
+        return True
+    owner_class = ctx.parent(function) if function is not None else None
+    if isinstance(owner_class, ast.ClassDef) and any(
+            _last_name(base).endswith(LOGGING_BASES) and (ctx.qualified_name(base) or "").startswith("logging.")
+            for base in owner_class.bases):
+        return True
+    if function is not None and _documents_the_empty_answer(handler, function):
+        return True
+    if function is not None and EXIT_WORDS & set(getattr(function, "name", "").lower().split("_")):
+        return True  # `_exit_impl()`, `teardown_request()`: unwinding, where one failed step must not stop the rest
+    if _not_implemented(handler, ctx):
+        return True
+    return _accepted_above_the_try(ctx.parent(handler), ctx)
+
+
+# First words of functions that unwind: a context manager's exit, a teardown, a shutdown.
+EXIT_WORDS = frozenset({"exit", "aexit", "teardown", "shutdown", "cleanup", "dispose", "finalize", "atexit"})
+# A docstring that makes the empty answer part of the contract: "Returns None when absent or invalid".
+DOCUMENTED_NONE = re.compile(r"(?i)\breturns? (``|`)?(None|False|an empty \w+)(``|`)? (if|when|on|otherwise|for)\b|"
+                             r"\bor (``|`)?None(``|`)? (if|when|on)\b")
+
+
+def _documents_the_empty_answer(handler: ast.ExceptHandler, function: ast.AST) -> bool:
+    """`except Exception: return None` in a function whose docstring says it returns None when it cannot answer:
+    the caller was told to expect it (and to treat it as "not authenticated", "no such table")."""
+    if isinstance(function, ast.Lambda):
+        return False
+    returns = [n for n in _handler_nodes(handler) if isinstance(n, ast.Return)]
+    docstring = ast.get_docstring(function)  # type: ignore[arg-type]
+    return bool(returns) and all(_inert_answer(r.value) for r in returns) and bool(docstring) \
+        and bool(DOCUMENTED_NONE.search(docstring))  # type: ignore[arg-type]
+
+
+def _not_implemented(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except NotImplementedError: raise HTTPException(501, "not supported by this store")`: a feature the
+    backend lacks, answered as such - no failure to tell an operator about."""
+    if any(ctx.qualified_name(t) == "builtins.NotImplementedError" for t in handler_types(handler, ctx)):
+        return True
+    statuses = [status_of(n) for n in _handler_nodes(handler) if isinstance(n, (ast.Raise, ast.Return, ast.Call))]
+    statuses = [x for x in statuses if x is not None]
+    return bool(statuses) and all(x == 501 for x in statuses)
+
+
+def _accepted_above_the_try(try_node: ast.AST | None, ctx: "ModuleContext") -> bool:
+    """The comment lines directly above `try:` (up to the first line of code) say the failure does not matter."""
+    number = getattr(try_node, "lineno", 0) - 1
+    comments: list[str] = []
+    while 0 < number <= len(ctx.lines) and ctx.lines[number - 1].lstrip().startswith("#") and len(comments) < 12:
+        comments.append(ctx.lines[number - 1].lstrip()[1:])
+        number -= 1
+    return bool(comments) and bool(ACCEPTED_FAILURE.search(" ".join(reversed(comments))))
+
+
+# First words of functions that look a value up, work it out or read it in (`get_default_region()`,
+# `load_config()`, `detect_encoding()`, `_to_dict(value)`): a probe, as opposed to an action (`prune_old_scans()`,
+# `send_mail()`, `fetch_prices()` - "fetch" names a round trip).
+LOOKUP_WORDS = frozenset({"get", "load", "read", "find", "detect", "resolve", "lookup", "look", "parse", "compute",
+                          "calc", "calculate", "guess", "infer", "current", "active", "locate", "discover", "to",
+                          "as", "from", "extract", "default", "which", "determine", "format"})
+
+
+# Receivers spelled like a client of another system: their `.get(...)` is a request, not a dictionary look-up.
+CLIENT_SPELLING = re.compile(r"(?i)client|session|api|http|conn|redis|cache|store|db|oauth|service|remote|bucket|"
+                             r"s3|gateway|provider|requests|kv|consul|etcd|vault")
+
+
+def _probes_for_a_value(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """GAP604 only: a probe with a fallback outside a request handler - the `try` only works out values
+    (assignments, returns, `if`s; no statement done for its effect, no `await`) by calls that look them up
+    (`region = get_default_region()`, `tmp = get_local_temp_dir()`, `repo = Repo(path)`, a builtin or
+    the standard library, a value's own methods), and the handler only leaves the default in place (`pass`,
+    `continue`, `return None`) or puts another value in the same place (`tmp = os.path.join(root, "tmp")`).
+    A method of a client, connection or other object (`client.get_user(...)`, `conn.execute(...)`,
+    `trends.related_queries()`) is where an outage surfaces, so a `try` that calls one is no probe."""
+    if s.remote is not None:
+        return False
+    function = ctx.enclosing_function(handler)
+    if function is None or isinstance(function, ast.Lambda) or is_request_handler(function, ctx):
+        return False
+    assigned: set[str] = set()
+    body = getattr(ctx.parent(handler), "body", [])
+    if not body or not all(_computes_values(stmt, assigned) for stmt in body):
+        return False
+    loop_names = _loop_names(ctx.parent(handler), function, ctx)
+    for stmt in body:
+        for node in _own_nodes(stmt):
+            if isinstance(node, (ast.Await, ast.AsyncWith, ast.AsyncFor, ast.Yield, ast.YieldFrom)):
+                return False
+            if isinstance(node, ast.Call) and not _looks_up(node, ctx) and not _probes_an_item(node, loop_names):
+                return False
+    for stmt in handler.body:
+        if isinstance(stmt, (ast.Pass, ast.Continue)) or (isinstance(stmt, ast.Return) and _inert_answer(stmt.value)):
+            continue
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] \
+            if isinstance(stmt, ast.AnnAssign) else None
+        if targets and all(_flag_name(t) in assigned for t in targets):
+            continue
+        return False
+    return True
+
+
+def _inert_answer(value: ast.AST | None) -> bool:
+    """`return`, `return None`, `return []`, `return None, None`."""
+    if isinstance(value, ast.Tuple):
+        return all(_inert_answer(e) for e in value.elts)
+    return value is None or is_inert_value(value)
+
+
+# Reading a result set: what follows a probing query.
+RESULT_READS = frozenset({"fetchone", "fetchall", "fetchmany", "scalar", "scalar_one", "scalar_one_or_none", "first",
+                          "one", "one_or_none"})
+READ_ONLY_SQL = re.compile(r"(?i)^\s*(select|pragma|with|explain)\b")
+
+
+def _loop_names(try_node: ast.AST | None, function: ast.AST, ctx: "ModuleContext") -> set[str]:
+    """The names the `for` loops around the `try` bind, within its function."""
+    names: set[str] = set()
+    for ancestor in ctx.ancestors(try_node) if try_node is not None else ():
+        if ancestor is function:
+            break
+        if isinstance(ancestor, (ast.For, ast.AsyncFor)):
+            names.update(n.id for n in ast.walk(ancestor.target) if isinstance(n, ast.Name))
+    return names
+
+
+def _probes_an_item(call: ast.Call, loop_names: set[str]) -> bool:
+    """`for table in TABLES: conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar()`, `for ext, testsql in
+    ...: conn.execute(testsql)`: a read-only query built from the loop's item asks whether that table, function
+    or extension exists; its failure is the answer "no"."""
+    if not loop_names:
+        return False
+    last = _last_name(call.func)
+    if last in RESULT_READS:
+        return True
+    if last not in ("execute", "text") or not call.args:
+        return False
+    sql = call.args[0]
+    if not any(isinstance(n, ast.Name) and n.id in loop_names for n in ast.walk(sql)):
+        return isinstance(sql, ast.Call) and _last_name(sql.func) == "text" and _probes_an_item(sql, loop_names)
+    text_parts = [n.value for n in ast.walk(sql) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return not text_parts or bool(READ_ONLY_SQL.match(text_parts[0]))
+
+
+def _computes_values(stmt: ast.stmt, assigned: set[str]) -> bool:
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+        for target in stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]:
+            assigned.update(name for n in ast.walk(target) if (name := _flag_name(n)))
+        return True
+    if isinstance(stmt, ast.If):
+        return all(_computes_values(inner, assigned) for inner in stmt.body + stmt.orelse)
+    return isinstance(stmt, ast.Return)
+
+
+def _looks_up(call: ast.Call, ctx: "ModuleContext") -> bool:
+    """A call that looks a value up: a builtin, the standard library or a local library, a class being built, a
+    value's own method (`.get`, `.split`), or a function (not an object's method) named for a look-up."""
+    func = call.func
+    last = _last_name(func)
+    qualified = ctx.qualified_name(func)
+    built = ctx.value_of(func.value) if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+        else None
+    if qualified is None and isinstance(func, ast.Name):
+        return last.lstrip("_").split("_")[0].lower() in LOOKUP_WORDS  # a function of this module
+    if qualified is None or isinstance(built, ast.Call):  # a method of an object, not a module's function
+        if isinstance(built, ast.Call) and _last_name(built.func)[:1].isupper() and _dependency_name(built.func, ctx):
+            return False  # `cache = redis.Redis(...)`: a client of another system
+        return isinstance(func, ast.Attribute) and (last in VALUE_METHODS or last in PARSE_LAST_NAMES) \
+            and not CLIENT_SPELLING.search(_last_name(func.value) or "")  # `oauth.client.get("user/emails")`
+    if not _dependency_name(func, ctx) or last[:1].isupper():
+        return True
+    return last.lstrip("_").split("_")[0].lower() in LOOKUP_WORDS
+
+
+def _inside_a_reporting_handler(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except ClientResponseError as e: try: ... except Exception: try: detail = await r.text() except Exception:
+    detail = e.message` and then `raise HTTPException(e.status, detail)`: any enclosing handler of the same function
+    that raises or logs makes the inner fallbacks part of its report."""
+    for ancestor in ctx.ancestors(handler):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        if isinstance(ancestor, ast.ExceptHandler) and ancestor is not handler:
+            outer = summarize(ancestor, ctx)
+            if outer.raises or bool(outer.log_calls) or outer.reports:
+                return True
+    return False
+
+
+def _unlogged_catch_all(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
+    """GAP604's test for a catch-all with no log line: it wraps code that can hit an outage, and the failure
+    reaches nobody - not the client, not a record the caller reads, not an enclosing report."""
+    if _judged(handler, ctx) or _answers_the_client(handler, ctx):
+        return False
+    if not (s.remote or (_reaches_a_dependency(handler, ctx) and not _only_parses(handler, ctx)
+                         and not _imports_lazily(handler, ctx))):
+        return False
+    return not (_failure_reaches_someone(handler, ctx) or _silence_by_design(handler, ctx)
+                or _probes_for_a_value(handler, s, ctx))
 
 
 def _prints_by_design(handler: ast.ExceptHandler, s: HandlerSummary, ctx: "ModuleContext") -> bool:
@@ -573,7 +883,11 @@ LOCAL_LIBRARIES = frozenset({
 # Single functions of web frameworks that only look up or render locally.
 LOCAL_CALLS = frozenset({"flask.url_for", "flask.render_template", "flask.render_template_string",
                          "flask.helpers.url_for", "werkzeug.utils.secure_filename", "urllib3.util.url.parse_url",
-                         "urllib3.util.parse_url", "starlette.datastructures.URL", "fastapi.encoders.jsonable_encoder"})
+                         "urllib3.util.parse_url", "starlette.datastructures.URL", "fastapi.encoders.jsonable_encoder",
+                         # litellm's price and context-window tables ship with the package
+                         "litellm.get_model_info", "litellm.cost_per_token", "litellm.model_cost",
+                         "litellm.get_max_tokens", "sqlalchemy.engine.url.make_url", "sqlalchemy.engine.make_url",
+                         "sqlalchemy.make_url"})
 # Django modules that only format, translate or route: no database, cache, mail or network behind them.
 LOCAL_DJANGO = ("django.utils.", "django.urls", "django.core.validators",
                 "django.core.exceptions", "django.core.signing", "django.conf")
@@ -803,11 +1117,14 @@ def _is_app_ready(function: ast.AST, ctx: "ModuleContext") -> bool:
 
 # Calls that only parse or convert a value (`int(v)`, `json.loads(s)`, `resp.json()`, `Model.model_validate(d)`),
 # and the lookups and text methods that go with them: what fails there is the value, not a system or a bug elsewhere.
-PARSE_PREFIXES = ("parse_", "decode_", "deserialize_", "from_json", "loads_")
+PARSE_PREFIXES = ("parse_", "decode_", "deserialize_", "from_json", "loads_", "decrypt")
+# An app's own parse functions named for what they parse: `db_to_json(raw)`, `yaml_load(stream=...)`, `load_toml(t)`.
+PARSE_FUNCTION_NAME = re.compile(r"^(\w+_)?(to|from)_(json|yaml|toml|dict)$|^(json|yaml|toml)_(load|loads|decode|parse)$|"
+                          r"^(load|parse|decode)_(json|yaml|toml)$")
 PARSE_LAST_NAMES = PARSE_METHODS | {"loads", "dumps", "safe_dumps", "b64decode", "urlsafe_b64decode", "fromisoformat",
                                     "strptime", "form", "decode", "literal_eval"}
 VALUE_METHODS = frozenset({"get", "split", "rsplit", "strip", "lower", "upper", "replace", "encode", "startswith",
-                           "endswith", "items", "keys", "values", "group", "match"})
+                           "endswith", "items", "keys", "values", "group", "match", "partition", "rpartition"})
 NUMBER_CONVERSIONS = frozenset({"builtins.int", "builtins.float", "decimal.Decimal"})
 CONVERSIONS = frozenset({"builtins.int", "builtins.float", "builtins.str", "builtins.bool", "builtins.isinstance",
                          "builtins.len", "builtins.getattr", "builtins.dict", "builtins.list", "builtins.tuple",
@@ -830,11 +1147,13 @@ def _only_parses(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
                 continue
             last = _last_name(node.func)
             qualified = ctx.qualified_name(node.func)
-            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES or last.lstrip("_").startswith(PARSE_PREFIXES):
+            if qualified in PARSE_CALLS or last in PARSE_LAST_NAMES or last.lstrip("_").startswith(PARSE_PREFIXES) \
+                    or PARSE_FUNCTION_NAME.match(last.lstrip("_")):
                 parsed = True  # (`_parse_model_uri(source)`: a parser of the app's own, named for it)
             elif qualified in CONVERSIONS:
                 parsed = parsed or qualified in ("builtins.int", "builtins.float", "decimal.Decimal")
-            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None) \
+            elif not (isinstance(node.func, ast.Attribute) and last in VALUE_METHODS and qualified is None
+                      and _looks_up(node, ctx)) \
                     and not last.endswith(("Error", "Exception")) and last not in ("_", "gettext", "gettext_lazy"):
                 return False
     return parsed
