@@ -66,7 +66,7 @@ JSON_DECODE_ERRORS = frozenset({"json.JSONDecodeError", "json.decoder.JSONDecode
 REQUEST_NAMES = frozenset({"request", "req", "self.request"})
 
 # Module path parts and imports that make a module a command-line program or a test, where print() is the output.
-NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs",
+NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs", "setup",
                                "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools", "cli"})
 NON_SERVICE_FILES = frozenset({"setup.py", "manage.py", "__main__.py", "conftest.py", "noxfile.py", "fabfile.py",
                                "cli.py", "conf.py"})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterator
 
 from ...analyzer.findings import Finding
@@ -30,7 +31,7 @@ RULE = Rule(
             " or a function it calls. Service code means:"
             " modules of a web app, worker or library. Tests, `conftest.py`, `setup.py`, `manage.py`,"
             " `__main__.py`, `cli.py`, modules under `scripts/`, `bin/`, `examples/`, `tools/`, `docs/`,"
-            " `management/commands/` and `migrations/`, modules that import a CLI toolkit (argparse, click, typer,"
+            " `management/commands/`, `migrations/` and `setup/`, modules that import a CLI toolkit (argparse, click, typer,"
             " optparse, fire, docopt) and modules with an `if __name__ == \"__main__\":` block are not service code."
         ),
         why=(
@@ -53,7 +54,9 @@ RULE = Rule(
             " handlers that also log or re-raise, a print waived for flake8-print (`# noqa: T201`), a handler whose"
             " `try` body prints too (the handler's print is the fallback output: `except UnicodeEncodeError:"
             " print(ascii_banner)`), a print inside a `logging.Handler` subclass (a logger there would recurse), an"
-            " optional import that says it is missing, modules under `cli/` and"
+            " optional import that says it is missing, a print under a console flag (`if verbosity >= 1:`, `if"
+            " from_setup:`, `if verbose:` - output the command asked for), a handler whose comment says the logger"
+            " cannot be used yet (startup code that runs before logging is configured), modules under `cli/` and"
             " interactive programs (a module that calls `input()` or `getpass()`). An `if __name__ == \"__main__\":` block that only starts the"
             " development server (`app.run()`, `uvicorn.run(app)`) does not make the module a script. Precision is"
             " medium: a library module that is really a command-line entry point without any of the markers above"
@@ -65,11 +68,21 @@ RULE = Rule(
 )
 
 
+# A flag that turns console output on: a command's verbosity, or a caller saying it runs from the command line.
+CONSOLE_FLAG = re.compile(r"(?i)verbos|quiet|silent|from_(setup|cli|command|console)|interactive|cli_mode|echo")
+# A comment saying the logger cannot be used here yet ("the flask app isn't set up yet, so we can't use the logger").
+NO_LOGGER_YET = re.compile(r"(?i)(can ?not|can't|cannot|isn't|is not|not yet|before)\b.{0,40}\blog(ger|ging)?\b"
+                           r"|\blog(ger|ging)\b.{0,40}\b(isn't|is not|not yet|unavailable|not (set ?up|configured|ready))")
+
+
 @RULE.on(ast.ExceptHandler)
 def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     if log_owner(handler, ctx) != RULE.id:
         return
-    call = summarize(handler, ctx).print_calls[0]
+    prints = summarize(handler, ctx).print_calls
+    if all(_under_console_flag(p, ctx) for p in prints) or _says_no_logger_yet(handler, ctx):
+        return  # the command's own output, or code that runs before logging exists
+    call = prints[0]
     yield ctx.finding(
         RULE, handler,
         f"print() on line {call.lineno} reports this error on stdout, which a service's log pipeline may never see"
@@ -89,7 +102,7 @@ def check_print(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if 0 < call.lineno <= len(ctx.lines) and PRINT_WAIVER.search(ctx.lines[call.lineno - 1]):
         return  # `# noqa: T201`: the author already decided this print stays
     function = ctx.enclosing_function(call)
-    if function is None or isinstance(function, ast.Lambda):
+    if function is None or isinstance(function, ast.Lambda) or _under_console_flag(call, ctx):
         return
     branch = failure_branch(call, ctx)
     if branch is not None:
@@ -106,6 +119,25 @@ def check_print(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
             " id, block-buffered under gunicorn/uvicorn and invisible to log-based alerts; use a module logger"
             " (logger.info(...))",
         )
+
+
+def _under_console_flag(call: ast.AST, ctx: ModuleContext) -> bool:
+    """`if verbosity >= 1: print(...)`, `if from_setup: print(...)`: output a command asked for, not a log line."""
+    node: ast.AST | None = call
+    while node is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+        parent = ctx.parent(node)
+        if isinstance(parent, ast.If) and node in parent.body and any(
+                CONSOLE_FLAG.search(n.id if isinstance(n, ast.Name) else n.attr)
+                for n in ast.walk(parent.test) if isinstance(n, (ast.Name, ast.Attribute))):
+            return True
+        node = parent
+    return False
+
+
+def _says_no_logger_yet(handler: ast.ExceptHandler, ctx: ModuleContext) -> bool:
+    end = min(getattr(handler, "end_lineno", handler.lineno) or handler.lineno, len(ctx.lines))
+    return any("#" in line and NO_LOGGER_YET.search(line.split("#", 1)[1])
+               for line in ctx.lines[handler.lineno - 1:end])
 
 
 def _is_message(call: ast.Call) -> bool:
