@@ -42,7 +42,10 @@ RULE = Rule(
             " declared under `if` from star-imported abstract bases) are followed. Loops over the rows of one"
             " object's relation count too (`for line in self.lines.all()` in a model method, `order.lines.all()`"
             " with `order` from `.get()`, an annotated parameter, or named after the model): the related model"
-            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. Rows"
+            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported; so do"
+            " the items of one row's SQLAlchemy collection (`for item in bundle.items: item.evidence` with `bundle`"
+            " from `Bundle.query.get_or_404()`, `session.get(Bundle, pk)` or `db.get_or_404()`, or `self.items` in a"
+            " model method) when the item's relationship is lazy. Rows"
             " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
             " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
             " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
@@ -71,7 +74,9 @@ RULE = Rule(
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions other than a same-class method or a module"
-            " function with one `return`, admin changelists whose `get_queryset()` is not"
+            " function with one `return`, one SQLAlchemy row fetched with `.options(...)` (its loading is taken"
+            " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the session"
+            " already), admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
             " `get_list_display()`, feeds whose `items()` has several returns, the foreign key back to the owner of a"
             " reverse manager (`for line in order.lines.all(): line.order`: Django fills it), reads inside a"
@@ -148,14 +153,20 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         framework, label, methods, names = chain.framework, chain.label, chain.methods, chain.names
     else:
         related = related_chain(iterable, ctx)
-        if related is None:
+        owned = _sa_collection(iterable, ctx) if related is None else None
+        if related is None and owned is None:
             _record_unknown_rows(iterable, target.id, body, line, ctx)
             return
-        # `for line in order.lines.all()`: the rows of a relation; the join finds the related model
-        model, via = _owner(related.receiver, ctx), related.relation
-        if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
-            model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
-        framework, label, methods, names = "django", related.label, related.methods, related.names
+        if owned is not None:
+            # `for item in bundle.items`: one row's SQLAlchemy collection; the join confirms the relationship
+            model, via = owned
+            framework, label, methods, names = "sqlalchemy", f"`{ast.unparse(iterable)}`", (), ()
+        else:
+            # `for line in order.lines.all()`: the rows of a relation; the join finds the related model
+            model, via = _owner(related.receiver, ctx), related.relation
+            if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
+                model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
+            framework, label, methods, names = "django", related.label, related.methods, related.names
     selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx)
                                                         + list(extra or ()), ctx)
     uses = _attribute_uses(target.id, body, in_loop=isinstance(loop, (ast.For, ast.AsyncFor)))
@@ -447,6 +458,46 @@ def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
     return None
 
 
+SA_ONE_ROW = frozenset({"get", "get_or_404", "first", "first_or_404", "one", "one_or_none", "one_or_404",
+                        "scalar_one", "scalar_one_or_none"})
+
+
+def _sa_collection(iterable: ast.AST, ctx: ModuleContext) -> tuple[list[str], str] | None:
+    """`self.items` in a model method, or `bundle.items` with `bundle = Bundle.query.get_or_404(id)` (also
+    `session.get(Bundle, id)`, `db.get_or_404(Bundle, id)`, `.filter(...).first()`, an annotated parameter):
+    ([qualified name, class name], relation) of one object's collection, iterated without a query call. The join
+    keeps it only when the model's relationship of that name is SQLAlchemy's."""
+    if not isinstance(iterable, ast.Attribute) or not isinstance(iterable.value, ast.Name) or \
+            iterable.attr.startswith("_") or iterable.attr[:1].isupper():
+        return None
+    receiver = iterable.value
+    model = _owner(receiver, ctx)
+    if model is None and receiver.id not in ("self", "cls"):
+        model = _sa_single_row(ctx.value_of(receiver), ctx)
+    return (model, iterable.attr) if model is not None else None
+
+
+def _sa_single_row(value: ast.AST | None, ctx: ModuleContext) -> list[str] | None:
+    """The model of one row a SQLAlchemy / Flask-SQLAlchemy call returns: `M.query...get_or_404()`,
+    `session.get(M, pk)`, `db.get_or_404(M, pk)`."""
+    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute) or \
+            value.func.attr not in SA_ONE_ROW:
+        return None
+    if value.func.attr in ("get", "get_or_404", "one_or_404") and value.args and isinstance(value.args[0], ast.Name) \
+            and value.args[0].id[:1].isupper() and len(value.args) >= 2:
+        model = value.args[0]  # `session.get(Bundle, bundle_id)`
+    else:
+        root, methods, _, _ = strip_chain(value)
+        if not (isinstance(root, ast.Attribute) and root.attr == "query" and isinstance(root.value, ast.Name)
+                and root.value.id[:1].isupper()) or any(name == "options" for name, _ in methods):
+            return None  # not a model's query, or one that chooses its loading (`.options(selectinload(...))`)
+        model = root.value  # `Bundle.query.get_or_404(bundle_id)`
+    qualified = ctx.resolve_name(model.id, model)
+    if qualified is None and model.id in ctx.module_names:
+        qualified = f"{ctx.module_name}.{model.id}" if ctx.module_name else model.id
+    return [qualified or model.id, model.id]
+
+
 def _model_names(chain: QueryChain, ctx: ModuleContext) -> list[str] | None:
     """[qualified name, class name] of the chain's model, when it is a class name we can resolve."""
     model = chain.model
@@ -704,7 +755,8 @@ class ModelIndex:
             if model is None:
                 return []
             field = self.relation(model, relation)
-            return self.targets(field[1], model) if field and field[0] in ("manager", "m2m") else []
+            return self.targets(field[1], model) if field and (field[0] in ("manager", "m2m")
+                                                               or field[0].startswith("sa:")) else []
         if self._by_field is None:
             self._by_field = {}
             for q, fields in self.fields.items():
@@ -810,6 +862,9 @@ def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
     owner = known.find(*use["model"][:2]) if use.get("model") and use["model"][0] else None
     for model in rows:
         field = known.fields[model["q"]].get(use["attr"])
+        if field and field[0].startswith("sa:") and owner is not None and \
+                owner["q"] in {target["q"] for target in known.targets(field[1], model)}:
+            return True  # `for item in bundle.items: item.bundle`: the owner, already in the session
         if not field or field[0] != "fk" or not (field[2] == via if field[2] else
                                                  via == f"{model['name'].lower()}_set"):
             continue
