@@ -33,7 +33,9 @@ RULE = Rule(
             " `csv.reader` / `csv.DictReader` over an opened file; and, in code that runs per request or per job"
             " (routes, views, tasks and the project functions they call, in another module too),"
             " `pandas.read_csv/read_table/read_fwf/read_json/read_excel` with no `nrows=`, `chunksize=` or"
-            " `iterator=`: the whole file (often the upload just saved) becomes one DataFrame."
+            " `iterator=`: the whole file (often the upload just saved) becomes one DataFrame; and, in the same"
+            " code, `zf.write(path)` in a loop on a `zipfile.ZipFile` over an `io.BytesIO()` (an export that"
+            " compresses every file on disk into the worker's memory)."
         ),
         why=(
             "A read with no size returns the whole body as one bytes object: a 2 GB upload (or a thousand"
@@ -69,7 +71,9 @@ RULE = Rule(
             " (`save_dataset(request.files[\"f\"])` read in another function), and files read whole with `f.read()` /"
             " `readlines()`. pandas reads in scripts, CLIs, notebooks and helpers no handler reaches (analysis code"
             " is meant to load the data), over `io.StringIO`/`BytesIO` text, in a function that reads a size"
-            " (`.size`, `content_length`, `st_size`), and `read_parquet` / `read_sql` (SQL is GAP201's)."
+            " (`.size`, `content_length`, `st_size`), and `read_parquet` / `read_sql` (SQL is GAP201's). Zip"
+            " archives of `writestr()` entries (generated content), archives written to a temporary file, and"
+            " archives handed to the function as a parameter."
         ),
         references=(
             "https://fastapi.tiangolo.com/reference/uploadfile/",
@@ -109,6 +113,8 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                 " chunks with read(CHUNK_SIZE)")
     elif name in PANDAS_READERS_BY_NAME:
         yield from _whole_frame(call, ctx)
+    elif name == "write" and isinstance(call.func, ast.Attribute) and call.args:
+        yield from _file_into_memory_zip(call, ctx)
     elif name in ("list", "tuple", "sorted") and isinstance(call.func, ast.Name) and call.args:
         reader = _csv_file_reader(call.args[0], ctx)
         if reader and ctx.qualified_name(call.func) in MATERIALISERS and \
@@ -147,12 +153,41 @@ def _whole_frame(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                                   f" bounds the rows{tail}")
 
 
-def _in_memory_text(source: ast.AST | None, ctx: ModuleContext) -> bool:
+def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    """`zf.write(path)` in a loop, `zf` a `zipfile.ZipFile` over an `io.BytesIO()`, in code that runs per request:
+    every file of the export is compressed into the worker's memory before the first byte is sent."""
+    archive = call.func.value  # type: ignore[attr-defined]
+    if not isinstance(archive, ast.Name) or ctx.enclosing_loop(call) is None:
+        return
+    opened = ctx.value_of(archive)
+    if not (isinstance(opened, ast.Call) and ctx.qualified_name(opened.func) == "zipfile.ZipFile" and opened.args):
+        return
+    if not _in_memory_text(opened.args[0], ctx, ("io.BytesIO",)):
+        return
+    function = ctx.enclosing_function(call)
+    if function is None or ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        return
+    spelled = f"{archive.id}.write()"
+    tail = (" - the archive grows with every file until the worker runs out of memory; write it to a temporary file"
+            " (tempfile.TemporaryFile / SpooledTemporaryFile) and send that, or stream it")
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        if not is_test_or_script(ctx):
+            defer(RULE, call, ctx, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO), and"
+                                   f" the {{where}} {{via}}() calls this helper{tail}")
+        return
+    where = "background task" if kind == "task" else "request handler"
+    yield ctx.finding(RULE, call, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO) in"
+                                  f" this {where}{tail}")
+
+
+def _in_memory_text(source: ast.AST | None, ctx: ModuleContext,
+                    kinds: frozenset[str] | tuple[str, ...] = ()) -> bool:
     """`io.StringIO(text)` / `io.BytesIO(data)` (inline or through a local): the bytes are in memory already, the
     read that produced them is the place to look."""
     if isinstance(source, ast.Name):
         source = ctx.value_of(source) or source
-    return isinstance(source, ast.Call) and (ctx.qualified_name(source.func) or "") in IN_MEMORY_FILES
+    return isinstance(source, ast.Call) and (ctx.qualified_name(source.func) or "") in (kinds or IN_MEMORY_FILES)
 
 
 def _checks_size_here(function: ast.AST) -> bool:
