@@ -9,8 +9,8 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import request_reachable
-from .mutations import (is_memo_cache, keeps_running_tasks, mutation_target, only_evicts_what_others_add,
-                        resets_first, resolve_written_store)
+from .mutations import (is_enumerated_store, is_memo_cache, keeps_running_tasks, mutation_target,
+                        only_evicts_what_others_add, resets_first, resolve_written_store)
 from ..orm.index import function_qualname
 from .project import GRAPH, project_findings, record_write
 
@@ -67,8 +67,9 @@ RULE = Rule(
             " built per request or kept elsewhere than a module-level name (`app.extensions[...]`), instance attributes"
             " another method rebinds (a private loader only `__init__` calls, `self._data = json.load(f)` in"
             " `_load()`, is part of `__init__`: the copy is loaded once and then edited, and that is reported), get-or-"
-            "create tables on an instance (`if k in self._items: return ...; self._items[k] = v`: taken as a memo"
-            " cache), instances of classes named for a cache, dataclass/pydantic fields,"
+            "create tables on an instance (`if k in self._items: return ...; self._items[k] = v`) that the class"
+            " never lists (taken as a memo cache; one it lists with `keys()`/`values()`/`items()`, a loop or"
+            " `list()` is a table of records and is reported), instances of classes named for a cache, dataclass/pydantic fields,"
             " annotated attributes of classes with a base (they may be model fields), calls through inherited"
             " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
             " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
@@ -94,7 +95,8 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     if function is None:
         return  # module level: import time
     store = resolve_written_store(target, ctx)
-    if store is None or is_memo_cache(function, store.key, ctx) \
+    if store is None or is_memo_cache(function, store.key, ctx) and not (
+            store.kind == "instance" and is_enumerated_store(store.key, ctx)) \
             or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx) \
             or keeps_running_tasks(function, store.key, ctx):
         return
