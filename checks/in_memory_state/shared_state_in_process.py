@@ -28,13 +28,16 @@ RULE = Rule(
             "Flags a write - item assignment, `del X[k]`, `append/add/update/setdefault/pop/clear/...` - to a"
             " module-level `dict`/`list`/`set`/`defaultdict`/`OrderedDict`/`Counter`/`deque` (or a literal, or a"
             " class attribute holding one, or an attribute `__init__` binds to one - `self.secrets = {}` - on a class"
-            " the project keeps a module-level instance of: `storage = Storage()`) from code that runs per request"
+            " the project keeps a module-level instance of: `storage = Storage()`, or that an app factory builds"
+            " next to the app: `svc = Svc()` beside `app = Flask(__name__)` in `create_app()`) from code that runs"
+            " per request"
             " or per job: a Flask/FastAPI/Starlette/"
             "Quart/Sanic/aiohttp route, a Django function view or a method of a class-based view (Django, DRF),"
             " a Channels consumer, a request hook (`before_request`, `@app.middleware`), a middleware's `dispatch`/"
             "`__call__`, a Celery/RQ/Dramatiq/Huey task, or a function any of them calls - in the same module or"
             " in another module of the project (`sessions.create_session()` called from `routes.py`, a method of a"
-            " module-level instance, a function passed as `Thread(target=...)`/`Depends(...)`, a method called on"
+            " module-level instance, a route defined inside `create_app()` or `register_routes(app)`, a function"
+            " passed as `Thread(target=...)`/`Depends(...)`, a method called on"
             " an injected collaborator `self.store.hit()` when at most three project classes define it). A class"
             " attribute counts when it is a `ClassVar` or sits in a plain class (no decorator, no base); a write"
             " through an entry alias (`history = D[k]; history.append(m)`) counts. Aliases of the framework imports"
@@ -104,7 +107,7 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     first = ctx.memo(("gap101-first", id(function), store.key), lambda: node)
     if first is not node:
         return
-    scope = {"class": "class attribute", "instance": "module-level instance's"}.get(store.kind, "module-level")
+    scope = {"class": "class attribute", "instance": "process-wide instance's"}.get(store.kind, "module-level")
     name = getattr(function, "name", "<lambda>")
     message = (
         f"{name}() writes to the {scope} {store.container} `{store.name}` from {{where}}: every worker"

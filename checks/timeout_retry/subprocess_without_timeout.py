@@ -29,7 +29,8 @@ RULE = Rule(
             " without `timeout=` on a `subprocess.Popen` held in a variable, a `with` block or `self.<attr>` -"
             " but only in code that runs per request or per job (routes, views, view methods, Celery/RQ/Dramatiq"
             " tasks, and the project functions they call, in the same module or another one - also methods of a"
-            " module-level instance, `executor.submit(fn)` / `Thread(target=fn)` targets, and modules imported by"
+            " module-level instance or of one an app factory builds, routes defined inside `create_app()`,"
+            " `executor.submit(fn)` / `Thread(target=fn)` targets, and modules imported by"
             " their top-level name from the app's own folder). Aliases are resolved."
         ),
         why=(
