@@ -45,7 +45,8 @@ RULE = Rule(
             " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported; so do"
             " the items of one row's SQLAlchemy collection (`for item in bundle.items: item.evidence` with `bundle`"
             " from `Bundle.query.get_or_404()`, `session.get(Bundle, pk)` or `db.get_or_404()`, or `self.items` in a"
-            " model method) when the item's relationship is lazy. Rows"
+            " model method) when the item's relationship is lazy, and a `lazy=\"dynamic\"` (or `write_only`)"
+            " relationship queried per row (`row.ratings.count()`, `row.ratings.filter_by(...).first()`). Rows"
             " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
             " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
             " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
@@ -74,7 +75,8 @@ RULE = Rule(
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions other than a same-class method or a module"
-            " function with one `return`, one SQLAlchemy row fetched with `.options(...)` (its loading is taken"
+            " function with one `return`, model methods that query a dynamic relationship (`row.average_rating()`),"
+            " appends to one (queued for the flush), one SQLAlchemy row fetched with `.options(...)` (its loading is taken"
             " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the session"
             " already), admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
@@ -458,6 +460,7 @@ def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
     return None
 
 
+SA_COLLECTION_WRITES = frozenset({"append", "remove", "extend", "add", "add_all"})
 SA_ONE_ROW = frozenset({"get", "get_or_404", "first", "first_or_404", "one", "one_or_none", "one_or_404",
                         "scalar_one", "scalar_one_or_none"})
 
@@ -912,6 +915,13 @@ def _message(use: dict, model: dict, field: list, name: str) -> str | None:
     attr, var = use["attr"], use["var"]
     where = use.get("where") or f"the loop on line {use['loop_line']} over {use['label']}"
     loaded = _covered(attr, use["selected"]) or _covered(attr, use["prefetched"])
+    if kind.startswith("sa:") and kind[3:] in ("dynamic", "write_only"):
+        method = use["next"]
+        if not use["method"] or method in SA_COLLECTION_WRITES:
+            return None  # `row.items.append(x)` queues an INSERT for the flush; a bare read queries nothing yet
+        return (f"`{var}.{attr}.{method}()` runs one query per {name} in {where} (a lazy=\"{kind[3:]}\" relationship"
+                f" is a query, never loaded with the row); compute it for all rows in one query (`group_by` the"
+                f" foreign key) or make the relationship loadable and use `selectinload({name}.{attr})`")
     if kind.startswith("sa:"):
         if kind[3:] not in ("select", "True") or _covered(attr, use["prefetched"]):
             return None
