@@ -44,7 +44,9 @@ RULE = Rule(
             " are resolved. A module with an `if __name__ == \"__main__\":` block is still service code when it"
             " defines handlers or the block starts a server (`app.run(debug=True)`, `uvicorn.run(app)`). One"
             " finding per container per function, where the state is filled: a function that only removes entries"
-            " another function adds is not reported."
+            " another function adds is not reported. Writes to a Flask/Quart app's settings from the same code"
+            " (`current_app.config[\"THRESHOLD\"] = x`, `app.config.update(...)`: a reload or settings endpoint)"
+            " are reported too."
         ),
         why=(
             "Production runs several worker processes (gunicorn, uvicorn workers, Celery prefork) and restarts"
@@ -75,7 +77,9 @@ RULE = Rule(
             " `list()` is a table of records and is reported), instances of classes named for a cache, dataclass/pydantic fields,"
             " annotated attributes of classes with a base (they may be model fields), calls through inherited"
             " methods, parameters or re-exports the project join cannot resolve, method names defined by more than"
-            " three project classes, tests and real scripts (a `__main__` block with no handlers and no server)."
+            " three project classes, app settings set at import time or in the app factory, `config.setdefault()`"
+            " (a default, or a per-app holder fetched), the `config` of"
+            " anything but the Flask/Quart app, tests and real scripts (a `__main__` block with no handlers and no server)."
             " Precision is medium: on mature code most writes the rule sees fill a table with the same content in"
             " every worker - routes or field names copied from configuration or the app registry on first use, a"
             " cache pruned by expiry right after the write - which the code does not mark; in generated code the"
@@ -98,6 +102,9 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     if function is None:
         return  # module level: import time
     store = resolve_written_store(target, ctx)
+    if store is None and not _is_setdefault(node) and _is_app_config(target, function, ctx):
+        yield from _config_write(node, target, function, ctx)
+        return
     if store is None or is_memo_cache(function, store.key, ctx) and not (
             store.kind == "instance" and is_enumerated_store(store.key, ctx)) \
             or only_evicts_what_others_add(function, store.key, ctx) or resets_first(function, store.key, ctx) \
@@ -122,6 +129,57 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
         if qualname is not None:
             record_write(RULE, function, node, message, ctx, instance_of=qualname)
         return
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        return
+    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
+    yield ctx.finding(RULE, node, message.format(where=where))
+
+
+FLASK_APPS = frozenset({"flask.Flask", "quart.Quart"})
+FLASK_CURRENT_APPS = frozenset({"flask.current_app", "quart.current_app"})
+
+
+def _is_setdefault(node: ast.AST) -> bool:
+    """`current_app.config.setdefault("_store", {})`: a default filled once, or a per-app holder fetched - not
+    a setting changed."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setdefault"
+
+
+def _is_app_config(target: ast.AST, function: ast.AST, ctx: ModuleContext) -> bool:
+    """`current_app.config`, or `app.config` with `app = Flask(...)` in the module or in the factory around."""
+    if not (isinstance(target, ast.Attribute) and target.attr == "config" and isinstance(target.value, ast.Name)):
+        return False
+    if ctx.qualified_name(target.value) in FLASK_CURRENT_APPS:
+        return True
+    name = target.value.id
+    scopes: list[ast.AST] = []
+    current: ast.AST | None = function
+    while current is not None:
+        scopes.append(current)
+        current = ctx.enclosing_function(current)
+    scopes.append(ctx.tree)
+    for scope in scopes:
+        for stmt in ctx.bindings(scope).get(name, ()):
+            value = getattr(stmt, "value", None)
+            if isinstance(value, ast.Call) and ctx.qualified_name(value.func) in FLASK_APPS:
+                return True
+    return False
+
+
+def _config_write(node: ast.AST, target: ast.AST, function: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
+    """`current_app.config["THRESHOLD"] = x` in request code: a setting changed in one worker only."""
+    first = ctx.memo(("gap101-config", id(function)), lambda: node)
+    if first is not node:
+        return
+    name = getattr(function, "name", "<lambda>")
+    spelled = ast.unparse(target)
+    message = (
+        f"{name}() changes the app's settings (`{spelled}`) from {{where}}: only the worker process that served"
+        " this request sees the new value, the others keep the old one, and a restart loses it; keep runtime"
+        " settings in the database or Redis and read them from there"
+    )
     kind = request_reachable(function, ctx)
     if kind is None:
         record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
