@@ -46,7 +46,9 @@ RULE = Rule(
             " the items of one row's SQLAlchemy collection (`for item in bundle.items: item.evidence` with `bundle`"
             " from `Bundle.query.get_or_404()`, `session.get(Bundle, pk)` or `db.get_or_404()`, or `self.items` in a"
             " model method) when the item's relationship is lazy, and a `lazy=\"dynamic\"` (or `write_only`)"
-            " relationship queried per row (`row.ratings.count()`, `row.ratings.filter_by(...).first()`). Rows"
+            " relationship queried per row (`row.ratings.count()`, `row.ratings.filter_by(...).first()`), and a"
+            " model method called per row (`[o.to_dict() for o in orders]`) that reads a lazy SQLAlchemy"
+            " relationship on `self` the query does not load. Rows"
             " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
             " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
             " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
@@ -76,6 +78,7 @@ RULE = Rule(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions other than a same-class method or a module"
             " function with one `return`, model methods that query a dynamic relationship (`row.average_rating()`),"
+            " decorated or inherited model methods and Django model methods (helpers that query are GAP301's),"
             " appends to one (queued for the flush), one SQLAlchemy row fetched with `.options(...)` (its loading is taken"
             " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the session"
             " already), admin changelists whose `get_queryset()` is not"
@@ -460,6 +463,7 @@ def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
     return None
 
 
+CALLED = "()"  # the `next` of a `row.method()` use
 SA_COLLECTION_WRITES = frozenset({"append", "remove", "extend", "add", "add_all"})
 SA_ONE_ROW = frozenset({"get", "get_or_404", "first", "first_or_404", "one", "one_or_none", "one_or_404",
                         "scalar_one", "scalar_one_or_none"})
@@ -565,6 +569,8 @@ def _attribute_uses(var: str, body: list[ast.AST], in_loop: bool = True) -> list
             after = parent.attr
             grand = parents.get(id(parent))
             method = isinstance(grand, ast.Call) and grand.func is parent
+        elif isinstance(parent, ast.Call) and parent.func is node:
+            after = CALLED  # `row.to_dict()`: a model method, which may read the row's relationships
         elif isinstance(parent, (ast.Assign, ast.AugAssign)) and node in getattr(parent, "targets", ()):
             continue
         key = (node.attr, after)
@@ -848,12 +854,29 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             use = {**use, "select_all": True}  # the admin changelist's automatic select_related()
         field = known.fields[model["q"]].get(use["attr"])
         name = model["name"] if len(rows) == 1 else "row"
-        message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
-            if field is not None else None
+        if use["next"] == CALLED:
+            message = _method_message(use, model, name, known) if field is None else None
+        else:
+            message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
+                if field is not None else None
         if message is None:
             return None  # one of the possible row models does not lazy-load it: stay silent
         messages.append(message)
     return messages[0] if messages else None
+
+
+def _method_message(use: dict, model: dict, name: str, known: ModelIndex) -> str | None:
+    """`row.to_dict()` per row, when the model's method reads a lazily loaded relationship on `self` that the
+    query did not load."""
+    for relation in model.get("self_reads", {}).get(use["attr"], ()):
+        field = known.fields[model["q"]].get(relation) or ["", ""]
+        if field[0] not in ("sa:select", "sa:True") or _covered(relation, use["prefetched"]) \
+                or _covered(relation, use["selected"]) or use["select_all"]:
+            continue
+        where = use.get("where") or f"the loop on line {use['loop_line']} over {use['label']}"
+        return (f"`{use['var']}.{use['attr']}()` reads `self.{relation}`, a lazy relationship: one SELECT per {name}"
+                f" in {where}; load it with the query: `.options(selectinload({name}.{relation}))`")
+    return None
 
 
 def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
