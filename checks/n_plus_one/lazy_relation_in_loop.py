@@ -78,11 +78,11 @@ RULE = Rule(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions other than a same-class method or a module"
             " function with one `return`, model methods that query a dynamic relationship (`row.average_rating()`),"
-            " decorated or inherited model methods and Django model methods (helpers that query are GAP301's),"
+            " decorated or inherited model methods and Django model methods (functions that query are GAP301's),"
             " appends to one (queued for the flush), one SQLAlchemy row fetched with `.options(...)` (its loading is"
             " taken"
-            " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the session"
-            " already), admin changelists whose `get_queryset()` is not"
+            " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the identity"
+            " map already), admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
             " `get_list_display()`, feeds whose `items()` has several returns, the foreign key back to the owner of a"
             " reverse manager (`for line in order.lines.all(): line.order`: Django fills it), reads inside a"
@@ -891,7 +891,7 @@ def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
         field = known.fields[model["q"]].get(use["attr"])
         if field and field[0].startswith("sa:") and owner is not None and \
                 owner["q"] in {target["q"] for target in known.targets(field[1], model)}:
-            return True  # `for item in bundle.items: item.bundle`: the owner, already in the session
+            return True  # `for item in bundle.items: item.bundle`: the owner, already in the identity map
         if not field or field[0] != "fk" or not (field[2] == via if field[2] else
                                                  via == f"{model['name'].lower()}_set"):
             continue

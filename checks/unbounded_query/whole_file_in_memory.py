@@ -69,7 +69,7 @@ RULE = Rule(
             " (streamed to disk), CSV readers over text already in memory (`io.StringIO(data)`: the read that"
             " produced `data` is the place to look), an unannotated parameter a handler passes an upload to"
             " (`save_dataset(request.files[\"f\"])` read in another function), and files read whole with `f.read()` /"
-            " `readlines()`. pandas reads in scripts, CLIs, notebooks and helpers no handler reaches (analysis code"
+            " `readlines()`. pandas reads in scripts, CLIs, notebooks and functions no handler reaches (analysis code"
             " is meant to load the data), over `io.StringIO`/`BytesIO` text, in a function that reads a size"
             " (`.size`, `content_length`, `st_size`), and `read_parquet` / `read_sql` (SQL is GAP201's). Zip"
             " archives of `writestr()` entries (generated content), archives written to a temporary file, and"
@@ -146,7 +146,7 @@ def _whole_frame(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if kind is None:
         if not is_test_or_script(ctx):
             defer(RULE, call, ctx, f"{label} loads the whole file into one DataFrame, and the {{where}} {{via}}()"
-                                   f" calls this helper: nothing bounds the rows{tail}")
+                                   f" calls this function: nothing bounds the rows{tail}")
         return
     where = "background task" if kind == "task" else "request handler"
     yield ctx.finding(RULE, call, f"{label} loads the whole file into one DataFrame in this {where}: nothing"
@@ -174,7 +174,7 @@ def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Findin
     if kind is None:
         if not is_test_or_script(ctx):
             defer(RULE, call, ctx, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO), and"
-                                   f" the {{where}} {{via}}() calls this helper{tail}")
+                                   f" the {{where}} {{via}}() calls this function{tail}")
         return
     where = "background task" if kind == "task" else "request handler"
     yield ctx.finding(RULE, call, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO) in"
@@ -204,8 +204,8 @@ def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleConte
 
 
 @RULE.on_project
-def helpers_of_handlers(index: ProjectIndex) -> Iterator[Finding]:
-    """A pandas read in a helper of another module that a handler or task calls."""
+def reached_from_handlers(index: ProjectIndex) -> Iterator[Finding]:
+    """A read in a function of another module that a handler or task calls."""
     yield from pending_findings(index, RULE)
 
 
