@@ -106,6 +106,11 @@ def reached(index: "ProjectIndex") -> dict[str, tuple[str, str]]:
         if data["q"] not in found:
             found[data["q"]] = (data["root"], data["q"])
             work.append(data["q"])
+    for _, data in index.facts("ims-graph"):  # routes defined inside `create_app()`: `mod.create_app.<locals>.put`
+        for qualname, (kind, _) in data.get("functions", {}).items():
+            if kind and ".<locals>." in qualname and qualname not in found:
+                found[qualname] = (kind, qualname)
+                work.append(qualname)
     while work:
         qualname = work.pop()
         origin = found[qualname]

@@ -114,8 +114,10 @@ def instance_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, as
                 table[target.attr] = node
         if not table:
             return table  # most classes: nothing to look for in the other methods
+        loaders = _init_only_loaders(cls, init)
         for method in cls.body:
-            if method is init or not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if method is init or not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                    or method.name in loaders:
                 continue
             for node in ast.walk(method):
                 targets = node.targets if isinstance(node, ast.Assign) else \
@@ -127,6 +129,30 @@ def instance_containers(cls: ast.ClassDef, ctx: "ModuleContext") -> dict[str, as
         return table
 
     return ctx.memo(("instance-containers", id(cls)), compute)
+
+
+def _init_only_loaders(cls: ast.ClassDef, init: ast.FunctionDef) -> frozenset[str]:
+    """Private methods only `__init__` runs (`self._load()`, also through each other): `self._data =
+    json.load(f)` there fills the container once at start, as `__init__` does, and is no reset. A method
+    named anywhere else in the class, or public (another module may call it per request), is not one."""
+    methods = {s.name: s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    callers: dict[str, set[str]] = {}
+    for name, method in methods.items():
+        for node in ast.walk(method):
+            if isinstance(node, ast.Attribute) and node.attr in methods and node.attr != name:
+                is_self_call = isinstance(node.value, ast.Name) and node.value.id == "self"
+                callers.setdefault(node.attr, set()).add(name if is_self_call else "")
+    loaders: set[str] = set()
+    frontier = ["__init__"]
+    while frontier:
+        current = frontier.pop()
+        for name, seen_in in callers.items():
+            if name in loaders or not name.startswith("_") or name.startswith("__") or current not in seen_in:
+                continue
+            if seen_in <= loaders | {"__init__"} | {current}:
+                loaders.add(name)
+                frontier.append(name)
+    return frozenset(loaders)
 
 
 PLAIN_BASES = frozenset({"object", "ABC", "abc.ABC", "Generic"})

@@ -170,6 +170,36 @@ def is_memo_cache(function: ast.AST, key: str, ctx: "ModuleContext") -> bool:
     return usage.reads and usage.stores_by_key
 
 
+ENUMERATING_METHODS = frozenset({"keys", "values", "items"})
+
+
+def is_enumerated_store(key: str, ctx: "ModuleContext") -> bool:
+    """The container is listed somewhere in the file (`self._indexes.keys()`, `for k in self._items`,
+    `list(self._items)`): a table of records the code enumerates, not a memo cache, which is only looked up by
+    key. Eviction sweeps (`for k in list(C): del C[k]`) list it too, so only instance containers use this."""
+
+    def compute() -> frozenset[str]:
+        keys: set[str] = set()
+        for node in ctx.nodes:
+            target: ast.AST | None = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in ENUMERATING_METHODS and not node.args:
+                target = node.func.value
+            elif isinstance(node, (ast.For, ast.comprehension)):
+                target = node.iter
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("list", "sorted", "tuple", "set") and len(node.args) == 1:
+                target = node.args[0]
+            if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                    and target.value.id == "self":
+                found = _store_key_of(target, ctx)
+                if found:
+                    keys.add(found)
+        return frozenset(keys)
+
+    return key in ctx.memo(("enumerated-containers",), compute)
+
+
 def _is_eviction(node: ast.AST) -> bool:
     if isinstance(node, ast.Subscript):
         return isinstance(node.ctx, ast.Del)

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Iterator
 from ...analyzer.model import OWNER
 from ..orm.index import PROJECT_INDEX, callee_qualname, function_qualname
 from ..reach import suffix_resolver
-from ..scopes import REGISTRATION_ATTRS, REGISTRATION_CALLS, is_test_module, request_reachable
+from ..scopes import (REGISTRATION_ATTRS, REGISTRATION_CALLS, WEB_APP_CONSTRUCTORS, is_test_module,
+                      request_reachable)
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -64,6 +65,11 @@ def _index_graph(node: ast.Module, ctx: "ModuleContext") -> None:
         kind = request_reachable(function, ctx)
         calls = _calls(function, ctx)
         if kind or calls:
+            functions[qualname] = [kind, calls]
+    for nested, qualname in _nested_handlers(ctx):
+        kind = request_reachable(nested, ctx)
+        calls = _calls(nested, ctx, [n for n in ast.walk(nested) if isinstance(n, ast.Call)])
+        if kind and calls:
             functions[qualname] = [kind, calls]
     instances = _instances(ctx)
     registered = _registered(ctx)
@@ -104,10 +110,61 @@ def _module_defs(ctx: "ModuleContext") -> frozenset[str]:
         s.name for s in ctx.tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))))
 
 
-def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
+def _nested_handlers(ctx: "ModuleContext") -> Iterator[tuple[FunctionNode, str]]:
+    """Handlers defined inside a top-level function - the routes of `create_app()` or `register_routes(app)` -
+    with the qualname the graph knows them by (`mod.create_app.<locals>.put`): nobody calls them by name, but
+    they run per request and what they call runs with them."""
+    for node in _module_pass(ctx)[1]:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or function_qualname(node, ctx) is not None:
+            continue
+        outer = owner_qualname(ctx.enclosing_function(node), ctx)
+        if outer is not None:
+            yield node, f"{outer}.<locals>.{node.name}"
+
+
+def _top_function(node: ast.AST, ctx: "ModuleContext") -> FunctionNode | None:
+    current = node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else ctx.enclosing_function(node)
+    while current is not None and not isinstance(ctx.parent(current), (ast.Module, ast.ClassDef)):
+        current = ctx.enclosing_function(current)
+    return current if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+
+
+def factory_instances(function: FunctionNode | None, ctx: "ModuleContext") -> dict[str, str]:
+    """`svc = Svc()` in the body of an app factory - a top-level function that builds the Flask/FastAPI/...
+    app (`app = Flask(__name__)`) - by local name -> class qualname: one instance per process, which the routes
+    the factory defines share as they would a module-level one."""
+    if function is None or not isinstance(ctx.parent(function), ast.Module):
+        return {}
+
+    def compute() -> dict[str, str]:
+        builds_app = False
+        table: dict[str, str] = {}
+        for stmt in function.body:
+            if not (isinstance(stmt, (ast.Assign, ast.AnnAssign)) and isinstance(stmt.value, ast.Call)):
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            func = stmt.value.func
+            qualified = ctx.qualified_name(func) or ""
+            if qualified in WEB_APP_CONSTRUCTORS:
+                builds_app = True
+                continue
+            cls = f"{_module(ctx)}.{func.id}" if isinstance(func, ast.Name) and func.id in ctx.module_names \
+                else qualified
+            if not cls or cls.startswith("builtins.") or not cls.rsplit(".", 1)[-1][:1].isupper():
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    table[target.id] = cls
+        return table if builds_app else {}
+
+    return ctx.memo(("ims-factory-instances", id(function)), compute)
+
+
+def _calls(function: FunctionNode, ctx: "ModuleContext", nodes: list[ast.Call] | None = None) -> list[str]:
     """Project functions `function` (and the closures in it) may call, by qualname, in source order."""
     found: list[str] = []
     seen: set[str] = set()
+    local_instances = factory_instances(_top_function(function, ctx), ctx)
 
     def add(name: str | None) -> None:
         if name and name not in seen and len(found) < MAX_CALLS:
@@ -118,8 +175,11 @@ def _calls(function: FunctionNode, ctx: "ModuleContext") -> list[str]:
     # `user=Depends(get_current_user)`, which runs `get_current_user` per request.
     defaults = [d for d in [*function.args.defaults, *function.args.kw_defaults] if d is not None]
     in_defaults = [n for part in defaults for n in ast.walk(part) if isinstance(n, ast.Call)]
-    for node in [*in_defaults, *_calls_by_function(ctx).get(id(function), ())]:
+    for node in [*in_defaults, *(_calls_by_function(ctx).get(id(function), ()) if nodes is None else nodes)]:
         add(callee_qualname(node, ctx))
+        if local_instances and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
+                and node.func.value.id in local_instances:
+            add(f"{local_instances[node.func.value.id]}.{node.func.attr}")  # `svc.add()`, the factory's instance
         if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) \
                 and node.func.value.id in ctx.module_names and node.func.value.id not in ("self", "cls"):
             add(f"{_module(ctx)}.{node.func.value.id}.{node.func.attr}")  # `manager.connect()`, a module instance
@@ -185,6 +245,10 @@ def _instances(ctx: "ModuleContext") -> dict[str, str]:
         for target in targets:
             if isinstance(target, ast.Name):
                 table[f"{_module(ctx)}.{target.id}"] = cls
+    for stmt in ctx.tree.body:  # instances an app factory builds once per process: singletons too
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for name, cls in factory_instances(stmt, ctx).items():
+                table[f"{_module(ctx)}.{stmt.name}.<locals>.{name}"] = cls
     return table
 
 

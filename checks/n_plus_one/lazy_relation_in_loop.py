@@ -42,7 +42,13 @@ RULE = Rule(
             " declared under `if` from star-imported abstract bases) are followed. Loops over the rows of one"
             " object's relation count too (`for line in self.lines.all()` in a model method, `order.lines.all()`"
             " with `order` from `.get()`, an annotated parameter, or named after the model): the related model"
-            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported. Rows"
+            " comes from the relation; link writes (`row.tags.add/remove/set/clear()`) per row are reported; so do"
+            " the items of one row's SQLAlchemy collection (`for item in bundle.items: item.evidence` with `bundle`"
+            " from `Bundle.query.get_or_404()`, `session.get(Bundle, pk)` or `db.get_or_404()`, or `self.items` in a"
+            " model method) when the item's relationship is lazy, and a `lazy=\"dynamic\"` (or `write_only`)"
+            " relationship queried per row (`row.ratings.count()`, `row.ratings.filter_by(...).first()`), and a"
+            " model method called per row (`[o.to_dict() for o in orders]`) that reads a lazy SQLAlchemy"
+            " relationship on `self` the query does not load. Rows"
             " of a queryset a module function returns (`_published().filter(...)`), of an SQLAlchemy `.all()`"
             " list (`users = db.query(User).all()`) and SQLModel `Relationship()`s read after `session.exec()`"
             " count. Methods Django calls once per row count like a loop body: a syndication `Feed`'s"
@@ -71,7 +77,12 @@ RULE = Rule(
         not_caught=(
             "Querysets whose model is not declared in the scanned project (third-party models), querysets"
             " passed in as parameters or returned by functions other than a same-class method or a module"
-            " function with one `return`, admin changelists whose `get_queryset()` is not"
+            " function with one `return`, model methods that query a dynamic relationship (`row.average_rating()`),"
+            " decorated or inherited model methods and Django model methods (functions that query are GAP301's),"
+            " appends to one (queued for the flush), one SQLAlchemy row fetched with `.options(...)` (its loading is"
+            " taken"
+            " as chosen) or by another function, the item's way back to its owner (`item.bundle`, in the identity"
+            " map already), admin changelists whose `get_queryset()` is not"
             " `super().get_queryset(request)...` with one `return`, admin methods named only in"
             " `get_list_display()`, feeds whose `items()` has several returns, the foreign key back to the owner of a"
             " reverse manager (`for line in order.lines.all(): line.order`: Django fills it), reads inside a"
@@ -148,14 +159,20 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
         framework, label, methods, names = chain.framework, chain.label, chain.methods, chain.names
     else:
         related = related_chain(iterable, ctx)
-        if related is None:
+        owned = _sa_collection(iterable, ctx) if related is None else None
+        if related is None and owned is None:
             _record_unknown_rows(iterable, target.id, body, line, ctx)
             return
-        # `for line in order.lines.all()`: the rows of a relation; the join finds the related model
-        model, via = _owner(related.receiver, ctx), related.relation
-        if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
-            model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
-        framework, label, methods, names = "django", related.label, related.methods, related.names
+        if owned is not None:
+            # `for item in bundle.items`: one row's SQLAlchemy collection; the join confirms the relationship
+            model, via = owned
+            framework, label, methods, names = "sqlalchemy", f"`{ast.unparse(iterable)}`", (), ()
+        else:
+            # `for line in order.lines.all()`: the rows of a relation; the join finds the related model
+            model, via = _owner(related.receiver, ctx), related.relation
+            if model is None:  # the receiver's spelling (`basket_line`) narrows which models own the relation
+                model = [None, None, (ctx.dotted_name(related.receiver) or "").rsplit(".", 1)[-1]]
+            framework, label, methods, names = "django", related.label, related.methods, related.names
     selected, prefetched, select_all = loaded_relations(methods, _rebinding_calls(names, iterable, ctx)
                                                         + list(extra or ()), ctx)
     uses = _attribute_uses(target.id, body, in_loop=isinstance(loop, (ast.For, ast.AsyncFor)))
@@ -447,6 +464,48 @@ def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
     return None
 
 
+CALLED = "()"  # the `next` of a `row.method()` use
+SA_COLLECTION_WRITES = frozenset({"append", "remove", "extend", "add", "add_all"})
+SA_ONE_ROW = frozenset({"get", "get_or_404", "first", "first_or_404", "one", "one_or_none", "one_or_404",
+                        "scalar_one", "scalar_one_or_none"})
+
+
+def _sa_collection(iterable: ast.AST, ctx: ModuleContext) -> tuple[list[str], str] | None:
+    """`self.items` in a model method, or `bundle.items` with `bundle = Bundle.query.get_or_404(id)` (also
+    `session.get(Bundle, id)`, `db.get_or_404(Bundle, id)`, `.filter(...).first()`, an annotated parameter):
+    ([qualified name, class name], relation) of one object's collection, iterated without a query call. The join
+    keeps it only when the model's relationship of that name is SQLAlchemy's."""
+    if not isinstance(iterable, ast.Attribute) or not isinstance(iterable.value, ast.Name) or \
+            iterable.attr.startswith("_") or iterable.attr[:1].isupper():
+        return None
+    receiver = iterable.value
+    model = _owner(receiver, ctx)
+    if model is None and receiver.id not in ("self", "cls"):
+        model = _sa_single_row(ctx.value_of(receiver), ctx)
+    return (model, iterable.attr) if model is not None else None
+
+
+def _sa_single_row(value: ast.AST | None, ctx: ModuleContext) -> list[str] | None:
+    """The model of one row a SQLAlchemy / Flask-SQLAlchemy call returns: `M.query...get_or_404()`,
+    `session.get(M, pk)`, `db.get_or_404(M, pk)`."""
+    if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Attribute) or \
+            value.func.attr not in SA_ONE_ROW:
+        return None
+    if value.func.attr in ("get", "get_or_404", "one_or_404") and value.args and isinstance(value.args[0], ast.Name) \
+            and value.args[0].id[:1].isupper() and len(value.args) >= 2:
+        model = value.args[0]  # `session.get(Bundle, bundle_id)`
+    else:
+        root, methods, _, _ = strip_chain(value)
+        if not (isinstance(root, ast.Attribute) and root.attr == "query" and isinstance(root.value, ast.Name)
+                and root.value.id[:1].isupper()) or any(name == "options" for name, _ in methods):
+            return None  # not a model's query, or one that chooses its loading (`.options(selectinload(...))`)
+        model = root.value  # `Bundle.query.get_or_404(bundle_id)`
+    qualified = ctx.resolve_name(model.id, model)
+    if qualified is None and model.id in ctx.module_names:
+        qualified = f"{ctx.module_name}.{model.id}" if ctx.module_name else model.id
+    return [qualified or model.id, model.id]
+
+
 def _model_names(chain: QueryChain, ctx: ModuleContext) -> list[str] | None:
     """[qualified name, class name] of the chain's model, when it is a class name we can resolve."""
     model = chain.model
@@ -511,6 +570,8 @@ def _attribute_uses(var: str, body: list[ast.AST], in_loop: bool = True) -> list
             after = parent.attr
             grand = parents.get(id(parent))
             method = isinstance(grand, ast.Call) and grand.func is parent
+        elif isinstance(parent, ast.Call) and parent.func is node:
+            after = CALLED  # `row.to_dict()`: a model method, which may read the row's relationships
         elif isinstance(parent, (ast.Assign, ast.AugAssign)) and node in getattr(parent, "targets", ()):
             continue
         key = (node.attr, after)
@@ -704,7 +765,8 @@ class ModelIndex:
             if model is None:
                 return []
             field = self.relation(model, relation)
-            return self.targets(field[1], model) if field and field[0] in ("manager", "m2m") else []
+            return self.targets(field[1], model) if field and (field[0] in ("manager", "m2m")
+                                                               or field[0].startswith("sa:")) else []
         if self._by_field is None:
             self._by_field = {}
             for q, fields in self.fields.items():
@@ -793,12 +855,29 @@ def _use_message(use: dict, known: ModelIndex) -> str | None:
             use = {**use, "select_all": True}  # the admin changelist's automatic select_related()
         field = known.fields[model["q"]].get(use["attr"])
         name = model["name"] if len(rows) == 1 else "row"
-        message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
-            if field is not None else None
+        if use["next"] == CALLED:
+            message = _method_message(use, model, name, known) if field is None else None
+        else:
+            message = (_message(use, model, field, name) or _second_hop(use, model, field, name, known)) \
+                if field is not None else None
         if message is None:
             return None  # one of the possible row models does not lazy-load it: stay silent
         messages.append(message)
     return messages[0] if messages else None
+
+
+def _method_message(use: dict, model: dict, name: str, known: ModelIndex) -> str | None:
+    """`row.to_dict()` per row, when the model's method reads a lazily loaded relationship on `self` that the
+    query did not load."""
+    for relation in model.get("self_reads", {}).get(use["attr"], ()):
+        field = known.fields[model["q"]].get(relation) or ["", ""]
+        if field[0] not in ("sa:select", "sa:True") or _covered(relation, use["prefetched"]) \
+                or _covered(relation, use["selected"]) or use["select_all"]:
+            continue
+        where = use.get("where") or f"the loop on line {use['loop_line']} over {use['label']}"
+        return (f"`{use['var']}.{use['attr']}()` reads `self.{relation}`, a lazy relationship: one SELECT per {name}"
+                f" in {where}; load it with the query: `.options(selectinload({name}.{relation}))`")
+    return None
 
 
 def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
@@ -810,6 +889,9 @@ def _points_back(use: dict, rows: list[dict], known: ModelIndex) -> bool:
     owner = known.find(*use["model"][:2]) if use.get("model") and use["model"][0] else None
     for model in rows:
         field = known.fields[model["q"]].get(use["attr"])
+        if field and field[0].startswith("sa:") and owner is not None and \
+                owner["q"] in {target["q"] for target in known.targets(field[1], model)}:
+            return True  # `for item in bundle.items: item.bundle`: the owner, already in the identity map
         if not field or field[0] != "fk" or not (field[2] == via if field[2] else
                                                  via == f"{model['name'].lower()}_set"):
             continue
@@ -857,6 +939,13 @@ def _message(use: dict, model: dict, field: list, name: str) -> str | None:
     attr, var = use["attr"], use["var"]
     where = use.get("where") or f"the loop on line {use['loop_line']} over {use['label']}"
     loaded = _covered(attr, use["selected"]) or _covered(attr, use["prefetched"])
+    if kind.startswith("sa:") and kind[3:] in ("dynamic", "write_only"):
+        method = use["next"]
+        if not use["method"] or method in SA_COLLECTION_WRITES:
+            return None  # `row.items.append(x)` queues an INSERT for the flush; a bare read queries nothing yet
+        return (f"`{var}.{attr}.{method}()` runs one query per {name} in {where} (a lazy=\"{kind[3:]}\" relationship"
+                f" is a query, never loaded with the row); compute it for all rows in one query (`group_by` the"
+                f" foreign key) or make the relationship loadable and use `selectinload({name}.{attr})`")
     if kind.startswith("sa:"):
         if kind[3:] not in ("select", "True") or _covered(attr, use["prefetched"]):
             return None

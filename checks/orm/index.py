@@ -9,7 +9,8 @@ index (`Rule(reads=...)`); none records it. The kinds:
   function that may be the project's own
 - `orm-model` {q, name, bases, abstract, fields: {attr: [kind, target, related_name]}, overrides?}: Django
   models and SQLAlchemy mapped classes (kind "sa:<lazy>" for `relationship()`, "mgr" for a custom manager;
-  `overrides` lists the class's own save/delete methods)
+  `overrides` lists the class's own save/delete methods; `self_reads` {method: [relationship]} the SQLAlchemy
+  relationships each plain method reads on `self`)
 
 (`orm-relation-use`, `item.attr` inside a loop over a queryset, is GAP302's own fact, recorded by that rule.)
 
@@ -485,14 +486,34 @@ def _model(cls: ast.ClassDef, ctx: "ModuleContext") -> bool:
             fields[name] = field
     if not fields and not django_base and not bases:
         return False
+    self_reads = _self_relation_reads(cls, fields)
     # A class with neither fields nor a Django base (`class Line(AbstractLine): pass`) may be a concrete model
     # whose fields are inherited: recorded too, the join keeps it only when one of its bases is a model.
     ctx.record("orm-model", {
         "q": f"{ctx.module_name}.{cls.name}" if ctx.module_name else cls.name, "name": cls.name,
         "bases": bases, "abstract": abstract, "fields": fields, "django": django_base,
         **({"overrides": hooks} if hooks else {}),
+        **({"self_reads": self_reads} if self_reads else {}),
     })
     return True
+
+
+def _self_relation_reads(cls: ast.ClassDef, fields: dict[str, list]) -> dict[str, list[str]]:
+    """method -> the SQLAlchemy relationships of this model it reads on `self` (`to_dict()` serialising
+    `self.items`): a call of the method per row loads them per row."""
+    relations = {name for name, field in fields.items() if field[0].startswith("sa:")}
+    if not relations:
+        return {}
+    table: dict[str, list[str]] = {}
+    for stmt in cls.body:
+        if not isinstance(stmt, ast.FunctionDef) or stmt.name.startswith("__") or stmt.decorator_list:
+            continue
+        read = sorted({node.attr for node in ast.walk(stmt) if isinstance(node, ast.Attribute)
+                       and node.attr in relations and isinstance(node.value, ast.Name) and node.value.id == "self"
+                       and isinstance(node.ctx, ast.Load)})
+        if read:
+            table[stmt.name] = read
+    return table
 
 
 def _is_manager(call: ast.Call) -> bool:

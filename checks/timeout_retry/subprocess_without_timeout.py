@@ -29,7 +29,8 @@ RULE = Rule(
             " without `timeout=` on a `subprocess.Popen` held in a variable, a `with` block or `self.<attr>` -"
             " but only in code that runs per request or per job (routes, views, view methods, Celery/RQ/Dramatiq"
             " tasks, and the project functions they call, in the same module or another one - also methods of a"
-            " module-level instance, `executor.submit(fn)` / `Thread(target=fn)` targets, and modules imported by"
+            " module-level instance or of one an app factory builds, routes defined inside `create_app()`,"
+            " `executor.submit(fn)` / `Thread(target=fn)` targets, and modules imported by"
             " their top-level name from the app's own folder). Aliases are resolved."
         ),
         why=(
@@ -50,7 +51,9 @@ RULE = Rule(
             " later, a method of an object passed in, a top-level import that several project modules could be),"
             " calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
             " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, and"
-            " `ping -c N` / `ping -n N`, which stops after its count of probes."
+            " `ping -c N` / `ping -n N`, which stops after its count of probes, and `communicate()` / `wait()` in the"
+            " `except TimeoutExpired:` handler right after `kill()` / `terminate()` of the same process (the"
+            " documented clean-up of a child that already had its timeout)."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#subprocess.run",),
     ),
@@ -69,7 +72,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     elif isinstance(call.func, ast.Attribute) and call.func.attr in POPEN_WAITS \
             and len(call.args) < (2 if call.func.attr == "communicate" else 1):  # timeout may be positional
         built = constructed_by(call.func.value, ctx)
-        if not built or built[0] not in POPEN_CONSTRUCTORS:
+        if not built or built[0] not in POPEN_CONSTRUCTORS or _reaps_after_kill(call, ctx):
             return
         label = f"Popen.{call.func.attr}()"
     else:
@@ -84,6 +87,20 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                                    " and handle subprocess.TimeoutExpired")
         return
     yield ctx.finding(RULE, call, message.format(where="background task" if kind == "task" else "request handler"))
+
+
+def _reaps_after_kill(call: ast.Call, ctx: ModuleContext) -> bool:
+    """`except TimeoutExpired: proc.kill(); proc.communicate()`: the documented way to collect a child that was
+    killed after its timeout - it has no more time to wait for."""
+    receiver = ast.unparse(call.func.value)  # type: ignore[attr-defined]
+    for ancestor in ctx.ancestors(call):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            return False
+        if isinstance(ancestor, ast.ExceptHandler):
+            return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                       and node.func.attr in ("kill", "terminate") and ast.unparse(node.func.value) == receiver
+                       and node.lineno <= call.lineno for node in ast.walk(ancestor))
+    return False
 
 
 def _sleeps_a_literal_time(call: ast.Call) -> bool:

@@ -6,8 +6,13 @@ from typing import Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
+from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
+from ..in_memory_state.project import GRAPH
 from ..orm.facts import call_name, is_test_or_migration, parameter_annotation
+from ..orm.index import FUNCTIONS
+from ..reach import defer, pending_findings, record_reach
+from ..scopes import is_test_or_script, request_reachable
 
 RULE = Rule(
     id="GAP204",
@@ -16,15 +21,21 @@ RULE = Rule(
     severity="warning",
     precision="medium",
     cwe="CWE-770",
-    summary="An uploaded file read whole with no size limit, or a CSV file loaded into one list",
+    reads=(FUNCTIONS, GRAPH),
+    summary="An uploaded file read whole with no size limit, or a CSV file loaded into one list or DataFrame",
     docs=Docs(
         what=(
             "Flags `await file.read()` / `file.file.read()` on a FastAPI or Starlette `UploadFile` parameter (or a"
             " parameter annotated as Werkzeug's `FileStorage` / Django's `UploadedFile`), and"
             " `request.files[...].read()` (Flask) / `request.FILES[...].read()` (Django) - also `.stream.read()`"
             " and each file of a `for f in request.files.getlist(...)` loop -, with no size argument,"
-            " in a function that never looks at the upload's size; and `list()` / `tuple()` / `sorted()` of a"
-            " `csv.reader` / `csv.DictReader` over an opened file."
+            " in a function that never looks at the upload's size; `list()` / `tuple()` / `sorted()` of a"
+            " `csv.reader` / `csv.DictReader` over an opened file; and, in code that runs per request or per job"
+            " (routes, views, tasks and the project functions they call, in another module too),"
+            " `pandas.read_csv/read_table/read_fwf/read_json/read_excel` with no `nrows=`, `chunksize=` or"
+            " `iterator=`: the whole file (often the upload just saved) becomes one DataFrame; and, in the same"
+            " code, `zf.write(path)` in a loop on a `zipfile.ZipFile` over an `io.BytesIO()` (an export that"
+            " compresses every file on disk into the worker's memory)."
         ),
         why=(
             "A read with no size returns the whole body as one bytes object: a 2 GB upload (or a thousand"
@@ -58,7 +69,11 @@ RULE = Rule(
             " (streamed to disk), CSV readers over text already in memory (`io.StringIO(data)`: the read that"
             " produced `data` is the place to look), an unannotated parameter a handler passes an upload to"
             " (`save_dataset(request.files[\"f\"])` read in another function), and files read whole with `f.read()` /"
-            " `readlines()`."
+            " `readlines()`. pandas reads in scripts, CLIs, notebooks and functions no handler reaches (analysis code"
+            " is meant to load the data), over `io.StringIO`/`BytesIO` text, in a function that reads a size"
+            " (`.size`, `content_length`, `st_size`), and `read_parquet` / `read_sql` (SQL is GAP201's). Zip"
+            " archives of `writestr()` entries (generated content), archives written to a temporary file, and"
+            " archives handed to the function as a parameter."
         ),
         references=(
             "https://fastapi.tiangolo.com/reference/uploadfile/",
@@ -73,6 +88,13 @@ UPLOAD_TYPES = frozenset({"fastapi.UploadFile", "fastapi.datastructures.UploadFi
                           "werkzeug.FileStorage", "django.core.files.uploadedfile.UploadedFile",
                           "django.core.files.uploadedfile.InMemoryUploadedFile"})
 CSV_READERS = frozenset({"csv.reader", "csv.DictReader"})
+# pandas readers that can stop early or stream (`nrows=`, `chunksize=`, `iterator=True`); read_parquet/read_sql
+# are not here (no row bound to suggest; SQL is GAP201's).
+PANDAS_READERS = frozenset({"pandas.read_csv", "pandas.read_table", "pandas.read_fwf", "pandas.read_json",
+                            "pandas.read_excel"})
+PANDAS_READERS_BY_NAME = frozenset(q.rsplit(".", 1)[-1] for q in PANDAS_READERS)
+FRAME_BOUNDS = ("nrows", "chunksize", "iterator")
+IN_MEMORY_FILES = frozenset({"io.StringIO", "io.BytesIO"})
 MATERIALISERS = frozenset({"builtins.list", "builtins.tuple", "builtins.sorted"})
 OPENERS = frozenset({"builtins.open", "io.open", "codecs.open", "gzip.open", "bz2.open", "lzma.open",
                      "io.TextIOWrapper"})
@@ -89,6 +111,10 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                 f"{upload}.read() reads the whole upload into memory and nothing in this code limits its size: one large file"
                 " takes the worker's memory; check the size first (or set a request size limit) and stream it in"
                 " chunks with read(CHUNK_SIZE)")
+    elif name in PANDAS_READERS_BY_NAME:
+        yield from _whole_frame(call, ctx)
+    elif name == "write" and isinstance(call.func, ast.Attribute) and call.args:
+        yield from _file_into_memory_zip(call, ctx)
     elif name in ("list", "tuple", "sorted") and isinstance(call.func, ast.Name) and call.args:
         reader = _csv_file_reader(call.args[0], ctx)
         if reader and ctx.qualified_name(call.func) in MATERIALISERS and \
@@ -98,6 +124,89 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
                 f"{name}({reader}) holds every row of the file in memory before the first is processed: fine for"
                 " a sample file, an out-of-memory kill for a large export; iterate the reader row by row (and"
                 " write in batches)")
+
+
+def _whole_frame(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    """`pd.read_csv(path)` in code that runs per request: the whole file becomes one DataFrame."""
+    qualified = ctx.qualified_name(call.func) or ""
+    if qualified not in PANDAS_READERS or any(call_keyword(call, k) for k in FRAME_BOUNDS) or \
+            any(k.arg is None for k in call.keywords) or not call.args and not call_keyword(call, "filepath_or_buffer"):
+        return
+    source = call.args[0] if call.args else call_keyword(call, "filepath_or_buffer")
+    if _in_memory_text(source, ctx):
+        return
+    function = ctx.enclosing_function(call)
+    if function is None or _checks_size_here(function) or \
+            ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        return
+    label = f"{ctx.dotted_name(call.func) or qualified}()"
+    tail = (" (a 500 MB CSV is several GB as a DataFrame), and every concurrent request holds its own copy; read"
+            " it in chunks (chunksize=), cap it (nrows=), or run the work as a background job")
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        if not is_test_or_script(ctx):
+            defer(RULE, call, ctx, f"{label} loads the whole file into one DataFrame, and the {{where}} {{via}}()"
+                                   f" calls this function: nothing bounds the rows{tail}")
+        return
+    where = "background task" if kind == "task" else "request handler"
+    yield ctx.finding(RULE, call, f"{label} loads the whole file into one DataFrame in this {where}: nothing"
+                                  f" bounds the rows{tail}")
+
+
+def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
+    """`zf.write(path)` in a loop, `zf` a `zipfile.ZipFile` over an `io.BytesIO()`, in code that runs per request:
+    every file of the export is compressed into the worker's memory before the first byte is sent."""
+    archive = call.func.value  # type: ignore[attr-defined]
+    if not isinstance(archive, ast.Name) or ctx.enclosing_loop(call) is None:
+        return
+    opened = ctx.value_of(archive)
+    if not (isinstance(opened, ast.Call) and ctx.qualified_name(opened.func) == "zipfile.ZipFile" and opened.args):
+        return
+    if not _in_memory_text(opened.args[0], ctx, ("io.BytesIO",)):
+        return
+    function = ctx.enclosing_function(call)
+    if function is None or ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        return
+    spelled = f"{archive.id}.write()"
+    tail = (" - the archive grows with every file until the worker runs out of memory; write it to a temporary file"
+            " (tempfile.TemporaryFile / SpooledTemporaryFile) and send that, or stream it")
+    kind = request_reachable(function, ctx)
+    if kind is None:
+        if not is_test_or_script(ctx):
+            defer(RULE, call, ctx, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO), and"
+                                   f" the {{where}} {{via}}() calls this function{tail}")
+        return
+    where = "background task" if kind == "task" else "request handler"
+    yield ctx.finding(RULE, call, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO) in"
+                                  f" this {where}{tail}")
+
+
+def _in_memory_text(source: ast.AST | None, ctx: ModuleContext,
+                    kinds: frozenset[str] | tuple[str, ...] = ()) -> bool:
+    """`io.StringIO(text)` / `io.BytesIO(data)` (inline or through a local): the bytes are in memory already, the
+    read that produced them is the place to look."""
+    if isinstance(source, ast.Name):
+        source = ctx.value_of(source) or source
+    return isinstance(source, ast.Call) and (ctx.qualified_name(source.func) or "") in (kinds or IN_MEMORY_FILES)
+
+
+def _checks_size_here(function: ast.AST) -> bool:
+    """The function reads a size (`upload.size`, `request.content_length`, `os.stat(p).st_size`): a limit may
+    apply. A module-level MAX_CONTENT_LENGTH caps the upload, not the DataFrame built from it."""
+    return any(isinstance(node, ast.Attribute) and node.attr in ("size", "content_length", "st_size")
+               for node in ast.walk(function))
+
+
+@RULE.on(ast.FunctionDef, ast.AsyncFunctionDef)
+def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    if not is_test_or_script(ctx):
+        record_reach(function, ctx)
+
+
+@RULE.on_project
+def reached_from_handlers(index: ProjectIndex) -> Iterator[Finding]:
+    """A read in a function of another module that a handler or task calls."""
+    yield from pending_findings(index, RULE)
 
 
 def _whole_upload_read(call: ast.Call, ctx: ModuleContext) -> str | None:
