@@ -1491,13 +1491,52 @@ def _external_type(handler: ast.ExceptHandler, ctx: "ModuleContext") -> str | No
     for element in handler_types(handler, ctx):
         name = ctx.qualified_name(element)
         if is_external_failure(name):
-            if name in TIMEOUT_ERRORS and _waits_on_local_state(handler, ctx):
+            if name in TIMEOUT_ERRORS and (_waits_on_local_state(handler, ctx) or _only_receives(handler, ctx)):
                 continue
+            if (name or "").endswith(".ProgrammingError") and _only_calls(handler, ctx, FETCHES):
+                continue  # psycopg: "the last operation didn't produce a result" - a statement without rows
             return name
     return None
 
 
-TIMEOUT_ERRORS = frozenset({"builtins.TimeoutError", "asyncio.TimeoutError", "asyncio.exceptions.TimeoutError"})
+# A listening or receiving socket with a timeout set: the timeout is the end of the wait (`sock.recvfrom(1024)`
+# until no more SSDP replies come), not a peer that is down. Only fetching rows, a psycopg ProgrammingError says
+# the statement returned none.
+RECEIVES = frozenset({"recv", "recvfrom", "recv_into", "recvfrom_into", "recvmsg", "accept"})
+FETCHES = frozenset({"fetchone", "fetchmany", "fetchall", "fetchwindow", "nextset"})
+
+
+def _only_receives(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """The `try` body receives on a socket (`recvfrom`, `accept`) and opens, sends or requests nothing."""
+    body = getattr(ctx.parent(handler), "body", [])
+    names = {_last_name(n.func) for stmt in body for n in ast.walk(stmt) if isinstance(n, ast.Call)}
+    return bool(names & RECEIVES) and not names & SOCKET_ACTIONS
+
+
+SOCKET_ACTIONS = frozenset({"connect", "connect_ex", "create_connection", "send", "sendall", "sendto", "sendmsg",
+                            "request", "urlopen", "get", "post", "put", "patch", "delete", "getaddrinfo"})
+
+
+def _only_calls(handler: ast.ExceptHandler, ctx: "ModuleContext", names: frozenset[str]) -> bool:
+    """Every call in the `try` body is one of `names` (or an argument of one): the body only receives, or only
+    fetches rows."""
+    body = getattr(ctx.parent(handler), "body", [])
+    calls = [n for stmt in body for n in ast.walk(stmt) if isinstance(n, ast.Call)]
+    return bool(calls) and any(_last_name(c.func) in names for c in calls) and all(
+        _last_name(c.func) in names or _inside_call_of(c, names, ctx) for c in calls)
+
+
+def _inside_call_of(call: ast.Call, names: frozenset[str], ctx: "ModuleContext") -> bool:
+    parent = ctx.parent(call)
+    while parent is not None and not isinstance(parent, ast.stmt):
+        if isinstance(parent, ast.Call) and _last_name(parent.func) in names:
+            return True
+        parent = ctx.parent(parent)
+    return False
+
+
+TIMEOUT_ERRORS = frozenset({"builtins.TimeoutError", "asyncio.TimeoutError", "asyncio.exceptions.TimeoutError",
+                            "socket.timeout"})
 LOCAL_WAITS = frozenset({"wait", "acquire", "join", "get", "put", "sleep"})
 
 
