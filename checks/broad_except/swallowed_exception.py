@@ -25,7 +25,7 @@ RULE = Rule(
             "Flags a bare `except:` or an `except Exception:` / `except BaseException:` handler (also inside a tuple,"
             " through an alias, or through a module-level tuple of exception types) that ends the failure: it"
             " neither re-raises (bare `raise`, `raise e`, `raise X from e`) nor keeps the traceback"
-            " (`logger.exception`, `exc_info=`, an error tracker) nor hands the error on, and instead passes,"
+            " (`logger.exception`, `exc_info=`, an error tracker, Twisted's `log.err` / `Failure()`) nor hands the error on, and instead passes,"
             " continues, returns a default, takes a fallback (the process-local dict, `return await"
             " call_next(request)`), answers with a canned or 5xx reply (`return jsonify(...), 500`,"
             " `raise HTTPException(502, ...)` without `from`), or logs one line without the traceback. Bare handlers"
