@@ -42,7 +42,7 @@ RULE = Rule(
         ),
         not_caught=(
             "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`,"
-            " or after an early `if _client: return _client`) - which build a client or connection once per"
+            " in the `else:` of `if _client is not None:`, or after an early `if _client: return _client`) - which build a client or connection once per"
             " process and are fine; globals named as a cache (`_health_cache = {...}`), a value each process may"
             " recompute (unbounded cache containers are GAP103); globals rebound by code no handler reaches"
             " through a call the project join"
@@ -93,7 +93,7 @@ def _names_a_cache(name: str) -> bool:
 
 def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:
     """`if X is None: X = make()` / `if not X:` - a once-per-process lazy singleton; also the early-return
-    spelling `if X: return X` followed by `X = make()`."""
+    spelling `if X: return X` followed by `X = make()`, and the `else:` of `if X is not None:`."""
     function = ctx.enclosing_function(stmt)
     if function is not None:
         for earlier in function.body:
@@ -102,11 +102,14 @@ def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:
             if isinstance(earlier, ast.If) and _tests_set(earlier.test, name) and earlier.body \
                     and isinstance(earlier.body[-1], ast.Return):
                 return True
+    child: ast.AST = stmt
     for ancestor in ctx.ancestors(stmt):
         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
             return False
-        if isinstance(ancestor, ast.If) and _tests_unset(ancestor.test, name):
-            return True
+        if isinstance(ancestor, ast.If) and (_tests_unset(ancestor.test, name) or (
+                child in ancestor.orelse and _tests_set(ancestor.test, name))):
+            return True  # `if X is None: X = make()`, or `if X is not None: ... else: X = make()`
+        child = ancestor
     return False
 
 
