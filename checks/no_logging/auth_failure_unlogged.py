@@ -45,7 +45,8 @@ RULE = Rule(
             "    raise HTTPException(401, \"Invalid email or password\")"
         ),
         not_caught=(
-            "Authorization decisions (`if not user.is_admin: abort(403)`, `if user_api_key_dict.user_role !="
+            "Authorization decisions (`if not user.is_admin: abort(403)`, `if not credentials_checked_recently()`, an"
+            " object's identifier `plugin.key == \"pluginmanager\"`, `if user_api_key_dict.user_role !="
             " ADMIN`, a missing session for a logged-out visitor): the branch must check a credential, and an object"
             " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
             " is tested. Checks whose helper lives in another module and logs"
@@ -116,7 +117,8 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
     skipped = {id(n) for call in ast.walk(test) if isinstance(call, ast.Call) and _is_authorization(call, ctx)
                for n in ast.walk(call)}
     for node in ast.walk(test):
-        if id(node) in skipped or _is_receiver(node, ctx) or _server_credential(node, ctx):
+        if id(node) in skipped or _is_receiver(node, ctx) or _server_credential(node, ctx) \
+                or _identifier_key(node, ctx):
             continue  # `user_api_key_dict.user_role != ADMIN`: the tested value is the role, not the key
         if isinstance(node, ast.Name):
             words = node.id
@@ -133,6 +135,15 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
     return found
 
 
+def _identifier_key(node: ast.AST, ctx: ModuleContext) -> bool:
+    """`plugin.key == "pluginmanager"`: an object's `key` (its identifier) compared with a name, not a secret."""
+    parent = ctx.parent(node)
+    return isinstance(node, ast.Attribute) and node.attr == "key" and not CREDENTIAL.search(ctx.dotted_name(
+        node.value) or "") and isinstance(parent, ast.Compare) and all(
+        isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value.isidentifier()
+        for c in [parent.left, *parent.comparators] if c is not node)
+
+
 def _is_receiver(node: ast.AST, ctx: ModuleContext) -> bool:
     """The object an attribute is read from (`auth` in `auth.user_role`): the principal already authenticated,
     whose credential-like name says what it was built from; the attribute read is what the branch tests."""
@@ -142,7 +153,8 @@ def _is_receiver(node: ast.AST, ctx: ModuleContext) -> bool:
 
 
 # Calls that decide what an authenticated caller may do (`is_proxy_admin(auth)`, `can_access_resource(auth, row)`).
-AUTHORIZATION = re.compile(r"(?i)admin|access|role|permission|allow|authoriz|owner|member|can_|scope|_view|grant")
+AUTHORIZATION = re.compile(r"(?i)admin|access|role|permission|allow|authoriz|owner|member|can_|scope|_view|grant"
+                           r"|recently|fresh")  # `credentials_checked_recently()`: how old the login is, not a check
 # Calls that read the server's own configuration or credential store: a missing value there is a misconfiguration.
 SERVER_CONFIG = re.compile(r"(?i)getenv|environ|get_credential|get_secret|settings|config")
 
