@@ -74,7 +74,8 @@ SQL_TEXT = re.compile(
 # Text right before a spliced value that makes it an identifier (table, column, sort key) rather than a value.
 IDENTIFIER_CONTEXT = re.compile(
     r"(?:\bfrom|\bjoin|\binto|\bupdate|\btable|\bindex|\border\s+by|\bgroup\s+by|\bselect|\bdistinct|\bon|"
-    r"\bview|\bschema|\bdatabase|\bexists|\brename\s+to|[.,(]|\basc|\bdesc)\s*[\"`\[]?$",
+    r"\bview|\bschema|\bdatabase|\bexists|\brename\s+to|[.,(]|\basc|\bdesc|\bconstraint|\bconcurrently|"
+    r"\bsequence|\btrigger|\bcolumn)\s*[\"`\[]?$",
     re.IGNORECASE,
 )
 
