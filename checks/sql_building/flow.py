@@ -835,14 +835,20 @@ def _checked_against_constants(expr: ast.Name, ctx: "ModuleContext") -> bool:
             if in_body and _tests_constants(ancestor.test, expr.id, False, ctx):
                 return True
         child = ancestor
-    if function is None:
-        return False
-    for node in ctx.own_nodes(function):
-        if isinstance(node, ast.If) and (node.end_lineno or node.lineno) < expr.lineno and node.body \
-                and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
-                     or _rebinds_to_constant(node.body[-1], expr.id)) \
-                and _tests_constants(node.test, expr.id, True, ctx):
-            return True
+    while function is not None:
+        for node in ctx.own_nodes(function):
+            if isinstance(node, ast.If) and (node.end_lineno or node.lineno) < expr.lineno and node.body \
+                    and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
+                         or _rebinds_to_constant(node.body[-1], expr.id)) \
+                    and _tests_constants(node.test, expr.id, True, ctx):
+                return True
+            if isinstance(node, ast.Assert) and node.lineno < expr.lineno \
+                    and _tests_constants(node.test, expr.id, False, ctx):
+                return True  # `assert bound in (">", "<")`
+        if ctx.bindings(function).get(expr.id) or any(a.arg == expr.id for a in _arguments(function)):
+            return False
+        # a closure's free variable: the enclosing function's guard before the closure holds for it too
+        function = ctx.enclosing_function(function)
     return False
 
 
