@@ -130,7 +130,7 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if is_migration_module(ctx):
+    if is_migration_module(ctx) or _schema_delta_module(ctx):
         return  # schema changes the operator runs once, on names from the schema itself: no request reaches them
     parent = ctx.parent(call)
     if isinstance(parent, ast.keyword) and parent.arg in DDL_DEFAULT_KEYWORDS:
@@ -170,6 +170,16 @@ def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
     for path, data in join(index):
         yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
                             data["message"])
+
+
+def _schema_delta_module(ctx: ModuleContext) -> bool:
+    """A schema upgrade kept as numbered deltas (`storage/schema/main/delta/48/fix_indexes.py`): a `delta(s)` folder
+    below a `schema(s)` folder, run once by the upgrader like a Django or Alembic migration."""
+    def delta_path() -> bool:
+        folders = [f.lower() for f in ctx.path.replace("\\", "/").split("/")[:-1]]
+        schema = next((i for i, f in enumerate(folders) if f in ("schema", "schemas")), None)
+        return schema is not None and any(f in ("delta", "deltas") for f in folders[schema + 1:])
+    return ctx.memo(("gap701-schema-delta",), delta_path)
 
 
 def _developer_setting(shape: Shape, ctx: ModuleContext) -> bool:
