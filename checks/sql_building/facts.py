@@ -49,9 +49,13 @@ QUOTING_CONSTRUCTS = frozenset({
 # SQLAlchemy `MetaData` (`Base.metadata.sorted_tables`, `table.primary_key`) or read with an `Inspector`.
 SCHEMA_SEGMENTS = frozenset({"metadata", "sorted_tables"})
 CATALOG_NAME_METHODS = frozenset({
-    "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names", "get_materialized_view_names",
+    "table_names", "view_names", "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names", "get_materialized_view_names",
     "get_temp_table_names", "get_sorted_table_and_fkc_names",
 })
+# A constant query that reads the database's catalog: the names in its rows are the schema's own.
+CATALOG_QUERY = re.compile(
+    r"(?i)\bfrom\s+(?:sqlite_master|sqlite_schema|sqlite_temp_master|information_schema\.\w+|pg_catalog\.\w+|"
+    r"pg_(?:tables|class|indexes|namespace|views|sequences|constraint|attribute)|pragma_table_info)\b")
 INSPECTOR_METHODS = CATALOG_NAME_METHODS | {
     "get_columns", "get_indexes", "get_foreign_keys", "get_pk_constraint", "get_unique_constraints",
     "get_check_constraints",

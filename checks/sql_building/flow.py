@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .facts import (
-    CATALOG_NAME_METHODS, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS, NUMERIC_CONVERSIONS,
-    FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
-    TRUSTED_ATTRIBUTE_SEGMENTS,
+    CATALOG_NAME_METHODS, CATALOG_QUERY, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS,
+    NUMERIC_CONVERSIONS, FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS,
+    SCHEMA_SEGMENTS, SQL_METHODS, TRUSTED_ATTRIBUTE_SEGMENTS,
 )
 
 if TYPE_CHECKING:
@@ -706,13 +706,16 @@ def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
     attributes and items of those."""
     if depth > MAX_DEPTH:
         return False
+    if isinstance(expr, ast.Await):
+        return _from_schema(expr.value, ctx, depth + 1)
     if isinstance(expr, ast.Attribute):
         node: ast.AST = expr
         while isinstance(node, ast.Attribute):
             if node.attr in SCHEMA_SEGMENTS:
                 return True
             node = node.value
-        return _from_schema(node, ctx, depth + 1) if isinstance(node, (ast.Name, ast.Subscript, ast.Call)) else False
+        return _from_schema(node, ctx, depth + 1) \
+            if isinstance(node, (ast.Name, ast.Subscript, ast.Call, ast.Await)) else False
     if isinstance(expr, ast.Subscript):
         return _from_schema(expr.value, ctx, depth + 1)
     if isinstance(expr, ast.Call):
@@ -721,10 +724,13 @@ def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
                 and expr.args:
             return _from_schema(expr.args[0], ctx, depth + 1)
         if isinstance(func, ast.Attribute):
-            if func.attr in ("values", "keys", "items", "copy") and not expr.args:
+            if func.attr in ("values", "keys", "items", "copy", "fetchall", "fetchmany") and not expr.args:
                 return _from_schema(func.value, ctx, depth + 1)
             if func.attr in CATALOG_NAME_METHODS:
                 return True
+            if func.attr in SQL_METHODS and expr.args and isinstance(expr.args[0], ast.Constant) \
+                    and isinstance(expr.args[0].value, str) and CATALOG_QUERY.search(expr.args[0].value):
+                return True  # `conn.execute("select name from sqlite_master where type = 'table'")`
             if func.attr in INSPECTOR_METHODS:
                 return _is_inspector(func.value, ctx)
         return False
