@@ -18,7 +18,7 @@ import ast
 from typing import Iterator
 
 from ...analyzer.model import ModuleContext
-from .facts import REQUEST_WORDS, is_identifier_position
+from .facts import REQUEST_WORDS, is_value_position
 from .flow import Shape, _iterates_constants, _names
 
 CALL_FACT = "gap701-call"
@@ -97,6 +97,11 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
         return CONSTANT
     if isinstance(expr, ast.Dict) and all(k is not None and _is_constant(k) for k in expr.keys):
         return NAMES
+    if isinstance(expr, ast.Attribute):
+        found = constructor_parameter(expr, ctx)
+        if isinstance(found, tuple):
+            return f"p:{_record_def(found[0], ctx)}:{found[1]}"
+        return CONSTANT if found == CONSTANT else UNKNOWN
     if isinstance(expr, ast.IfExp):
         kinds = {_kind(expr.body, ctx), _kind(expr.orelse, ctx)}
         return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
@@ -215,31 +220,83 @@ def _parse(name: str, signature: str) -> list:
 
 
 def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[list[str]]] | None:
-    """The method and its `[parameter, use]` pairs, when every value spliced into the text is a parameter of the
-    one method (of a class: a storage layer) holding the splices, standing where a table or column name goes
-    (`use` "value"), or a name taken from iterating one (`k for k in keyvalues`,
-    `keys, vals = zip(*values.items())`, `for column in columns:`; `use` "names": a dict's keys count)."""
+    """The function and its `[parameter, use, function name]` triples, when every value spliced into the text where
+    a name or a clause goes (not a literal value: see `is_value_position`) is a parameter of a module function or
+    method holding the splices (use "value"), a name taken from iterating one
+    (`k for k in keyvalues`, `keys, vals = zip(*values.items())`, `for column in columns:`; use "names": a dict's
+    keys count), or an attribute the class's `__init__` sets from one of its parameters (`self._table = table`;
+    the constructor's calls decide, under the class's name)."""
     function = None
     uses: list[list[str]] = []
     for splice in shape.splices:
         node = splice.node
+        if is_value_position(splice.before):
+            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
+        if isinstance(node, ast.Attribute):
+            found = constructor_parameter(node, ctx)
+            if not isinstance(found, tuple):
+                return None
+            init, parameter = found
+            use = [parameter, "value", _record_def(init, ctx)]
+            function = function or init
+            if use not in uses:
+                uses.append(use)
+            continue
         if not isinstance(node, ast.Name):
             return None
         owner = _enclosing_def(node, ctx)
-        while owner is not None and not isinstance(ctx.parent(owner), ast.ClassDef) \
+        while owner is not None and not isinstance(ctx.parent(owner), (ast.ClassDef, ast.Module)) \
                 and not _is_parameter(node.id, owner) and not ctx.bindings(owner).get(node.id):
-            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing method's parameter
-        if owner is None or (function is not None and owner is not function):
-            return None
-        if not isinstance(ctx.parent(owner), ast.ClassDef):
-            return None  # a storage layer's method; a module function's finding stays in the file's own pass
+            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing function's parameter
+        if owner is None or not isinstance(ctx.parent(owner), (ast.ClassDef, ast.Module)):
+            return None  # a nested function's own parameter: the file's own pass follows its calls
         use = _parameter_use(node, owner, ctx)
-        if use is None or use[1] == "value" and not is_identifier_position(splice.before):
-            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
-        function = owner
+        if use is None:
+            return None
+        use = [*use, _record_def(owner, ctx)]
+        function = function or owner
         if use not in uses:
             uses.append(use)
     return (function, uses) if function is not None else None
+
+
+def constructor_parameter(node: ast.Attribute, ctx: ModuleContext) -> tuple[ast.AST, str] | str | None:
+    """`self._table` where the class's `__init__` is the one place that sets it: `(init, parameter)` when it is set
+    from a parameter the constructor never rebinds, `CONSTANT` when set to a constant (`"a" if rw else "b"`),
+    None otherwise (set elsewhere too, or from anything else)."""
+    if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return None
+    klass = ctx.enclosing(node, ast.ClassDef)
+    if klass is None:
+        return None
+    memo: dict[tuple[int, str], object] = ctx.memo(("gap701-ctor-attrs",), dict)
+    key = (id(klass), node.attr)
+    if key not in memo:
+        memo[key] = _constructor_parameter(klass, node.attr, ctx)
+    return memo[key]  # type: ignore[return-value]
+
+
+def _constructor_parameter(klass: ast.ClassDef, attr: str, ctx: ModuleContext) -> tuple[ast.AST, str] | str | None:
+    init = next((s for s in klass.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+    if init is None:
+        return None
+    stores = [n for n in ast.walk(klass) if isinstance(n, ast.Attribute) and n.attr == attr
+              and isinstance(n.ctx, ast.Store)]
+    if len(stores) != 1:
+        return None
+    statement = ctx.parent(stores[0])
+    if not (isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None
+            and ctx.parent(statement) is init and _targets(statement) == [stores[0]]
+            and isinstance(stores[0].value, ast.Name) and stores[0].value.id == "self"):
+        return None
+    value = statement.value
+    if isinstance(value, ast.Name) and _is_parameter(value.id, init) and not _rebound(value.id, init, ctx):
+        return init, value.id
+    return CONSTANT if _kind(value, ctx) == CONSTANT else None
+
+
+def _targets(statement: ast.AST) -> list[ast.AST]:
+    return list(statement.targets) if isinstance(statement, ast.Assign) else [statement.target]  # type: ignore
 
 
 def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> list[str] | None:
@@ -375,5 +432,6 @@ def join(index) -> Iterator[tuple[str, dict]]:
     resolver = _Join(calls, defs)
     for path, data in index.facts(CANDIDATE_FACT):
         name = data["def"]["name"]
-        if not all(resolver.constant(name, parameter, use) for parameter, use in data["params"]):
+        if not all(resolver.constant(entry[2] if len(entry) > 2 else name, entry[0], entry[1])
+                   for entry in data["params"]):
             yield path, data

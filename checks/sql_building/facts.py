@@ -96,6 +96,18 @@ def is_identifier_position(before: str) -> bool:
     return bool(IDENTIFIER_CONTEXT.search(tail))
 
 
+# Text right before a spliced value that makes it a literal value (a comparison's operand, a LIMIT), not a name or
+# a clause: `email = {email}`, `LIKE {term}`, `LIMIT {n}`.
+VALUE_CONTEXT = re.compile(r"(?:[=<>]|\blike|\bilike|\blimit|\boffset|\bbetween|\bis|\binterval)\s*$", re.IGNORECASE)
+
+
+def is_value_position(before: str) -> bool:
+    """The spliced value stands where a literal value goes: inside quotes or right after a comparison, so only a
+    bind parameter belongs there."""
+    tail = before[-60:]
+    return tail.count("'") % 2 == 1 or bool(VALUE_CONTEXT.search(tail))
+
+
 # Statements that take no bind parameters, whose spliced value is a setting: `SET statement_timeout TO {ms}`,
 # `SET LOCAL lock_timeout = ...`, `PRAGMA busy_timeout = {n}`, `PRAGMA key = ...`. The value goes after the
 # `=`/`TO`; a name spliced before it (`SET {name} = ...`) is not a setting's value.
