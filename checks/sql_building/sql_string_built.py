@@ -15,10 +15,11 @@ from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..broad_except.facts import is_migration_module
-from .facts import REQUEST_WORDS, setting_prefix
+from .facts import REQUEST_WORDS, is_value_position, setting_prefix
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
-from .callers import CANDIDATE_FACT, describe_def, join, parameter_splices, record_call
+from .callers import CANDIDATE_FACT, callee_name, describe_def, join, parameter_splices, record_call
 from .flow import Shape, Splice, shape_of
+from .flow import _helper_function as helper_function
 
 RULE = Rule(
     id="GAP701",
@@ -139,6 +140,9 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         shape = shape_of(sql, ctx)
         if shape is None or not shape.built or not shape.splices:
             continue
+        shape = _without_fragments(shape, call, ctx)
+        if not shape.splices:
+            continue
         if needs_keywords and not looks_like_sql(shape.text):
             continue
         if _developer_setting(shape, ctx):
@@ -170,6 +174,32 @@ def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
     for path, data in join(index):
         yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
                             data["message"])
+
+
+# Names of SQL text fragments: `where_clause`, `query_clause`, `make_in_list_sql_clause()`, `filter_sql`.
+FRAGMENT_NAME = re.compile(r"(?i)clause|(?:^|_)sql(?:_|$)|^where(?:_|$)|predicate|condition")
+
+
+def _without_fragments(shape: Shape, call: ast.Call, ctx: ModuleContext) -> Shape:
+    """Drop the splices that are SQL fragments the project builds elsewhere, standing where a clause goes (not a
+    literal value): the result of a call named for one that is not this module's own helper (whose text the
+    flow reads instead) - `constraint.make_check_clause(table)`, `make_in_list_sql_clause(...)` - and, when the
+    call passes bind parameters, a value named for one (`WHERE {query_clause}` with `query_params`): the
+    fragment's values travel as those parameters."""
+    bound = len(call.args) > 1 or any(k.arg in ("params", "parameters", "args", "vars") for k in call.keywords)
+    kept = []
+    for splice in shape.splices:
+        node = splice.node
+        if not is_value_position(splice.before):
+            name = callee_name(node.func) if isinstance(node, ast.Call) else (
+                node.id if isinstance(node, ast.Name) else None)
+            if name and FRAGMENT_NAME.search(name) and (
+                    bound or isinstance(node, ast.Call) and helper_function(node, ctx) is None):
+                continue
+        kept.append(splice)
+    if len(kept) == len(shape.splices):
+        return shape
+    return Shape(shape.text, tuple(kept), shape.built, shape.helper)
 
 
 def _schema_delta_module(ctx: ModuleContext) -> bool:
