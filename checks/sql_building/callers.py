@@ -105,6 +105,8 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
     if isinstance(expr, ast.IfExp):
         kinds = {_kind(expr.body, ctx), _kind(expr.orelse, ctx)}
         return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
+    if isinstance(expr, (ast.BinOp, ast.JoinedStr)):
+        return _text_kind(expr, ctx)
     if isinstance(expr, ast.Name):
         function = _enclosing_def(expr, ctx)
         while function is not None and not _is_parameter(expr.id, function) \
@@ -123,6 +125,21 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
     return UNKNOWN
 
 
+def _text_kind(expr: ast.AST, ctx: ModuleContext) -> str:
+    """Text joined from constants (`TEMP_TABLE + "_rooms"`, `f"COALESCE(MAX({column}), 1)"` with a constant or
+    forwarded column): constant, or the one forwarded parameter it depends on."""
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Mod)):
+        parts = [expr.left, *(expr.right.elts if isinstance(expr.right, ast.Tuple) else [expr.right])]
+    elif isinstance(expr, ast.JoinedStr):
+        parts = [v.value if isinstance(v, ast.FormattedValue) else v for v in expr.values]
+    else:
+        return UNKNOWN
+    kinds = {_kind(part, ctx) for part in parts} - {CONSTANT}
+    if not kinds:
+        return CONSTANT
+    return kinds.pop() if len(kinds) == 1 and next(iter(kinds)).startswith("p:") else UNKNOWN
+
+
 def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
     """A local set only to constants (`table = "a" if rw else "b"`), a loop over a constant table, or a dict
     literal with constant keys that only ever gains constant keys (`keyvalues["device_id"] = device_id`)."""
@@ -136,8 +153,14 @@ def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
             kinds.add(_kind(stmt.value, ctx) if not isinstance(stmt.value, ast.Name) else UNKNOWN)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and _iterates_constants(stmt.iter, ctx):
             kinds.add(CONSTANT)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.iter, ast.Name) \
+                and _is_parameter(stmt.iter.id, function) and not _rebound(stmt.iter.id, function, ctx):
+            # `for table, column in stream_id_tables:`: the parts of what the callers pass
+            kinds.add(f"p:{_record_def(function, ctx)}:{stmt.iter.id}")
         else:
             kinds.add(UNKNOWN)
+    if len(kinds) == 1 and next(iter(kinds)).startswith("p:"):
+        return kinds.pop()
     if len(kinds) != 1 or not kinds <= {CONSTANT, NAMES}:
         return UNKNOWN
     for node in ast.walk(function):
@@ -190,7 +213,8 @@ def record_call(call: ast.Call, ctx: ModuleContext) -> None:
               ctx)
     for index, argument in enumerate(call.args):
         if isinstance(argument, (ast.Name, ast.Attribute)) and not _is_constant(argument):
-            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], {}, splat), ctx)
+            # the runner passes its keywords on too (`run_interaction("d", self.select_txn, table, limit=10)`)
+            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], keywords, splat), ctx)
 
 
 def _add_call(name: str, signature: str, ctx: ModuleContext) -> None:
@@ -401,7 +425,9 @@ class _Join:
         _, how, positional, keywords, splat = call
         known = definition["positional"] + definition["keyword"]
         skips_self = bool(how or definition.get("ctor")) and definition["bound"]
-        if not definition["varkw"] and any(k not in known for k in keywords):
+        if how == "ref":
+            keywords = {k: v for k, v in keywords.items() if k in known}  # the others are the runner's own
+        elif not definition["varkw"] and any(k not in known for k in keywords):
             return UNKNOWN  # a keyword this function does not take: a call of another function of that name
         if not definition["varargs"] and how != "ref" and \
                 len(positional) > len(definition["positional"]) - (1 if skips_self else 0):
