@@ -107,6 +107,9 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
         return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
     if isinstance(expr, (ast.BinOp, ast.JoinedStr)):
         return _text_kind(expr, ctx)
+    if isinstance(expr, ast.BoolOp):  # `keyvalues or {}`: the parameter, or a constant
+        kinds = {_kind(value, ctx) for value in expr.values} - {CONSTANT}
+        return kinds.pop() if len(kinds) == 1 else CONSTANT if not kinds else UNKNOWN
     if isinstance(expr, ast.Name):
         function = _enclosing_def(expr, ctx)
         while function is not None and not _is_parameter(expr.id, function) \
@@ -343,6 +346,11 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
     for stmt in statements:
         if isinstance(stmt, (ast.For, ast.AsyncFor)) and _first_name(stmt.target) == node.id:
             parameters.add(_iterated_parameter(stmt.iter, function, ctx))
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and node.id in _names(stmt.target) \
+                and isinstance(stmt.iter, ast.Name) and _is_parameter(stmt.iter.id, function) \
+                and not _rebound(stmt.iter.id, function, ctx):
+            # `for table, _, id_column in tables:`: a part of each row the callers pass, decided as a value
+            return [stmt.iter.id, "value"] if len(statements) == 1 else None
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _first_name(stmt.targets[0]) == node.id:
             value = stmt.value  # `keys, vals = zip(*values.items())` / `columns = list(values)`
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("zip", "list"):
@@ -443,9 +451,9 @@ class _Join:
                 params = params[1:]
             if parameter in params and params.index(parameter) < len(positional):
                 kind = positional[params.index(parameter)]
-            elif splat or how == "ref":
+            elif splat:
                 return UNKNOWN
-            else:  # left out: its default is used (none: the call is to another function of that name)
+            else:  # left out (also by a hand-over): its default is used (none: another function of that name)
                 return CONSTANT if parameter in definition["constant_defaults"] else UNKNOWN
         return kind
 
