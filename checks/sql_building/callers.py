@@ -342,15 +342,14 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
     statements = ctx.bindings(function).get(node.id) or []
     if not statements or _is_parameter(node.id, function):
         return None
+    rows = {_rows_parameter(stmt, node.id, function, ctx) for stmt in statements}
+    if len(rows) == 1 and None not in rows:
+        # `for table, _, id_column in tables:`: a part of each row the callers pass, decided as a value
+        return [rows.pop(), "value"]  # type: ignore[list-item]
     parameters = set()
     for stmt in statements:
         if isinstance(stmt, (ast.For, ast.AsyncFor)) and _first_name(stmt.target) == node.id:
             parameters.add(_iterated_parameter(stmt.iter, function, ctx))
-        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and node.id in _names(stmt.target) \
-                and isinstance(stmt.iter, ast.Name) and _is_parameter(stmt.iter.id, function) \
-                and not _rebound(stmt.iter.id, function, ctx):
-            # `for table, _, id_column in tables:`: a part of each row the callers pass, decided as a value
-            return [stmt.iter.id, "value"] if len(statements) == 1 else None
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and _first_name(stmt.targets[0]) == node.id:
             value = stmt.value  # `keys, vals = zip(*values.items())` / `columns = list(values)`
             if isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("zip", "list"):
@@ -367,6 +366,16 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
     if len(parameters) != 1 or None in parameters:
         return None
     return [parameters.pop(), "names"]
+
+
+def _rows_parameter(stmt: ast.AST, name: str, function: ast.AST, ctx: ModuleContext) -> str | None:
+    """The parameter a loop walks when `name` is a later part of its tuple target (`for table, _, column in rows`)."""
+    if isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, ast.Tuple) \
+            and _first_name(stmt.target) != name and name in _names(stmt.target) \
+            and isinstance(stmt.iter, ast.Name) and _is_parameter(stmt.iter.id, function) \
+            and not _rebound(stmt.iter.id, function, ctx):
+        return stmt.iter.id
+    return None
 
 
 def _first_name(target: ast.AST) -> str | None:
