@@ -592,6 +592,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
     if isinstance(expr, ast.Attribute):
         if _class_constant(expr, ctx) is not None:
             return True  # `cls._columns`, set once in the class body
+        if expr.attr in ("key", "name") and isinstance(expr.value, ast.Name) and _mapped_attribute(expr.value, ctx):
+            return True  # `column.key` beside `column.class_.__tablename__`: a mapped column's own name
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
@@ -625,6 +627,18 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if statements == [] and _callers_pass_safe(expr, ctx):
             return True  # `_count_rows(conn, "users")`: a private function only ever given constants
     return False
+
+
+def _mapped_attribute(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """The function also reads `name.class_.__tablename__`: `name` is an ORM's mapped attribute (SQLAlchemy
+    `InstrumentedAttribute`), so its `key`/`name` is a column of the schema the code declared."""
+    function = ctx.enclosing_function(name)
+    if function is None:
+        return False
+    return any(isinstance(n, ast.Attribute) and n.attr in ("__tablename__", "__table__")
+               and isinstance(n.value, ast.Attribute) and n.value.attr == "class_"
+               and isinstance(n.value.value, ast.Name) and n.value.value.id == name.id
+               for n in ctx.own_nodes(function))
 
 
 def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
