@@ -307,8 +307,7 @@ def _constructor_parameter(klass: ast.ClassDef, attr: str, ctx: ModuleContext) -
     init = next((s for s in klass.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
     if init is None:
         return None
-    stores = [n for n in ast.walk(klass) if isinstance(n, ast.Attribute) and n.attr == attr
-              and isinstance(n.ctx, ast.Store)]
+    stores = _attribute_stores(klass, ctx).get(attr, [])
     if len(stores) != 1:
         return None
     statement = ctx.parent(stores[0])
@@ -320,6 +319,17 @@ def _constructor_parameter(klass: ast.ClassDef, attr: str, ctx: ModuleContext) -
     if isinstance(value, ast.Name) and _is_parameter(value.id, init) and not _rebound(value.id, init, ctx):
         return init, value.id
     return CONSTANT if _kind(value, ctx) == CONSTANT else None
+
+
+def _attribute_stores(klass: ast.ClassDef, ctx: ModuleContext) -> dict[str, list[ast.Attribute]]:
+    """Every attribute the class's code assigns (`x.name = ...`, any receiver), by name: one walk per class."""
+    def collect() -> dict[str, list[ast.Attribute]]:
+        stores: dict[str, list[ast.Attribute]] = {}
+        for node in ast.walk(klass):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                stores.setdefault(node.attr, []).append(node)
+        return stores
+    return ctx.memo(("gap701-attribute-stores", id(klass)), collect)
 
 
 def _targets(statement: ast.AST) -> list[ast.AST]:
