@@ -31,7 +31,8 @@ RULE = Rule(
     # through project functions, settings spliced into PRAGMA/SET) that intra-function data flow cannot tell from
     # request values. Fresh samples: 15 of 20 and 4 of 4 false (earlier reviews), then matrix-synapse 20 of 20,
     # mlflow 3 of 3 and datasette 13 of 13 false before the fixes of this change (see its commits). Since then
-    # the project join clears a storage method's table/column parameters that every call fills with constants.
+    # the project join clears a storage method's table/column parameters that every call fills with constants,
+    # and module functions, constructor attributes, catalog rows and clause builders (47 -> 22 on synapse).
     precision="medium",
     cwe="CWE-89",
     security_severity="8.8",
@@ -82,16 +83,22 @@ RULE = Rule(
             " composition, SQLAlchemy constructs and `bindparam`, module constants, class constants"
             " (`Status.DRAFT.value`) and schema metadata (`Model._meta.db_table`, `__tablename__`, tables and"
             " columns walked from SQLAlchemy `MetaData` such as `Base.metadata.sorted_tables` and"
-            " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()`),"
+            " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()`, a"
+            " `table_names()` method, rows of a constant query on `sqlite_master`/`information_schema`/`pg_catalog`,"
+            " also awaited, a mapped column's `key`/`name` where the code also reads its `class_.__tablename__`),"
             " placeholder names built from numbers (`[f\"val_{i}\" for i in range(n)]`, an `enumerate()` index or"
             " `next(itertools.count())` in a comprehension), a private (`_name`) or nested function's parameter that"
             " every call in the module fills with a constant, a parameter (or the names a loop over it takes, such as"
             " the keys of a `keyvalues` dict) that every call of that function name anywhere in the project fills"
             " with a constant (a literal, a tuple of literals, a dict literal's keys, an ALL_CAPS name, a local set"
-            " only to literals) or with a parameter of its own that is itself only given constants, also when the"
-            " function is handed to a runner (`run_interaction(\"desc\", self.select_txn, table, keyvalues)`;"
-            " matched by name, so a call of another function with that name counts too; in class methods only, also"
-            " for a closure's use of the method's parameters, and only where a table or column name goes; such"
+            " only to literals, text joined from those, the rows of a constant list) or with a parameter of its own"
+            " that is itself only given constants, also when the function is handed to a runner"
+            " (`run_interaction(\"desc\", self.select_txn, table, keyvalues, db_autocommit=True)`: the arguments"
+            " after it, keywords the function takes, defaults for what is left out); likewise an attribute that"
+            " `__init__` alone sets from a constructor parameter (`self._table = table`: the class's calls decide)"
+            " or to a constant; matched by name, so a call of another function with that name counts too; for"
+            " module functions and methods, also for a closure's use of their parameters, and only where a name or"
+            " a clause goes, not a literal value (`= '{v}'`, `LIKE {v}`, `LIMIT {n}` stay reported); such"
             " findings come from the whole-project pass, so an editor's live view of one file does not show"
             " them), text returned by a same-module function whose"
             " spliced parameter the call fills with a constant (`match_sql(\"phrase_key\")`), a local list of"
@@ -102,8 +109,14 @@ RULE = Rule(
             " {...}` stays opaque), loops over the parts of a constant table, literal-only"
             " concatenation, SQL an ORM compiled with its own parameters (`sql, params = qs.query.sql_with_params()`,"
             " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`) or a builder's `(sql, params)` pair"
-            " (`where, params = build_filter(f)`), `enumerate()` indexes, migrations (Django `migrations/`,"
-            " Alembic), parameters annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
+            " (`where, params = build_filter(f)`), SQL fragments built elsewhere where a clause goes: the result of"
+            " a call named for one that is not this module's own helper (`make_in_list_sql_clause(...)`,"
+            " `constraint.make_check_clause(t)`; a fragment that splices values inside such a builder is missed),"
+            " and, when the query binds parameters, a value named for one (`WHERE {query_clause}` with"
+            " `query_params`), a value tested against literals in the function around a closure or `assert`ed"
+            " to be one (`assert bound in (\"<\", \">\")`), `enumerate()` indexes, migrations (Django"
+            " `migrations/`, Alembic, numbered schema deltas in a `delta(s)` folder below `schema(s)`), parameters"
+            " annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
             " (`meta = model._meta; meta.db_table`), queries waived for a peer linter (`# noqa: S608`,"
             " `# nosec`, on the call, a spliced value's line or a statement building the text), `text()` given"
             " as a column's `server_default` (schema DDL, not a query), and a setting spliced into a statement that"
