@@ -180,7 +180,16 @@ def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
 
 
 def _rebound(name: str, function: ast.AST, ctx: ModuleContext) -> bool:
-    return bool(ctx.bindings(function).get(name))
+    """Bound again in the function, other than `keyvalues = keyvalues or {}` (the parameter, or a constant)."""
+    return any(not _defaults_itself(stmt, name) for stmt in ctx.bindings(function).get(name) or [])
+
+
+def _defaults_itself(stmt: ast.AST, name: str) -> bool:
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return False
+    value = stmt.value
+    return isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or) and isinstance(value.values[0], ast.Name) \
+        and value.values[0].id == name and all(_is_constant(v) for v in value.values[1:])
 
 
 def _record_def(function: ast.AST, ctx: ModuleContext) -> str:
