@@ -29,8 +29,10 @@ EXTRA_KEYWORDS = ("where", "select", "tables", "order_by")
 NUMERIC_CALLS = frozenset({"builtins.int", "builtins.float", "builtins.len", "builtins.bool", "builtins.abs",
                            "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4"})
 # Attribute segments that hold schema metadata the developer wrote (Django `Model._meta.db_table`,
-# `connection.features.*`), never request data.
-TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "__table__"})
+# `connection.features.*`) or facts of the database driver (`engine.dialect.*`, `self.database_engine.row_id_name`),
+# never request data.
+TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "__table__", "dialect",
+                                        "database_engine"})
 # Keywords whose SQL text is a DDL default baked into the schema by the developer, never executed per request.
 DDL_DEFAULT_KEYWORDS = frozenset({"server_default", "server_onupdate"})
 QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
@@ -49,7 +51,8 @@ QUOTING_CONSTRUCTS = frozenset({
 # SQLAlchemy `MetaData` (`Base.metadata.sorted_tables`, `table.primary_key`) or read with an `Inspector`.
 SCHEMA_SEGMENTS = frozenset({"metadata", "sorted_tables"})
 CATALOG_NAME_METHODS = frozenset({
-    "table_names", "view_names", "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names", "get_materialized_view_names",
+    "table_names", "view_names", "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names",
+    "get_materialized_view_names",
     "get_temp_table_names", "get_sorted_table_and_fkc_names",
 })
 # A constant query that reads the database's catalog: the names in its rows are the schema's own.
