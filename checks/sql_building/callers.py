@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ...analyzer.model import ModuleContext
 from .facts import REQUEST_WORDS, is_value_position
-from .flow import Shape, _iterates_constants, _names
+from .flow import Shape, _attribute_stores, _iterates_constants, _names
 
 CALL_FACT = "gap701-call"
 DEF_FACT = "gap701-def"
@@ -328,17 +328,6 @@ def _constructor_parameter(klass: ast.ClassDef, attr: str, ctx: ModuleContext) -
     if isinstance(value, ast.Name) and _is_parameter(value.id, init) and not _rebound(value.id, init, ctx):
         return init, value.id
     return CONSTANT if _kind(value, ctx) == CONSTANT else None
-
-
-def _attribute_stores(klass: ast.ClassDef, ctx: ModuleContext) -> dict[str, list[ast.Attribute]]:
-    """Every attribute the class's code assigns (`x.name = ...`, any receiver), by name: one walk per class."""
-    def collect() -> dict[str, list[ast.Attribute]]:
-        stores: dict[str, list[ast.Attribute]] = {}
-        for node in ast.walk(klass):
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                stores.setdefault(node.attr, []).append(node)
-        return stores
-    return ctx.memo(("gap701-attribute-stores", id(klass)), collect)
 
 
 def _targets(statement: ast.AST) -> list[ast.AST]:

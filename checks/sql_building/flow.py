@@ -89,6 +89,72 @@ def _class_constant(expr: ast.Attribute, ctx: "ModuleContext") -> Shape | None:
     return Shape(values[0].value)
 
 
+MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert", "add",
+                      "remove", "discard"})
+
+
+def _attribute_stores(klass: ast.ClassDef, ctx: "ModuleContext") -> dict[str, list[ast.Attribute]]:
+    """Every attribute the class's code assigns (`x.name = ...`, any receiver) or changes in place
+    (`x.name[key] = ...`, `x.name.update(...)`), by name: one walk per class."""
+    def collect() -> dict[str, list[ast.Attribute]]:
+        stores: dict[str, list[ast.Attribute]] = {}
+        for node in ast.walk(klass):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                stores.setdefault(node.attr, []).append(node)
+            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) \
+                    and isinstance(node.value, ast.Attribute):
+                stores.setdefault(node.value.attr, []).append(node.value)
+            elif isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(node.value, ast.Attribute):
+                stores.setdefault(node.value.attr, []).append(node.value)
+        return stores
+    return ctx.memo(("gap701-attribute-stores", id(klass)), collect)
+
+
+def _class_body_value(expr: ast.Attribute, ctx: "ModuleContext") -> tuple[ast.AST, list[ast.Attribute]] | None:
+    """`self.X` / `cls.X` where the class body sets `X` once: that value and the attribute's stores elsewhere."""
+    if not (isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls")):
+        return None
+    klass = ctx.enclosing(expr, ast.ClassDef)
+    if klass is None:
+        return None
+    values = [stmt.value for stmt in klass.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+              and any(isinstance(t, ast.Name) and t.id == expr.attr
+                      for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))]
+    if len(values) != 1 or values[0] is None:
+        return None
+    return values[0], _attribute_stores(klass, ctx).get(expr.attr, [])
+
+
+def _class_table_lookup(expr: ast.Subscript, ctx: "ModuleContext") -> bool:
+    """`self._standard_operators["contains"]`: an item of a table of literals the class body sets and no code
+    assigns again."""
+    if not isinstance(expr.value, ast.Attribute):
+        return False
+    found = _class_body_value(expr.value, ctx)
+    if found is None or found[1]:
+        return False
+    table = found[0]
+    if isinstance(table, ast.Dict):
+        return all(v is not None and _is_constant_tree(v) for v in table.values)
+    return isinstance(table, (ast.List, ast.Tuple)) and all(_is_constant_tree(e) for e in table.elts)
+
+
+def _class_counter(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`self.cache_bust_counter` set to a number in the class body and only ever stepped by numbers (`+= 1`)."""
+    found = _class_body_value(expr, ctx)
+    if found is None:
+        return False
+    value, stores = found
+    if not (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+        return False
+    for store in stores:
+        statement = ctx.parent(store)
+        if not (isinstance(statement, ast.AugAssign) and isinstance(statement.value, ast.Constant)
+                and type(statement.value.value) in (int, float)):
+            return False
+    return True
+
+
 # ---- pieces -----------------------------------------------------------------------------------------------------
 def _piece(expr: ast.AST, before: str, how: str, ctx: "ModuleContext", depth: int) -> Shape:
     """A value going into the text: safe values become "0", strings keep their shape, the rest is a splice."""
@@ -590,8 +656,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        if _class_constant(expr, ctx) is not None:
-            return True  # `cls._columns`, set once in the class body
+        if _class_constant(expr, ctx) is not None or _class_counter(expr, ctx):
+            return True  # `cls._columns`, set once in the class body; `self.counter` that only counts
         if expr.attr in ("key", "name") and isinstance(expr.value, ast.Name) and _mapped_attribute(expr.value, ctx):
             return True  # `column.key` beside `column.class_.__tablename__`: a mapped column's own name
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
@@ -600,7 +666,7 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Subscript):
         # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
-        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx)
+        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx) or _class_table_lookup(expr, ctx)
     if isinstance(expr, ast.Name):
         if _checked_against_constants(expr, ctx):
             return True  # `if sort in ("name", "created"):` / `if sort not in ALLOWED: abort(400)`
