@@ -813,6 +813,9 @@ def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
                 return True  # `conn.execute("select name from sqlite_master where type = 'table'")`
             if func.attr in INSPECTOR_METHODS:
                 return _is_inspector(func.value, ctx)
+            if func.attr.startswith("get_") and isinstance(func.value, ast.Attribute) \
+                    and func.value.attr in ("introspection", "inspector"):
+                return True  # Django `connection.introspection.get_relations(cursor, table)`: the catalog's rows
         return False
     if isinstance(expr, ast.Name):
         statements = _bindings_before(expr, ctx)
