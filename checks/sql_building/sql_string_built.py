@@ -118,7 +118,10 @@ RULE = Rule(
             " a call named for one that is not this module's own helper (`make_in_list_sql_clause(...)`,"
             " `constraint.make_check_clause(t)`; a fragment that splices values inside such a builder is missed),"
             " and, when the query binds parameters, a value named for one (`WHERE {query_clause}` with"
-            " `query_params`), a value tested against literals in the function around a closure or `assert`ed"
+            " `query_params`), a whole query wrapped in another (a value named `sql`/`query`/`statement` at the"
+            " start, after `(`, `EXPLAIN` or `UNION`: `f\"EXPLAIN {sql}\"`, `SELECT count(*) FROM ({query})`; a SQL"
+            " console runs what its user typed by design, and a query built from values is reported where it is"
+            " built, if that is in a sink), a value tested against literals in the function around a closure or `assert`ed"
             " to be one (`assert bound in (\"<\", \">\")`), `enumerate()` indexes, migrations (Django"
             " `migrations/`, Alembic, numbered schema deltas in a `delta(s)` folder below `schema(s)`), parameters"
             " annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
@@ -198,12 +201,20 @@ def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
 FRAGMENT_NAME = re.compile(r"(?i)clause|(?:^|_)sql(?:_|$)|^where(?:_|$)|predicate|condition")
 
 
+# A value named as a whole query (`sql`, `query`, `raw_sql`, `self.statement`), and the places where a whole query
+# goes inside another: the start of the text, an opening parenthesis, after EXPLAIN, UNION or `;`.
+QUERY_NAME = re.compile(r"(?i)(?:^|_)(?:sql|query|statement|stmt)$")
+WRAP_POSITION = re.compile(r"(?i)(?:^|[(;]|\bexplain(?:\s+analyze)?(?:\s+verbose)?|\bunion(?:\s+all)?)\s*$")
+
+
 def _without_fragments(shape: Shape, call: ast.Call, ctx: ModuleContext) -> Shape:
     """Drop the splices that are SQL fragments the project builds elsewhere, standing where a clause goes (not a
     literal value): the result of a call named for one that is not this module's own helper (whose text the
     flow reads instead) - `constraint.make_check_clause(table)`, `make_in_list_sql_clause(...)` - and, when the
     call passes bind parameters, a value named for one (`WHERE {query_clause}` with `query_params`): the
-    fragment's values travel as those parameters."""
+    fragment's values travel as those parameters. Also a whole query wrapped in another (`EXPLAIN {sql}`,
+    `SELECT count(*) FROM ({query})`): whoever wrote it wrote all of it, so the wrapping adds no way in; where it
+    was built from values is where that is reported."""
     bound = len(call.args) > 1 or any(k.arg in ("params", "parameters", "args", "vars") for k in call.keywords)
     kept = []
     for splice in shape.splices:
@@ -214,6 +225,9 @@ def _without_fragments(shape: Shape, call: ast.Call, ctx: ModuleContext) -> Shap
             if name and FRAGMENT_NAME.search(name) and (
                     bound or isinstance(node, ast.Call) and helper_function(node, ctx) is None):
                 continue
+            spelled = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+            if QUERY_NAME.search(spelled) and WRAP_POSITION.search(splice.before):
+                continue  # `f"EXPLAIN {sql}"`, `f"SELECT count(*) FROM ({query}) AS q"`: a whole query, wrapped
         kept.append(splice)
     if len(kept) == len(shape.splices):
         return shape
