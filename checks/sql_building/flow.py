@@ -95,19 +95,27 @@ MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "append
 
 def _attribute_stores(klass: ast.ClassDef, ctx: "ModuleContext") -> dict[str, list[ast.Attribute]]:
     """Every attribute the class's code assigns (`x.name = ...`, any receiver) or changes in place
-    (`x.name[key] = ...`, `x.name.update(...)`), by name: one walk per class."""
-    def collect() -> dict[str, list[ast.Attribute]]:
-        stores: dict[str, list[ast.Attribute]] = {}
-        for node in ast.walk(klass):
-            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                stores.setdefault(node.attr, []).append(node)
-            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)) \
+    (`x.name[key] = ...`, `x.name.update(...)`), by name: one pass over the file's nodes for all its classes."""
+    def collect() -> dict[int, dict[str, list[ast.Attribute]]]:
+        by_class: dict[int, dict[str, list[ast.Attribute]]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, ast.Attribute):
+                if isinstance(node.ctx, ast.Store):
+                    changed = node
+                elif node.attr in MUTATORS and isinstance(node.value, ast.Attribute):
+                    changed = node.value
+                else:
+                    continue
+            elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) \
                     and isinstance(node.value, ast.Attribute):
-                stores.setdefault(node.value.attr, []).append(node.value)
-            elif isinstance(node, ast.Attribute) and node.attr in MUTATORS and isinstance(node.value, ast.Attribute):
-                stores.setdefault(node.value.attr, []).append(node.value)
-        return stores
-    return ctx.memo(("gap701-attribute-stores", id(klass)), collect)
+                changed = node.value
+            else:
+                continue
+            owner = ctx.enclosing(node, ast.ClassDef)
+            if owner is not None:
+                by_class.setdefault(id(owner), {}).setdefault(changed.attr, []).append(changed)
+        return by_class
+    return ctx.memo(("gap701-attribute-stores",), collect).get(id(klass), {})
 
 
 def _class_body_value(expr: ast.Attribute, ctx: "ModuleContext") -> tuple[ast.AST, list[ast.Attribute]] | None:
