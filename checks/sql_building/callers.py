@@ -19,7 +19,7 @@ from typing import Iterator
 
 from ...analyzer.model import ModuleContext
 from .facts import REQUEST_WORDS, is_value_position
-from .flow import Shape, _attribute_stores, _iterates_constants, _names
+from .flow import Shape, _attribute_stores, _checked_against_constants, _iterates_constants, _names
 
 CALL_FACT = "gap701-call"
 DEF_FACT = "gap701-def"
@@ -95,7 +95,8 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
     "u" anything else."""
     if _is_constant(expr):
         return CONSTANT
-    if isinstance(expr, ast.Dict) and all(k is not None and _is_constant(k) for k in expr.keys):
+    if isinstance(expr, ast.Dict) and all(k is not None and (_is_constant(k) or _checked_key(k, ctx))
+                                          for k in expr.keys):
         return NAMES
     if isinstance(expr, ast.Attribute):
         found = constructor_parameter(expr, ctx)
@@ -126,6 +127,11 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
             kinds[key] = _local_kind(expr, function, ctx)
         return kinds[key]
     return UNKNOWN
+
+
+def _checked_key(key: ast.AST, ctx: ModuleContext) -> bool:
+    """`{field_name: value}` under `if field_name in (Fields.DISPLAYNAME, Fields.AVATAR_URL):`: an allow-listed key."""
+    return isinstance(key, ast.Name) and _checked_against_constants(key, ctx)
 
 
 def _text_kind(expr: ast.AST, ctx: ModuleContext) -> str:

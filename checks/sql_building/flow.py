@@ -1032,7 +1032,11 @@ def _is_constant_tree(node: ast.AST) -> bool:
         return True
     if isinstance(node, (ast.Tuple, ast.List)):
         return all(_is_constant_tree(e) for e in node.elts)
-    return False
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value  # `Sort.NAME.value`
+    # `ProfileFields.DISPLAYNAME`: an upper-case member of a class or constant namespace, a constant by convention
+    return isinstance(node, ast.Attribute) and len(node.attr) > 1 and node.attr.isupper() \
+        and isinstance(node.value, ast.Name) and (_is_class_name(node.value.id) or node.value.id.isupper())
 
 
 def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:
