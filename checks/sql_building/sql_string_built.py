@@ -49,7 +49,8 @@ RULE = Rule(
             " `+=` before the call (also in branches) and through a helper function or method of the same module"
             " that returns the formatted string. When the value stands where an identifier goes (`ORDER BY {col}`,"
             " `FROM {table}`) the message says to use an allow-list or `sql.Identifier` instead of a parameter. A"
-            " value tested against literal text before the query (`if sort in (\"name\", \"created\"):`, or"
+            " value tested against literal text (or upper-case class members such as `Fields.NAME`) before the"
+            " query (`if sort in (\"name\", \"created\"):`, or"
             " `if sort not in ALLOWED_SORTS: abort(400)` earlier in the function) counts as allow-listed."
         ),
         why=(
@@ -94,7 +95,8 @@ RULE = Rule(
             " `next(itertools.count())` in a comprehension), a private (`_name`) or nested function's parameter that"
             " every call in the module fills with a constant, a parameter (or the names a loop over it takes, such as"
             " the keys of a `keyvalues` dict) that every call of that function name anywhere in the project fills"
-            " with a constant (a literal, a tuple of literals, a dict literal's keys, an ALL_CAPS name, a local set"
+            " with a constant (a literal, a tuple of literals, a dict literal's keys - also keys allow-listed just"
+            " before -, an ALL_CAPS name, a local set"
             " only to literals, text joined from those, the rows of a constant list) or with a parameter of its own"
             " that is itself only given constants, also when the function is handed to a runner"
             " (`run_interaction(\"desc\", self.select_txn, table, keyvalues, db_autocommit=True)`: the arguments"
