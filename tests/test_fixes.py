@@ -58,7 +58,9 @@ INLINE = [
     Case("import sqlite3\n\ndef f(cur, email):\n    cur.execute(f\"SELECT id FROM users WHERE email = '{email}'\")\n",
          "import sqlite3\n\ndef f(cur, email):\n    cur.execute(\"SELECT id FROM users WHERE email = ?\", (email,))\n"),
     # near misses: the finding stays, no fix is offered
-    Case("import sqlite3\n\ndef f(cur, sort):\n    cur.execute(f\"SELECT * FROM orders ORDER BY {sort}\")\n", ""),
+    # (a bare parameter there is decided by the project join, which a one-file pass does not run: a request value)
+    Case("import sqlite3\n\ndef f(cur, request):\n    sort = request.args[\"sort\"]\n"
+         "    cur.execute(f\"SELECT * FROM orders ORDER BY {sort}\")\n", ""),
     Case("import sqlite3\nimport psycopg2\n\ndef f(cur, email):\n"
          "    cur.execute(f\"SELECT id FROM users WHERE email = '{email}'\")\n", ""),  # which driver: unknown
     Case("import sqlite3\n\ndef f(cur, email):\n"

@@ -18,8 +18,8 @@ import ast
 from typing import Iterator
 
 from ...analyzer.model import ModuleContext
-from .facts import REQUEST_WORDS, is_identifier_position
-from .flow import Shape, _iterates_constants, _names
+from .facts import REQUEST_WORDS, is_value_position
+from .flow import Shape, _attribute_stores, _checked_against_constants, _iterates_constants, _names
 
 CALL_FACT = "gap701-call"
 DEF_FACT = "gap701-def"
@@ -95,11 +95,22 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
     "u" anything else."""
     if _is_constant(expr):
         return CONSTANT
-    if isinstance(expr, ast.Dict) and all(k is not None and _is_constant(k) for k in expr.keys):
+    if isinstance(expr, ast.Dict) and all(k is not None and (_is_constant(k) or _checked_key(k, ctx))
+                                          for k in expr.keys):
         return NAMES
+    if isinstance(expr, ast.Attribute):
+        found = constructor_parameter(expr, ctx)
+        if isinstance(found, tuple):
+            return f"p:{_record_def(found[0], ctx)}:{found[1]}"
+        return CONSTANT if found == CONSTANT else UNKNOWN
     if isinstance(expr, ast.IfExp):
         kinds = {_kind(expr.body, ctx), _kind(expr.orelse, ctx)}
         return kinds.pop() if len(kinds) == 1 and kinds <= {CONSTANT, NAMES} else UNKNOWN
+    if isinstance(expr, (ast.BinOp, ast.JoinedStr)):
+        return _text_kind(expr, ctx)
+    if isinstance(expr, ast.BoolOp):  # `keyvalues or {}`: the parameter, or a constant
+        kinds = {_kind(value, ctx) for value in expr.values} - {CONSTANT}
+        return kinds.pop() if len(kinds) == 1 else CONSTANT if not kinds else UNKNOWN
     if isinstance(expr, ast.Name):
         function = _enclosing_def(expr, ctx)
         while function is not None and not _is_parameter(expr.id, function) \
@@ -118,6 +129,26 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
     return UNKNOWN
 
 
+def _checked_key(key: ast.AST, ctx: ModuleContext) -> bool:
+    """`{field_name: value}` under `if field_name in (Fields.DISPLAYNAME, Fields.AVATAR_URL):`: an allow-listed key."""
+    return isinstance(key, ast.Name) and _checked_against_constants(key, ctx)
+
+
+def _text_kind(expr: ast.AST, ctx: ModuleContext) -> str:
+    """Text joined from constants (`TEMP_TABLE + "_rooms"`, `f"COALESCE(MAX({column}), 1)"` with a constant or
+    forwarded column): constant, or the one forwarded parameter it depends on."""
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Mod)):
+        parts = [expr.left, *(expr.right.elts if isinstance(expr.right, ast.Tuple) else [expr.right])]
+    elif isinstance(expr, ast.JoinedStr):
+        parts = [v.value if isinstance(v, ast.FormattedValue) else v for v in expr.values]
+    else:
+        return UNKNOWN
+    kinds = {_kind(part, ctx) for part in parts} - {CONSTANT}
+    if not kinds:
+        return CONSTANT
+    return kinds.pop() if len(kinds) == 1 and next(iter(kinds)).startswith("p:") else UNKNOWN
+
+
 def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
     """A local set only to constants (`table = "a" if rw else "b"`), a loop over a constant table, or a dict
     literal with constant keys that only ever gains constant keys (`keyvalues["device_id"] = device_id`)."""
@@ -131,8 +162,14 @@ def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
             kinds.add(_kind(stmt.value, ctx) if not isinstance(stmt.value, ast.Name) else UNKNOWN)
         elif isinstance(stmt, (ast.For, ast.AsyncFor)) and _iterates_constants(stmt.iter, ctx):
             kinds.add(CONSTANT)
+        elif isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.iter, ast.Name) \
+                and _is_parameter(stmt.iter.id, function) and not _rebound(stmt.iter.id, function, ctx):
+            # `for table, column in stream_id_tables:`: the parts of what the callers pass
+            kinds.add(f"p:{_record_def(function, ctx)}:{stmt.iter.id}")
         else:
             kinds.add(UNKNOWN)
+    if len(kinds) == 1 and next(iter(kinds)).startswith("p:"):
+        return kinds.pop()
     if len(kinds) != 1 or not kinds <= {CONSTANT, NAMES}:
         return UNKNOWN
     for node in ast.walk(function):
@@ -149,7 +186,16 @@ def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
 
 
 def _rebound(name: str, function: ast.AST, ctx: ModuleContext) -> bool:
-    return bool(ctx.bindings(function).get(name))
+    """Bound again in the function, other than `keyvalues = keyvalues or {}` (the parameter, or a constant)."""
+    return any(not _defaults_itself(stmt, name) for stmt in ctx.bindings(function).get(name) or [])
+
+
+def _defaults_itself(stmt: ast.AST, name: str) -> bool:
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return False
+    value = stmt.value
+    return isinstance(value, ast.BoolOp) and isinstance(value.op, ast.Or) and isinstance(value.values[0], ast.Name) \
+        and value.values[0].id == name and all(_is_constant(v) for v in value.values[1:])
 
 
 def _record_def(function: ast.AST, ctx: ModuleContext) -> str:
@@ -185,7 +231,8 @@ def record_call(call: ast.Call, ctx: ModuleContext) -> None:
               ctx)
     for index, argument in enumerate(call.args):
         if isinstance(argument, (ast.Name, ast.Attribute)) and not _is_constant(argument):
-            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], {}, splat), ctx)
+            # the runner passes its keywords on too (`run_interaction("d", self.select_txn, table, limit=10)`)
+            _add_call(callee_name(argument) or "", _signature("r", positional[index + 1:], keywords, splat), ctx)
 
 
 def _add_call(name: str, signature: str, ctx: ModuleContext) -> None:
@@ -215,31 +262,82 @@ def _parse(name: str, signature: str) -> list:
 
 
 def parameter_splices(shape: Shape, ctx: ModuleContext) -> tuple[ast.AST, list[list[str]]] | None:
-    """The method and its `[parameter, use]` pairs, when every value spliced into the text is a parameter of the
-    one method (of a class: a storage layer) holding the splices, standing where a table or column name goes
-    (`use` "value"), or a name taken from iterating one (`k for k in keyvalues`,
-    `keys, vals = zip(*values.items())`, `for column in columns:`; `use` "names": a dict's keys count)."""
+    """The function and its `[parameter, use, function name]` triples, when every value spliced into the text where
+    a name or a clause goes (not a literal value: see `is_value_position`) is a parameter of a module function or
+    method holding the splices (use "value"), a name taken from iterating one
+    (`k for k in keyvalues`, `keys, vals = zip(*values.items())`, `for column in columns:`; use "names": a dict's
+    keys count), or an attribute the class's `__init__` sets from one of its parameters (`self._table = table`;
+    the constructor's calls decide, under the class's name)."""
     function = None
     uses: list[list[str]] = []
     for splice in shape.splices:
         node = splice.node
+        if is_value_position(splice.before):
+            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
+        if isinstance(node, ast.Attribute):
+            found = constructor_parameter(node, ctx)
+            if not isinstance(found, tuple):
+                return None
+            init, parameter = found
+            use = [parameter, "value", _record_def(init, ctx)]
+            function = function or init
+            if use not in uses:
+                uses.append(use)
+            continue
         if not isinstance(node, ast.Name):
             return None
         owner = _enclosing_def(node, ctx)
-        while owner is not None and not isinstance(ctx.parent(owner), ast.ClassDef) \
+        while owner is not None and not isinstance(ctx.parent(owner), (ast.ClassDef, ast.Module)) \
                 and not _is_parameter(node.id, owner) and not ctx.bindings(owner).get(node.id):
-            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing method's parameter
-        if owner is None or (function is not None and owner is not function):
-            return None
-        if not isinstance(ctx.parent(owner), ast.ClassDef):
-            return None  # a storage layer's method; a module function's finding stays in the file's own pass
+            owner = _enclosing_def(owner, ctx)  # a closure's free variable: the enclosing function's parameter
+        if owner is None or not isinstance(ctx.parent(owner), (ast.ClassDef, ast.Module)):
+            return None  # a nested function's own parameter: the file's own pass follows its calls
         use = _parameter_use(node, owner, ctx)
-        if use is None or use[1] == "value" and not is_identifier_position(splice.before):
-            return None  # a value (`email = '{email}'`) stays reported where it is, in the file's own pass
-        function = owner
+        if use is None:
+            return None
+        use = [*use, _record_def(owner, ctx)]
+        function = function or owner
         if use not in uses:
             uses.append(use)
     return (function, uses) if function is not None else None
+
+
+def constructor_parameter(node: ast.Attribute, ctx: ModuleContext) -> tuple[ast.AST, str] | str | None:
+    """`self._table` where the class's `__init__` is the one place that sets it: `(init, parameter)` when it is set
+    from a parameter the constructor never rebinds, `CONSTANT` when set to a constant (`"a" if rw else "b"`),
+    None otherwise (set elsewhere too, or from anything else)."""
+    if not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return None
+    klass = ctx.enclosing(node, ast.ClassDef)
+    if klass is None:
+        return None
+    memo: dict[tuple[int, str], object] = ctx.memo(("gap701-ctor-attrs",), dict)
+    key = (id(klass), node.attr)
+    if key not in memo:
+        memo[key] = _constructor_parameter(klass, node.attr, ctx)
+    return memo[key]  # type: ignore[return-value]
+
+
+def _constructor_parameter(klass: ast.ClassDef, attr: str, ctx: ModuleContext) -> tuple[ast.AST, str] | str | None:
+    init = next((s for s in klass.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+    if init is None:
+        return None
+    stores = _attribute_stores(klass, ctx).get(attr, [])
+    if len(stores) != 1:
+        return None
+    statement = ctx.parent(stores[0])
+    if not (isinstance(statement, (ast.Assign, ast.AnnAssign)) and statement.value is not None
+            and ctx.parent(statement) is init and _targets(statement) == [stores[0]]
+            and isinstance(stores[0].value, ast.Name) and stores[0].value.id == "self"):
+        return None
+    value = statement.value
+    if isinstance(value, ast.Name) and _is_parameter(value.id, init) and not _rebound(value.id, init, ctx):
+        return init, value.id
+    return CONSTANT if _kind(value, ctx) == CONSTANT else None
+
+
+def _targets(statement: ast.AST) -> list[ast.AST]:
+    return list(statement.targets) if isinstance(statement, ast.Assign) else [statement.target]  # type: ignore
 
 
 def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> list[str] | None:
@@ -258,6 +356,10 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
     statements = ctx.bindings(function).get(node.id) or []
     if not statements or _is_parameter(node.id, function):
         return None
+    rows = {_rows_parameter(stmt, node.id, function, ctx) for stmt in statements}
+    if len(rows) == 1 and None not in rows:
+        # `for table, _, id_column in tables:`: a part of each row the callers pass, decided as a value
+        return [rows.pop(), "value"]  # type: ignore[list-item]
     parameters = set()
     for stmt in statements:
         if isinstance(stmt, (ast.For, ast.AsyncFor)) and _first_name(stmt.target) == node.id:
@@ -278,6 +380,16 @@ def _parameter_use(node: ast.Name, function: ast.AST, ctx: ModuleContext) -> lis
     if len(parameters) != 1 or None in parameters:
         return None
     return [parameters.pop(), "names"]
+
+
+def _rows_parameter(stmt: ast.AST, name: str, function: ast.AST, ctx: ModuleContext) -> str | None:
+    """The parameter a loop walks when `name` is a later part of its tuple target (`for table, _, column in rows`)."""
+    if isinstance(stmt, (ast.For, ast.AsyncFor)) and isinstance(stmt.target, ast.Tuple) \
+            and _first_name(stmt.target) != name and name in _names(stmt.target) \
+            and isinstance(stmt.iter, ast.Name) and _is_parameter(stmt.iter.id, function) \
+            and not _rebound(stmt.iter.id, function, ctx):
+        return stmt.iter.id
+    return None
 
 
 def _first_name(target: ast.AST) -> str | None:
@@ -344,7 +456,9 @@ class _Join:
         _, how, positional, keywords, splat = call
         known = definition["positional"] + definition["keyword"]
         skips_self = bool(how or definition.get("ctor")) and definition["bound"]
-        if not definition["varkw"] and any(k not in known for k in keywords):
+        if how == "ref":
+            keywords = {k: v for k, v in keywords.items() if k in known}  # the others are the runner's own
+        elif not definition["varkw"] and any(k not in known for k in keywords):
             return UNKNOWN  # a keyword this function does not take: a call of another function of that name
         if not definition["varargs"] and how != "ref" and \
                 len(positional) > len(definition["positional"]) - (1 if skips_self else 0):
@@ -360,9 +474,9 @@ class _Join:
                 params = params[1:]
             if parameter in params and params.index(parameter) < len(positional):
                 kind = positional[params.index(parameter)]
-            elif splat or how == "ref":
+            elif splat:
                 return UNKNOWN
-            else:  # left out: its default is used (none: the call is to another function of that name)
+            else:  # left out (also by a hand-over): its default is used (none: another function of that name)
                 return CONSTANT if parameter in definition["constant_defaults"] else UNKNOWN
         return kind
 
@@ -375,5 +489,6 @@ def join(index) -> Iterator[tuple[str, dict]]:
     resolver = _Join(calls, defs)
     for path, data in index.facts(CANDIDATE_FACT):
         name = data["def"]["name"]
-        if not all(resolver.constant(name, parameter, use) for parameter, use in data["params"]):
+        if not all(resolver.constant(entry[2] if len(entry) > 2 else name, entry[0], entry[1])
+                   for entry in data["params"]):
             yield path, data

@@ -29,8 +29,10 @@ EXTRA_KEYWORDS = ("where", "select", "tables", "order_by")
 NUMERIC_CALLS = frozenset({"builtins.int", "builtins.float", "builtins.len", "builtins.bool", "builtins.abs",
                            "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4"})
 # Attribute segments that hold schema metadata the developer wrote (Django `Model._meta.db_table`,
-# `connection.features.*`), never request data.
-TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "__table__"})
+# `connection.features.*`) or facts of the database driver (`engine.dialect.*`, `self.database_engine.row_id_name`),
+# never request data.
+TRUSTED_ATTRIBUTE_SEGMENTS = frozenset({"_meta", "features", "__tablename__", "__table__", "dialect",
+                                        "database_engine"})
 # Keywords whose SQL text is a DDL default baked into the schema by the developer, never executed per request.
 DDL_DEFAULT_KEYWORDS = frozenset({"server_default", "server_onupdate"})
 QUOTING_WORDS = ("quote", "escape_identifier", "escape_string", "identifier", "literal")
@@ -49,9 +51,14 @@ QUOTING_CONSTRUCTS = frozenset({
 # SQLAlchemy `MetaData` (`Base.metadata.sorted_tables`, `table.primary_key`) or read with an `Inspector`.
 SCHEMA_SEGMENTS = frozenset({"metadata", "sorted_tables"})
 CATALOG_NAME_METHODS = frozenset({
-    "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names", "get_materialized_view_names",
+    "table_names", "view_names", "get_table_names", "get_view_names", "get_schema_names", "get_sequence_names",
+    "get_materialized_view_names",
     "get_temp_table_names", "get_sorted_table_and_fkc_names",
 })
+# A constant query that reads the database's catalog: the names in its rows are the schema's own.
+CATALOG_QUERY = re.compile(
+    r"(?i)\bfrom\s+(?:sqlite_master|sqlite_schema|sqlite_temp_master|information_schema\.\w+|pg_catalog\.\w+|"
+    r"pg_(?:tables|class|indexes|namespace|views|sequences|constraint|attribute)|pragma_table_info)\b")
 INSPECTOR_METHODS = CATALOG_NAME_METHODS | {
     "get_columns", "get_indexes", "get_foreign_keys", "get_pk_constraint", "get_unique_constraints",
     "get_check_constraints",
@@ -74,7 +81,8 @@ SQL_TEXT = re.compile(
 # Text right before a spliced value that makes it an identifier (table, column, sort key) rather than a value.
 IDENTIFIER_CONTEXT = re.compile(
     r"(?:\bfrom|\bjoin|\binto|\bupdate|\btable|\bindex|\border\s+by|\bgroup\s+by|\bselect|\bdistinct|\bon|"
-    r"\bview|\bschema|\bdatabase|\bexists|\brename\s+to|[.,(]|\basc|\bdesc)\s*[\"`\[]?$",
+    r"\bview|\bschema|\bdatabase|\bexists|\brename\s+to|[.,(]|\basc|\bdesc|\bconstraint|\bconcurrently|"
+    r"\bsequence|\btrigger|\bcolumn)\s*[\"`\[]?$",
     re.IGNORECASE,
 )
 
@@ -89,6 +97,18 @@ def is_identifier_position(before: str) -> bool:
     if tail.count("'") % 2 == 1:  # inside a quoted literal: a value
         return False
     return bool(IDENTIFIER_CONTEXT.search(tail))
+
+
+# Text right before a spliced value that makes it a literal value (a comparison's operand, a LIMIT), not a name or
+# a clause: `email = {email}`, `LIKE {term}`, `LIMIT {n}`.
+VALUE_CONTEXT = re.compile(r"(?:[=<>]|\blike|\bilike|\blimit|\boffset|\bbetween|\bis|\binterval)\s*$", re.IGNORECASE)
+
+
+def is_value_position(before: str) -> bool:
+    """The spliced value stands where a literal value goes: inside quotes or right after a comparison, so only a
+    bind parameter belongs there."""
+    tail = before[-60:]
+    return tail.count("'") % 2 == 1 or bool(VALUE_CONTEXT.search(tail))
 
 
 # Statements that take no bind parameters, whose spliced value is a setting: `SET statement_timeout TO {ms}`,

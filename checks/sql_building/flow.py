@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .facts import (
-    CATALOG_NAME_METHODS, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS, NUMERIC_CONVERSIONS,
-    FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS, SCHEMA_SEGMENTS,
-    TRUSTED_ATTRIBUTE_SEGMENTS,
+    CATALOG_NAME_METHODS, CATALOG_QUERY, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS,
+    NUMERIC_CONVERSIONS, FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS,
+    SCHEMA_SEGMENTS, SQL_METHODS, TRUSTED_ATTRIBUTE_SEGMENTS,
 )
 
 if TYPE_CHECKING:
@@ -87,6 +87,80 @@ def _class_constant(expr: ast.Attribute, ctx: "ModuleContext") -> Shape | None:
         if isinstance(node, ast.Attribute) and node.attr == expr.attr and isinstance(node.ctx, ast.Store):
             return None  # set per instance somewhere: not a constant any more
     return Shape(values[0].value)
+
+
+MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert", "add",
+                      "remove", "discard"})
+
+
+def _attribute_stores(klass: ast.ClassDef, ctx: "ModuleContext") -> dict[str, list[ast.Attribute]]:
+    """Every attribute the class's code assigns (`x.name = ...`, any receiver) or changes in place
+    (`x.name[key] = ...`, `x.name.update(...)`), by name: one pass over the file's nodes for all its classes."""
+    def collect() -> dict[int, dict[str, list[ast.Attribute]]]:
+        by_class: dict[int, dict[str, list[ast.Attribute]]] = {}
+        for node in ctx.nodes:
+            if isinstance(node, ast.Attribute):
+                if isinstance(node.ctx, ast.Store):
+                    changed = node
+                elif node.attr in MUTATORS and isinstance(node.value, ast.Attribute):
+                    changed = node.value
+                else:
+                    continue
+            elif isinstance(node, ast.Subscript) and not isinstance(node.ctx, ast.Load) \
+                    and isinstance(node.value, ast.Attribute):
+                changed = node.value
+            else:
+                continue
+            owner = ctx.enclosing(node, ast.ClassDef)
+            if owner is not None:
+                by_class.setdefault(id(owner), {}).setdefault(changed.attr, []).append(changed)
+        return by_class
+    return ctx.memo(("gap701-attribute-stores",), collect).get(id(klass), {})
+
+
+def _class_body_value(expr: ast.Attribute, ctx: "ModuleContext") -> tuple[ast.AST, list[ast.Attribute]] | None:
+    """`self.X` / `cls.X` where the class body sets `X` once: that value and the attribute's stores elsewhere."""
+    if not (isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls")):
+        return None
+    klass = ctx.enclosing(expr, ast.ClassDef)
+    if klass is None:
+        return None
+    values = [stmt.value for stmt in klass.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+              and any(isinstance(t, ast.Name) and t.id == expr.attr
+                      for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))]
+    if len(values) != 1 or values[0] is None:
+        return None
+    return values[0], _attribute_stores(klass, ctx).get(expr.attr, [])
+
+
+def _class_table_lookup(expr: ast.Subscript, ctx: "ModuleContext") -> bool:
+    """`self._standard_operators["contains"]`: an item of a table of literals the class body sets and no code
+    assigns again."""
+    if not isinstance(expr.value, ast.Attribute):
+        return False
+    found = _class_body_value(expr.value, ctx)
+    if found is None or found[1]:
+        return False
+    table = found[0]
+    if isinstance(table, ast.Dict):
+        return all(v is not None and _is_constant_tree(v) for v in table.values)
+    return isinstance(table, (ast.List, ast.Tuple)) and all(_is_constant_tree(e) for e in table.elts)
+
+
+def _class_counter(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`self.cache_bust_counter` set to a number in the class body and only ever stepped by numbers (`+= 1`)."""
+    found = _class_body_value(expr, ctx)
+    if found is None:
+        return False
+    value, stores = found
+    if not (isinstance(value, ast.Constant) and type(value.value) in (int, float)):
+        return False
+    for store in stores:
+        statement = ctx.parent(store)
+        if not (isinstance(statement, ast.AugAssign) and isinstance(statement.value, ast.Constant)
+                and type(statement.value.value) in (int, float)):
+            return False
+    return True
 
 
 # ---- pieces -----------------------------------------------------------------------------------------------------
@@ -590,15 +664,17 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `ALLOWED.get(key, "default")`
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
-        if _class_constant(expr, ctx) is not None:
-            return True  # `cls._columns`, set once in the class body
+        if _class_constant(expr, ctx) is not None or _class_counter(expr, ctx):
+            return True  # `cls._columns`, set once in the class body; `self.counter` that only counts
+        if expr.attr in ("key", "name") and isinstance(expr.value, ast.Name) and _mapped_attribute(expr.value, ctx):
+            return True  # `column.key` beside `column.class_.__tablename__`: a mapped column's own name
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
         return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
     if isinstance(expr, ast.Subscript):
         # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
-        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx)
+        return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx) or _class_table_lookup(expr, ctx)
     if isinstance(expr, ast.Name):
         if _checked_against_constants(expr, ctx):
             return True  # `if sort in ("name", "created"):` / `if sort not in ALLOWED: abort(400)`
@@ -625,6 +701,18 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if statements == [] and _callers_pass_safe(expr, ctx):
             return True  # `_count_rows(conn, "users")`: a private function only ever given constants
     return False
+
+
+def _mapped_attribute(name: ast.Name, ctx: "ModuleContext") -> bool:
+    """The function also reads `name.class_.__tablename__`: `name` is an ORM's mapped attribute (SQLAlchemy
+    `InstrumentedAttribute`), so its `key`/`name` is a column of the schema the code declared."""
+    function = ctx.enclosing_function(name)
+    if function is None:
+        return False
+    return any(isinstance(n, ast.Attribute) and n.attr in ("__tablename__", "__table__")
+               and isinstance(n.value, ast.Attribute) and n.value.attr == "class_"
+               and isinstance(n.value.value, ast.Name) and n.value.value.id == name.id
+               for n in ctx.own_nodes(function))
 
 
 def _safe_comprehension_target(name: ast.Name, ctx: "ModuleContext") -> bool:
@@ -706,13 +794,16 @@ def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
     attributes and items of those."""
     if depth > MAX_DEPTH:
         return False
+    if isinstance(expr, ast.Await):
+        return _from_schema(expr.value, ctx, depth + 1)
     if isinstance(expr, ast.Attribute):
         node: ast.AST = expr
         while isinstance(node, ast.Attribute):
             if node.attr in SCHEMA_SEGMENTS:
                 return True
             node = node.value
-        return _from_schema(node, ctx, depth + 1) if isinstance(node, (ast.Name, ast.Subscript, ast.Call)) else False
+        return _from_schema(node, ctx, depth + 1) \
+            if isinstance(node, (ast.Name, ast.Subscript, ast.Call, ast.Await)) else False
     if isinstance(expr, ast.Subscript):
         return _from_schema(expr.value, ctx, depth + 1)
     if isinstance(expr, ast.Call):
@@ -721,12 +812,18 @@ def _from_schema(expr: ast.AST, ctx: "ModuleContext", depth: int = 0) -> bool:
                 and expr.args:
             return _from_schema(expr.args[0], ctx, depth + 1)
         if isinstance(func, ast.Attribute):
-            if func.attr in ("values", "keys", "items", "copy") and not expr.args:
+            if func.attr in ("values", "keys", "items", "copy", "fetchall", "fetchmany") and not expr.args:
                 return _from_schema(func.value, ctx, depth + 1)
             if func.attr in CATALOG_NAME_METHODS:
                 return True
+            if func.attr in SQL_METHODS and expr.args and isinstance(expr.args[0], ast.Constant) \
+                    and isinstance(expr.args[0].value, str) and CATALOG_QUERY.search(expr.args[0].value):
+                return True  # `conn.execute("select name from sqlite_master where type = 'table'")`
             if func.attr in INSPECTOR_METHODS:
                 return _is_inspector(func.value, ctx)
+            if func.attr.startswith("get_") and isinstance(func.value, ast.Attribute) \
+                    and func.value.attr in ("introspection", "inspector"):
+                return True  # Django `connection.introspection.get_relations(cursor, table)`: the catalog's rows
         return False
     if isinstance(expr, ast.Name):
         statements = _bindings_before(expr, ctx)
@@ -835,14 +932,20 @@ def _checked_against_constants(expr: ast.Name, ctx: "ModuleContext") -> bool:
             if in_body and _tests_constants(ancestor.test, expr.id, False, ctx):
                 return True
         child = ancestor
-    if function is None:
-        return False
-    for node in ctx.own_nodes(function):
-        if isinstance(node, ast.If) and (node.end_lineno or node.lineno) < expr.lineno and node.body \
-                and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
-                     or _rebinds_to_constant(node.body[-1], expr.id)) \
-                and _tests_constants(node.test, expr.id, True, ctx):
-            return True
+    while function is not None:
+        for node in ctx.own_nodes(function):
+            if isinstance(node, ast.If) and (node.end_lineno or node.lineno) < expr.lineno and node.body \
+                    and (isinstance(node.body[-1], (ast.Return, ast.Raise, ast.Continue)) or _aborts(node.body[-1])
+                         or _rebinds_to_constant(node.body[-1], expr.id)) \
+                    and _tests_constants(node.test, expr.id, True, ctx):
+                return True
+            if isinstance(node, ast.Assert) and node.lineno < expr.lineno \
+                    and _tests_constants(node.test, expr.id, False, ctx):
+                return True  # `assert bound in (">", "<")`
+        if ctx.bindings(function).get(expr.id) or any(a.arg == expr.id for a in _arguments(function)):
+            return False
+        # a closure's free variable: the enclosing function's guard before the closure holds for it too
+        function = ctx.enclosing_function(function)
     return False
 
 
@@ -929,7 +1032,11 @@ def _is_constant_tree(node: ast.AST) -> bool:
         return True
     if isinstance(node, (ast.Tuple, ast.List)):
         return all(_is_constant_tree(e) for e in node.elts)
-    return False
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value  # `Sort.NAME.value`
+    # `ProfileFields.DISPLAYNAME`: an upper-case member of a class or constant namespace, a constant by convention
+    return isinstance(node, ast.Attribute) and len(node.attr) > 1 and node.attr.isupper() \
+        and isinstance(node.value, ast.Name) and (_is_class_name(node.value.id) or node.value.id.isupper())
 
 
 def _is_range_call(expr: ast.AST, ctx: "ModuleContext") -> bool:

@@ -15,10 +15,11 @@ from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..broad_except.facts import is_migration_module
-from .facts import REQUEST_WORDS, setting_prefix
+from .facts import REQUEST_WORDS, is_value_position, setting_prefix
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
-from .callers import CANDIDATE_FACT, describe_def, join, parameter_splices, record_call
+from .callers import CANDIDATE_FACT, callee_name, describe_def, join, parameter_splices, record_call
 from .flow import Shape, Splice, shape_of
+from .flow import _helper_function as helper_function
 
 RULE = Rule(
     id="GAP701",
@@ -30,7 +31,9 @@ RULE = Rule(
     # through project functions, settings spliced into PRAGMA/SET) that intra-function data flow cannot tell from
     # request values. Fresh samples: 15 of 20 and 4 of 4 false (earlier reviews), then matrix-synapse 20 of 20,
     # mlflow 3 of 3 and datasette 13 of 13 false before the fixes of this change (see its commits). Since then
-    # the project join clears a storage method's table/column parameters that every call fills with constants.
+    # the project join clears a storage method's table/column parameters that every call fills with constants,
+    # and module functions, constructor attributes, catalog rows and clause builders: on the tuning projects
+    # 54 -> 21 findings (synapse 47 -> 19, mlflow 3 -> 1, datasette 4 -> 1), the 21 left still judged false.
     precision="medium",
     cwe="CWE-89",
     security_severity="8.8",
@@ -46,7 +49,8 @@ RULE = Rule(
             " `+=` before the call (also in branches) and through a helper function or method of the same module"
             " that returns the formatted string. When the value stands where an identifier goes (`ORDER BY {col}`,"
             " `FROM {table}`) the message says to use an allow-list or `sql.Identifier` instead of a parameter. A"
-            " value tested against literal text before the query (`if sort in (\"name\", \"created\"):`, or"
+            " value tested against literal text (or upper-case class members such as `Fields.NAME`) before the"
+            " query (`if sort in (\"name\", \"created\"):`, or"
             " `if sort not in ALLOWED_SORTS: abort(400)` earlier in the function) counts as allow-listed."
         ),
         why=(
@@ -79,30 +83,51 @@ RULE = Rule(
             " escapes for other languages such as `re.escape`/`html.escape`, SQLAlchemy `column(name)`/"
             "`table(name)`, which render quoted), `psycopg2.sql`/`psycopg.sql`"
             " composition, SQLAlchemy constructs and `bindparam`, module constants, class constants"
-            " (`Status.DRAFT.value`) and schema metadata (`Model._meta.db_table`, `__tablename__`, tables and"
+            " (`Status.DRAFT.value`), facts of the database driver (`engine.dialect.*`,"
+            " `self.database_engine.row_id_name`) and schema metadata (`Model._meta.db_table`, `__tablename__`,"
+            " tables and"
             " columns walked from SQLAlchemy `MetaData` such as `Base.metadata.sorted_tables` and"
-            " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()`),"
+            " `table.primary_key`, names an `Inspector` reads from the catalog such as `get_table_names()` or Django's"
+            " `connection.introspection.get_*()` returns, a"
+            " `table_names()` method, rows of a constant query on `sqlite_master`/`information_schema`/`pg_catalog`,"
+            " also awaited, a mapped column's `key`/`name` where the code also reads its `class_.__tablename__`),"
             " placeholder names built from numbers (`[f\"val_{i}\" for i in range(n)]`, an `enumerate()` index or"
             " `next(itertools.count())` in a comprehension), a private (`_name`) or nested function's parameter that"
             " every call in the module fills with a constant, a parameter (or the names a loop over it takes, such as"
             " the keys of a `keyvalues` dict) that every call of that function name anywhere in the project fills"
-            " with a constant (a literal, a tuple of literals, a dict literal's keys, an ALL_CAPS name, a local set"
-            " only to literals) or with a parameter of its own that is itself only given constants, also when the"
-            " function is handed to a runner (`run_interaction(\"desc\", self.select_txn, table, keyvalues)`;"
-            " matched by name, so a call of another function with that name counts too; in class methods only, also"
-            " for a closure's use of the method's parameters, and only where a table or column name goes; such"
+            " with a constant (a literal, a tuple of literals, a dict literal's keys - also keys allow-listed just"
+            " before -, an ALL_CAPS name, a local set"
+            " only to literals, text joined from those, the rows of a constant list) or with a parameter of its own"
+            " that is itself only given constants, also when the function is handed to a runner"
+            " (`run_interaction(\"desc\", self.select_txn, table, keyvalues, db_autocommit=True)`: the arguments"
+            " after it, keywords the function takes, defaults for what is left out); likewise an attribute that"
+            " `__init__` alone sets from a constructor parameter (`self._table = table`: the class's calls decide)"
+            " or to a constant; matched by name, so a call of another function with that name counts too; for"
+            " module functions and methods, also for a closure's use of their parameters, and only where a name or"
+            " a clause goes, not a literal value (`= '{v}'`, `LIKE {v}`, `LIMIT {n}` stay reported); such"
             " findings come from the whole-project pass, so an editor's live view of one file does not show"
             " them), text returned by a same-module function whose"
             " spliced parameter the call fills with a constant (`match_sql(\"phrase_key\")`), a local list of"
             " clauses that only ever"
             " grows by constant text (`clauses.append(\"status = ?\")` then `\" AND \".join(clauses)`), keys of a"
             " local dict whose keys are all literal, an enum member's value (`SortOrder(order_by).value`), a text"
-            " constant set once in the class body (`cls._columns`; a class template such as `self.sql_delete_fk %"
+            " constant set once in the class body (`cls._columns`), an item of a table of literals set there and never"
+            " changed (`self._standard_operators[\"contains\"]`), a class counter only stepped by numbers"
+            " (`self.cache_bust_counter += 1`; a class template such as `self.sql_delete_fk %"
             " {...}` stays opaque), loops over the parts of a constant table, literal-only"
             " concatenation, SQL an ORM compiled with its own parameters (`sql, params = qs.query.sql_with_params()`,"
             " `compiler.as_sql()`, `stmt.compile()` without `literal_binds`) or a builder's `(sql, params)` pair"
-            " (`where, params = build_filter(f)`), `enumerate()` indexes, migrations (Django `migrations/`,"
-            " Alembic), parameters annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
+            " (`where, params = build_filter(f)`), SQL fragments built elsewhere where a clause goes: the result of"
+            " a call named for one that is not this module's own helper (`make_in_list_sql_clause(...)`,"
+            " `constraint.make_check_clause(t)`; a fragment that splices values inside such a builder is missed),"
+            " and, when the query binds parameters, a value named for one (`WHERE {query_clause}` with"
+            " `query_params`), a whole query wrapped in another (a value named `sql`/`query`/`statement` at the"
+            " start, after `(`, `EXPLAIN` or `UNION`: `f\"EXPLAIN {sql}\"`, `SELECT count(*) FROM ({query})`; a SQL"
+            " console runs what its user typed by design, and a query built from values is reported where it is"
+            " built, if that is in a sink), a value tested against literals in the function around a closure or"
+            " `assert`ed to be one (`assert bound in (\"<\", \">\")`), `enumerate()` indexes, migrations (Django"
+            " `migrations/`, Alembic, numbered schema deltas in a `delta(s)` folder below `schema(s)`), parameters"
+            " annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
             " (`meta = model._meta; meta.db_table`), queries waived for a peer linter (`# noqa: S608`,"
             " `# nosec`, on the call, a spliced value's line or a statement building the text), `text()` given"
             " as a column's `server_default` (schema DDL, not a query), and a setting spliced into a statement that"
@@ -130,7 +155,7 @@ RULE = Rule(
 
 @RULE.on(ast.Call)
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if is_migration_module(ctx):
+    if is_migration_module(ctx) or _schema_delta_module(ctx):
         return  # schema changes the operator runs once, on names from the schema itself: no request reaches them
     parent = ctx.parent(call)
     if isinstance(parent, ast.keyword) and parent.arg in DDL_DEFAULT_KEYWORDS:
@@ -138,6 +163,9 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     for sql, sink, needs_keywords in _sql_arguments(call, ctx):
         shape = shape_of(sql, ctx)
         if shape is None or not shape.built or not shape.splices:
+            continue
+        shape = _without_fragments(shape, call, ctx)
+        if not shape.splices:
             continue
         if needs_keywords and not looks_like_sql(shape.text):
             continue
@@ -170,6 +198,53 @@ def unless_callers_pass_constants(index: ProjectIndex) -> Iterator[Finding]:
     for path, data in join(index):
         yield index.finding(RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
                             data["message"])
+
+
+# Names of SQL text fragments: `where_clause`, `query_clause`, `make_in_list_sql_clause()`, `filter_sql`.
+FRAGMENT_NAME = re.compile(r"(?i)clause|(?:^|_)sql(?:_|$)|^where(?:_|$)|predicate|condition")
+
+
+# A value named as a whole query (`sql`, `query`, `raw_sql`, `self.statement`), and the places where a whole query
+# goes inside another: the start of the text, an opening parenthesis, after EXPLAIN, UNION or `;`.
+QUERY_NAME = re.compile(r"(?i)(?:^|_)(?:sql|query|statement|stmt)$")
+WRAP_POSITION = re.compile(r"(?i)(?:^|[(;]|\bexplain(?:\s+analyze)?(?:\s+verbose)?|\bunion(?:\s+all)?)\s*$")
+
+
+def _without_fragments(shape: Shape, call: ast.Call, ctx: ModuleContext) -> Shape:
+    """Drop the splices that are SQL fragments the project builds elsewhere, standing where a clause goes (not a
+    literal value): the result of a call named for one that is not this module's own helper (whose text the
+    flow reads instead) - `constraint.make_check_clause(table)`, `make_in_list_sql_clause(...)` - and, when the
+    call passes bind parameters, a value named for one (`WHERE {query_clause}` with `query_params`): the
+    fragment's values travel as those parameters. Also a whole query wrapped in another (`EXPLAIN {sql}`,
+    `SELECT count(*) FROM ({query})`): whoever wrote it wrote all of it, so the wrapping adds no way in; where it
+    was built from values is where that is reported."""
+    bound = len(call.args) > 1 or any(k.arg in ("params", "parameters", "args", "vars") for k in call.keywords)
+    kept = []
+    for splice in shape.splices:
+        node = splice.node
+        if not is_value_position(splice.before):
+            name = callee_name(node.func) if isinstance(node, ast.Call) else (
+                node.id if isinstance(node, ast.Name) else None)
+            if name and FRAGMENT_NAME.search(name) and (
+                    bound or isinstance(node, ast.Call) and helper_function(node, ctx) is None):
+                continue
+            spelled = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+            if QUERY_NAME.search(spelled) and WRAP_POSITION.search(splice.before):
+                continue  # `f"EXPLAIN {sql}"`, `f"SELECT count(*) FROM ({query}) AS q"`: a whole query, wrapped
+        kept.append(splice)
+    if len(kept) == len(shape.splices):
+        return shape
+    return Shape(shape.text, tuple(kept), shape.built, shape.helper)
+
+
+def _schema_delta_module(ctx: ModuleContext) -> bool:
+    """A schema upgrade kept as numbered deltas (`storage/schema/main/delta/48/fix_indexes.py`): a `delta(s)` folder
+    below a `schema(s)` folder, run once by the upgrader like a Django or Alembic migration."""
+    def delta_path() -> bool:
+        folders = [f.lower() for f in ctx.path.replace("\\", "/").split("/")[:-1]]
+        schema = next((i for i, f in enumerate(folders) if f in ("schema", "schemas")), None)
+        return schema is not None and any(f in ("delta", "deltas") for f in folders[schema + 1:])
+    return ctx.memo(("gap701-schema-delta",), delta_path)
 
 
 def _developer_setting(shape: Shape, ctx: ModuleContext) -> bool:
