@@ -533,10 +533,10 @@ def _module_constant(name: ast.Name, ctx: "ModuleContext") -> Shape | None:
         # an imported UPPER_CASE name is a constant by convention: safe text we cannot read
         return Shape("") if name.id.isupper() and not resolved.startswith("builtins.") else None
     statements = ctx.bindings(ctx.tree).get(name.id)
-    if statements and len(statements) == 1 and isinstance(statements[0], (ast.Assign, ast.AnnAssign)):
-        value = statements[0].value
-        if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            return Shape(value.value)
+    # one literal, or a literal per branch (`if SQLITE: BIND = "?" else: BIND = "%s"`)
+    if statements and all(isinstance(st, (ast.Assign, ast.AnnAssign)) and isinstance(st.value, ast.Constant)
+                          and isinstance(st.value.value, str) for st in statements):
+        return _union([Shape(st.value.value) for st in statements])  # type: ignore[union-attr]
     return None
 
 
