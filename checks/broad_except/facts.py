@@ -178,6 +178,12 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
         return False
     if _tries_again_another_way(handler, ctx):
         return True
+    function = ctx.enclosing_function(handler)
+    if function is not None and not isinstance(function, ast.Lambda) and is_request_handler(function, ctx):
+        # a route's error entry reaches the client (`make_json_response(success=0, errormsg=str(e))`), never the
+        # operator: the failure is still unlogged; only a hand-off or an enclosing report counts there
+        return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in FAILURE_HANDOFFS
+                   for n in nodes) or _inside_a_reporting_handler(handler, ctx)
     for node in nodes:
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -199,12 +205,17 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
 STDERR_WRITES = frozenset({"sys.stderr.write", "sys.__stderr__.write"})
 
 
+# A project's own response builders (`make_json_response`, `render_error`): answering again is not a retry.
+RESPONSE_LIKE = re.compile(r"(?i)response|jsonify|render|redirect|abort")
+
+
 def _tries_again_another_way(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
     """`try: model = load_model(path) except Exception: os.makedirs(path); model = load_model(uri, dst=path)`:
     the handler makes the same call again, differently, outside any `try` of its own - if that fails too, the
     error propagates; the first failure only chose the route."""
     tried = {_last_name(n.func) for stmt in getattr(ctx.parent(handler), "body", []) for n in _own_nodes(stmt)
              if isinstance(n, ast.Call) and _dependency_name(n.func, ctx)} - VALUE_METHODS - RESPONSE_CALLS - {""}
+    tried = {name for name in tried if not RESPONSE_LIKE.search(name)}  # `make_json_response(success=0, ...)`
     for stmt in handler.body:
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             continue  # a second attempt that swallows its own failure loses both
