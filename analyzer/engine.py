@@ -19,7 +19,7 @@ from .cache import Cache
 from .config import Settings
 from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
-from .model import ModuleContext, walk_with_parents
+from .model import ModuleContext, unlink, walk_with_parents
 from .project import ProjectIndex
 from .registry import FactPass, Handler, Rule, code_digest, fact_passes, load_errors, load_rules, resolve_selector
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
@@ -223,6 +223,7 @@ def _analyse(path: str, data: bytes, dispatcher: Dispatcher, module_name: str) -
                 )
     result.findings = dedupe_and_sort(findings)
     result.facts = ctx.facts
+    unlink(nodes)  # the tree is not used past this point: let reference counting free it, not the collector
     return result
 
 
