@@ -4,6 +4,7 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 """
 from __future__ import annotations
 
+import ast
 import gc
 import hashlib
 import multiprocessing
@@ -97,25 +98,44 @@ FILE_PROBLEMS = frozenset({"read-error", "decode-error", "syntax-error", "too-co
 
 
 # ---- the per-file pass (runs in worker processes) -----------------------------------------------------------
-DispatchTable = dict[type, list[tuple["Rule | FactPass", Handler]]]
+class DispatchTable(dict):
+    """Handlers by exact node type (`table[ast.Call]`: every call handler, in registration order), and for calls
+    also by the callee's last name: `by_callee[name]` holds the call handlers that take every call plus those
+    registered for that name (`Rule.on(ast.Call, callees=...)`), in the same order; `any_callee` holds only the
+    former, for a call whose name no filter names. Both are empty when no handler is filtered."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_callee: dict[str, list[tuple["Rule | FactPass", Handler]]] = {}
+        self.any_callee: list[tuple["Rule | FactPass", Handler]] = []
 
 
 def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = (),
                    readers: Iterable[Rule] | None = None) -> DispatchTable:
     """Handlers by exact node type. A fact pass's handlers come first, and only for the kinds of fact that one of
     these rules (or of `readers`, when given) reads."""
-    table: DispatchTable = {}
+    table = DispatchTable()
     rules = list(rules)
     wanted = {kind for rule in (rules if readers is None else readers) for kind in rule.reads}
+    filters: dict[int, frozenset[str]] = {}  # position in table[ast.Call] -> the callee names it is limited to
     for fact_pass in passes:
         for node_type, kind, handler in fact_pass.handlers:
             if kind in wanted:
                 for concrete in _concrete_types(node_type):
                     table.setdefault(concrete, []).append((fact_pass, handler))
     for rule in rules:
+        callees = getattr(rule, "callees", None) or {}
         for node_type, handler in rule.handlers:
             for concrete in _concrete_types(node_type):
-                table.setdefault(concrete, []).append((rule, handler))
+                entries = table.setdefault(concrete, [])
+                if concrete is ast.Call and node_type is ast.Call and handler in callees:
+                    filters[len(entries)] = callees[handler]
+                entries.append((rule, handler))
+    if filters:
+        calls = table[ast.Call]
+        table.any_callee = [entry for i, entry in enumerate(calls) if i not in filters]
+        for name in sorted(set().union(*filters.values())):
+            table.by_callee[name] = [entry for i, entry in enumerate(calls) if i not in filters or name in filters[i]]
     return table
 
 
@@ -198,10 +218,31 @@ def _analyse(path: str, data: bytes, dispatcher: Dispatcher, module_name: str) -
         return result
     failed: set[str] = set()
     findings: list[Finding] = []
-    get = dispatcher.table_for(source.text, is_test_path(path)).get
+    table = dispatcher.table_for(source.text, is_test_path(path))
+    get = table.get
+    # Calls are dispatched by their callee's last name when some call handlers are limited to a few names: most
+    # calls then meet only the handlers that take every call. A name an import binds under another name gets all.
+    by_callee: dict = getattr(table, "by_callee", None) or {}
+    if by_callee:
+        by_name, any_callee, every = by_callee.get, table.any_callee, table.get(ast.Call)
+        aliased = ctx.aliased_names()
+        call_class, attribute_class, name_class = ast.Call, ast.Attribute, ast.Name
+    else:
+        call_class = None
     for node in nodes:
-        handlers = get(node.__class__)
-        if handlers is None:
+        cls = node.__class__
+        if cls is call_class:
+            func = node.func  # type: ignore[attr-defined]
+            func_class = func.__class__
+            if func_class is attribute_class:
+                handlers = by_name(func.attr, any_callee)
+            elif func_class is name_class:
+                handlers = every if func.id in aliased else by_name(func.id, any_callee)
+            else:
+                handlers = any_callee
+        else:
+            handlers = get(cls)
+        if not handlers:
             continue
         for rule, handler in handlers:
             if failed and rule.id in failed:  # nearly always empty: the attribute is not read per call

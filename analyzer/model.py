@@ -39,6 +39,7 @@ class ModuleContext:
         self._importing_functions: frozenset[int] | None = None
         self._own_nodes: dict[ast.AST, list[ast.AST]] | None = None
         self._locally_imported: frozenset[str] = frozenset()
+        self._aliased: frozenset[str] | None = None
         self._qualified: dict[int, str | None] = {}
         self.tree = tree
         self.lines = lines
@@ -197,6 +198,19 @@ class ModuleContext:
             self._importing_functions = frozenset(found)
             self._locally_imported = frozenset(names)
         return self._importing_functions
+
+    def aliased_names(self) -> frozenset[str]:
+        """Names an import binds to something whose own last name differs (`from subprocess import run as sh`,
+        `import a.b as c`, also inside a function): a call through one of them is spelled unlike its qualified name
+        (`sh(...)` is `subprocess.run`). The engine gives such calls every call handler, filtered or not."""
+        if self._aliased is None:
+            found = {local for local, qualified in self.imports.items() if qualified.rsplit(".", 1)[-1] != local}
+            if self._functions_with_imports():
+                for table in self._local_imports.values():
+                    found.update(local for local, qualified in table.items()
+                                 if qualified.rsplit(".", 1)[-1] != local)
+            self._aliased = frozenset(found)
+        return self._aliased
 
     def resolve_name(self, name: str, at: ast.AST | None = None) -> str | None:
         """Qualified name of a bare name: an import (module-level or in an enclosing function) or a builtin."""

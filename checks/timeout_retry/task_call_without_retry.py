@@ -75,7 +75,7 @@ RULE = Rule(
 WEBHOOK_WORDS = ("webhook",)
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*OUTBOUND_CALLS, *HTTP_VERBS, *(path[-1] for path in LLM_CALL_PATHS)))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     label = _outbound_label(call, ctx)
     if label is None:
@@ -120,7 +120,7 @@ ENQUEUE_METHODS = frozenset({"enqueue", "enqueue_call", "enqueue_in", "enqueue_a
                              "schedule", "enqueue_job"})
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=ENQUEUE_METHODS)
 def record_enqueue_with_retry(call: ast.Call, ctx: ModuleContext) -> None:
     """`queue.enqueue(send_report, ..., retry=Retry(max=3))`: that job retries, whatever its own code says."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr in ENQUEUE_METHODS):
