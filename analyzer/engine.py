@@ -318,29 +318,54 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _run_python(settings: Settings, python_rules: list[Rule], jobs: list[tuple[str, bytes, str]]) -> list[FileResult]:
-    if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        done: dict[str, FileResult] = {}
-        try:
-            with ProcessPoolExecutor(
-                max_workers=settings.jobs, mp_context=context, initializer=_worker_init,
-                initargs=([r.id for r in python_rules],),
-            ) as pool:
+class _PythonRun:
+    """The Python pass over the files the cache did not have. With a process pool, every file is handed to the
+    workers as soon as the run is made, so they analyse while this process prepares Semgrep (about 1 s on Django
+    with its tests, when one core used to idle); `results` waits for them. Without one, `results` analyses here."""
+
+    def __init__(self, settings: Settings, python_rules: list[Rule], jobs: list[tuple[str, bytes, str]]) -> None:
+        self.rules, self.jobs = python_rules, jobs
+        self.context = None
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: "Iterable[FileResult] | None" = None
+        self.done: dict[str, FileResult] = {}
+        if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
+            self.context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                                       else None)
+            try:
+                self.pool = ProcessPoolExecutor(max_workers=settings.jobs, mp_context=self.context,
+                                                initializer=_worker_init, initargs=([r.id for r in python_rules],))
                 chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
                 # Largest files first: the chunks handed out last are the cheapest, so no process is left with
                 # a heavy chunk while the others idle (in path order, on Django with its tests, one process
                 # finished about 1% after the other). The results are put back in path order below.
                 by_size = sorted(jobs, key=lambda job: len(job[1]), reverse=True)
-                for file_result in pool.map(_worker_run, by_size, chunksize=chunk):
-                    done[file_result.path] = file_result
-            return [done[path] for path, _, _ in jobs]
+                self.pending = self.pool.map(_worker_run, by_size, chunksize=chunk)
+            except BrokenProcessPool:
+                self.pending = None  # `results` falls back to one process per file
+
+    def results(self) -> list[FileResult]:
+        if self.context is None:
+            dispatcher = Dispatcher(self.rules)
+            return [analyse_source(path, data, dispatcher, module) for path, data, module in self.jobs]
+        try:
+            if self.pending is None:
+                raise BrokenProcessPool("the process pool did not start")
+            for file_result in self.pending:
+                self.done[file_result.path] = file_result
+            self.close()
+            return [self.done[path] for path, _, _ in self.jobs]
         except BrokenProcessPool:
             # A worker died (killed, out of memory, a crash in C code): the files it did not finish are analysed
             # here one by one, each in a process of its own, so the one that kills its process is named.
-            return [done.get(job[0]) or _run_isolated(context, python_rules, job) for job in jobs]
-    dispatcher = Dispatcher(python_rules)
-    return [analyse_source(path, data, dispatcher, module) for path, data, module in jobs]
+            self.close()
+            return [self.done.get(job[0]) or _run_isolated(self.context, self.rules, job) for job in self.jobs]
+
+    def close(self) -> None:
+        """Stop the pool (idempotent); after an interrupt the workers drop the files they have not started."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]) -> FileResult:
@@ -356,8 +381,9 @@ def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]
 
 
 def scan(settings: Settings) -> ScanResult:
-    """discover -> read -> start Semgrep -> reuse cached results -> analyse -> project join -> collect Semgrep ->
-    merge, filter and fingerprint. Each stage below is a function of its own, in that order."""
+    """discover -> read -> reuse cached results -> start the Python pass -> start Semgrep -> collect the Python
+    pass -> project join -> collect Semgrep -> merge, filter and fingerprint. Each stage below is a function of its
+    own, in that order."""
     running: list[semgrep.SemgrepRun] = []
     try:
         return _scan(settings, running)
@@ -382,6 +408,7 @@ class _Scan:
     misses: list[SourceFile] = field(default_factory=list)  # files the Python pass must analyse
     semgrep_findings: dict[str, list[Finding]] = field(default_factory=dict)
     semgrep_run: semgrep.SemgrepRun | None = None
+    python_run: _PythonRun | None = None  # the Python pass, from its start to its results
     semgrep_failed: bool = False
     project_findings: dict[str, list[Finding]] = field(default_factory=dict)
     texts: dict[str, Source] = field(default_factory=dict)
@@ -397,8 +424,11 @@ class _Scan:
 def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     started = time.perf_counter()
     state = _discover(settings)
-    stages = [("read", _read_files), ("semgrep-start", _start_semgrep), ("cache", _reuse_cached),
-              ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
+    # The pool's workers start on the cache misses before Semgrep is prepared, and both run while the Python
+    # pass is collected; "python" is timed from the workers' start, so it includes "semgrep-start" when a pool runs.
+    stages = [("read", _read_files), ("cache", _reuse_cached), ("python-start", _start_python),
+              ("semgrep-start", _start_semgrep), ("python", _analyse_misses), ("project", _join_project),
+              ("semgrep", _collect_semgrep)]
     try:
         for name, stage in stages:
             if name == "project":
@@ -412,8 +442,11 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
             if state.semgrep_run is not None and state.semgrep_run not in running:
                 running.append(state.semgrep_run)
             state.timings[name] = time.perf_counter() - t0
+        state.timings["python"] += state.timings.pop("python-start")
         findings, suppressed = _merge_and_filter(state)
     finally:
+        if state.python_run is not None:
+            state.python_run.close()
         gc.unfreeze()
     if state.cache and state.settings.prune_cache and not state.semgrep_failed:
         state.cache.prune()
@@ -522,11 +555,17 @@ def _start_semgrep(state: _Scan) -> None:
                                           timeout=state.settings.semgrep_timeout, max_target_bytes=MAX_FILE_BYTES)
 
 
-def _analyse_misses(state: _Scan) -> None:
+def _start_python(state: _Scan) -> None:
+    """The workers start on the cache misses (with a pool; otherwise the pass runs in `_analyse_misses`)."""
     jobs = [(f.path, state.contents[f.path], f.module_name) for f in state.misses]
-    if not jobs:
+    if jobs:
+        state.python_run = _PythonRun(state.settings, [r for r in state.rules if r.is_python], jobs)
+
+
+def _analyse_misses(state: _Scan) -> None:
+    if state.python_run is None:
         return
-    for file_result in _run_python(state.settings, [r for r in state.rules if r.is_python], jobs):
+    for file_result in state.python_run.results():
         state.results[file_result.path] = file_result
         if state.cache and not any(n.kind == "check-error" for n in file_result.notifications):
             state.cache.put("py", state.keys[file_result.path], file_result.to_cache())
