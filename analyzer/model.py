@@ -26,6 +26,7 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 PARENT = "gc_parent"
 OWNER = "gc_owner"  # the scope (function, lambda, class, module) whose body holds the node; set by the walk
 SCOPE_CLASSES = frozenset({ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
+_IMPORT_CLASSES = frozenset({ast.Import, ast.ImportFrom})
 T = TypeVar("T")
 _MISSING = object()  # "not memoised yet" (None is a memoised answer)
 
@@ -189,8 +190,9 @@ class ModuleContext:
         if self._importing_functions is None:
             found: set[int] = set()
             names: set[str] = set()
+            import_classes = _IMPORT_CLASSES  # a local: this loop looks at every node of the file
             for node in self.nodes:
-                if node.__class__ in (ast.Import, ast.ImportFrom):
+                if node.__class__ in import_classes:
                     for ancestor in self.ancestors(node):
                         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
                             found.add(id(ancestor))

@@ -77,15 +77,16 @@ WEBHOOK_WORDS = ("webhook",)
 
 @RULE.on(ast.Call, callees=(*OUTBOUND_CALLS, *HTTP_VERBS, *(path[-1] for path in LLM_CALL_PATHS)))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    label = _outbound_label(call, ctx)
-    if label is None:
-        return
     function = ctx.enclosing_function(call)
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return
     kind = request_reachable(function, ctx)
     webhook = any(word in function.name.lower() for word in WEBHOOK_WORDS)
     if kind != "task" and not webhook:
+        return
+    # Only then what the call is: following `self.client` to its constructor walks the whole class.
+    label = _outbound_label(call, ctx)
+    if label is None:
         return
     if _retry_in_module(ctx) or _inside_retry_loop(call, ctx) or _task_retries(function, ctx) \
             or _runs_on_schedule(function):
