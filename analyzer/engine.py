@@ -109,6 +109,18 @@ class DispatchTable(dict):
         self.by_callee: dict[str, list[tuple["Rule | FactPass", Handler]]] = {}
         self.any_callee: list[tuple["Rule | FactPass", Handler]] = []
 
+    def index_calls(self, limits: "dict[Handler, frozenset[str]]") -> "DispatchTable":
+        """Fill `by_callee` and `any_callee` from `table[ast.Call]`, given the names each limited handler takes."""
+        calls = self.get(ast.Call, [])
+        limited = {i: limits[handler] for i, (_, handler) in enumerate(calls) if handler in limits}
+        self.by_callee, self.any_callee = {}, []
+        if limited:
+            self.any_callee = [entry for i, entry in enumerate(calls) if i not in limited]
+            for name in sorted(set().union(*limited.values())):
+                self.by_callee[name] = [entry for i, entry in enumerate(calls)
+                                        if i not in limited or name in limited[i]]
+        return self
+
 
 def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = (),
                    readers: Iterable[Rule] | None = None) -> DispatchTable:
@@ -117,26 +129,18 @@ def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = (),
     table = DispatchTable()
     rules = list(rules)
     wanted = {kind for rule in (rules if readers is None else readers) for kind in rule.reads}
-    filters: dict[int, frozenset[str]] = {}  # position in table[ast.Call] -> the callee names it is limited to
+    limits: dict[Handler, frozenset[str]] = {}  # call handler -> the callee names it is limited to
     for fact_pass in passes:
         for node_type, kind, handler in fact_pass.handlers:
             if kind in wanted:
                 for concrete in _concrete_types(node_type):
                     table.setdefault(concrete, []).append((fact_pass, handler))
     for rule in rules:
-        callees = getattr(rule, "callees", None) or {}
+        limits.update(getattr(rule, "callees", None) or {})
         for node_type, handler in rule.handlers:
             for concrete in _concrete_types(node_type):
-                entries = table.setdefault(concrete, [])
-                if concrete is ast.Call and node_type is ast.Call and handler in callees:
-                    filters[len(entries)] = callees[handler]
-                entries.append((rule, handler))
-    if filters:
-        calls = table[ast.Call]
-        table.any_callee = [entry for i, entry in enumerate(calls) if i not in filters]
-        for name in sorted(set().union(*filters.values())):
-            table.by_callee[name] = [entry for i, entry in enumerate(calls) if i not in filters or name in filters[i]]
-    return table
+                table.setdefault(concrete, []).append((rule, handler))
+    return table.index_calls(limits)
 
 
 class Dispatcher:
