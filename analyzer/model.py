@@ -27,6 +27,12 @@ PARENT = "gc_parent"
 OWNER = "gc_owner"  # the scope (function, lambda, class, module) whose body holds the node; set by the walk
 SCOPE_CLASSES = frozenset({ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
 _IMPORT_CLASSES = frozenset({ast.Import, ast.ImportFrom})
+# What `bindings` reads from each node class that binds a name in its scope.
+_BINDING_KINDS: dict[type, str] = {
+    ast.FunctionDef: "def", ast.AsyncFunctionDef: "def", ast.ClassDef: "def", ast.Assign: "assign",
+    ast.AnnAssign: "target", ast.AugAssign: "target", ast.For: "target", ast.AsyncFor: "target",
+    ast.NamedExpr: "walrus", ast.With: "with", ast.AsyncWith: "with",
+}
 T = TypeVar("T")
 _MISSING = object()  # "not memoised yet" (None is a memoised answer)
 
@@ -295,20 +301,23 @@ class ModuleContext:
         if table is not None:
             return table
         table = {}
+        binding = _BINDING_KINDS.get  # most nodes bind nothing: one lookup tells, not five class tests
         for node in self.own_nodes(scope):
-            cls = node.__class__
-            if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            kind = binding(node.__class__)
+            if kind is None:
+                continue
+            if kind == "def":
                 table.setdefault(node.name, []).append(node)  # type: ignore[attr-defined]
-            elif cls is ast.Assign:
+            elif kind == "assign":
                 for target in node.targets:  # type: ignore[attr-defined]
                     for name in _target_names(target):
                         table.setdefault(name, []).append(node)
-            elif cls in (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor):
+            elif kind == "target":
                 for name in _target_names(node.target):  # type: ignore[attr-defined]
                     table.setdefault(name, []).append(node)
-            elif cls is ast.NamedExpr:
+            elif kind == "walrus":
                 table.setdefault(node.target.id, []).append(node)  # type: ignore[attr-defined]
-            elif cls in (ast.With, ast.AsyncWith):
+            else:  # with
                 for item in node.items:  # type: ignore[attr-defined]
                     if item.optional_vars is not None:
                         for name in _target_names(item.optional_vars):
