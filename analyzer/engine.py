@@ -411,6 +411,8 @@ class _Scan:
     results: dict[str, FileResult] = field(default_factory=dict)  # the Python pass, fresh or from the cache
     misses: list[SourceFile] = field(default_factory=list)  # files the Python pass must analyse
     semgrep_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    # path -> its key in the Semgrep cache when some rule's own `paths` leave it out (else its content key)
+    semgrep_keys: dict[str, str] = field(default_factory=dict)
     semgrep_run: semgrep.SemgrepRun | None = None
     python_run: _PythonRun | None = None  # the Python pass, from its start to its results
     semgrep_failed: bool = False
@@ -537,17 +539,26 @@ def _start_semgrep(state: _Scan) -> None:
     if not (state.settings.semgrep and semgrep_rules):
         return
     targets: dict[str, list[str]] = {}
+    # A rule whose own `paths` leave a file out (most security rules skip tests) is not hint-tested on it. The
+    # cached results of a file are then those of the other rules only: they are keyed by its bytes and by the
+    # rules left out, so a copy of the file where every rule applies never reuses them.
+    excluded_for = semgrep.path_exclusions(semgrep_rules)
     for source_file in state.files:
         data = state.contents.get(source_file.path)
         if data is None:
             continue
+        excluded = excluded_for(source_file.path)
         key = state.keys[source_file.path]
+        if excluded:
+            key = hashlib.blake2b(f"{key}\0{','.join(sorted(excluded))}".encode(), digest_size=20).hexdigest()
+            state.semgrep_keys[source_file.path] = key
         cached = state.cache.get("sg", key) if state.cache else None
         if cached is not None:  # Semgrep's results for these bytes, or [] when no rule can match them
             state.semgrep_findings[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path)
                                                         for f in cached]
             continue
-        applicable = semgrep.rules_for(data, semgrep_rules)
+        applicable = semgrep.rules_for(data, [r for r in semgrep_rules if r.id not in excluded] if excluded
+                                       else semgrep_rules)
         if not applicable:
             if state.cache:  # the hint test is not repeated for this content: a warm scan skips it
                 state.cache.put("sg", key, [])
@@ -623,7 +634,8 @@ def _collect_semgrep(state: _Scan) -> None:
         state.semgrep_failed = True
     if state.cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
         for path in set(outcome.scanned) - outcome.file_errors:
-            state.cache.put("sg", state.keys[path], [f.to_dict() for f in state.semgrep_findings.get(path, [])])
+            state.cache.put("sg", state.semgrep_keys.get(path) or state.keys[path],
+                            [f.to_dict() for f in state.semgrep_findings.get(path, [])])
 
 
 def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from gapcheck.analyzer.engine import Dispatcher, analyse_source, build_dispatch
 from gapcheck.analyzer.model import ModuleContext, unlink, walk_with_parents
 from gapcheck.analyzer.registry import Docs, Rule, load_rules
+
+from .conftest import semgrep_available
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -171,3 +174,39 @@ def test_every_filtered_handler_finds_the_same_with_and_without_its_filter(monke
             monkeypatch.delitem(rule.callees, handler)
     assert not build_dispatch(rules).by_callee
     assert _results(rules, files) == with_filters
+
+
+# ---- Semgrep: a rule's own `paths` are applied before its hint words ---------------------------------------------
+FLASK_DEBUG = 'from flask import Flask\n\napp = Flask(__name__)\napp.config["DEBUG"] = True\n'
+
+
+def test_rules_whose_paths_leave_a_file_out_are_not_hint_tested_on_it():
+    from gapcheck.analyzer import semgrep
+
+    rules = [r for r in load_rules() if r.semgrep]
+    excluded = semgrep.path_exclusions(rules)
+    # GAP806's own `paths` exclude tests/ (and test_*.py ...), GAP401's have none.
+    assert "GAP806" in excluded("tests/web.py") and "GAP806" in excluded("pkg/test_web.py")
+    assert "GAP401" not in excluded("tests/web.py")
+    assert excluded("app/web.py") == frozenset()
+    # The same decision as the one the run itself takes from the rule files (`select_targets`).
+    docs = semgrep.rule_docs({r.id: semgrep.rule_file(r) for r in rules})
+    paths = ["tests/web.py", "app/web.py", "app/tests.py", "conftest.py", "src/x_test.py", "test/a.py"]
+    for rule in rules:
+        kept = semgrep.select_targets({rule.id: paths}, docs).get(rule.id, [])
+        assert [p for p in paths if rule.id not in excluded(p)] == kept, rule.id
+
+
+def test_a_test_copy_of_a_file_never_gets_the_findings_cached_for_the_original(gapcheck, tmp_path):
+    """The Semgrep cache is keyed by a file's bytes and by the rules its path leaves out: the copy of a Flask app
+    under tests/ (which GAP806 excludes) does not reuse the app's cached GAP806 finding on a warm run."""
+    if not semgrep_available():
+        pytest.skip("needs semgrep")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "app" / "web.py").write_text(FLASK_DEBUG, encoding="utf-8")
+    (tmp_path / "tests" / "web.py").write_text(FLASK_DEBUG, encoding="utf-8")
+    for run in ("cold", "warm"):
+        result = gapcheck("scan", "--include-tests", "--format", "json")
+        found = sorted((f["rule"], f["path"]) for f in json.loads(result.stdout)["findings"])
+        assert found == [("GAP806", "app/web.py")], run
