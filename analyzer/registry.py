@@ -1,6 +1,7 @@
 """Rule metadata: the one place that knows each rule's id, name, category, severity and docs.
 
-Python checks register a handler on a `Rule` with `@RULE.on(ast.Call)`; Semgrep rules are declared here with
+Python checks register a handler on a `Rule` with `@RULE.on(ast.Call)` (for calls, optionally limited to the callee
+names it can report on: `@RULE.on(ast.Call, callees=(...))`); Semgrep rules are declared here with
 `semgrep=True` and their YAML in `semgrep-rules/<name>.yaml` carries the same id, category and severity (a test
 keeps the two in agreement). The CLI (`rules`, `explain`), the SARIF writer and the docs all read this table.
 """
