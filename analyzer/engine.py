@@ -4,6 +4,7 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 """
 from __future__ import annotations
 
+import ast
 import gc
 import hashlib
 import multiprocessing
@@ -19,7 +20,7 @@ from .cache import Cache
 from .config import Settings
 from .discovery import SourceFile, discover, is_test_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
-from .model import ModuleContext, walk_with_parents
+from .model import ModuleContext, unlink, walk_with_parents
 from .project import ProjectIndex
 from .registry import FactPass, Handler, Rule, code_digest, fact_passes, load_errors, load_rules, resolve_selector
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
@@ -97,26 +98,49 @@ FILE_PROBLEMS = frozenset({"read-error", "decode-error", "syntax-error", "too-co
 
 
 # ---- the per-file pass (runs in worker processes) -----------------------------------------------------------
-DispatchTable = dict[type, list[tuple["Rule | FactPass", Handler]]]
+class DispatchTable(dict):
+    """Handlers by exact node type (`table[ast.Call]`: every call handler, in registration order), and for calls
+    also by the callee's last name: `by_callee[name]` holds the call handlers that take every call plus those
+    registered for that name (`Rule.on(ast.Call, callees=...)`), in the same order; `any_callee` holds only the
+    former, for a call whose name no filter names. Both are empty when no handler is filtered."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_callee: dict[str, list[tuple["Rule | FactPass", Handler]]] = {}
+        self.any_callee: list[tuple["Rule | FactPass", Handler]] = []
+
+    def index_calls(self, limits: "dict[Handler, frozenset[str]]") -> "DispatchTable":
+        """Fill `by_callee` and `any_callee` from `table[ast.Call]`, given the names each limited handler takes."""
+        calls = self.get(ast.Call, [])
+        limited = {i: limits[handler] for i, (_, handler) in enumerate(calls) if handler in limits}
+        self.by_callee, self.any_callee = {}, []
+        if limited:
+            self.any_callee = [entry for i, entry in enumerate(calls) if i not in limited]
+            for name in sorted(set().union(*limited.values())):
+                self.by_callee[name] = [entry for i, entry in enumerate(calls)
+                                        if i not in limited or name in limited[i]]
+        return self
 
 
 def build_dispatch(rules: Iterable[Rule], passes: Iterable[FactPass] = (),
                    readers: Iterable[Rule] | None = None) -> DispatchTable:
     """Handlers by exact node type. A fact pass's handlers come first, and only for the kinds of fact that one of
     these rules (or of `readers`, when given) reads."""
-    table: DispatchTable = {}
+    table = DispatchTable()
     rules = list(rules)
     wanted = {kind for rule in (rules if readers is None else readers) for kind in rule.reads}
+    limits: dict[Handler, frozenset[str]] = {}  # call handler -> the callee names it is limited to
     for fact_pass in passes:
         for node_type, kind, handler in fact_pass.handlers:
             if kind in wanted:
                 for concrete in _concrete_types(node_type):
                     table.setdefault(concrete, []).append((fact_pass, handler))
     for rule in rules:
+        limits.update(getattr(rule, "callees", None) or {})
         for node_type, handler in rule.handlers:
             for concrete in _concrete_types(node_type):
                 table.setdefault(concrete, []).append((rule, handler))
-    return table
+    return table.index_calls(limits)
 
 
 class Dispatcher:
@@ -198,10 +222,31 @@ def _analyse(path: str, data: bytes, dispatcher: Dispatcher, module_name: str) -
         return result
     failed: set[str] = set()
     findings: list[Finding] = []
-    get = dispatcher.table_for(source.text, is_test_path(path)).get
+    table = dispatcher.table_for(source.text, is_test_path(path))
+    get = table.get
+    # Calls are dispatched by their callee's last name when some call handlers are limited to a few names: most
+    # calls then meet only the handlers that take every call. A name an import binds under another name gets all.
+    by_callee: dict = getattr(table, "by_callee", None) or {}
+    if by_callee:
+        by_name, any_callee, every = by_callee.get, table.any_callee, table.get(ast.Call)
+        aliased = ctx.aliased_names()
+        call_class, attribute_class, name_class = ast.Call, ast.Attribute, ast.Name
+    else:
+        call_class = None
     for node in nodes:
-        handlers = get(node.__class__)
-        if handlers is None:
+        cls = node.__class__
+        if cls is call_class:
+            func = node.func  # type: ignore[attr-defined]
+            func_class = func.__class__
+            if func_class is attribute_class:
+                handlers = by_name(func.attr, any_callee)
+            elif func_class is name_class:
+                handlers = every if func.id in aliased else by_name(func.id, any_callee)
+            else:
+                handlers = any_callee
+        else:
+            handlers = get(cls)
+        if not handlers:
             continue
         for rule, handler in handlers:
             if failed and rule.id in failed:  # nearly always empty: the attribute is not read per call
@@ -223,6 +268,7 @@ def _analyse(path: str, data: bytes, dispatcher: Dispatcher, module_name: str) -
                 )
     result.findings = dedupe_and_sort(findings)
     result.facts = ctx.facts
+    unlink(nodes)  # the tree is not used past this point: let reference counting free it, not the collector
     return result
 
 
@@ -276,29 +322,54 @@ def _read(path: str) -> bytes:
         return handle.read()
 
 
-def _run_python(settings: Settings, python_rules: list[Rule], jobs: list[tuple[str, bytes, str]]) -> list[FileResult]:
-    if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
-        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
-        done: dict[str, FileResult] = {}
-        try:
-            with ProcessPoolExecutor(
-                max_workers=settings.jobs, mp_context=context, initializer=_worker_init,
-                initargs=([r.id for r in python_rules],),
-            ) as pool:
+class _PythonRun:
+    """The Python pass over the files the cache did not have. With a process pool, every file is handed to the
+    workers as soon as the run is made, so they analyse while this process prepares Semgrep (about 1 s on Django
+    with its tests, when one core used to idle); `results` waits for them. Without one, `results` analyses here."""
+
+    def __init__(self, settings: Settings, python_rules: list[Rule], jobs: list[tuple[str, bytes, str]]) -> None:
+        self.rules, self.jobs = python_rules, jobs
+        self.context = None
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: "Iterable[FileResult] | None" = None
+        self.done: dict[str, FileResult] = {}
+        if settings.jobs > 1 and len(jobs) >= POOL_THRESHOLD:
+            self.context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods()
+                                                       else None)
+            try:
+                self.pool = ProcessPoolExecutor(max_workers=settings.jobs, mp_context=self.context,
+                                                initializer=_worker_init, initargs=([r.id for r in python_rules],))
                 chunk = max(1, min(64, len(jobs) // (settings.jobs * 8) or 1))
                 # Largest files first: the chunks handed out last are the cheapest, so no process is left with
                 # a heavy chunk while the others idle (in path order, on Django with its tests, one process
                 # finished about 1% after the other). The results are put back in path order below.
                 by_size = sorted(jobs, key=lambda job: len(job[1]), reverse=True)
-                for file_result in pool.map(_worker_run, by_size, chunksize=chunk):
-                    done[file_result.path] = file_result
-            return [done[path] for path, _, _ in jobs]
+                self.pending = self.pool.map(_worker_run, by_size, chunksize=chunk)
+            except BrokenProcessPool:
+                self.pending = None  # `results` falls back to one process per file
+
+    def results(self) -> list[FileResult]:
+        if self.context is None:
+            dispatcher = Dispatcher(self.rules)
+            return [analyse_source(path, data, dispatcher, module) for path, data, module in self.jobs]
+        try:
+            if self.pending is None:
+                raise BrokenProcessPool("the process pool did not start")
+            for file_result in self.pending:
+                self.done[file_result.path] = file_result
+            self.close()
+            return [self.done[path] for path, _, _ in self.jobs]
         except BrokenProcessPool:
             # A worker died (killed, out of memory, a crash in C code): the files it did not finish are analysed
             # here one by one, each in a process of its own, so the one that kills its process is named.
-            return [done.get(job[0]) or _run_isolated(context, python_rules, job) for job in jobs]
-    dispatcher = Dispatcher(python_rules)
-    return [analyse_source(path, data, dispatcher, module) for path, data, module in jobs]
+            self.close()
+            return [self.done.get(job[0]) or _run_isolated(self.context, self.rules, job) for job in self.jobs]
+
+    def close(self) -> None:
+        """Stop the pool (idempotent); after an interrupt the workers drop the files they have not started."""
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]) -> FileResult:
@@ -314,8 +385,9 @@ def _run_isolated(context, python_rules: list[Rule], job: tuple[str, bytes, str]
 
 
 def scan(settings: Settings) -> ScanResult:
-    """discover -> read -> start Semgrep -> reuse cached results -> analyse -> project join -> collect Semgrep ->
-    merge, filter and fingerprint. Each stage below is a function of its own, in that order."""
+    """discover -> read -> reuse cached results -> start the Python pass -> start Semgrep -> collect the Python
+    pass -> project join -> collect Semgrep -> merge, filter and fingerprint. Each stage below is a function of its
+    own, in that order."""
     running: list[semgrep.SemgrepRun] = []
     try:
         return _scan(settings, running)
@@ -339,7 +411,10 @@ class _Scan:
     results: dict[str, FileResult] = field(default_factory=dict)  # the Python pass, fresh or from the cache
     misses: list[SourceFile] = field(default_factory=list)  # files the Python pass must analyse
     semgrep_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    # path -> its key in the Semgrep cache when some rule's own `paths` leave it out (else its content key)
+    semgrep_keys: dict[str, str] = field(default_factory=dict)
     semgrep_run: semgrep.SemgrepRun | None = None
+    python_run: _PythonRun | None = None  # the Python pass, from its start to its results
     semgrep_failed: bool = False
     project_findings: dict[str, list[Finding]] = field(default_factory=dict)
     texts: dict[str, Source] = field(default_factory=dict)
@@ -355,8 +430,11 @@ class _Scan:
 def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
     started = time.perf_counter()
     state = _discover(settings)
-    stages = [("read", _read_files), ("semgrep-start", _start_semgrep), ("cache", _reuse_cached),
-              ("python", _analyse_misses), ("project", _join_project), ("semgrep", _collect_semgrep)]
+    # The pool's workers start on the cache misses before Semgrep is prepared, and both run while the Python
+    # pass is collected; "python" is timed from the workers' start, so it includes "semgrep-start" when a pool runs.
+    stages = [("read", _read_files), ("cache", _reuse_cached), ("python-start", _start_python),
+              ("semgrep-start", _start_semgrep), ("python", _analyse_misses), ("project", _join_project),
+              ("semgrep", _collect_semgrep)]
     try:
         for name, stage in stages:
             if name == "project":
@@ -370,8 +448,11 @@ def _scan(settings: Settings, running: list[semgrep.SemgrepRun]) -> ScanResult:
             if state.semgrep_run is not None and state.semgrep_run not in running:
                 running.append(state.semgrep_run)
             state.timings[name] = time.perf_counter() - t0
+        state.timings["python"] += state.timings.pop("python-start")
         findings, suppressed = _merge_and_filter(state)
     finally:
+        if state.python_run is not None:
+            state.python_run.close()
         gc.unfreeze()
     if state.cache and state.settings.prune_cache and not state.semgrep_failed:
         state.cache.prune()
@@ -458,17 +539,26 @@ def _start_semgrep(state: _Scan) -> None:
     if not (state.settings.semgrep and semgrep_rules):
         return
     targets: dict[str, list[str]] = {}
+    # A rule whose own `paths` leave a file out (most security rules skip tests) is not hint-tested on it. The
+    # cached results of a file are then those of the other rules only: they are keyed by its bytes and by the
+    # rules left out, so a copy of the file where every rule applies never reuses them.
+    excluded_for = semgrep.path_exclusions(semgrep_rules)
     for source_file in state.files:
         data = state.contents.get(source_file.path)
         if data is None:
             continue
+        excluded = excluded_for(source_file.path)
         key = state.keys[source_file.path]
+        if excluded:
+            key = hashlib.blake2b(f"{key}\0{','.join(sorted(excluded))}".encode(), digest_size=20).hexdigest()
+            state.semgrep_keys[source_file.path] = key
         cached = state.cache.get("sg", key) if state.cache else None
         if cached is not None:  # Semgrep's results for these bytes, or [] when no rule can match them
             state.semgrep_findings[source_file.path] = [replace(Finding.from_dict(f), path=source_file.path)
                                                         for f in cached]
             continue
-        applicable = semgrep.rules_for(data, semgrep_rules)
+        applicable = semgrep.rules_for(data, [r for r in semgrep_rules if r.id not in excluded] if excluded
+                                       else semgrep_rules)
         if not applicable:
             if state.cache:  # the hint test is not repeated for this content: a warm scan skips it
                 state.cache.put("sg", key, [])
@@ -480,11 +570,17 @@ def _start_semgrep(state: _Scan) -> None:
                                           timeout=state.settings.semgrep_timeout, max_target_bytes=MAX_FILE_BYTES)
 
 
-def _analyse_misses(state: _Scan) -> None:
+def _start_python(state: _Scan) -> None:
+    """The workers start on the cache misses (with a pool; otherwise the pass runs in `_analyse_misses`)."""
     jobs = [(f.path, state.contents[f.path], f.module_name) for f in state.misses]
-    if not jobs:
+    if jobs:
+        state.python_run = _PythonRun(state.settings, [r for r in state.rules if r.is_python], jobs)
+
+
+def _analyse_misses(state: _Scan) -> None:
+    if state.python_run is None:
         return
-    for file_result in _run_python(state.settings, [r for r in state.rules if r.is_python], jobs):
+    for file_result in state.python_run.results():
         state.results[file_result.path] = file_result
         if state.cache and not any(n.kind == "check-error" for n in file_result.notifications):
             state.cache.put("py", state.keys[file_result.path], file_result.to_cache())
@@ -538,7 +634,8 @@ def _collect_semgrep(state: _Scan) -> None:
         state.semgrep_failed = True
     if state.cache and not outcome.failed:  # a run that failed as a whole proves nothing; one file's error, its file
         for path in set(outcome.scanned) - outcome.file_errors:
-            state.cache.put("sg", state.keys[path], [f.to_dict() for f in state.semgrep_findings.get(path, [])])
+            state.cache.put("sg", state.semgrep_keys.get(path) or state.keys[path],
+                            [f.to_dict() for f in state.semgrep_findings.get(path, [])])
 
 
 def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:

@@ -26,6 +26,13 @@ BUILTIN_NAMES = frozenset(dir(builtins))
 PARENT = "gc_parent"
 OWNER = "gc_owner"  # the scope (function, lambda, class, module) whose body holds the node; set by the walk
 SCOPE_CLASSES = frozenset({ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef})
+_IMPORT_CLASSES = frozenset({ast.Import, ast.ImportFrom})
+# What `bindings` reads from each node class that binds a name in its scope.
+_BINDING_KINDS: dict[type, str] = {
+    ast.FunctionDef: "def", ast.AsyncFunctionDef: "def", ast.ClassDef: "def", ast.Assign: "assign",
+    ast.AnnAssign: "target", ast.AugAssign: "target", ast.For: "target", ast.AsyncFor: "target",
+    ast.NamedExpr: "walrus", ast.With: "with", ast.AsyncWith: "with",
+}
 T = TypeVar("T")
 _MISSING = object()  # "not memoised yet" (None is a memoised answer)
 
@@ -39,6 +46,7 @@ class ModuleContext:
         self._importing_functions: frozenset[int] | None = None
         self._own_nodes: dict[ast.AST, list[ast.AST]] | None = None
         self._locally_imported: frozenset[str] = frozenset()
+        self._aliased: frozenset[str] | None = None
         self._qualified: dict[int, str | None] = {}
         self.tree = tree
         self.lines = lines
@@ -188,8 +196,9 @@ class ModuleContext:
         if self._importing_functions is None:
             found: set[int] = set()
             names: set[str] = set()
+            import_classes = _IMPORT_CLASSES  # a local: this loop looks at every node of the file
             for node in self.nodes:
-                if node.__class__ in (ast.Import, ast.ImportFrom):
+                if node.__class__ in import_classes:
                     for ancestor in self.ancestors(node):
                         if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)):
                             found.add(id(ancestor))
@@ -197,6 +206,19 @@ class ModuleContext:
             self._importing_functions = frozenset(found)
             self._locally_imported = frozenset(names)
         return self._importing_functions
+
+    def aliased_names(self) -> frozenset[str]:
+        """Names an import binds to something whose own last name differs (`from subprocess import run as sh`,
+        `import a.b as c`, also inside a function): a call through one of them is spelled unlike its qualified name
+        (`sh(...)` is `subprocess.run`). The engine gives such calls every call handler, filtered or not."""
+        if self._aliased is None:
+            found = {local for local, qualified in self.imports.items() if qualified.rsplit(".", 1)[-1] != local}
+            if self._functions_with_imports():
+                for table in self._local_imports.values():
+                    found.update(local for local, qualified in table.items()
+                                 if qualified.rsplit(".", 1)[-1] != local)
+            self._aliased = frozenset(found)
+        return self._aliased
 
     def resolve_name(self, name: str, at: ast.AST | None = None) -> str | None:
         """Qualified name of a bare name: an import (module-level or in an enclosing function) or a builtin."""
@@ -279,20 +301,23 @@ class ModuleContext:
         if table is not None:
             return table
         table = {}
+        binding = _BINDING_KINDS.get  # most nodes bind nothing: one lookup tells, not five class tests
         for node in self.own_nodes(scope):
-            cls = node.__class__
-            if cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            kind = binding(node.__class__)
+            if kind is None:
+                continue
+            if kind == "def":
                 table.setdefault(node.name, []).append(node)  # type: ignore[attr-defined]
-            elif cls is ast.Assign:
+            elif kind == "assign":
                 for target in node.targets:  # type: ignore[attr-defined]
                     for name in _target_names(target):
                         table.setdefault(name, []).append(node)
-            elif cls in (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor):
+            elif kind == "target":
                 for name in _target_names(node.target):  # type: ignore[attr-defined]
                     table.setdefault(name, []).append(node)
-            elif cls is ast.NamedExpr:
+            elif kind == "walrus":
                 table.setdefault(node.target.id, []).append(node)  # type: ignore[attr-defined]
-            elif cls in (ast.With, ast.AsyncWith):
+            else:  # with
                 for item in node.items:  # type: ignore[attr-defined]
                     if item.optional_vars is not None:
                         for name in _target_names(item.optional_vars):
@@ -465,6 +490,16 @@ def _child_fields(cls: type) -> tuple[tuple[str, bool | None, bool], ...]:
     return tuple((name, quantifier == "*", name == "body")
                  for kind, quantifier, name in (m.groups() for m in parsed)  # type: ignore[union-attr]
                  if kind not in _LEAF_TYPES)
+
+
+def unlink(nodes: list[ast.AST]) -> None:
+    """Undo `walk_with_parents` once a file is done: a node's links to its parent and owner make every tree one
+    big reference cycle, which only the cyclic collector frees, walking every node of the trees made since its
+    last run. With the links gone, a tree is freed as soon as the file's context is dropped: on Django with its
+    tests, the collector's time fell from about 2.2 s to 0.05 s of a 11 s pass. The nodes stay valid trees
+    (`ctx.parent` then answers None)."""
+    for node in nodes:
+        node.gc_parent = node.gc_owner = None  # type: ignore[attr-defined]
 
 
 def _walk_linking_parents(tree: ast.AST) -> list[ast.AST]:

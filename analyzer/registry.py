@@ -1,6 +1,7 @@
 """Rule metadata: the one place that knows each rule's id, name, category, severity and docs.
 
-Python checks register a handler on a `Rule` with `@RULE.on(ast.Call)`; Semgrep rules are declared here with
+Python checks register a handler on a `Rule` with `@RULE.on(ast.Call)` (for calls, optionally limited to the callee
+names it can report on: `@RULE.on(ast.Call, callees=(...))`); Semgrep rules are declared here with
 `semgrep=True` and their YAML in `semgrep-rules/<name>.yaml` carries the same id, category and severity (a test
 keeps the two in agreement). The CLI (`rules`, `explain`), the SARIF writer and the docs all read this table.
 """
@@ -109,6 +110,8 @@ class Rule:
     skip_tests: bool = False
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
+    # Call handlers registered with `callees=`: handler -> the last names of the callees it can report on.
+    callees: dict[Handler, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
     # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
     project_handlers: list[ProjectHandler] = field(default_factory=list, repr=False, compare=False)
 
@@ -153,12 +156,31 @@ class Rule:
             object.__setattr__(self, "_encoded_words", cached)
         return cached
 
-    def on(self, *node_types: type[ast.AST]) -> Callable[[Handler], Handler]:
-        """Register a handler called for every node of these types, in the engine's single walk."""
+    def on(self, *node_types: type[ast.AST], callees: Iterable[str] | None = None) -> Callable[[Handler], Handler]:
+        """Register a handler called for every node of these types, in the engine's single walk.
+
+        `callees` (for `ast.Call` only): the handler can only report on, or record facts for, calls whose callee's
+        last name (`get` in `get(...)`, `requests.get(...)` and `self.session.get(...)`) is one of these words;
+        a dotted name counts by its last part, so a table of qualified names (`subprocess.run`) can be passed as
+        it is. The engine then calls it for those calls only, and for every call through a name that an import
+        binds under another name (`from subprocess import run as sh`), whose qualified name can differ from its
+        spelling. A handler that also looks at other calls (a name's suffix, any local function) keeps the plain
+        form."""
+        names: frozenset[str] | None = None
+        if callees is not None:
+            if tuple(node_types) != (ast.Call,):
+                raise ValueError(f"{self.id}: callees= filters ast.Call handlers only")
+            if isinstance(callees, str):
+                raise ValueError(f"{self.id}: callees= takes a collection of names, not one string")
+            names = frozenset(name.rsplit(".", 1)[-1] for name in callees)
+            if not names or not all(name.isidentifier() for name in names):
+                raise ValueError(f"{self.id}: callees= needs one or more names")
 
         def register(fn: Handler) -> Handler:
             for node_type in node_types:
                 self.handlers.append((node_type, fn))
+            if names is not None:
+                self.callees[fn] = names
             return fn
 
         return register

@@ -12,7 +12,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .findings import Finding, Notification
 
@@ -84,19 +84,56 @@ def rule_docs(rule_files: dict[str, Path]) -> dict[str, dict]:
 def select_targets(targets: dict[str, list[str]], docs: dict[str, dict]) -> dict[str, list[str]]:
     """Each rule's targets less those its own `paths` leave out (tests, say), decided here with gitignore
     semantics as Semgrep documents them, so that no file is handed to Semgrep for a rule that would skip it."""
-    import pathspec
-
     chosen: dict[str, list[str]] = {}
     for rule_id, files in targets.items():
-        paths = docs[rule_id].get("paths") or {}
-        for key, keep in (("include", True), ("exclude", False)):
-            patterns = paths.get(key) if isinstance(paths, dict) else None
-            if patterns:
-                spec = pathspec.GitIgnoreSpec.from_lines([str(p) for p in patterns])
-                files = [f for f in files if spec.match_file(Path(f).as_posix()) is keep]
+        for spec, keep in _path_specs(docs[rule_id]):
+            files = [f for f in files if spec.match_file(Path(f).as_posix()) is keep]
         if files:
             chosen[rule_id] = files
     return chosen
+
+
+def _path_specs(doc: dict) -> list:
+    """A rule's `paths`: (gitignore spec, whether a file it matches is kept), include first."""
+    import pathspec
+
+    paths = doc.get("paths") or {}
+    specs = []
+    for key, keep in (("include", True), ("exclude", False)):
+        patterns = paths.get(key) if isinstance(paths, dict) else None
+        if patterns:
+            specs.append((pathspec.GitIgnoreSpec.from_lines([str(p) for p in patterns]), keep))
+    return specs
+
+
+def path_exclusions(rules: Sequence["Rule"]) -> "Callable[[str], frozenset[str]]":
+    """A function from a target (as `select_targets` takes it) to the ids of the rules whose own `paths` leave
+    it out, so the engine need not test those rules' hint words on it (on a project with its tests, most files
+    are tests that most security rules exclude). Rules with the same `paths` share one match. Nothing is
+    excluded when a rule file cannot be read: `start` then reports it."""
+    try:
+        docs = rule_docs({r.id: rule_file(r) for r in rules})
+    except (OSError, ValueError):
+        return lambda target: frozenset()
+    groups: dict[str, tuple[list, set[str]]] = {}
+    for rule_id, doc in docs.items():
+        specs = _path_specs(doc)
+        if specs:
+            shape = json.dumps(doc.get("paths"), sort_keys=True, default=str)
+            groups.setdefault(shape, (specs, set()))[1].add(rule_id)
+    if not groups:
+        return lambda target: frozenset()
+    prepared = [(specs, frozenset(ids)) for specs, ids in groups.values()]
+
+    def excluded(target: str) -> frozenset[str]:
+        posix = Path(target).as_posix()
+        out: frozenset[str] = frozenset()
+        for specs, ids in prepared:
+            if any(spec.match_file(posix) is not keep for spec, keep in specs):
+                out |= ids
+        return out
+
+    return excluded
 
 
 def write_config(path: Path, targets: dict[str, list[str]], docs: dict[str, dict]) -> None:

@@ -25,8 +25,8 @@ class _Hinted:
     """A dispatcher that keeps the hint words (and leaves `skip_tests` rules and passes out of test modules), as a
     scan does: what a rule costs where it actually runs."""
 
-    def __init__(self, rules, timed: dict, passes: list) -> None:
-        self.rules, self.timed, self.passes, self.tables = rules, timed, passes, {}
+    def __init__(self, rules, timed: dict, passes: list, callees: dict) -> None:
+        self.rules, self.timed, self.passes, self.tables, self.callees = rules, timed, passes, {}, callees
 
     def table_for(self, text: str, test_module: bool = False) -> engine.DispatchTable:
         active = tuple(r.id for r in self.rules if (r.id in self.timed or r.reads) and r.may_apply(text))
@@ -40,15 +40,21 @@ class _Hinted:
                 if rule.id in active and not (test_module and rule.skip_tests):
                     for concrete, handler in self.timed.get(rule.id, ()):
                         table.setdefault(concrete, []).append((rule, handler))
-            self.tables[(test_module, active)] = table
+            self.tables[(test_module, active)] = _with_callees(table, self.callees)
         return self.tables[(test_module, active)]
+
+
+def _with_callees(table: dict, callees: dict) -> engine.DispatchTable:
+    """The scan's dispatch by callee name (`Rule.on(ast.Call, callees=...)`) for a table of timed handlers:
+    `callees` maps each timed wrapper to the names its handler was registered for."""
+    return engine.DispatchTable(table).index_calls(callees)
 
 
 class _AllRules:
     """A dispatcher that ignores hint words, so every rule is measured on every file."""
 
     def __init__(self, table: engine.DispatchTable) -> None:
-        self.table = table
+        self.table = table  # as the scan would dispatch it: calls by callee name where a handler is limited
 
     def table_for(self, text: str, test_module: bool = False) -> engine.DispatchTable:
         return self.table
@@ -88,13 +94,16 @@ def main() -> int:
             for concrete in engine._concrete_types(node_type):
                 table.setdefault(concrete, []).append((fact_pass, wrapped))
                 passes.append((fact_pass, kind, concrete, wrapped))
+    callees: dict = {}  # timed wrapper -> the callee names its handler is limited to
     for rule in rules:
         for node_type, handler in rule.handlers:
             wrapped = _timed(rule.id, handler, cost)
+            if node_type is ast.Call and handler in rule.callees:
+                callees[wrapped] = rule.callees[handler]
             for concrete in engine._concrete_types(node_type):
                 table.setdefault(concrete, []).append((rule, wrapped))
                 timed.setdefault(rule.id, []).append((concrete, wrapped))
-    dispatcher = _Hinted(rules, timed, passes) if args.hints else _AllRules(table)
+    dispatcher = _Hinted(rules, timed, passes, callees) if args.hints else _AllRules(_with_callees(table, callees))
 
     started = time.perf_counter()
     for path, data in zip(files, blobs):

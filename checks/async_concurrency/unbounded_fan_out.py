@@ -144,7 +144,7 @@ def _iterable_of(expr: ast.AST, ctx: ModuleContext) -> ast.AST | None:
     return None
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*GATHER, *SPAWN, *THREAD, "create_task"))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     name = ctx.qualified_name(call.func)
     if name in GATHER:

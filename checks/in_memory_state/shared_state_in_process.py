@@ -12,6 +12,7 @@ from ..scopes import request_reachable
 from .mutations import (is_enumerated_store, is_memo_cache, keeps_running_tasks, mutation_target,
                         only_evicts_what_others_add, resets_first, resolve_written_store)
 from ..orm.index import function_qualname
+from .facts import MUTATING_METHODS
 from .project import GRAPH, project_findings, record_write
 
 RULE = Rule(
@@ -95,7 +96,8 @@ RULE = Rule(
 )
 
 
-@RULE.on(ast.Subscript, ast.Call)
+@RULE.on(ast.Subscript)
+@RULE.on(ast.Call, callees=MUTATING_METHODS)  # `X.append(v)`: a call mutates through one of these methods only
 def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     target = mutation_target(node)
     if target is None:

@@ -162,11 +162,17 @@ def _local_callee(call: ast.Call, ctx: ModuleContext) -> FunctionNode | None:
             and call.func.value.id in ("self", "cls"):
         function = ctx.enclosing_function(call)
         owner = ctx.parent(function) if function is not None else None
-        if isinstance(owner, ast.ClassDef):
-            for stmt in owner.body:
-                if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and stmt.name == call.func.attr:
-                    return stmt
+        if isinstance(owner, ast.ClassDef):  # the class's methods by name, once per class (the first def wins)
+            return ctx.memo(("gap103-methods", id(owner)), lambda: _methods_by_name(owner)).get(call.func.attr)
     return None
+
+
+def _methods_by_name(cls: ast.ClassDef) -> dict[str, FunctionNode]:
+    methods: dict[str, FunctionNode] = {}
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            methods.setdefault(stmt.name, stmt)
+    return methods
 
 
 def _has_unbounded_cache(function: FunctionNode, ctx: ModuleContext) -> bool:

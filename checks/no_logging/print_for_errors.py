@@ -91,7 +91,7 @@ def check(handler: ast.ExceptHandler, ctx: ModuleContext) -> Iterator[Finding]:
     )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=("print",))
 def check_print(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     """print() outside a handler: in a request handler's code, or on a failure branch of service code."""
     if not (isinstance(call.func, ast.Name) or isinstance(call.func, ast.Attribute)) \

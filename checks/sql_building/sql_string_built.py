@@ -153,7 +153,7 @@ RULE = Rule(
 )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*SQL_FUNCTIONS, *SQL_METHODS, "extra"))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if is_migration_module(ctx) or _schema_delta_module(ctx):
         return  # schema changes the operator runs once, on names from the schema itself: no request reaches them

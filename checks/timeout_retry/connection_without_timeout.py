@@ -71,7 +71,7 @@ RULE = Rule(
 STDLIB_PREFIXES = ("smtplib.", "ftplib.", "imaplib.", "poplib.", "socket.")
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*CONNECTION_CLIENTS, *SOCKET_CONSTRUCTORS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if is_test_module(ctx):
         return  # a test waiting on its own live server is not a production gap

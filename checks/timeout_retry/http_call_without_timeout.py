@@ -66,7 +66,8 @@ RULE = Rule(
 NONE_TIMEOUT_CLIENTS = REQUESTS_SESSIONS | HTTPX_CLIENTS | AIOHTTP_SESSIONS
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*STDLIB_HTTP, *REQUESTS_FUNCTIONS, *HTTPX_FUNCTIONS, *HTTPX_CLIENTS, *AIOHTTP_SESSIONS,
+                            *HTTP_VERBS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if is_test_module(ctx) or _local_dev_server(ctx):
         return  # a test waiting on its own live server, or a dev tool serving one, is not a production gap

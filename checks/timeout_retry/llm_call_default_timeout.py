@@ -61,7 +61,7 @@ RULE = Rule(
 )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*LLM_CONSTRUCTORS, "create", "parse", "stream", "generate"))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if is_test_or_script(ctx):
         return

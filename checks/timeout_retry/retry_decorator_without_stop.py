@@ -68,7 +68,7 @@ def check_bare_decorator(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: 
             )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=RETRY_STOPS)
 def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     name = ctx.qualified_name(call.func)
     if name not in RETRY_STOPS or has_splat(call):

@@ -60,7 +60,7 @@ RULE = Rule(
 )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*SUBPROCESS_FUNCTIONS, *POPEN_WAITS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if keyword_value(call, ("timeout",)) is not None or has_splat(call):
         return

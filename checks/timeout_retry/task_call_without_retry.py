@@ -75,17 +75,18 @@ RULE = Rule(
 WEBHOOK_WORDS = ("webhook",)
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*OUTBOUND_CALLS, *HTTP_VERBS, *(path[-1] for path in LLM_CALL_PATHS)))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    label = _outbound_label(call, ctx)
-    if label is None:
-        return
     function = ctx.enclosing_function(call)
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return
     kind = request_reachable(function, ctx)
     webhook = any(word in function.name.lower() for word in WEBHOOK_WORDS)
     if kind != "task" and not webhook:
+        return
+    # Only then what the call is: following `self.client` to its constructor walks the whole class.
+    label = _outbound_label(call, ctx)
+    if label is None:
         return
     if _retry_in_module(ctx) or _inside_retry_loop(call, ctx) or _task_retries(function, ctx) \
             or _runs_on_schedule(function):
@@ -120,7 +121,7 @@ ENQUEUE_METHODS = frozenset({"enqueue", "enqueue_call", "enqueue_in", "enqueue_a
                              "schedule", "enqueue_job"})
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=ENQUEUE_METHODS)
 def record_enqueue_with_retry(call: ast.Call, ctx: ModuleContext) -> None:
     """`queue.enqueue(send_report, ..., retry=Retry(max=3))`: that job retries, whatever its own code says."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr in ENQUEUE_METHODS):

@@ -59,7 +59,7 @@ CONTINUATION_FIELDS = ("IsTruncated", "NextContinuationToken", "NextMarker", "La
 AWS_LIBRARIES = ("boto3", "aioboto3", "botocore", "aiobotocore")
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=(*LISTINGS, *DYNAMO_LISTINGS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     func = call.func
     if not isinstance(func, ast.Attribute) or (func.attr not in LISTINGS and func.attr not in DYNAMO_LISTINGS):

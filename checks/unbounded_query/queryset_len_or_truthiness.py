@@ -48,7 +48,7 @@ RULE = Rule(
 )
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=("len", "bool"))
 def check_len(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     if not (isinstance(call.func, ast.Name) and call.func.id in ("len", "bool")) or len(call.args) != 1:
         return
