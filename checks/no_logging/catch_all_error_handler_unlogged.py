@@ -71,7 +71,7 @@ def check(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) 
         yield ctx.finding(RULE, decorator, _message(function.name, recorded))
 
 
-@RULE.on(ast.Call)
+@RULE.on(ast.Call, callees=("register_error_handler",))
 def check_registration(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     """`app.register_error_handler(Exception, handle_error)` with `handle_error` defined in this module."""
     if not (isinstance(call.func, ast.Attribute) and call.func.attr == "register_error_handler"

@@ -100,7 +100,7 @@ OPENERS = frozenset({"builtins.open", "io.open", "codecs.open", "gzip.open", "bz
                      "io.TextIOWrapper"})
 
 
-@RULE.on(ast.Call, callees=("read", "list", "tuple", "sorted"))
+@RULE.on(ast.Call, callees=("read", "list", "tuple", "sorted", "write", *PANDAS_READERS_BY_NAME))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     name = call_name(call)
     if name == "read" and isinstance(call.func, ast.Attribute):
