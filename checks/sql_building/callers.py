@@ -52,9 +52,11 @@ def _is_constant(expr: ast.AST) -> bool:
     if isinstance(expr, ast.Dict):
         return all(k is not None and _is_constant(k) for k in expr.keys) and all(_is_constant(v) for v in expr.values)
     name = expr.id if isinstance(expr, ast.Name) else expr.attr if isinstance(expr, ast.Attribute) else ""
+    if len(name) < 2 or not name.isupper():
+        return False
     if isinstance(expr, ast.Attribute) and REQUEST_WORDS.search(ast.unparse(expr)):
         return False  # `request.GET` is upper case too
-    return len(name) > 1 and name.isupper()  # `TABLE`, `Schema.EVENTS_TABLE`: a constant by convention
+    return True  # `TABLE`, `Schema.EVENTS_TABLE`: a constant by convention
 
 
 def _enclosing_def(node: ast.AST, ctx: ModuleContext) -> ast.AST | None:
@@ -172,17 +174,34 @@ def _local_kind(name: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
         return kinds.pop()
     if len(kinds) != 1 or not kinds <= {CONSTANT, NAMES}:
         return UNKNOWN
-    for node in ast.walk(function):
-        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == name.id \
-                and isinstance(node.ctx, ast.Store) and not _is_constant(node.slice):
-            return UNKNOWN  # `keyvalues[column] = value`: a key from elsewhere
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == name.id \
-                and node.attr in ("update", "setdefault", "append", "extend", "insert", "add"):
-            return UNKNOWN
+    keyed, grown, stored = _stores(function, ctx)
+    if name.id in keyed or name.id in grown:
+        return UNKNOWN  # `keyvalues[column] = value`: a key from elsewhere; `keyvalues.update(...)`
     kind = kinds.pop()
-    stored = any(isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == name.id
-                 and isinstance(n.ctx, ast.Store) for n in ast.walk(function))
-    return NAMES if stored and kind == CONSTANT else kind
+    return NAMES if name.id in stored and kind == CONSTANT else kind
+
+
+GROWING_METHODS = frozenset({"update", "setdefault", "append", "extend", "insert", "add"})
+
+
+def _stores(function: ast.AST, ctx: ModuleContext) -> tuple[set[str], set[str], set[str]]:
+    """Per function, once: the local names stored into by a non-constant key, those given a growing method call,
+    and those stored into by any key (`d[k] = v`)."""
+    memo: dict[int, tuple[set[str], set[str], set[str]]] = ctx.memo(("gap701-stores",), dict)
+    found = memo.get(id(function))
+    if found is None:
+        keyed: set[str] = set()
+        grown: set[str] = set()
+        stored: set[str] = set()
+        for node in ast.walk(function):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.ctx, ast.Store):
+                stored.add(node.value.id)
+                if not _is_constant(node.slice):
+                    keyed.add(node.value.id)
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr in GROWING_METHODS:
+                grown.add(node.value.id)
+        found = memo[id(function)] = (keyed, grown, stored)
+    return found
 
 
 def _rebound(name: str, function: ast.AST, ctx: ModuleContext) -> bool:
@@ -222,8 +241,9 @@ def record_call(call: ast.Call, ctx: ModuleContext) -> None:
     if not call.args and not call.keywords:
         return
     name = callee_name(call.func)
-    if name is None or name in UNRECORDED or ctx.qualified_name(call.func) == "builtins." + name:
-        return
+    if name is None or name in UNRECORDED or name.startswith("assert") \
+            or ctx.qualified_name(call.func) == "builtins." + name:
+        return  # `self.assertEqual(...)`: a test's checks, never a storage function
     splat = any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
     positional = [UNKNOWN if isinstance(a, ast.Starred) else _kind(a, ctx) for a in call.args]
     keywords = {k.arg: _kind(k.value, ctx) for k in call.keywords if k.arg}
