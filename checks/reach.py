@@ -15,6 +15,7 @@ The join is linear in the number of facts and memoised per scan.
 from __future__ import annotations
 
 import ast
+import sys
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from .orm.index import function_qualname
@@ -68,6 +69,11 @@ def defer(rule: "Rule", node: ast.AST, ctx: "ModuleContext", message: str) -> No
                                  "end_line": spot.end_line, "end_col": spot.end_column, "message": message})
 
 
+# An absolute import of one of these names is the standard library's, unless the app's own folder holds a module
+# of that name: Python 3 has no implicit relative imports.
+STDLIB_MODULES = frozenset(getattr(sys, "stdlib_module_names", ()))
+
+
 def suffix_resolver(known: Iterable[str]) -> Callable[[str], str]:
     """Map a callee spelled from an import to the project qualname it names when the two disagree on the package
     root: generated apps put their own folder on `sys.path` (`from storage import Storage`), so the call says
@@ -84,7 +90,14 @@ def suffix_resolver(known: Iterable[str]) -> Callable[[str], str]:
     def resolve(callee: str) -> str:
         if callee in known:
             return callee
-        return by_suffix.get(callee) or callee
+        found = by_suffix.get(callee)
+        if found is None:
+            return callee
+        if callee.split(".", 1)[0] in STDLIB_MODULES and found.count(".") - callee.count(".") > 1:
+            # `copy.copy` is the standard library's beside a package's own `wagtail/blocks/copy.py`: only a module
+            # at the top of an app's folder (on `sys.path` when the app runs) can shadow it
+            return callee
+        return found
 
     return resolve
 

@@ -83,7 +83,7 @@ RULE = Rule(
             " (`if not _RATES:` then `_RATES[code] = rate`, or `global _CFG` after `if _CFG is not None: return"
             " _CFG`), loops that stop at the first item that answers (`if found: return found`),"
             " tests (also Django-style `tests.py`), migrations, management commands, files under `scripts/` or"
-            " `bin/`, data-migration"
+            " `bin/`, Django `RunPython` functions (`def forwards(apps, schema_editor):`, wherever they live), data-migration"
             " and seeding modules (`seed.py`, `populate.py`; maintenance runs: walking every row is their job)."
             " Receivers are recognised by origin or"
             " by conventional names (`cursor`, `conn`, `session` in a module importing SQLAlchemy); a cursor"
@@ -143,8 +143,18 @@ def check_call(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     loop = per_item_loop(call, ctx)
     function = ctx.enclosing_function(call)
     if loop is not None and not _runs_listed_statement(call, loop.node, ctx) and \
-            not (function is not None and cache_miss_branch(call, function, ctx)):
+            not (function is not None and cache_miss_branch(call, function, ctx)) and not _data_migration(call, ctx):
         yield ctx.finding(RULE, call, _message(what, loop.line, call, ctx))
+
+
+def _data_migration(node: ast.AST, ctx: ModuleContext) -> bool:
+    """`def forwards(apps, schema_editor):` - a Django `RunPython` step, wherever the project keeps it (a factory of
+    migration operations in `images/utils.py`): run once by `migrate`, walking every row is its job."""
+    for ancestor in ctx.ancestors(node):
+        if isinstance(ancestor, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and [a.arg for a in ancestor.args.args][:2] == ["apps", "schema_editor"]:
+            return True
+    return False
 
 
 @RULE.on(ast.For, ast.AsyncFor, ast.comprehension)
@@ -156,7 +166,7 @@ def check_iteration(node: ast.For | ast.AsyncFor | ast.comprehension, ctx: Modul
     if chain is None:
         return
     loop = per_item_loop(node.iter, ctx)
-    if loop is not None and loop.node is not node:
+    if loop is not None and loop.node is not node and not _data_migration(node, ctx):
         yield ctx.finding(RULE, node.iter, _message(f"iterating {chain.label}", loop.line, None, ctx))
 
 
