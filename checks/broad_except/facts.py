@@ -205,8 +205,10 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
 STDERR_WRITES = frozenset({"sys.stderr.write", "sys.__stderr__.write"})
 
 
-# A project's own response builders (`make_json_response`, `render_error`): answering again is not a retry.
+# A project's own response builders (`make_json_response`, `render_error`) and message translations
+# (`gettext("Failed to generate report: ")`): answering again, or translating again, is not a retry.
 RESPONSE_LIKE = re.compile(r"(?i)response|jsonify|render|redirect|abort")
+TRANSLATIONS = frozenset({"_", "gettext", "ngettext", "pgettext", "gettext_lazy", "lazy_gettext", "ugettext"})
 
 
 def _tries_again_another_way(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
@@ -215,7 +217,7 @@ def _tries_again_another_way(handler: ast.ExceptHandler, ctx: "ModuleContext") -
     error propagates; the first failure only chose the route."""
     tried = {_last_name(n.func) for stmt in getattr(ctx.parent(handler), "body", []) for n in _own_nodes(stmt)
              if isinstance(n, ast.Call) and _dependency_name(n.func, ctx)} - VALUE_METHODS - RESPONSE_CALLS - {""}
-    tried = {name for name in tried if not RESPONSE_LIKE.search(name)}  # `make_json_response(success=0, ...)`
+    tried = {name for name in tried if not RESPONSE_LIKE.search(name) and name not in TRANSLATIONS}
     for stmt in handler.body:
         if isinstance(stmt, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             continue  # a second attempt that swallows its own failure loses both
