@@ -216,12 +216,16 @@ LOOKUP_MODEL = re.compile(
     r"|Locale|Country|Countries|Currency|Currencies|Timezone|Category|Categories|Site|ContentType|\w+Type)s?$")
 
 
+FRAMEWORK_SITES = ("django.contrib.sites.", "wagtail.models.", "wagtail.core.models.")
+
+
 def lookup_table(model: ast.AST | None, ctx: ModuleContext | None = None) -> bool:
     name = model.id if isinstance(model, ast.Name) else model.attr if isinstance(model, ast.Attribute) else ""
     if name == "Site" and ctx is not None and model is not None:
-        # django.contrib.sites' table (one row per deployment); an app's own `Site` (monitored websites, a
-        # customer's shops) is its data and is judged like any table
-        return (ctx.qualified_name(model) or "").startswith("django.contrib.sites.")
+        # django.contrib.sites' or Wagtail's table (one row per deployed site); an app's own `Site` (monitored
+        # websites, a customer's shops) is its data and is judged like any table
+        qualified = ctx.qualified_name(model) or (f"{ctx.module_name}.{name}" if name in ctx.module_names else "")
+        return qualified.startswith(FRAMEWORK_SITES)  # also inside the module that defines Wagtail's `Site`
     return bool(name) and name[:1].isupper() and bool(LOOKUP_MODEL.search(name))
 
 
