@@ -1096,8 +1096,9 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
     for stmt in loop.body:
         if isinstance(stmt, (ast.Return, ast.Break)):
             return True
-        if isinstance(stmt, ast.Try) and any(isinstance(s, (ast.Return, ast.Break)) for s in stmt.body):
-            return True
+        if isinstance(stmt, ast.Try) and any(isinstance(s, (ast.Return, ast.Break))
+                                             for s in (*stmt.body, *stmt.orelse)):
+            return True  # also `try: found = lookup(x) except Missing: continue else: break`
     if node is None:
         return False
     if any(isinstance(stmt, (ast.With, ast.AsyncWith)) and any(n is node for item in stmt.items
