@@ -73,20 +73,12 @@ def _class_constant(expr: ast.Attribute, ctx: "ModuleContext") -> Shape | None:
     """`cls._columns` / `self._columns` where the class body sets `_columns = "id, name, ..."` and no method
     assigns it: text the developer wrote. Only asked about a value spliced into other text: a class template
     (`self.sql_delete_fk % {...}`) stays opaque, as schema editors fill it with names from the catalog."""
-    if not (isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls")):
+    found = _class_body_value(expr, ctx)
+    if found is None or not (isinstance(found[0], ast.Constant) and isinstance(found[0].value, str)):
         return None
-    klass = ctx.enclosing(expr, ast.ClassDef)
-    if klass is None:
-        return None
-    values = [stmt.value for stmt in klass.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
-              and any(isinstance(t, ast.Name) and t.id == expr.attr
-                      for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))]
-    if len(values) != 1 or not (isinstance(values[0], ast.Constant) and isinstance(values[0].value, str)):
-        return None
-    for node in ast.walk(klass):
-        if isinstance(node, ast.Attribute) and node.attr == expr.attr and isinstance(node.ctx, ast.Store):
-            return None  # set per instance somewhere: not a constant any more
-    return Shape(values[0].value)
+    if any(isinstance(store.ctx, ast.Store) for store in found[1]):
+        return None  # set per instance somewhere: not a constant any more
+    return Shape(found[0].value)
 
 
 MUTATORS = frozenset({"update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert", "add",
