@@ -142,15 +142,8 @@ def _whole_frame(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     label = f"{ctx.dotted_name(call.func) or qualified}()"
     tail = (" (a 500 MB CSV is several GB as a DataFrame), and every concurrent request holds its own copy; read"
             " it in chunks (chunksize=), cap it (nrows=), or run the work as a background job")
-    kind = request_reachable(function, ctx)
-    if kind is None:
-        if not is_test_or_script(ctx):
-            defer(RULE, call, ctx, f"{label} loads the whole file into one DataFrame, and the {{where}} {{via}}()"
-                                   f" calls this function: nothing bounds the rows{tail}")
-        return
-    where = "background task" if kind == "task" else "request handler"
-    yield ctx.finding(RULE, call, f"{label} loads the whole file into one DataFrame in this {where}: nothing"
-                                  f" bounds the rows{tail}")
+    yield from _where_it_runs(call, function, ctx, f"{label} loads the whole file into one DataFrame{{where}}: nothing"
+                              f" bounds the rows{tail}")
 
 
 def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
@@ -170,15 +163,21 @@ def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Findin
     spelled = f"{archive.id}.write()"
     tail = (" - the archive grows with every file until the worker runs out of memory; write it to a temporary file"
             " (tempfile.TemporaryFile / SpooledTemporaryFile) and send that, or stream it")
+    yield from _where_it_runs(call, function, ctx, f"{spelled} copies each file on disk into a zip held in memory"
+                              f" (io.BytesIO){{where}}{tail}")
+
+
+def _where_it_runs(call: ast.Call, function: ast.AST, ctx: ModuleContext, message: str) -> Iterator[Finding]:
+    """Report here when this function is a request handler or task; otherwise defer to the project check, which
+    reports it when a handler in another module calls this function. `{where}` in `message` becomes " in this
+    request handler" here, or ", and the {where} {via}() calls this function" when deferred."""
     kind = request_reachable(function, ctx)
     if kind is None:
         if not is_test_or_script(ctx):
-            defer(RULE, call, ctx, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO), and"
-                                   f" the {{where}} {{via}}() calls this function{tail}")
+            defer(RULE, call, ctx, message.replace("{where}", ", and the {where} {via}() calls this function", 1))
         return
     where = "background task" if kind == "task" else "request handler"
-    yield ctx.finding(RULE, call, f"{spelled} copies each file on disk into a zip held in memory (io.BytesIO) in"
-                                  f" this {where}{tail}")
+    yield ctx.finding(RULE, call, message.replace("{where}", f" in this {where}", 1))
 
 
 def _in_memory_text(source: ast.AST | None, ctx: ModuleContext,
