@@ -133,9 +133,15 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
         if qualname is not None:
             record_write(RULE, function, node, message, ctx, instance_of=qualname)
         return
+    yield from _report_or_record(function, node, message, ctx)
+
+
+def _report_or_record(function: ast.AST, node: ast.AST, message: str, ctx: ModuleContext) -> Iterator[Finding]:
+    """Here when the function serves requests, tasks or websockets; else recorded for the project join (a handler
+    of another module may call it)."""
     kind = request_reachable(function, ctx)
     if kind is None:
-        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
+        record_write(RULE, function, node, message, ctx)
         return
     where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
     yield ctx.finding(RULE, node, message.format(where=where))
@@ -184,12 +190,7 @@ def _config_write(node: ast.AST, target: ast.AST, function: ast.AST, ctx: Module
         " this request sees the new value, the others keep the old one, and a restart loses it; keep runtime"
         " settings in the database or Redis and read them from there"
     )
-    kind = request_reachable(function, ctx)
-    if kind is None:
-        record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
-        return
-    where = {"task": "a background task", "websocket": "a websocket handler"}.get(kind, "request code")
-    yield ctx.finding(RULE, node, message.format(where=where))
+    yield from _report_or_record(function, node, message, ctx)
 
 
 @RULE.on_project
