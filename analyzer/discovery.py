@@ -8,6 +8,7 @@ hold no runtime behaviour, which is all gapcheck's rules are about.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class SourceFile:
     abs_path: str
     path: str  # as reported: relative to the working directory when under it, with forward slashes
     module_name: str = ""
+    rule_test: bool = False  # a linter rule's test file (see `is_rule_test_file`): test code, whatever its path
 
 
 class _Ignores:
@@ -96,6 +98,32 @@ def is_test_path(path: str) -> bool:
             or name.endswith("_test.py") or name in TEST_MODULE_NAMES)
 
 
+# A Semgrep rule's test file sits beside the rule (`foo.yaml` + `foo.py`, the layout `semgrep --test` reads, as in a
+# project's `.semgrep/` folder) and marks the lines the rule must match with `# ruleid: <id>`. Its code is written
+# to trip linters and never runs, so it is test code. Both signs are required: a module beside a YAML file of the
+# same name (`settings.py` + `settings.yaml`) is ordinary code.
+RULE_TEST_MARK = re.compile(rb"^[ \t]*#[ \t]*(?:todo)?ruleid:", re.MULTILINE)
+RULE_SUFFIXES = (".yaml", ".yml")
+
+
+def is_rule_test_file(abs_path: str, siblings: "frozenset[str] | None" = None) -> bool:
+    """Whether this `.py` file is a linter rule's test file: a rule file of the same name beside it and a
+    `# ruleid:` annotation in it. `siblings` (the folder's file names) spares a listing when the caller has one."""
+    folder, name = os.path.split(abs_path)
+    stem = name[:-3] if name.endswith(".py") else name
+    if siblings is None:
+        has_rule = any(os.path.isfile(os.path.join(folder, stem + suffix)) for suffix in RULE_SUFFIXES)
+    else:
+        has_rule = any(stem + suffix in siblings for suffix in RULE_SUFFIXES)
+    if not has_rule:
+        return False
+    try:
+        with open(abs_path, "rb") as handle:
+            return RULE_TEST_MARK.search(handle.read(1 << 20)) is not None
+    except OSError:
+        return False  # the engine reports the unreadable file when it reads it
+
+
 def display_path(abs_path: str, cwd: str) -> str:
     rel = os.path.relpath(abs_path, cwd)
     if rel.startswith(".." + os.sep) or rel == "..":
@@ -138,9 +166,10 @@ def discover(settings: Settings, tests_left_out: list[int] | None = None) -> tup
     found: dict[str, SourceFile] = {}
     notes: list[Notification] = []
 
-    def add(abs_path: str) -> None:
+    def add(abs_path: str, siblings: "frozenset[str] | None" = None) -> None:
         if abs_path not in found:
-            found[abs_path] = SourceFile(abs_path, display_path(abs_path, cwd), modules.module_of(abs_path))
+            found[abs_path] = SourceFile(abs_path, display_path(abs_path, cwd), modules.module_of(abs_path),
+                                         is_rule_test_file(abs_path, siblings))
 
     for raw in settings.paths:
         abs_path = os.path.normpath(os.path.join(cwd, raw))
@@ -172,6 +201,7 @@ def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notifi
                                       f"cannot list folder: {exc.strerror or exc}"))
             continue
         sub_chain = git_chain if folder in git_chain else git_chain + [folder]
+        names = frozenset(e.name for e in entries)
         for entry in entries:
             path = entry.path
             try:
@@ -190,7 +220,7 @@ def _walk(top: str, ignores: _Ignores, chain: list[str], add, notes: list[Notifi
                                                   "broken symlink or symlink loop: not analysed"))
                     continue
                 if entry.is_file() and not ignores.excluded(path, False, sub_chain):
-                    add(path)
+                    add(path, names)
             except OSError as exc:
                 notes.append(Notification(display_path(path, cwd), "read-error", f"cannot stat: {exc.strerror or exc}"))
     return None
@@ -212,4 +242,4 @@ def _count_python(top: str) -> int:
     return count
 
 
-__all__ = ["SourceFile", "discover", "display_path", "is_test_path", "Path"]
+__all__ = ["SourceFile", "discover", "display_path", "is_rule_test_file", "is_test_path", "Path"]

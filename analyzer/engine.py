@@ -480,7 +480,7 @@ def _discover(settings: Settings) -> _Scan:
     files, notifications = discover(settings, left_out)
     tests_skipped = left_out[0]
     if not settings.include_tests:
-        kept = [f for f in files if not is_test_path(f.path)]
+        kept = [f for f in files if not (is_test_path(f.path) or f.rule_test)]
         tests_skipped, files = tests_skipped + len(files) - len(kept), kept
     for module, error in sorted(load_errors().items()):
         notifications.append(Notification("", "check-error", f"check module {module} failed to load, its rules did "

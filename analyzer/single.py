@@ -47,10 +47,11 @@ class TextAnalyser:
         """Whether a folder scan would skip this file (`exclude`, `extend-exclude`, .gitignore, a test module
         without `include-tests`), as `--force-exclude` decides for files named on the command line; memoized."""
         if abs_path not in self._excluded:
-            from .discovery import display_path, is_test_path
+            from .discovery import display_path, is_rule_test_file, is_test_path
             from .filters import drop_excluded
 
-            test = not self.settings.include_tests and is_test_path(display_path(str(abs_path), str(self.settings.cwd)))
+            test = not self.settings.include_tests and (
+                is_test_path(display_path(str(abs_path), str(self.settings.cwd))) or is_rule_test_file(str(abs_path)))
             self._excluded[abs_path] = test or not drop_excluded(replace(self.settings, paths=[str(abs_path)]))
         return self._excluded[abs_path]
 

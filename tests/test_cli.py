@@ -147,6 +147,25 @@ def test_demo_app_first_command(tmp_path):
     assert "GAP501" in proc.stdout and "GAP401" in proc.stdout
 
 
+def test_a_linter_rules_test_file_is_test_code(gapcheck, tmp_path):
+    """A Semgrep rule's test file (beside its rule, lines marked `# ruleid:`) is written to trip linters; a module
+    beside a YAML file of its name without such marks, or with marks but no rule beside it, is ordinary code."""
+    sql = "def count(cursor, name):\n    # ruleid: sql-in-fstring\n    cursor.execute(f\"SELECT * FROM t WHERE name = '{name}'\")\n"
+    rules = tmp_path / ".semgrep" / "security"
+    rules.mkdir(parents=True)
+    (rules / "sql-in-fstring.py").write_text(sql, encoding="utf-8")
+    (rules / "sql-in-fstring.yaml").write_text("rules: []\n", encoding="utf-8")
+    (tmp_path / "settings.py").write_text(sql.replace("    # ruleid: sql-in-fstring\n", ""), encoding="utf-8")
+    (tmp_path / "settings.yaml").write_text("debug: false\n", encoding="utf-8")
+    (tmp_path / "notes.py").write_text(sql, encoding="utf-8")  # the mark alone: no rule file beside it
+    run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
+    doc = json.loads(run.stdout)
+    assert sorted(f["path"] for f in doc["findings"]) == ["notes.py", "settings.py"]
+    assert doc["summary"]["tests_skipped"] == 1
+    run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json", "--include-tests")
+    assert ".semgrep/security/sql-in-fstring.py" in [f["path"] for f in json.loads(run.stdout)["findings"]]
+
+
 def test_test_modules_are_left_out_unless_asked_for(gapcheck, tmp_path):
     sql = "def count(cursor, name):\n    cursor.execute(f\"SELECT * FROM t WHERE name = '{name}'\")\n"
     (tmp_path / "tests").mkdir()

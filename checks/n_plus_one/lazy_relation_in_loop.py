@@ -17,7 +17,7 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
                          custom_manager_chain, django_chain, iterates_query, outside_request_paths,
                          parameter_annotation, related_chain, strip_chain)
-from ..orm.index import MODELS, is_module_level_class, loaded_relations, rows_not_models
+from ..orm.index import MODELS, is_module_level_class, loaded_relations, lookup_strings, rows_not_models
 
 RULE = Rule(
     id="GAP302",
@@ -89,7 +89,9 @@ RULE = Rule(
             " `raise` or"
             " `return` (`raise ValidationError(f\"{row.owner} ...\")` runs once, the loop ends there),"
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
-            " so nothing is reported), querysets built with `|=` from `.none()`, relations reached through a"
+            " so nothing is reported), querysets built with `|=` from `.none()`, writes through a relation manager"
+            " (`ticket.followup_set.create(...)` per row: no prefetch saves it, and whether to batch it is"
+            " GAP301's), relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
             " (a variable passed to `select_related`, counted as covering everything), `<fk>_id` reads (no"
             " query), templates, FileField reads"
@@ -381,14 +383,22 @@ def _module_lookups(ctx: ModuleContext) -> frozenset[str]:
     return value) are often loaded with these."""
     def compute() -> frozenset[str]:
         found: set[str] = set()
-        for node in ctx.nodes:
-            if node.__class__ is ast.Call and call_name(node) in ("select_related", "prefetch_related", "Prefetch"):
-                for arg in node.args:  # type: ignore[attr-defined]
-                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                        parts = arg.value.split("__")
-                        found.add(arg.value)
-                        found.update(parts)
-                        found.update("__".join(parts[i:i + 2]) for i in range(len(parts) - 1))
+        for node in ctx.nodes:  # `prefetch_related_objects(rows, "lines__x")` and `*LOOKUPS` constants too
+            if node.__class__ is not ast.Call:
+                continue
+            name = call_name(node)
+            if name in ("select_related", "prefetch_related", "Prefetch"):
+                args = node.args  # type: ignore[attr-defined]
+            elif name == "prefetch_related_objects":
+                args = node.args[1:]  # type: ignore[attr-defined]  # (instances, *lookups)
+            else:
+                continue
+            for arg in args:
+                for lookup in lookup_strings([arg], ctx):
+                    parts = lookup.split("__")
+                    found.add(lookup)
+                    found.update(parts)
+                    found.update("__".join(parts[i:i + 2]) for i in range(len(parts) - 1))
         return frozenset(found)
     return ctx.memo(("orm-module-lookups",), compute)
 
@@ -466,6 +476,10 @@ def _owner(receiver: ast.AST, ctx: ModuleContext) -> list[str] | None:
 
 CALLED = "()"  # the `next` of a `row.method()` use
 SA_COLLECTION_WRITES = frozenset({"append", "remove", "extend", "add", "add_all"})
+# Row writes through a Django related manager: a statement per call that eager loading cannot save, and that often
+# must run per row (the model's own save()/delete() and signals); whether the loop should batch them is GAP301's.
+RELATED_ROW_WRITES = frozenset({"create", "get_or_create", "update_or_create", "update", "delete", "acreate",
+                                "aget_or_create", "aupdate_or_create", "aupdate", "adelete"})
 SA_ONE_ROW = frozenset({"get", "get_or_404", "first", "first_or_404", "one", "one_or_none", "one_or_404",
                         "scalar_one", "scalar_one_or_none"})
 
@@ -967,8 +981,8 @@ def _message(use: dict, model: dict, field: list, name: str) -> str | None:
         if use["method"] and method in DJANGO_MANAGER_WRITES:
             return (f"`{var}.{attr}.{method}()` runs one statement per {name} in {where}; change the links of all"
                     f" rows at once through the relation's through model (bulk_create, filter(...).delete())")
-        if not use["method"] or method not in DJANGO_MANAGER_READS:
-            return None
+        if not use["method"] or method not in DJANGO_MANAGER_READS or method in RELATED_ROW_WRITES:
+            return None  # a write through the relation (`t.followup_set.create(...)`): no prefetch saves it
         prefetched = _covered(attr, use["prefetched"])
         if prefetched and method not in DJANGO_BYPASS_PREFETCH:
             return None

@@ -349,9 +349,23 @@ def _loop_prefetches(loop: ast.AST, ctx: "ModuleContext") -> list[str]:
         return []
     chain = iterates_query(iterable, ctx) or related_chain(iterable, ctx)
     if chain is None:
-        return []
+        return _prefetched_objects(iterable, loop, ctx)
     _, prefetched, _ = loaded_relations(chain.methods, [], ctx)
     return prefetched
+
+
+def _prefetched_objects(iterable: ast.AST, loop: ast.AST, ctx: "ModuleContext") -> list[str]:
+    """`prefetch_related_objects(rows, "lines", *LOOKUPS)` before `for row in rows` in the same function."""
+    if not isinstance(iterable, ast.Name):
+        return []
+    scope = ctx.scope_of(loop)
+    found: list[str] = []
+    for node in ctx.own_nodes(scope) if scope is not ctx.tree else ():
+        if isinstance(node, ast.Call) and call_name(node) == "prefetch_related_objects" and node.args and \
+                isinstance(node.args[0], ast.Name) and node.args[0].id == iterable.id and \
+                node.lineno < getattr(loop, "lineno", 0):
+            found.extend(lookup_strings(node.args[1:], ctx))
+    return found
 
 
 def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None
@@ -600,9 +614,9 @@ def loaded_relations(chain_methods: tuple[tuple[str, ast.Call], ...], extra: lis
         name = call_name(call)
         if name == "select_related":
             select_all = select_all or not call.args
-            selected.extend(_lookup_strings(call.args))
+            selected.extend(lookup_strings(call.args, ctx))
         elif name == "prefetch_related":
-            prefetched.extend(_lookup_strings(call.args))
+            prefetched.extend(lookup_strings(call.args, ctx))
         if name in ("options", "scalars", "execute", "query", "select"):
             for node in ast.walk(call):
                 if isinstance(node, ast.Call) and call_name(node) in SA_EAGER_OPTIONS:
@@ -614,7 +628,10 @@ def loaded_relations(chain_methods: tuple[tuple[str, ast.Call], ...], extra: lis
     return selected, prefetched, select_all
 
 
-def _lookup_strings(args: list[ast.expr]) -> list[str]:
+def lookup_strings(args: list[ast.expr], ctx: "ModuleContext | None" = None) -> list[str]:
+    """The lookups eager-loading arguments spell: strings, `Prefetch("x")` without `to_attr`, and (given `ctx`)
+    `*NAME` of a module-level list or tuple of strings (`prefetch_related(*PRODUCT_LOOKUPS)`). Any other argument
+    is a lookup we cannot read: "*", taken to cover everything."""
     found: list[str] = []
     for arg in args:
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
@@ -624,8 +641,27 @@ def _lookup_strings(args: list[ast.expr]) -> list[str]:
             to_attr = [k for k in arg.keywords if k.arg == "to_attr"]
             if not to_attr:
                 found.append(arg.args[0].value)
+        elif isinstance(arg, ast.Starred) and isinstance(arg.value, ast.Name) and ctx is not None and \
+                (listed := module_sequence(arg.value.id, ctx)) is not None and \
+                all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in listed.elts):
+            found.extend(e.value for e in listed.elts)  # type: ignore[attr-defined]
         elif not isinstance(arg, ast.Constant):
             found.append("*")  # a lookup we cannot read: assume it covers everything
+    return found
+
+
+def module_sequence(name: str, ctx: "ModuleContext") -> ast.List | ast.Tuple | None:
+    """The list or tuple literal the module-level `NAME = [...]` binds (its last binding), else None."""
+    found = None
+    for statement in ctx.tree.body:
+        if isinstance(statement, ast.Assign):
+            targets = statement.targets
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets = [statement.target]
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            found = statement.value if isinstance(statement.value, (ast.List, ast.Tuple)) else None
     return found
 
 
