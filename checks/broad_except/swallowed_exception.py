@@ -74,7 +74,7 @@ RULE = Rule(
             " peer linter (`# noqa: BLE001`, `S110`, `E722`, `# pylint: disable=broad-except`, `# noinspection"
             " PyBroadException`) is not reported again. Deliberate best-effort code without such a marker"
             " (telemetry, optional metadata, tweaks of a third-party object) is still reported: only a reader can"
-            " tell it from a real loss. Precedence between the GAP5xx rules on one handler (and between the GAP6xx"
+            " tell it from a real loss, which is why the rule is medium precision. Precedence between the GAP5xx rules on one handler (and between the GAP6xx"
             " rules) is documented in `checks/broad_except/facts.py`: one finding per family per handler."
         ),
         references=("https://docs.python.org/3/tutorial/errors.html#handling-exceptions",),

@@ -51,7 +51,7 @@ RULE = Rule(
             " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
             " is tested. Checks whose helper lives in another module and logs"
             " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
-            " (Django's and DRF's own classes log or raise elsewhere). Test modules."
+            " (Django's and DRF's own classes log or raise elsewhere). Test modules. Precision is medium: a routine refusal (an expired session or edit cookie, a signed link past its age) is reported like a guessed password, and only the reader knows which of them the operators want to see."
         ),
         references=("https://owasp.org/Top10/A09_2021-Security_Logging_and_Monitoring_Failures/",
                     "https://cheatsheetseries.owasp.org/cheatsheets/Logging_Cheat_Sheet.html"),

@@ -63,7 +63,7 @@ RULE = Rule(
             " such as \"the scanner was unreachable\"), a reset or broken pipe while reading or writing a stream"
             " the code serves (the peer hung up), and status probes (`_db_health_readiness_check()`,"
             " `check_server_connection()`, `service_status()`). A helper whose every caller in the module tests the"
-            " returned None and logs or raises: the failure is reported one frame up."
+            " returned None and logs or raises: the failure is reported one frame up. Precision is medium: a caller in another module that logs the returned failure is not followed, so the handler is reported though the outage is logged one frame up."
         ),
         references=("https://docs.python.org/3/howto/logging.html#when-to-use-logging",
                     "https://requests.readthedocs.io/en/latest/user/quickstart/#errors-and-exceptions"),

@@ -47,7 +47,7 @@ RULE = Rule(
             " do not pause at all), delays computed by a helper (a callee whose name contains `backoff` counts as"
             " growing, as does a helper in the handler handed the attempt number), delays read"
             " from a variable rebound in the loop (assumed to grow), retry loops without any pause (GAP407),"
-            " unbounded loops (GAP406), tests and `__main__` scripts."
+            " unbounded loops (GAP406), tests and `__main__` scripts. Precision is medium: a fixed delay is harmless when one client retries (a CLI, a single scheduler), which the rule cannot tell from a fleet of workers retrying in step."
         ),
         references=("https://aws.amazon.com/builders-library/timeouts-retries-and-backoff-with-jitter/",),
     ),

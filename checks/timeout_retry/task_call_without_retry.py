@@ -63,7 +63,7 @@ RULE = Rule(
             " `add_periodic_task(..., task.s())` or in a django-celery-beat `PeriodicTask(task=...)` is scheduled"
             " too. A function is covered by the retry of any task of its module that reaches it, at any depth."
             " Failures caught on purpose (a best-effort fetch whose error is logged and skipped) are still"
-            " reported: the rule cannot tell them from work silently dropped."
+            " reported: the rule cannot tell them from work silently dropped. Precision is medium: retries configured where the rule cannot see them (a Celery `task_annotations` setting, a broker-level redelivery policy, a wrapper that enqueues with its own retry) look like none."
         ),
         references=(
             "https://docs.celeryq.dev/en/stable/userguide/tasks.html#automatic-retry-for-known-exceptions",

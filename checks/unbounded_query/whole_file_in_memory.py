@@ -73,7 +73,7 @@ RULE = Rule(
             " is meant to load the data), over `io.StringIO`/`BytesIO` text, in a function that reads a size"
             " (`.size`, `content_length`, `st_size`), and `read_parquet` / `read_sql` (SQL is GAP201's). Zip"
             " archives of `writestr()` entries (generated content), archives written to a temporary file, and"
-            " archives handed to the function as a parameter."
+            " archives handed to the function as a parameter. Precision is medium: the rule cannot see how large a file gets, so an upload that is small by contract (an avatar checked by the form, a short CSV template) is reported like one that grows with the customer."
         ),
         references=(
             "https://fastapi.tiangolo.com/reference/uploadfile/",
