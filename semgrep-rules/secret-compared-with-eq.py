@@ -130,3 +130,38 @@ def acme_and_blobs(txt_record, token, value, blob_hash, version):
 def forget(decisions, app_token):
     # ok: GAP811
     return list(filter(lambda x: x.app_token != app_token, decisions))
+
+
+class ApiKey(Model):
+    @classmethod
+    def get_by_api_key(cls, api_key):
+        # ok: GAP811
+        return cls.query.filter(cls.api_key == api_key).one()
+
+    @classmethod
+    def active(cls, session, token):
+        # ok: GAP811
+        return session.execute(select(cls).where(and_(cls.token == token, cls.active))).scalar_one()
+
+
+def token_revoked(user, payload, claims, token):
+    # ok: GAP811
+    if user.jwt_token_key != payload["token"]:
+        return True
+    # ok: GAP811
+    if claims.get("token") != user.jwt_token_key:
+        return True
+    user_jwt_token = payload.get("token")
+    # ok: GAP811
+    if user.jwt_token_key != user_jwt_token:
+        return True
+    # ruleid: GAP811
+    return request_payload["token"] != user.jwt_token_key
+
+
+def unchanged(target, new_bytes, signature, body):
+    # ok: GAP811
+    if hashlib.blake2b(target.read_bytes()).hexdigest() == hashlib.blake2b(new_bytes).hexdigest():
+        return True
+    # ruleid: GAP811
+    return hmac.new(KEY, body, hashlib.sha256).hexdigest() == signature

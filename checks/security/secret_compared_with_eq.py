@@ -43,7 +43,11 @@ RULE = Rule(
             " positions (`from_token == upto_token`, `next_page_token == page_token`, `n - 1`), flags and booleans,"
             " `assert`, a DNS TXT record checked for an ACME challenge, type signatures (`inferred_signature`), and"
             " a computed hash checked against a stored content hash (`sha256(blob).hexdigest() == blob_hash`,"
-            " `expected_digest != actual_digest`: an integrity check). Precision is medium: names are the only signal, so a token compared with a"
+            " `expected_digest != actual_digest`, two `hashlib` digests of data: an integrity check), an ORM filter"
+            " expression (`cls.api_key == api_key` inside `query.filter(...)`, `.where(...)`, `and_(...)`: SQL, a"
+            " database lookup), and a claim of a decoded token (`user.jwt_token_key != payload[\"token\"]`: the"
+            " token's signature fixes it, so there is no guess to time; a `request_payload` is still reported)."
+            " Precision is medium: names are the only signal, so a token compared with a"
             " constant held in an attribute (`token == self.reset_url_token`, a URL marker), a stream position"
             " named `current_token`, or a public verification code looks the same."
         ),
