@@ -66,7 +66,7 @@ RULE = Rule(
             " settings, and HTTP"
             " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands and"
             " files under"
-            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`, `sample_data.py`) are not checked."
         ),
         references=(
             "https://platform.openai.com/docs/guides/batch",

@@ -104,7 +104,7 @@ RULE = Rule(
             " properties of the row. (An implicit `__str__` that queries, printed per row, and helper"
             " methods that read a relation are GAP301's.) Tests (also Django-style `tests.py`), migrations,"
             " management commands and files under"
-            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`) are not checked."
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`, `sample_data.py`) are not checked."
         ),
         references=(
             "https://docs.djangoproject.com/en/5.2/ref/models/querysets/#select-related",

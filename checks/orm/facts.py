@@ -166,7 +166,10 @@ def is_test_or_migration(path: str) -> bool:
 
 # Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
 # Seeding and populating modules fill a fresh database once (`seed.py`, `populate_db.py`).
-BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/|(^|/)[^/]*(?:migrat|seed|populate)[^/]*\.py$")
+# Seeding modules by name: `seed.py`, `populate_db.py`, `sample_data.py`, `random_data.py` (demo data a management
+# command loads).
+BATCH_PATH = re.compile(r"(^|/)(management/commands|scripts?|bin)/"
+                        r"|(^|/)[^/]*(?:migrat|seed|populate|(?:sample|random|fake|demo|dummy)_?data)[^/]*\.py$")
 # A `cli/` package or a `cli.py` module holds the app's command-line commands (click/typer/argparse), run by hand in
 # a terminal. Loading a whole table there is the command's job, and its event loop serves no one else; but an
 # importer CLI that queries per CSV row is the app's own job, slow on every run, so the N+1 rules still check it.
@@ -811,7 +814,8 @@ def per_item_loop(node: ast.AST, ctx: "ModuleContext") -> PerItemLoop | None:
                                                                                          ancestor.target, ctx):
                 if uses_any(node, loop_bound_names(ancestor, ctx)) and not _first_success_loop(ancestor, node) \
                         and not _guarded_once(ancestor, node, ctx) and not _collected_for_concurrency(ancestor, node,
-                                                                                                    ctx):
+                                                                                                    ctx) \
+                        and not _leaves_the_loop_after(ancestor, node, ctx):
                     return PerItemLoop(ancestor, ancestor.lineno, "loop")
         elif isinstance(ancestor, ast.comprehension):
             came_from_first_iter = child is ancestor.iter
@@ -1046,9 +1050,12 @@ def statement_per_item(expr: ast.AST, loop: ast.AST, ctx: "ModuleContext", helpe
             return not helper or bool(STATEMENT_NAMES.search(expr.id))
         if helper and SCHEMA_TEMPLATE_NAME.search(expr.id):
             return True
-        if expr.id in bound and depth > 0:
+        if depth > 0:
             value = ctx.value_of(expr)
-            return value is not None and statement_per_item(value, loop, ctx, helper, depth - 1)
+            if expr.id in bound:
+                return value is not None and statement_per_item(value, loop, ctx, helper, depth - 1)
+            if isinstance(value, (ast.Constant, ast.JoinedStr)):  # `columns = 'PRAGMA table_info("%s")'` above
+                return statement_per_item(value, loop, ctx, helper, depth - 1)
         return False
     if isinstance(expr, ast.Attribute):
         return helper and bool(SCHEMA_TEMPLATE_NAME.search(expr.attr))
@@ -1115,6 +1122,24 @@ def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = Non
             targets = inner.targets if isinstance(inner, ast.Assign) else [inner.target]
             results.update(name for target in targets for name in _names_in(target))
     return any(_tests_found(stmt.test, node, results) for stmt in answers)
+
+
+def _leaves_the_loop_after(loop: ast.For | ast.AsyncFor, node: ast.AST, ctx: "ModuleContext") -> bool:
+    """`if plugin.id == wanted: config = Config.objects.get_or_create(...); return config`: the block holding the
+    call ends the loop (`return`, `break` or `raise` last), so the call runs at most once per loop, not per item."""
+    child = node
+    for ancestor in ctx.ancestors(node):
+        if ancestor is loop or isinstance(ancestor, (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef,
+                                                     ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            return False
+        for field in ("body", "orelse", "finalbody"):
+            block = getattr(ancestor, field, None)
+            if isinstance(block, list) and block and any(stmt is child for stmt in block):
+                last = block[-1]
+                if last is not child and isinstance(last, (ast.Return, ast.Break, ast.Raise)):
+                    return True
+        child = ancestor
+    return False
 
 
 def _loop_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
