@@ -202,6 +202,24 @@ def _failure_reaches_someone(handler: ast.ExceptHandler, ctx: "ModuleContext") -
     return _inside_a_reporting_handler(handler, ctx)
 
 
+def _collected_then_raised(handler: ast.ExceptHandler, ctx: "ModuleContext") -> bool:
+    """`except Exception: invalid_ids.append(graphql_id); continue`, then after the loop `if invalid_ids: raise
+    GraphQLError(...)`: the failure is collected and raised once for all items, so it reaches the caller."""
+    collected = {n.func.value.id for n in _handler_nodes(handler) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and n.func.attr in COLLECT_METHODS
+                 and isinstance(n.func.value, ast.Name)}
+    function = ctx.enclosing_function(handler) if collected else None
+    if function is None or isinstance(function, ast.Lambda):
+        return False
+    end = handler.end_lineno or handler.lineno
+    for node in ast.walk(function):
+        if isinstance(node, ast.If) and node.lineno > end and \
+                any(isinstance(n, ast.Name) and n.id in collected for n in ast.walk(node.test)) and \
+                any(isinstance(stmt, ast.Raise) for stmt in node.body):
+            return True
+    return False
+
+
 STDERR_WRITES = frozenset({"sys.stderr.write", "sys.__stderr__.write"})
 
 
@@ -644,6 +662,8 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
                 delegates = True  # a function, not an exception class being built nor a message to the user
             if ctx.qualified_name(node.func) in TRACEBACK_CALLS:
                 traceback = True
+    if not raises and _collected_then_raised(handler, ctx):
+        raises = reraises = True
     broad = catches_broadly(handler, ctx)
     response = _error_response(handler, ctx)
     statuses = [status_of(n) for n in (http_error, response) if n is not None]

@@ -46,7 +46,8 @@ RULE = Rule(
         not_caught=(
             "Handlers for narrow exception types, `contextlib.suppress(Exception)` blocks, and exception aliases"
             " that only a running program could resolve. Handlers that hand the error on (return, store or inspect"
-            " `e` itself, call something named for errors such as `self.handle_error()`), raise another exception"
+            " `e` itself, call something named for errors such as `self.handle_error()`), collect the item for one"
+            " error raised later (`invalid.append(raw)`, then `if invalid: raise ...`), raise another exception"
             " (it carries the original as its context), stop the process with a failure status (`sys.exit(1)`) or"
             " log with the traceback. Storing or returning only the error's text (`errors.append(str(e))`,"
             " `job.error = f\"failed: {e}\"`) is reported: the traceback is gone; testing the text"

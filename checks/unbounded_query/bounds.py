@@ -75,9 +75,11 @@ def is_select(text: str) -> bool:
     return bool(SELECT_START.match(text)) and " from " in f" {' '.join(text.lower().split())} "
 
 
-# The database's own catalog: as many rows as the schema has tables and columns, not as the data grows.
+# The database's own catalog, and the migration tools' history tables (`django_migrations`, `alembic_version`): as
+# many rows as the schema has tables, columns and migrations, not as the data grows.
 SYSTEM_CATALOG = re.compile(
     r"\b(?:from|join)\s+[\"`\[]?(?:information_schema|pg_catalog|pg_\w+|sqlite_(?:master|schema|sequence)|"
+    r"django_migrations\b|alembic_version\b|"
     r"(?:user|all|dba)_(?:tables|tab_\w+|cons\w*|ind\w*|views|sequences|objects|triggers|part\w*|col\w*)|sys\.\w+|"
     r"geometry_columns|spatial_ref_sys|mysql\.)",
     re.IGNORECASE)
