@@ -47,7 +47,8 @@ RULE = Rule(
         not_caught=(
             "Authorization decisions (`if not user.is_admin: abort(403)`, `if not credentials_checked_recently()`, an"
             " object's identifier `plugin.key == \"pluginmanager\"`, `if user_api_key_dict.user_role !="
-            " ADMIN`, a missing session for a logged-out visitor): the branch must check a credential, and an object"
+            " ADMIN`, a missing session for a logged-out visitor, a request that lacks a field"
+            " (`\"old_password\" not in params`)): the branch must check a credential, and an object"
             " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
             " is tested. Checks whose helper lives in another module and logs"
             " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
@@ -118,7 +119,7 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
                for n in ast.walk(call)}
     for node in ast.walk(test):
         if id(node) in skipped or _is_receiver(node, ctx) or _server_credential(node, ctx) \
-                or _identifier_key(node, ctx):
+                or _identifier_key(node, ctx) or _field_presence(node, ctx):
             continue  # `user_api_key_dict.user_role != ADMIN`: the tested value is the role, not the key
         if isinstance(node, ast.Name):
             words = node.id
@@ -133,6 +134,14 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
         if isinstance(node, ast.Name) and _helper_logs(node, ctx):
             return False  # the check itself logs the failure (`verify_signature()` defined in this module)
     return found
+
+
+def _field_presence(node: ast.AST, ctx: ModuleContext) -> bool:
+    """`"old_password" not in params`: whether the request carries a field, a validation of its shape (the
+    credential, if any, is checked by a later branch)."""
+    parent = ctx.parent(node)
+    return isinstance(node, ast.Constant) and isinstance(parent, ast.Compare) and parent.left is node \
+        and all(isinstance(op, (ast.In, ast.NotIn)) for op in parent.ops)
 
 
 def _identifier_key(node: ast.AST, ctx: ModuleContext) -> bool:
