@@ -35,7 +35,10 @@ RUNNER_FILLED = frozenset({"txn", "cur", "cursor", "conn", "connection", "db", "
 # Names so common on other receivers (lists, dicts, strings, loggers, typing) that recording their calls would
 # only fill the cache. None of their calls is recorded, so a function of the project with such a name has no
 # recorded call and keeps its findings: leaving them out can only keep a finding, never drop one.
-UNRECORDED = frozenset({
+# Exception classes, message translations (`raise ValueError(...)`, `_("...")`) and `super().__init__(...)` (the
+# join knows a constructor by its class's name) are not recorded either.
+NEVER_STORAGE = ("Error", "Exception", "Warning")
+UNRECORDED = frozenset({"_", "gettext", "gettext_lazy", "ngettext", "pgettext", "__init__",
     "append", "extend", "insert", "add", "get", "pop", "update", "setdefault", "items", "keys", "values", "join",
     "format", "split", "strip", "replace", "startswith", "endswith", "encode", "decode", "lower", "upper",
     "debug", "info", "warning", "warn", "error", "exception", "critical", "log", "cast", "isinstance", "len",
@@ -114,21 +117,33 @@ def _kind(expr: ast.AST, ctx: ModuleContext) -> str:
         kinds = {_kind(value, ctx) for value in expr.values} - {CONSTANT}
         return kinds.pop() if len(kinds) == 1 else CONSTANT if not kinds else UNKNOWN
     if isinstance(expr, ast.Name):
-        function = _enclosing_def(expr, ctx)
-        while function is not None and not _is_parameter(expr.id, function) \
-                and not ctx.bindings(function).get(expr.id):
-            function = _enclosing_def(function, ctx)  # a closure's free variable: an enclosing function's own
-        if function is None:
+        innermost = _enclosing_def(expr, ctx)
+        if innermost is None:
             return UNKNOWN
-        if _is_parameter(expr.id, function) and not _rebound(expr.id, function, ctx):
-            return f"p:{_record_def(function, ctx)}:{expr.id}"
-        kinds: dict[tuple[int, str], str] = ctx.memo(("gap701-local-kinds",), dict)
-        key = (id(function), expr.id)
-        if key not in kinds:
-            kinds[key] = UNKNOWN  # `table = table if x else "a"`: a cycle proves nothing
-            kinds[key] = _local_kind(expr, function, ctx)
-        return kinds[key]
+        # a name's kind depends only on the function it is read in: asked once per (function, name), not per read
+        names: dict[tuple[int, str], str] = ctx.memo(("gap701-name-kinds",), dict)
+        key = (id(innermost), expr.id)
+        found = names.get(key)
+        if found is None:
+            names[key] = UNKNOWN  # `table = table if x else "a"`: a cycle proves nothing
+            found = names[key] = _name_kind(expr, innermost, ctx)
+        return found
     return UNKNOWN
+
+
+def _name_kind(expr: ast.Name, function: ast.AST, ctx: ModuleContext) -> str:
+    while function is not None and not _is_parameter(expr.id, function) and not ctx.bindings(function).get(expr.id):
+        function = _enclosing_def(function, ctx)  # a closure's free variable: an enclosing function's own
+    if function is None:
+        return UNKNOWN
+    if _is_parameter(expr.id, function) and not _rebound(expr.id, function, ctx):
+        return f"p:{_record_def(function, ctx)}:{expr.id}"
+    kinds: dict[tuple[int, str], str] = ctx.memo(("gap701-local-kinds",), dict)
+    key = (id(function), expr.id)
+    if key not in kinds:
+        kinds[key] = UNKNOWN
+        kinds[key] = _local_kind(expr, function, ctx)
+    return kinds[key]
 
 
 def _checked_key(key: ast.AST, ctx: ModuleContext) -> bool:
@@ -241,7 +256,7 @@ def record_call(call: ast.Call, ctx: ModuleContext) -> None:
     if not call.args and not call.keywords:
         return
     name = callee_name(call.func)
-    if name is None or name in UNRECORDED or name.startswith("assert") \
+    if name is None or name in UNRECORDED or name.startswith("assert") or name.endswith(NEVER_STORAGE) \
             or ctx.qualified_name(call.func) == "builtins." + name:
         return  # `self.assertEqual(...)`: a test's checks, never a storage function
     splat = any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords)
