@@ -262,8 +262,10 @@ def is_service_module(ctx: "ModuleContext") -> bool:
 
 def _asks_the_user(ctx: "ModuleContext") -> bool:
     """`input("Provider: ")`, `getpass.getpass()`: an interactive program (a setup wizard), whose output is stdout."""
-    return any(isinstance(n, ast.Call) and ctx.qualified_name(n.func) in ("builtins.input", "getpass.getpass")
-               for n in ast.walk(ctx.tree))
+    if "input" not in ctx.text and "getpass" not in ctx.text:
+        return False  # (asked of every service module: a text test first, then the walk's own node list)
+    return any(n.__class__ is ast.Call and ctx.qualified_name(n.func) in ("builtins.input", "getpass.getpass")
+               for n in ctx.nodes)
 
 
 def _has_main_guard(tree: ast.Module) -> bool:

@@ -188,6 +188,8 @@ def _is_name(node: ast.AST, name: str) -> bool:
 def record_beat_entry(node: ast.Dict, ctx: ModuleContext) -> None:
     """`{"task": "reports.send_digest", "schedule": crontab(...)}`: a Celery beat entry runs the task on a
     schedule, so a failed run is tried again at the next tick."""
+    if not ctx.memo(("beat-words",), lambda: "schedule" in ctx.text):
+        return  # most modules never mention a schedule: their dicts are not beat entries
     keys = {k.value: v for k, v in zip(node.keys, node.values)
             if isinstance(k, ast.Constant) and isinstance(k.value, str)}
     task = keys.get("task")
@@ -198,6 +200,8 @@ def record_beat_entry(node: ast.Dict, ctx: ModuleContext) -> None:
 @RULE.on(ast.Call)
 def record_periodic_registration(call: ast.Call, ctx: ModuleContext) -> None:
     """`sender.add_periodic_task(3600, refresh.s())` and django-celery-beat's `PeriodicTask(task="app.refresh")`."""
+    if not ctx.memo(("periodic-words",), lambda: "add_periodic_task" in ctx.text or "PeriodicTask" in ctx.text):
+        return
     if isinstance(call.func, ast.Attribute) and call.func.attr == "add_periodic_task" and len(call.args) > 1:
         signature = call.args[1]
         if isinstance(signature, ast.Call) and isinstance(signature.func, ast.Attribute) \
