@@ -97,6 +97,12 @@ class Rule:
     # Match `hints` and `requires` (then written in lower case) against the lower-cased file: for rules whose
     # pattern is case-insensitive, such as a secret's name in any spelling.
     fold_case: bool = False
+    # A Semgrep rule's finer test of the file's bytes, made once its `hints` and `requires` pass: a compiled bytes
+    # regex that must match somewhere in the file, or a function of the bytes that says whether the rule can
+    # match. Written as a superset of what the rule's YAML can match (each rule says why), so that it only keeps
+    # files with nothing to find away from Semgrep; it runs on every file, so it must be one cheap pass.
+    # None: no further condition.
+    prefilter: "re.Pattern[bytes] | Callable[[bytes], bool] | None" = None
     # A project's own Semgrep rule (`semgrep-rules`): its YAML file. Such a rule keeps its own id, may have the
     # category `custom`, and is not added to the shipped registry.
     source_file: Path | None = None
@@ -136,7 +142,8 @@ class Rule:
 
     def may_apply(self, text: str | bytes) -> bool:
         """The rule can only match a file that holds one of its hint words and a word of each `requires` group
-        (a plain substring test: a prefilter, never a verdict)."""
+        (a plain substring test), and that passes its `prefilter`: a prefilter, never a verdict."""
+        original = text
         if self.fold_case:
             text = text.lower()
         if isinstance(text, bytes):
@@ -145,7 +152,13 @@ class Rule:
             hints, groups = self.hints, self.requires
         if hints and not any(word in text for word in hints):
             return False
-        return all(any(word in text for word in group) for group in groups)
+        if not all(any(word in text for word in group) for group in groups):
+            return False
+        test = getattr(self, "prefilter", None)  # a duck-typed stand-in for a rule may not have the field
+        if test is None:
+            return True
+        data = original if isinstance(original, bytes) else original.encode("utf-8", "surrogatepass")
+        return bool(test.search(data) if isinstance(test, re.Pattern) else test(data))
 
     @property
     def _encoded(self) -> tuple[tuple[bytes, ...], tuple[tuple[bytes, ...], ...]]:

@@ -1,15 +1,18 @@
 """One offline Semgrep run for all shipped rules, started before the Python pass and read after it."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -43,6 +46,45 @@ def rules_digest() -> str:
 def rules_for(data: bytes, rules: Sequence["Rule"]) -> list["Rule"]:
     """The rules that can match this file: those whose hint words (and `requires` groups) it contains."""
     return [rule for rule in rules if rule.may_apply(data)]
+
+
+# ---- prefilters (`Rule.prefilter`): what a file's bytes must hold for a rule's YAML to match in it -------------
+# Between two tokens of one expression Python allows blanks, newlines (inside brackets), a backslash line
+# continuation and a comment; a prefilter regex that spans tokens allows any run of them. Possessive, so that a
+# line of `#`s is not split every way before the next token is found missing (what follows is never one of these).
+BETWEEN = rb"(?:[\s\\]++|#[^\n]*+)*+"
+
+
+def module_used(module: str, names: Sequence[str] = ()) -> "re.Pattern[bytes]":
+    """A regex found in every file where Semgrep can resolve a name to `module.<name>`: an import that names the
+    module (`from requests import get`, `import requests as rq`, `import os, requests`), or the module's name
+    followed by a dot and, when `names` are given, one of them (`requests.get`; a file that only says `requests.` at
+    the end of a sentence is left out). A file without it cannot hold a match of a pattern such as
+    `requests.$METHOD(...)`: Semgrep matches a qualified name written out or bound by an import, never a name it
+    cannot trace back to the module."""
+    name = re.escape(module.encode())
+    attribute = rb"(?:" + rb"|".join(re.escape(n.encode()) for n in names) + rb")\b" if names else b""
+    return re.compile(rb"\b" + name + BETWEEN + rb"\." + (BETWEEN + attribute if names else b"")
+                      + rb"|\bfrom" + BETWEEN + name + rb"\b|\bimport\b(?:[^\n#;\\]|\\\r?\n)*\b" + name + rb"\b")
+
+
+_OPERATIONS = (ast.BinOp, ast.AugAssign)
+_DIVISION = (ast.Div, ast.FloorDiv)
+
+
+def has_division(data: bytes) -> bool:
+    """Whether the file's code divides (`a / b`, `a /= b`, and `//` too), read with Python's own parser so that a
+    `/` in a string or a comment does not count. A file Python cannot parse answers True: Semgrep's parser may
+    still read it."""
+    if b"/" not in data:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences and the like: not ours to report
+            tree = ast.parse(data)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return True
+    return any(type(node) in _OPERATIONS and type(node.op) in _DIVISION for node in ast.walk(tree))
 
 
 def load_rule_file(path: Path) -> list[dict]:

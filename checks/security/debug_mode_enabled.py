@@ -1,7 +1,10 @@
 """GAP806 debug-mode-enabled (a Semgrep rule: semgrep-rules/debug-mode-enabled.yaml)."""
 from __future__ import annotations
 
+import re
+
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import BETWEEN
 
 RULE = Rule(
     id="GAP806",
@@ -14,6 +17,12 @@ RULE = Rule(
     semgrep=True,
     hints=("debug", "DEBUG"),
     requires=(("True",),),  # every pattern sets debug to True
+    # Every pattern names debug itself and gives it a value: the keyword `debug=` / `DEBUG=`, the attribute or
+    # module name before `=` (or `:` when annotated, or `,` / `)` when unpacked: Semgrep matches
+    # `DEBUG, X = True, 1` and `(DEBUG) = True`), or the key `"DEBUG"]` before `=`. The key can also be a constant
+    # Semgrep propagates (`app.config[KEY] = True`), so any `config[` passes. The value may be a propagated constant
+    # too, so nothing ties `True` to the name.
+    prefilter=re.compile(rb"(?:debug|DEBUG)(?:[\s\"')\]\\]++|#[^\n]*+)*+[=:,]|config(?:[\s)\\]++|#[^\n]*+)*+\["),
     summary="Debug mode is switched on in application code",
     docs=Docs(
         what=(

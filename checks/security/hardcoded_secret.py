@@ -1,7 +1,26 @@
 """GAP805 hardcoded-secret (a Semgrep rule: semgrep-rules/hardcoded-secret.yaml)."""
 from __future__ import annotations
 
+import re
+
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import BETWEEN
+
+# What the file must hold for $VALUE to match. Semgrep binds "$VALUE" to a string literal's text as written (escapes
+# kept, a backslash line continuation dropped), or to a constant it folds: names assigned once, `+` (and `+=`),
+# adjacent literals and f-strings are folded (`%`, `.format`, `*`, `join` and calls are not). Both value regexes
+# take only `[A-Za-z0-9_\-.+/=]`, 16 or more (the key formats are longer), in branch one from a key prefix, in branch
+# two with a digit and a letter. So either one literal is such a value, or the value is folded, and the file holds
+# a `+` between two operands that can be strings, two adjacent literals of that alphabet, or an f-string.
+# (`\xe2\x84\xaa` and `\xc5\xbf`, KELVIN SIGN and LONG S, match `k` and `s` in a case-insensitive Unicode class.)
+_CHAR = rb"(?:[A-Za-z0-9_\-.+/=]|\\(?:\r\n|\r|\n)|\xe2\x84\xaa|\xc5\xbf)"
+_KEY_PREFIX = rb"(?:sk-|sk_live_|rk_live_|SG\.|gh[pousr]_|github_pat_|xox[abposr]-|AKIA|AIza|glpat-|hf_)"
+_MAY_MATCH = re.compile(
+    rb"[\"'](?:" + _KEY_PREFIX + _CHAR + rb"{13,}|(?=" + _CHAR + rb"*[0-9])(?=" + _CHAR + rb"*[A-Za-z\x80-\xff])"
+    + _CHAR + rb"{16,})[\"']"  # one literal
+    rb"|[\w\"')\]\x80-\xff]" + BETWEEN + rb"\+=?" + BETWEEN + rb"[A-Za-z_\"'(\x80-\xff]"  # a + b
+    rb"|[\"']" + _CHAR + rb"*[\"']" + BETWEEN + rb"[rRbBuUfF]{0,2}[\"']" + _CHAR + rb"*[\"']"  # "a" "b"
+    rb"|(?<![\w\x80-\xff])[rRbB]?[fF][rRbB]?[\"']")  # f"..."
 
 RULE = Rule(
     id="GAP805",
@@ -20,6 +39,7 @@ RULE = Rule(
            "signing_key", "signingkey", "encryption_key", "encryptionkey", "master_key", "masterkey", "auth_key",
            "authkey", "app_key", "appkey", "sk-", "sk_live_", "rk_live_", "sg.", "ghp_", "gho_", "ghu_", "ghs_",
            "ghr_", "github_pat_", "xox", "akia", "aiza", "glpat-", "hf_"),
+    prefilter=_MAY_MATCH,  # a value the regexes can take: see above
     fold_case=True,
     summary="A secret key, API key, token or password is written in the source",
     docs=Docs(

@@ -1,6 +1,8 @@
 """GAP803 password-hashed-with-fast-digest (a Semgrep rule: semgrep-rules/password-hashed-with-fast-digest.yaml)."""
 from __future__ import annotations
 
+import re
+
 from ...analyzer.registry import Docs, Rule
 
 RULE = Rule(
@@ -15,6 +17,10 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("hashlib",),
+    # Both branches name a password in a regex on the code's own text (not a propagated value): $DATA holds passw,
+    # pwd, pw or passphrase, or $FN ends in password / pw / pwd. Case-insensitive; any LONG S passes (an `s` to a
+    # Unicode regex).
+    prefilter=re.compile(rb"(?i)passw|pw|passphrase|\xc5\xbf"),
     summary="A password is hashed with a fast digest (md5, sha1, sha256 ...) instead of a password hash",
     docs=Docs(
         what=(

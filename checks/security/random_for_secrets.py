@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import module_used
 
 RULE = Rule(
     id="GAP804",
@@ -15,6 +16,9 @@ RULE = Rule(
     security_severity="7.5",
     semgrep=True,
     hints=("random",),
+    # the pattern is `random.$F(...)`: the module written out or imported (`get_random_string` is neither)
+    prefilter=module_used("random", ("random", "randint", "randrange", "choice", "choices", "sample", "getrandbits",
+                                     "randbytes")),  # the names of $F
     summary="The random module makes a token, reset code or session id",
     docs=Docs(
         what=(

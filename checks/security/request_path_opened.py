@@ -1,8 +1,24 @@
 """GAP810 request-path-opened (a Semgrep taint rule: semgrep-rules/request-path-opened.yaml)."""
 from __future__ import annotations
 
+import re
+
 from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import has_division
+
+# Every sink is a call Semgrep resolves by name, or a division: `open` (also `io.open`, `$PATH.open`), pathlib
+# (`pathlib.Path(...)`, `.joinpath`), `send_file`, `FileResponse`, shutil, the `Path` read and write methods; os
+# (imported or written out) with `join`, `remove` or `unlink`; or `$BASE / $PATH`, found by Python's parser so
+# that the slashes in URLs and comments do not count (the parse runs only when no sink name is there).
+_SINK_NAME = re.compile(rb"\bopen\b|pathlib|send_file|FileResponse|shutil|read_bytes|read_text|write_bytes|write_text")
+_OS = re.compile(rb"\bos\b")
+_OS_CALL = re.compile(rb"\b(?:join|remove|unlink)\b")
+
+
+def _may_have_sink(data: bytes) -> bool:
+    return bool(_SINK_NAME.search(data) or (_OS.search(data) and _OS_CALL.search(data)) or has_division(data))
+
 
 RULE = Rule(
     id="GAP810",
@@ -15,6 +31,7 @@ RULE = Rule(
     semgrep=True,
     hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink"),
     requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
+    prefilter=_may_have_sink,  # see above
     summary="A file path is built from request data without containment (path traversal)",
     docs=Docs(
         what=(

@@ -1,8 +1,11 @@
 """GAP809 request-url-fetched (a Semgrep taint rule: semgrep-rules/request-url-fetched.yaml)."""
 from __future__ import annotations
 
+import re
+
 from . import REQUEST_DATA_WORDS
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import BETWEEN, module_used
 
 RULE = Rule(
     id="GAP809",
@@ -15,6 +18,14 @@ RULE = Rule(
     semgrep=True,
     hints=("requests", "httpx", "urlopen", "urllib", "aiohttp"),
     requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
+    # every sink is a name Semgrep resolves to requests, httpx, aiohttp (a client factory) or urllib.request: the
+    # module written out or imported; for urllib, `urllib.request` itself or `from urllib import ...` (request),
+    # so a file that only uses urllib.parse is not handed over
+    prefilter=re.compile(b"|".join([module_used("requests", ("get", "post", "put", "patch", "delete", "head",
+                                                              "options", "request", "stream", "Session")).pattern,
+                                    *(module_used(m).pattern for m in ("httpx", "aiohttp")),
+                                    rb"\burllib" + BETWEEN + rb"\." + BETWEEN + rb"request\b",
+                                    rb"\bfrom" + BETWEEN + rb"urllib" + BETWEEN + rb"import\b"])),
     summary="The server fetches a URL taken from the request (SSRF)",
     docs=Docs(
         what=(

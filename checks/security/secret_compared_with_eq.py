@@ -1,7 +1,32 @@
 """GAP811 secret-compared-with-eq (a Semgrep rule: semgrep-rules/secret-compared-with-eq.yaml)."""
 from __future__ import annotations
 
+import re
+
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import BETWEEN
+
+# The YAML's $SIDE regex: an operand of `==` / `!=` whose text is one run of `[\w.[]'"()-]` (no blank) that ends
+# in a secret word, perhaps then `")` / `"]`. So a secret word (compared in any case, as the regex is) sits right
+# before the operator, with only closing brackets, quotes, blanks, line breaks and comments between (a comparison
+# split over lines inside brackets), or right after it, past blanks, comments and opening brackets, at the end of
+# one such run. `\x80-\xff`: the regex's `\w` may take a letter beyond ASCII.
+_WORD = rb"(?:signature|sig|hmac|mac|digest|secret|api_?key|token|passcode)"
+# Matched against the lower-cased file, as the regex compares case-insensitively (and so twice as fast as re.I).
+_WORD_THEN_OP = re.compile(_WORD + rb"""(?:[\s"'()\[\]\\]++|#[^\n]*+)*+[=!]=""")
+_OP_THEN_WORD = re.compile(rb"""[=!]=(?:[\s(\\]++|#[^\n]*+)*+[\w.\[\]'"()\-\x80-\xff]*?""" + _WORD)
+# The other branch: `$H.hexdigest()` or `$H.digest()` on one side, whatever the other side is.
+_DIGEST_CALL = re.compile(rb"digest" + BETWEEN + rb"\(")
+_EQ = re.compile(rb"[=!]=")
+# Letters that match a secret word's letter under a case-insensitive Unicode regex: KELVIN SIGN (k), LONG S (s).
+_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")
+
+
+def _may_match(data: bytes) -> bool:
+    lower = data.lower()
+    return bool(_OP_THEN_WORD.search(lower) or _WORD_THEN_OP.search(lower)
+                or (_DIGEST_CALL.search(lower) and _EQ.search(lower)) or any(fold in data for fold in _FOLDS))
+
 
 RULE = Rule(
     id="GAP811",
@@ -14,6 +39,7 @@ RULE = Rule(
     semgrep=True,
     hints=("signature", "Signature", "SIGNATURE", "_sig", "digest", "hmac", "_mac", "secret", "Secret", "SECRET",
            "token", "Token", "TOKEN", "api_key", "apikey", "API_KEY", "ApiKey", "passcode"),
+    prefilter=_may_match,  # a secret word next to the comparison, or a digest call: see above
     summary="A signature, token or secret is compared with == instead of hmac.compare_digest",
     docs=Docs(
         what=(

@@ -1,7 +1,10 @@
 """GAP808 shell-command-from-string (a Semgrep taint rule: semgrep-rules/shell-command-from-string.yaml)."""
 from __future__ import annotations
 
+import re
+
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import BETWEEN
 
 RULE = Rule(
     id="GAP808",
@@ -14,6 +17,9 @@ RULE = Rule(
     semgrep=True,
     # The sinks' own words: `shell=True` (any spacing), getoutput, os.system / os.popen as called or aliased.
     hints=("shell", "getoutput", "getstatusoutput", "system(", "popen(", "system as", "popen as"),
+    # `shell` counts only as the keyword of `shell=True` (whatever its value: Semgrep propagates constants) or in
+    # asyncio.create_subprocess_shell; the other sinks keep their hint words
+    prefilter=re.compile(rb"shell" + BETWEEN + rb"=|create_subprocess_shell|getoutput|getstatusoutput|system|popen"),
     summary="A shell command is built by formatting a string",
     docs=Docs(
         what=(

@@ -6,6 +6,7 @@ Semgrep earns this one: it resolves `import requests as rq` and `from requests i
 from __future__ import annotations
 
 from ...analyzer.registry import Docs, Rule
+from ...analyzer.semgrep import module_used
 
 RULE = Rule(
     id="GAP401",
@@ -16,6 +17,10 @@ RULE = Rule(
     cwe="CWE-400",
     semgrep=True,
     hints=("requests",),
+    # every pattern calls through a name Semgrep resolves to `requests`: the module imported, or written out with
+    # one of the methods of $METHOD or Session after it (not "... requests." ending a sentence in a docstring)
+    prefilter=module_used("requests", ("get", "post", "put", "patch", "delete", "head", "options", "request",
+                                       "Session")),
     summary="HTTP call through requests without a timeout",
     docs=Docs(
         what=(
