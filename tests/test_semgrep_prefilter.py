@@ -231,3 +231,13 @@ def test_has_division_reads_code_not_strings_or_comments():
     assert not semgrep_runner.has_division(b'url = "https://example.com/a/b"  # and/or\n"""a/b"""\n')
     assert not semgrep_runner.has_division(b"x = 1\n")
     assert semgrep_runner.has_division(b'print "a/b"\n')  # Python cannot parse it: Semgrep may, so it passes
+
+
+def test_a_path_method_sink_alone_is_enough_for_the_path_rule():
+    """`(UPLOADS / request.args["f"]).read_text()` with UPLOADS imported: no `open` or `path` in the file, yet a
+    sink; the words must let it through to Semgrep."""
+    rule = next(r for r in load_rules() if r.id == "GAP810")
+    data = (b"from flask import request\nfrom .config import UPLOADS\n\n\n@app.get('/f')\ndef read_upload():\n"
+            b"    return (UPLOADS / request.args['name']).read_text()\n")
+    assert rule.may_apply(data)
+    assert not rule.may_apply(data.replace(b".read_text()", b".name"))

@@ -29,7 +29,8 @@ RULE = Rule(
     cwe="CWE-22",
     security_severity="7.5",
     semgrep=True,
-    hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink"),
+    hints=("open", "path", "Path", "send_file", "FileResponse", "shutil", "remove", "unlink", "read_bytes",
+           "read_text", "write_bytes", "write_text"),  # `(UPLOADS / request.args["f"]).read_text()` names no path
     requires=(REQUEST_DATA_WORDS,),  # the taint sources read request data
     prefilter=_may_have_sink,  # see above
     summary="A file path is built from request data without containment (path traversal)",
