@@ -8,7 +8,7 @@ inherited fields are derived from the whole project's models.
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
@@ -17,7 +17,8 @@ from ...analyzer.registry import Docs, Rule
 from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MANAGER_WRITES, QueryChain, call_name,
                          custom_manager_chain, django_chain, iterates_query, outside_request_paths,
                          parameter_annotation, related_chain, strip_chain)
-from ..orm.index import MODELS, is_module_level_class, loaded_relations, lookup_strings, rows_not_models
+from ..orm.index import (MODELS, function_qualname, is_module_level_class, loaded_relations, lookup_strings,
+                         rows_not_models)
 
 RULE = Rule(
     id="GAP302",
@@ -91,7 +92,11 @@ RULE = Rule(
             " querysets rebuilt in several `if` branches (`qs = qs.filter(...)` twice: the loading is unknown,"
             " so nothing is reported), querysets built with `|=` from `.none()`, writes through a relation manager"
             " (`ticket.followup_set.create(...)` per row: no prefetch saves it, and whether to batch it is"
-            " GAP301's), relations reached through a"
+            " GAP301's), a relation read on rows a parameter brings (`for ic in obj.issue_cycle.all(): ic.cycle`)"
+            " when a module that calls the function, or imports it or its class (a serializer handed to an"
+            " exporter), eager-loads that step (`Prefetch(\"issue_cycle\", queryset=...select_related(\"cycle\"))`,"
+            " `prefetch_related_objects(rows, *LOOKUPS)`): the rows arrive loaded there, though another caller may"
+            " pass them bare, relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
             " (a variable passed to `select_related`, counted as covering everything), `<fk>_id` reads (no"
             " query), templates, FileField reads"
@@ -180,10 +185,13 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     uses = _attribute_uses(target.id, body, in_loop=isinstance(loop, (ast.For, ast.AsyncFor)))
     if not uses:
         return
+    # `obj.lines.all()` on a parameter's row: the callers decide its loading (checked by the join)
+    passed_in = _passed_in_from(iterable, loop, ctx) if via and all(name == "all" for name, _ in methods) else None
     for attr, node, after, method in uses:
         if via and f"{via}__{attr}" in _module_lookups(ctx) and all(name == "all" for name, _ in methods):
             continue  # `invoice.lines.all()` on an invoice the caller loaded with prefetch_related("lines__x")
         ctx.record("orm-relation-use", {
+            **({"from": passed_in} if passed_in else {}),
             "model": model, "via": via, "manager": manager, "framework": framework, "label": label,
             "var": target.id, "attr": attr,
             "next": after, "method": method, "selected": selected, "prefetched": prefetched,
@@ -375,6 +383,55 @@ def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line:
         ctx.record("orm-rows-attr", [attr, var, line, node.lineno, ctx.column(node.lineno, node.col_offset),
                                      node.end_lineno or node.lineno,
                                      ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0)])
+
+
+def _passed_in_from(iterable: ast.AST, loop: ast.AST, ctx: ModuleContext) -> list[str] | None:
+    """The qualified names that call the function whose parameter the relation read starts at (`obj` in
+    `for ic in obj.issue_cycle.all()`): the function itself, and for a method its class too (a serializer's
+    `get_cycles(self, obj)` runs for the rows whoever builds the serializer hands it)."""
+    root = iterable
+    while isinstance(root, (ast.Call, ast.Attribute, ast.Subscript)):
+        root = root.func if isinstance(root, ast.Call) else root.value
+    function = ctx.enclosing_function(loop)
+    if not isinstance(root, ast.Name) or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+            or root.id not in {a.arg for a in (*function.args.posonlyargs, *function.args.args,
+                                               *function.args.kwonlyargs)} or root.id in ("self", "cls"):
+        return None
+    qualname = function_qualname(function, ctx)
+    if qualname is None:
+        return None
+    return [qualname, qualname.rsplit(".", 1)[0]] if isinstance(ctx.parent(function), ast.ClassDef) else [qualname]
+
+
+EAGER_CALLS = ("select_related", "prefetch_related", "Prefetch", "prefetch_related_objects")
+
+
+@RULE.on(ast.Call, callees=EAGER_CALLS)
+def eager_lookups(call: ast.Call, ctx: ModuleContext) -> None:
+    """Each module's eager-loading lookups, for relation reads on rows its functions pass to another module
+    (`Prefetch("issue_relation", queryset=IssueRelation.objects.select_related("related_issue"))` loads
+    `issue_relation__related_issue`)."""
+    name = call_name(call)
+    if name not in EAGER_CALLS or outside_request_paths(ctx):
+        return
+    lookups = lookup_strings(call.args[1:] if name == "prefetch_related_objects" else call.args, ctx)
+    if name == "Prefetch" and call.args and isinstance(call.args[0], ast.Constant) \
+            and isinstance(call.args[0].value, str):
+        queryset = next((k.value for k in call.keywords if k.arg == "queryset"), None)
+        inner = [n for n in ast.walk(queryset) if isinstance(n, ast.Call)
+                 and call_name(n) in ("select_related", "prefetch_related")] if queryset is not None else []
+        lookups += [f"{call.args[0].value}__{lookup}" for n in inner for lookup in lookup_strings(n.args, ctx)]
+    pairs = sorted({"__".join(parts[i:i + 2]) for lookup in lookups if lookup != "*"
+                    for parts in [lookup.split("__")] for i in range(len(parts) - 1)})
+    if pairs:
+        recorded = ctx.memo(("orm-eager-pairs",), lambda: _new_pairs_fact(ctx))
+        recorded["pairs"] = sorted(set(recorded["pairs"]) | set(pairs))
+
+
+def _new_pairs_fact(ctx: ModuleContext) -> dict:
+    fact: dict = {"pairs": [], "imports": sorted(set(ctx.imports.values()))}
+    ctx.record("orm-eager-pairs", fact)  # filled in as the walk goes on; serialised after it
+    return fact
 
 
 def _module_lookups(ctx: ModuleContext) -> frozenset[str]:
@@ -827,7 +884,10 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
         return
     known = ModelIndex(index)
     reported: set[tuple[str, int, str]] = set()
+    loaded_by_callers = _callers_eager_load(index, uses)
     for path, use in uses:
+        if loaded_by_callers(use):  # type: ignore[arg-type]
+            continue
         message = _use_message(use, known)  # type: ignore[arg-type]
         key = (path, use["loop_line"], use["attr"])  # type: ignore[index]
         if message is None or key in reported:
@@ -846,6 +906,37 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
                             f"`{var}.{attr}` loads the {related} of each {model['name']} with one query per row in"
                             f" the loop on line {loop_line} (a reverse one-to-one is never cached until read); fetch"
                             f" the rows with select_related(\"{attr}\")")
+
+
+def _callers_eager_load(index: ProjectIndex, uses: list) -> "Callable[[dict], bool]":
+    """Whether a module that calls the function a relation read on a parameter's row runs in, or imports it (or,
+    for a method, its class: `DataExporter(IssueExportSerializer)` hands the class on), eager-loads that relation
+    step (`issue_cycle__cycle`): the rows arrive loaded there. A function no such module loads for is judged as
+    it reads."""
+    if not any(use.get("from") for _, use in uses):
+        return lambda use: False
+    pairs: dict[str, set[str]] = {}
+    importers: dict[str, set[str]] = {}
+    for path, fact in index.facts("orm-eager-pairs"):
+        pairs.setdefault(path, set()).update(fact["pairs"])  # type: ignore[index]
+        for name in fact["imports"]:  # type: ignore[index]
+            importers.setdefault(name, set()).add(path)
+    summaries = index.facts("orm-function")
+    from ..reach import suffix_resolver  # (reach imports the ORM index, which this module imports)
+
+    resolve = suffix_resolver({data["q"] for _, data in summaries})  # type: ignore[index]
+    callers: dict[str, set[str]] = {}
+    for path, data in summaries:
+        for callee in data.get("calls", ()):  # type: ignore[union-attr]
+            callers.setdefault(resolve(callee), set()).add(path)
+    for name, paths in list(importers.items()):
+        callers.setdefault(resolve(name), set()).update(paths)
+
+    def loaded(use: dict) -> bool:
+        step = f"{use['via']}__{use['attr']}"
+        return any(step in pairs.get(module, ()) for name in use.get("from") or ()
+                   for module in callers.get(name, ()))
+    return loaded
 
 
 def _use_message(use: dict, known: ModelIndex) -> str | None:
