@@ -96,7 +96,8 @@ RULE = Rule(
             " when a module that calls the function, or imports it or its class (a serializer handed to an"
             " exporter), eager-loads that step (`Prefetch(\"issue_cycle\", queryset=...select_related(\"cycle\"))`,"
             " `prefetch_related_objects(rows, *LOOKUPS)`): the rows arrive loaded there, though another caller may"
-            " pass them bare, relations reached through a"
+            " pass them bare, a relation given as an `__in` lookup's value (`filter(points__in=us.role_points.all())`:"
+            " a subquery of the outer query), relations reached through a"
             " model `@property`, loops over `values()` / `values_list()` rows, relation lookups we cannot read"
             " (a variable passed to `select_related`, counted as covering everything), `<fk>_id` reads (no"
             " query), templates, FileField reads"
@@ -190,6 +191,8 @@ def _record_uses(loop: ast.AST, iterable: ast.AST, target: ast.AST, body: list[a
     for attr, node, after, method in uses:
         if via and f"{via}__{attr}" in _module_lookups(ctx) and all(name == "all" for name, _ in methods):
             continue  # `invoice.lines.all()` on an invoice the caller loaded with prefetch_related("lines__x")
+        if _subquery_argument(node, ctx):
+            continue  # `Role.objects.filter(points__in=us.role_points.all())`: SQL inside the outer query
         ctx.record("orm-relation-use", {
             **({"from": passed_in} if passed_in else {}),
             "model": model, "via": via, "manager": manager, "framework": framework, "label": label,
@@ -383,6 +386,21 @@ def _record_unknown_rows(iterable: ast.AST, var: str, body: list[ast.AST], line:
         ctx.record("orm-rows-attr", [attr, var, line, node.lineno, ctx.column(node.lineno, node.col_offset),
                                      node.end_lineno or node.lineno,
                                      ctx.column(node.end_lineno or node.lineno, node.end_col_offset or 0)])
+
+
+def _subquery_argument(node: ast.AST, ctx: ModuleContext) -> bool:
+    """`row.rel.all()` given as an `__in` lookup's value: Django compiles the queryset into the outer query as a
+    subquery, so reading it runs no query of its own (the outer query is GAP301's)."""
+    current = node
+    for _ in range(4):
+        parent = ctx.parent(current)
+        if isinstance(parent, ast.keyword):
+            return bool(parent.arg) and parent.arg.endswith("__in")
+        if not isinstance(parent, (ast.Attribute, ast.Call)) or \
+                isinstance(parent, ast.Call) and current is not parent.func:
+            return False
+        current = parent
+    return False
 
 
 def _passed_in_from(iterable: ast.AST, loop: ast.AST, ctx: ModuleContext) -> list[str] | None:

@@ -55,7 +55,8 @@ RULE = Rule(
             " `try` body prints too (the handler's print is the fallback output: `except UnicodeEncodeError:"
             " print(ascii_banner)`), a print inside a `logging.Handler` subclass (a logger there would recurse), an"
             " optional import that says it is missing, a print under a console flag (`if verbosity >= 1:`, `if"
-            " from_setup:`, `if verbose:` - output the command asked for), a handler whose comment says the logger"
+            " from_setup:`, `if verbose:` - output the command asked for) or under the development switch (`if"
+            " settings.DEBUG:`), a handler whose comment says the logger"
             " cannot be used yet (startup code that runs before logging is configured), modules under `cli/` and"
             " interactive programs (a module that calls `input()` or `getpass()`). An `if __name__ == \"__main__\":` block that only starts the"
             " development server (`app.run()`, `uvicorn.run(app)`) does not make the module a script. Precision is"
@@ -68,8 +69,10 @@ RULE = Rule(
 )
 
 
-# A flag that turns console output on: a command's verbosity, or a caller saying it runs from the command line.
-CONSOLE_FLAG = re.compile(r"(?i)verbos|quiet|silent|from_(setup|cli|command|console)|interactive|cli_mode|echo")
+# A flag that turns console output on: a command's verbosity, a caller saying it runs from the command line, or
+# the development switch (`if settings.DEBUG:` - a developer's console, off in production).
+CONSOLE_FLAG = re.compile(r"(?i)verbos|quiet|silent|from_(setup|cli|command|console)|interactive|cli_mode|echo"
+                          r"|^debug$|^is_debug|^debug_mode$")
 # A comment saying the logger cannot be used here yet ("the flask app isn't set up yet, so we can't use the logger").
 NO_LOGGER_YET = re.compile(r"(?i)(can ?not|can't|cannot|isn't|is not|not yet|before)\b.{0,40}\blog(ger|ging)?\b"
                            r"|\blog(ger|ging)\b.{0,40}\b(isn't|is not|not yet|unavailable|not (set ?up|configured|ready))")

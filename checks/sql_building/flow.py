@@ -660,6 +660,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `cls._columns`, set once in the class body; `self.counter` that only counts
         if expr.attr in ("key", "name") and isinstance(expr.value, ast.Name) and _mapped_attribute(expr.value, ctx):
             return True  # `column.key` beside `column.class_.__tablename__`: a mapped column's own name
+        if expr.attr in ("id", "pk") and _row_key(expr, ctx):
+            return True  # `user.id`, `request.user.id`, `type.id`: a row's integer primary key
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
@@ -693,6 +695,18 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if statements == [] and _callers_pass_safe(expr, ctx):
             return True  # `_count_rows(conn, "users")`: a private function only ever given constants
     return False
+
+
+# Where a client's data sits: `payload.id`, `body.id`, `request.json.id` may be any text the client sent.
+CLIENT_DATA = re.compile(r"(?i)(^|[._])(json|body|payload|data|form|args|params|query|values|input|event|message"
+                         r"|item|row|record)s?($|[._])")
+
+
+def _row_key(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
+    """`obj.id` / `obj.pk` of a model row (an ORM object, `request.user`): an integer key, never text. Not when the
+    object is a client's data (`payload.id`) or a dict-like row read from elsewhere."""
+    spelled = ctx.dotted_name(expr.value)
+    return spelled is not None and not CLIENT_DATA.search(spelled)
 
 
 def _mapped_attribute(name: ast.Name, ctx: "ModuleContext") -> bool:

@@ -39,7 +39,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Calls that set a page size (`MaxKeys=1` existence checks, `MaxItems`, `Limit`: a small page on"
-            " purpose), calls passing `**kwargs` (the token may be inside); `while` loops that"
+            " purpose), calls passing `**kwargs` (the token may be inside), a listing whose result is thrown away"
+            " (a permission probe) or read only for its first entry (`resp[\"Contents\"][0]`); `while` loops that"
             " page by hand are recognised by the continuation fields they read. Other AWS APIs and other SDKs"
             " (google-cloud, azure) are not covered yet."
         ),
@@ -71,7 +72,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return  # continuing a listing, or asking for one small page on purpose (an existence check)
     if func.attr in DYNAMO_LISTINGS and not _is_dynamodb(func.value, ctx):
         return
-    if _reads_continuation(call, ctx):
+    if _reads_continuation(call, ctx) or _first_page_is_enough(call, ctx):
         return
     yield ctx.finding(
         RULE, call,
@@ -79,6 +80,31 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         f" asks for the next one: everything after it is silently ignored in production; use"
         f" get_paginator(\"{func.attr}\") or loop on {continuation}",
     )
+
+
+def _first_page_is_enough(call: ast.Call, ctx: ModuleContext) -> bool:
+    """The listing's rows are not what the code wants: the result is thrown away (a permission probe:
+    `s3.list_objects_v2(Bucket=b)` alone in a `try`), or only its first entry is read (`resp["Contents"][0]`)."""
+    parent = ctx.parent(call)
+    if isinstance(parent, ast.Expr):
+        return True
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    name = parent.targets[0].id
+    function = ctx.enclosing_function(call) or ctx.tree
+    reads = [n for n in ctx.own_nodes(function) if isinstance(n, ast.Name) and n.id == name
+             and isinstance(n.ctx, ast.Load)] if function is not ctx.tree else []
+    if not reads:
+        return False
+    for read in reads:
+        outer = ctx.parent(read)
+        if isinstance(outer, ast.Compare) and all(isinstance(op, (ast.In, ast.NotIn)) for op in outer.ops):
+            continue  # `if "Contents" in response:`
+        first = ctx.parent(outer) if isinstance(outer, ast.Subscript) and outer.value is read else None
+        if not (isinstance(first, ast.Subscript) and first.value is outer and isinstance(first.slice, ast.Constant)
+                and first.slice.value == 0):
+            return False  # any other read may walk the page
+    return True
 
 
 def _is_dynamodb(receiver: ast.AST, ctx: ModuleContext) -> bool:
