@@ -33,3 +33,7 @@ cache_key = "orders:summary:v2"
 VERTEX_PATH_ACCEPTING_CONTINUATION_TOKEN = "/v1beta1/projects/"
 # ok: GAP805
 RESET_TOKEN = "accounts/password/reset3/"
+# ok: GAP805
+EXAMPLE_RESPONSE = {"access_key": "AKIAIOSFODNN7EXAMPLE"}
+# ruleid: GAP805
+LEAKED = {"access_key": "AKIAQ3EGTQVJ5WPLK7NB"}

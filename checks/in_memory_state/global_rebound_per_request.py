@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterator
 
 from ...analyzer.findings import Finding
@@ -43,7 +44,9 @@ RULE = Rule(
         not_caught=(
             "Lazy singletons - `global _client` assigned only under `if _client is None:` (or `if not _client:`,"
             " in the `else:` of `if _client is not None:`, or after an early `if _client: return _client`) - which build a client or connection once per"
-            " process and are fine; globals named as a cache (`_health_cache = {...}`), a value each process may"
+            " process and are fine; a global that holds this process's connection or client, set up and torn down"
+            " with the worker (`_http = httpx.Client()` in `setup_http()`, `_http = None` in `close_http()`);"
+            " globals named as a cache (`_health_cache = {...}`), a value each process may"
             " recompute (unbounded cache containers are GAP103); globals rebound by code no handler reaches"
             " through a call the project join"
             " can resolve (see GAP101); tests and real `__main__` scripts. Precision is medium: long-running"
@@ -66,7 +69,7 @@ def check(node: ast.Global, ctx: ModuleContext) -> Iterator[Finding]:
     for name in node.names:
         rebinds = [s for s in bindings.get(name, ()) if not _is_lazy_init(s, name, ctx)
                    and not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
-        if not rebinds or _names_a_cache(name):
+        if not rebinds or _names_a_cache(name) or _holds_a_client(name, rebinds, ctx):
             continue
         message = (
             f"{function.name}() rebinds the module global `{name}` from {{where}}: each worker process has its own"
@@ -89,6 +92,36 @@ def _names_a_cache(name: str) -> bool:
     """`_health_cache = {...}` / `token_cache = ...`: a value the process may recompute, held under one name.
     Each worker keeping its own copy is what a process-local cache is; one rebound value cannot grow."""
     return "cache" in name.lower()
+
+
+# Constructors of connections and clients (`httpx.AsyncClient()`, `redis.Redis.from_url(...)`, `create_engine(...)`,
+# `TracerProvider(...)`): objects that belong to one process by nature (sockets, pools, exporters).
+CLIENT_LIKE = re.compile(r"(?i)(client|session|redis|pool|engine|connection|connect|provider|tracer|exporter"
+                         r"|from_url|driver|channel|producer|consumer)$")
+
+
+def _holds_a_client(name: str, rebinds: list[ast.AST], ctx: ModuleContext) -> bool:
+    """`setup_httpx(): _httpx = httpx.AsyncClient()` and `_close(): _httpx = None`: the global holds this
+    process's connection or client, set up and torn down with the worker; there is nothing other workers should
+    see. Every rebind is such a constructor or None, and the module builds one somewhere."""
+    def client_call(value: ast.AST | None) -> bool:
+        while isinstance(value, ast.Await):
+            value = value.value
+        if isinstance(value, ast.Name):
+            value = ctx.value_of(value)  # `provider = TracerProvider(...)` then `_PROVIDER = provider`
+        return isinstance(value, ast.Call) and bool(CLIENT_LIKE.search(call_last_name(value.func)))
+
+    values = [getattr(s, "value", None) for s in rebinds]
+    if not all(client_call(v) or isinstance(v, ast.Constant) and v.value is None for v in values):
+        return False
+    return ctx.memo(("gap102-client-global", name), lambda: any(
+        isinstance(n, (ast.Assign, ast.AnnAssign)) and client_call(n.value)
+        and any(isinstance(t, ast.Name) and t.id == name
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target])) for n in ctx.nodes))
+
+
+def call_last_name(func: ast.AST) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _is_lazy_init(stmt: ast.AST, name: str, ctx: ModuleContext) -> bool:

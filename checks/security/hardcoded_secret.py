@@ -66,7 +66,8 @@ RULE = Rule(
             "client = OpenAI(api_key=os.environ[\"OPENAI_API_KEY\"])"
         ),
         not_caught=(
-            "Empty or short fallbacks (`\"\"`, `\"dev\"`), placeholders (`change-me`, `your-api-key`, `xxxx`), URL"
+            "Empty or short fallbacks (`\"\"`, `\"dev\"`), placeholders (`change-me`, `your-api-key`, `xxxx`, documented"
+            " example keys such as AWS's `AKIAIOSFODNN7EXAMPLE`), URL"
             " paths (a value that starts or ends with `/`), values"
             " with spaces, passwords inside connection URLs (`postgres://user:pw@host`), secrets in non-Python"
             " files (.env, YAML), and values under names that do not say secret. Precision is medium: the name is"
