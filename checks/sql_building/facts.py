@@ -27,7 +27,8 @@ EXTRA_KEYWORDS = ("where", "select", "tables", "order_by")
 
 # Calls whose result is safe to splice into SQL text: numbers, and identifier quoting.
 NUMERIC_CALLS = frozenset({"builtins.int", "builtins.float", "builtins.len", "builtins.bool", "builtins.abs",
-                           "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4"})
+                           "builtins.round", "builtins.hash", "random.randint", "uuid.uuid4", "time.time",
+                           "time.time_ns", "time.monotonic", "time.perf_counter"})
 # Attribute segments that hold schema metadata the developer wrote (Django `Model._meta.db_table`,
 # `connection.features.*`) or facts of the database driver (`engine.dialect.*`, `self.database_engine.row_id_name`),
 # never request data.

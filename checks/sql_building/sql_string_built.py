@@ -78,7 +78,8 @@ RULE = Rule(
         not_caught=(
             "Not reported: placeholders with parameters passed separately (`?`, `%s`, `:name`, `$1`),"
             " placeholder lists built from constants (`\", \".join([\"%s\"] * len(ids))`, `\",\".join(\"?\" * n)`),"
-            " numbers forced by `%d`/`{:d}`/`int()`/`len()`, a row's primary key (`user.id`, `request.user.id`,"
+            " numbers forced by `%d`/`{:d}`/`int()`/`len()` (and clock readings, `time.time()`), a row's primary"
+            " key (`user.id`, `request.user.id`,"
             " `obj.pk`; a client's `payload.id` is still reported), identifiers passed through a quoting function"
             " (`connection.ops.quote_name`, `sql.Identifier`, anything named `quote*` or `*escape*` other than"
             " escapes for other languages such as `re.escape`/`html.escape`, SQLAlchemy `column(name)`/"
