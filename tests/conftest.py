@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +14,25 @@ from click.testing import CliRunner
 from gapcheck.analyzer.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
+SEMGREP_RULES = REPO / "semgrep-rules"
+
+
+def ruleid_cases(rule_name: str) -> list[str]:
+    """Each top-level statement of a Semgrep rule's test file that holds a `# ruleid:` case (not `todoruleid:`, a
+    case the rule does not catch yet), with the comment above it and after the file's imports: what a real file
+    with that case would hold."""
+    text = (SEMGREP_RULES / f"{rule_name}.py").read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    header = "".join(ast.get_source_segment(text, n) + "\n" for n in tree.body
+                     if isinstance(n, (ast.Import, ast.ImportFrom)))
+    cases = []
+    for node in tree.body:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        segment = "".join(lines[start - 2 if start > 1 else 0:node.end_lineno])
+        if re.search(r"#\s*ruleid:", segment):
+            cases.append(header + segment)
+    return cases
 
 
 def _shared_checker() -> Path:

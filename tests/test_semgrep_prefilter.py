@@ -2,20 +2,17 @@
 they keep from Semgrep never had a finding. Each test here fails if a prefilter rejects a file Semgrep matches."""
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from gapcheck.analyzer import semgrep as semgrep_runner
 from gapcheck.analyzer.registry import Rule, load_rules
 
-from .conftest import REPO
+from .conftest import REPO, ruleid_cases
 
-RULES_DIR = REPO / "semgrep-rules"
 needs_semgrep = pytest.mark.skipif(shutil.which("semgrep") is None,
                                    reason="semgrep is a dependency; installed with the package")
 
@@ -42,23 +39,6 @@ def without_prefilters():
             object.__setattr__(rule, "prefilter", test)
 
 
-def ruleid_cases(rule: Rule) -> list[str]:
-    """Each top-level statement of the rule's Semgrep test file that holds a `# ruleid:` case, after the file's
-    imports: what a real file with that case would hold."""
-    text = (RULES_DIR / f"{rule.name}.py").read_text(encoding="utf-8")
-    lines = text.splitlines(keepends=True)
-    tree = ast.parse(text)
-    header = "".join(ast.get_source_segment(text, n) + "\n" for n in tree.body
-                     if isinstance(n, (ast.Import, ast.ImportFrom)))
-    cases = []
-    for node in tree.body:
-        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        segment = "".join(lines[start - 2 if start > 1 else 0:node.end_lineno])
-        if re.search(r"#\s*ruleid:", segment):
-            cases.append(header + segment)
-    return cases
-
-
 def test_some_rules_have_a_prefilter():
     assert {r.id for r in filtered_rules()} >= {"GAP401", "GAP803", "GAP804", "GAP805", "GAP806", "GAP808", "GAP809",
                                                 "GAP810", "GAP811"}
@@ -66,7 +46,7 @@ def test_some_rules_have_a_prefilter():
 
 @pytest.mark.parametrize("rule", filtered_rules(), ids=lambda r: r.id)
 def test_every_ruleid_case_passes_its_rules_prefilter(rule):
-    cases = ruleid_cases(rule)
+    cases = ruleid_cases(rule.name)
     assert cases, f"{rule.id}: its test file has no ruleid case"
     for body in cases:
         assert passes(rule, body.encode()), f"{rule.id}: the prefilter rejects a case:\n{body[-400:]}"

@@ -18,7 +18,7 @@ from ..orm.facts import (DJANGO_BYPASS_PREFETCH, DJANGO_MANAGER_READS, DJANGO_MA
                          custom_manager_chain, django_chain, iterates_query, outside_request_paths,
                          parameter_annotation, related_chain, strip_chain)
 from ..orm.index import (MODELS, function_qualname, is_module_level_class, loaded_relations, lookup_strings,
-                         rows_not_models)
+                         parameter_names, rows_not_models)
 
 RULE = Rule(
     id="GAP302",
@@ -420,8 +420,7 @@ def _passed_in_from(iterable: ast.AST, loop: ast.AST, ctx: ModuleContext) -> lis
         root = root.func if isinstance(root, ast.Call) else root.value
     function = ctx.enclosing_function(loop)
     if not isinstance(root, ast.Name) or not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) \
-            or root.id not in {a.arg for a in (*function.args.posonlyargs, *function.args.args,
-                                               *function.args.kwonlyargs)} or root.id in ("self", "cls"):
+            or root.id not in parameter_names(function) or root.id in ("self", "cls"):
         return None
     qualname = function_qualname(function, ctx)
     if qualname is None:

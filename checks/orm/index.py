@@ -151,7 +151,7 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     http: list | None = None
     calls: list[str] = []
     seen: set[str] = set()
-    parameters = _parameter_names(function)
+    parameters = parameter_names(function)
     once: list[str] = []
     for node in ctx.own_nodes(function):
         if isinstance(node, ast.Call):
@@ -209,7 +209,7 @@ def _summarise(function: FunctionNode, ctx: "ModuleContext") -> bool:
     return True
 
 
-def _parameter_names(function: FunctionNode) -> frozenset[str]:
+def parameter_names(function: FunctionNode) -> frozenset[str]:
     args = function.args
     return frozenset(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
 
