@@ -8,6 +8,7 @@ module that such code calls. Other families (timeouts, unbounded queries) use bo
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING, Iterator
 
 from ..analyzer.discovery import is_test_path
@@ -317,6 +318,33 @@ def is_test_module(ctx: "ModuleContext") -> bool:
     """Test modules and conftest files, by path (asked per call node by several rules: memoised per file). The
     engine leaves them out unless `include-tests` is set; with it, rules that skip tests still do."""
     return ctx.memo(("test-module",), lambda: is_test_path(ctx.path))
+
+
+MIGRATION_FOLDER = re.compile(r"(^|/)([a-z_]*migrations|alembic)/")
+ALEMBIC_SCRIPT_IMPORTS = frozenset({"alembic.op", "alembic.context"})
+
+
+def is_migration_module(ctx: "ModuleContext") -> bool:
+    """A schema migration, run once by an operator: a module in a Django `migrations/` (or `*_migrations/`) or an
+    `alembic/` folder, or an Alembic revision script wherever the project keeps them (`revisions/tenant/versions/`):
+    `revision = "..."` and `down_revision = ...` at module level in a module that imports from alembic, or Alembic's
+    `env.py` (`from alembic import context`)."""
+
+    def compute() -> bool:
+        if MIGRATION_FOLDER.search(ctx.path.replace("\\", "/")):
+            return True
+        if "alembic" not in ctx.text:
+            return False
+        imported = set(ctx.imports.values())
+        if imported & ALEMBIC_SCRIPT_IMPORTS:
+            return True
+        if not any(q.split(".", 1)[0] == "alembic" for q in imported):
+            return False
+        names = {t.id for stmt in ctx.tree.body if isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                 for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]) if isinstance(t, ast.Name)}
+        return {"revision", "down_revision"} <= names
+
+    return ctx.memo(("migration-module",), compute)
 
 
 def is_test_or_script(ctx: "ModuleContext") -> bool:

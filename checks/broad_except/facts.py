@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ...analyzer.suppressions import _parse_directive as parse_directive
 from ..common import catches_broadly, handler_swallows, handler_types, is_inert_value
 from ..no_logging.facts import is_external_failure, is_log_call, is_report_call, log_has_traceback
+from ..scopes import is_migration_module  # re-exported: a database error there is about the schema's state
 from ..no_logging.facts import ACCEPTED_FAILURE, TRACEBACK_CALLS, handler_has_comment, is_service_module
 from ..no_logging.facts import is_test_module
 from ..orm.facts import http_effect
@@ -662,6 +663,9 @@ def _summarize(handler: ast.ExceptHandler, ctx: "ModuleContext") -> HandlerSumma
                 delegates = True  # a function, not an exception class being built nor a message to the user
             if ctx.qualified_name(node.func) in TRACEBACK_CALLS:
                 traceback = True
+        elif node.__class__ is ast.Attribute and node.attr == "__traceback__" and handler.name \
+                and isinstance(node.value, ast.Name) and node.value.id == handler.name:
+            traceback = True  # `exc.__traceback__.tb_next`: the handler takes the frames to log them by hand
     if not raises and _collected_then_raised(handler, ctx):
         raises = reraises = True
     broad = catches_broadly(handler, ctx)
@@ -1005,7 +1009,8 @@ BROAD_WAIVERS = ("BLE001", "S110", "S112", "W0703", "W0718", "broad-except", "br
 BARE_WAIVERS = ("E722", "W0702", "B001", "bare-except")
 # Calls that only clean up (a temporary file, a handle): their failure changes nothing the caller relies on.
 CLEANUP_CALLS = frozenset({"os.remove", "os.unlink", "os.rmdir", "os.removedirs", "shutil.rmtree", "os.close"})
-CLEANUP_METHODS = frozenset({"close", "unlink", "rmtree", "cleanup", "terminate", "kill", "shutdown"})
+CLEANUP_METHODS = frozenset({"close", "aclose", "disconnect", "dispose", "unlink", "rmtree", "cleanup", "terminate", "kill",
+                             "shutdown"})
 PREDICATE_PREFIXES = ("is_", "has_", "can_", "should_", "needs_", "supports_", "check_", "uses_")
 
 
@@ -1586,12 +1591,6 @@ def _waits_on_local_state(handler: ast.ExceptHandler, ctx: "ModuleContext") -> b
                     and (_last_name(awaited.func) != "get" or not awaited.args):
                 return True
     return False
-
-
-def is_migration_module(ctx: "ModuleContext") -> bool:
-    """A Django or Alembic migration: a database error there is about the schema's state ("already exists")."""
-    return ctx.memo(("migration-module",), lambda: "migrations" in ctx.path.replace("\\", "/").split("/")[:-1]
-                    or any(q.startswith("alembic") for q in ctx.imports.values()))
 
 
 # ---- retry loops belong to GAP4xx --------------------------------------------------------------------------------

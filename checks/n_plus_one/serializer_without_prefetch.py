@@ -96,7 +96,7 @@ def _is_serializer_class(cls: ast.ClassDef, ctx: ModuleContext) -> bool:
 
 @RULE.on(ast.ClassDef)
 def classes(cls: ast.ClassDef, ctx: ModuleContext) -> None:
-    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)) or not is_module_level_class(cls, ctx):
+    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx)) or not is_module_level_class(cls, ctx):
         return
     if _is_serializer_class(cls, ctx):
         _record_serializer(cls, ctx)
@@ -281,7 +281,7 @@ def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: Module
 def summarise(function: ast.FunctionDef | ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
     """The queryset a project function returns (`return list(Product.objects.raw(sql))`), for views that
     serialize a helper's rows (which model methods run a query comes from the project index)."""
-    if is_test_or_migration(ctx.path):
+    if is_test_or_migration(ctx):
         return
     if function.decorator_list:
         _record_response_use(function, ctx)

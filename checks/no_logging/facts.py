@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ...analyzer.discovery import is_test_path
 from ..common import ERROR_REPORT_CALLS, LOG_METHODS
+from ..scopes import is_migration_module
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -66,8 +67,11 @@ JSON_DECODE_ERRORS = frozenset({"json.JSONDecodeError", "json.decoder.JSONDecode
 REQUEST_NAMES = frozenset({"request", "req", "self.request"})
 
 # Module path parts and imports that make a module a command-line program or a test, where print() is the output.
+# `dev/` holds a project's developer tooling (code generators, release helpers); `management/` a Django app's commands
+# and their shared base classes.
 NON_SERVICE_PARTS = frozenset({"tests", "test", "testing", "scripts", "script", "bin", "examples", "example", "docs", "setup",
-                               "commands", "migrations", "benchmarks", "tools", "utils_cli", "devtools", "cli"})
+                               "commands", "management", "migrations", "benchmarks", "tools", "utils_cli", "devtools",
+                               "dev", "cli"})
 NON_SERVICE_FILES = frozenset({"setup.py", "manage.py", "__main__.py", "conftest.py", "noxfile.py", "fabfile.py",
                                "cli.py", "conf.py"})
 CLI_MODULES = frozenset({"argparse", "click", "typer", "optparse", "fire", "docopt", "getopt"})
@@ -255,6 +259,8 @@ def is_service_module(ctx: "ModuleContext") -> bool:
     if any(part.lstrip("_") in NON_SERVICE_PARTS for part in parts[:-1]):
         return False
     if any(root.split(".")[0] in CLI_MODULES for root in ctx.imports.values()):
+        return False
+    if is_migration_module(ctx):  # also an Alembic revision script outside a `migrations/` folder
         return False
     return not ctx.memo(("gap6-has-main-guard",), lambda: _has_main_guard(ctx.tree)) \
         and not ctx.memo(("gap6-asks-the-user",), lambda: _asks_the_user(ctx))

@@ -31,7 +31,8 @@ RULE = Rule(
             " or a function it calls. Service code means:"
             " modules of a web app, worker or library. Tests, `conftest.py`, `setup.py`, `manage.py`,"
             " `__main__.py`, `cli.py`, modules under `scripts/`, `bin/`, `examples/`, `tools/`, `docs/`,"
-            " `management/commands/`, `migrations/` and `setup/`, modules that import a CLI toolkit (argparse, click, typer,"
+            " `dev/`, `management/` (commands and their shared base classes), `migrations/` and `setup/`, Alembic"
+            " revision scripts wherever they live, modules that import a CLI toolkit (argparse, click, typer,"
             " optparse, fire, docopt) and modules with an `if __name__ == \"__main__\":` block are not service code."
         ),
         why=(

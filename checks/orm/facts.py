@@ -159,9 +159,13 @@ TEST_OR_MIGRATION = re.compile(
 )
 
 
-def is_test_or_migration(path: str) -> bool:
-    """Tests and schema migrations: a query per row there never reaches a production request."""
-    return bool(TEST_OR_MIGRATION.search(path.replace("\\", "/")))
+def is_test_or_migration(ctx: "ModuleContext") -> bool:
+    """Tests and schema migrations (also Alembic revision scripts outside a `migrations/` folder): a query per row
+    there never reaches a production request."""
+    def compute() -> bool:
+        from ..scopes import is_migration_module  # scopes imports nothing from here; local to keep it that way
+        return bool(TEST_OR_MIGRATION.search(ctx.path.replace("\\", "/"))) or is_migration_module(ctx)
+    return ctx.memo(("test-or-migration",), compute)
 
 
 # Management commands, scripts and one-off data-migration modules: run by hand or by cron, nobody waits on them.
@@ -183,7 +187,7 @@ def outside_request_paths(ctx: "ModuleContext") -> bool:
     walks production data on a schedule or per upload, so it is checked."""
     def compute() -> bool:
         path = ctx.path.replace("\\", "/")
-        if TEST_OR_MIGRATION.search(path) or BATCH_PATH.search(path):
+        if BATCH_PATH.search(path) or is_test_or_migration(ctx):
             return True
         from ..scopes import is_test_module  # scopes imports nothing from here; local to keep it that way
         return is_test_module(ctx)

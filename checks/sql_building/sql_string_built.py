@@ -14,7 +14,7 @@ from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext, call_keyword
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
-from ..broad_except.facts import is_migration_module
+from ..scopes import is_migration_module
 from .facts import REQUEST_WORDS, is_value_position, setting_prefix
 from .facts import DDL_DEFAULT_KEYWORDS, EXTRA_KEYWORDS, SQL_ARG_KEYWORDS, SQL_FUNCTIONS, SQL_METHODS, is_identifier_position, looks_like_sql
 from .callers import CANDIDATE_FACT, callee_name, describe_def, join, parameter_splices, record_call

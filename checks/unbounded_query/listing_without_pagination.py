@@ -65,7 +65,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     func = call.func
     if not isinstance(func, ast.Attribute) or (func.attr not in LISTINGS and func.attr not in DYNAMO_LISTINGS):
         return
-    if not imports_any(ctx, AWS_LIBRARIES) or is_test_or_migration(ctx.path) or has_kwargs_splat(call):
+    if not imports_any(ctx, AWS_LIBRARIES) or is_test_or_migration(ctx) or has_kwargs_splat(call):
         return
     continuation = LISTINGS.get(func.attr) or DYNAMO_LISTINGS[func.attr]
     if any(k.arg in (continuation, "MaxKeys", "MaxItems", "Limit") for k in call.keywords):

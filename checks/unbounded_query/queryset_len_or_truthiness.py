@@ -93,7 +93,7 @@ def _message(what: str, fix: str) -> str:
 
 
 def _unused_queryset(expr: ast.AST, ctx: ModuleContext) -> QueryChain | None:
-    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx.path)):
+    if ctx.memo(("orm-skip-file",), lambda: is_test_or_migration(ctx)):
         return None
     chain = django_chain(expr, ctx)
     if chain is None or chain.sliced or chain.indexed or chain.terminal:

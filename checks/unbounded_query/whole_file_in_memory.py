@@ -105,7 +105,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     name = call_name(call)
     if name == "read" and isinstance(call.func, ast.Attribute):
         upload = _whole_upload_read(call, ctx)
-        if upload and not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+        if upload and not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx)):
             yield ctx.finding(
                 RULE, call,
                 f"{upload}.read() reads the whole upload into memory and nothing in this code limits its size: one large file"
@@ -118,7 +118,7 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
     elif name in ("list", "tuple", "sorted") and isinstance(call.func, ast.Name) and call.args:
         reader = _csv_file_reader(call.args[0], ctx)
         if reader and ctx.qualified_name(call.func) in MATERIALISERS and \
-                not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+                not ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx)):
             yield ctx.finding(
                 RULE, call,
                 f"{name}({reader}) holds every row of the file in memory before the first is processed: fine for"
@@ -137,7 +137,7 @@ def _whole_frame(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     function = ctx.enclosing_function(call)
     if function is None or _checks_size_here(function) or \
-            ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+            ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx)):
         return
     label = f"{ctx.dotted_name(call.func) or qualified}()"
     tail = (" (a 500 MB CSV is several GB as a DataFrame), and every concurrent request holds its own copy; read"
@@ -158,7 +158,7 @@ def _file_into_memory_zip(call: ast.Call, ctx: ModuleContext) -> Iterator[Findin
     if not _in_memory_text(opened.args[0], ctx, ("io.BytesIO",)):
         return
     function = ctx.enclosing_function(call)
-    if function is None or ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx.path)):
+    if function is None or ctx.memo(("gap204-skip-file",), lambda: is_test_or_migration(ctx)):
         return
     spelled = f"{archive.id}.write()"
     tail = (" - the archive grows with every file until the worker runs out of memory; write it to a temporary file"

@@ -64,7 +64,8 @@ RULE = Rule(
         not_caught=(
             "Tests (also Django-style `tests.py` / `testing.py`), migrations, RunPython steps (`def f(apps,"
             " schema_editor)`), management commands, command-line packages (`cli/`, `cli.py`) and"
-            " scripts directories (walking everything is their job); querysets handed to a paginator or a DRF"
+            " scripts directories, Alembic revision scripts wherever they live (known by their `revision` /"
+            " `down_revision` identifiers; walking everything is their job); querysets handed to a paginator or a DRF"
             " view (pagination may be configured globally) or returned lazily to a caller; `iterator()` /"
             " `yield_per` / `fetchmany()` streams and iteration over a cursor; generic code over `self.model`"
             " or a table name that is a parameter (`FROM {}`) and queries of the database catalog or of a"
@@ -90,15 +91,15 @@ RULE = Rule(
 )
 
 
-def _skipped_file(path: str) -> bool:
-    """Tests, migrations, management commands, command-line packages and scripts: walking everything is their
-    job."""
-    path = path.replace("\\", "/")
-    return is_test_or_migration(path) or bool(BATCH_PATH.search(path) or CLI_PATH.search(path))
+def _skipped_file(ctx: ModuleContext) -> bool:
+    """Tests, migrations (also Alembic revision scripts), management commands, command-line packages and scripts:
+    walking everything is their job."""
+    path = ctx.path.replace("\\", "/")
+    return bool(BATCH_PATH.search(path) or CLI_PATH.search(path)) or is_test_or_migration(ctx)
 
 
 def _in_scope(node: ast.AST, ctx: ModuleContext) -> bool:
-    if ctx.memo(("gap201-skip-file",), lambda: _skipped_file(ctx.path)):
+    if ctx.memo(("gap201-skip-file",), lambda: _skipped_file(ctx)):
         return False
     function = ctx.enclosing_function(node)
     return function is not None and not _data_migration(function)
@@ -576,7 +577,7 @@ def _keys_message(what: str) -> str:
 @RULE.on(ast.ClassDef)
 def check_list_view(cls: ast.ClassDef, ctx: ModuleContext) -> Iterator[Finding]:
     """`class OrderList(ListView): model = Order` with no paginate_by renders every row."""
-    if ctx.memo(("gap201-skip-file",), lambda: _skipped_file(ctx.path)):
+    if ctx.memo(("gap201-skip-file",), lambda: _skipped_file(ctx)):
         return
     bases = [ctx.qualified_name(b) or ctx.dotted_name(b) or "" for b in cls.bases]
     if not any(b.endswith("ListView") and ("django" in b or b == "ListView") for b in bases):
