@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from .facts import (
     CATALOG_NAME_METHODS, CATALOG_QUERY, INSPECTOR_CONSTRUCTORS, INSPECTOR_METHODS, NUMERIC_CALLS,
     NUMERIC_CONVERSIONS, FOREIGN_ESCAPES, NUMERIC_FORMAT_SPEC, PRINTF_CONVERSION, QUOTING_CONSTRUCTS, QUOTING_WORDS,
-    SCHEMA_SEGMENTS, SQL_METHODS, TRUSTED_ATTRIBUTE_SEGMENTS,
+    REQUEST_WORDS, SCHEMA_SEGMENTS, SQL_METHODS, TRUSTED_ATTRIBUTE_SEGMENTS,
 )
 
 if TYPE_CHECKING:
@@ -662,6 +662,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
             return True  # `column.key` beside `column.class_.__tablename__`: a mapped column's own name
         if expr.attr in ("id", "pk") and _row_key(expr, ctx):
             return True  # `user.id`, `request.user.id`, `type.id`: a row's integer primary key
+        if _setting_constant(expr):
+            return True  # `self.cfg.HOLD_TIME`, `settings.MAX_ROWS`: configuration the operator wrote
         if expr.attr == "value" and isinstance(expr.value, ast.Call) \
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
@@ -917,10 +919,25 @@ def _tests_constants(test: ast.AST, name: str, negated: bool, ctx: "ModuleContex
                 and part.left.id == name):
             continue
         op, right = part.ops[0], part.comparators[0]
-        if isinstance(op, ast.NotIn if negated else ast.In) and _iterates_constants(right, ctx):
+        if isinstance(op, ast.NotIn if negated else ast.In) and (_iterates_constants(right, ctx)
+                                                               or _own_registry(right, ctx)):
             return True
         if not negated and isinstance(op, ast.Eq) and isinstance(right, ast.Constant) and isinstance(right.value, str):
             return True
+    return False
+
+
+def _own_registry(expr: ast.AST, ctx: "ModuleContext") -> bool:
+    """`self.table_names`, `cls.ALLOWED`, a module-level `TABLES` or `registry`: a collection the code keeps of its
+    own (the tables it created, the columns it knows), not one spelled from a request; a name found in it is one of
+    them (`if table not in self.table_names: return default`)."""
+    if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name) and expr.value.id in ("self", "cls"):
+        return not REQUEST_WORDS.search(ast.unparse(expr))
+    if isinstance(expr, ast.Name):
+        function = ctx.enclosing_function(expr)
+        local = function is not None and (ctx.bindings(function).get(expr.id)
+                                          or any(a.arg == expr.id for a in _arguments(function)))
+        return not local and expr.id in ctx.module_names
     return False
 
 
@@ -1081,6 +1098,18 @@ def _is_trusted_attribute(expr: ast.Attribute) -> bool:
             return True
         node = node.value
     return isinstance(node, ast.Name) and _is_class_name(node.id)
+
+
+# ALL_CAPS attributes of a request are its data, not constants (`request.GET`, `request.META`).
+REQUEST_CAPS = frozenset({"GET", "POST", "FILES", "COOKIES", "META", "DATA", "JSON", "FORM", "ARGS", "BODY"})
+
+
+def _setting_constant(expr: ast.Attribute) -> bool:
+    """An ALL_CAPS attribute (`self.cfg.HOLD_TIME`, `settings.PAGE_SIZE`, `self.TABLE`): a constant or a setting by
+    convention, unless it is one of a request's data attributes or reached through the request."""
+    name = expr.attr
+    return name.isupper() and len(name.strip("_")) > 1 and name not in REQUEST_CAPS \
+        and not REQUEST_WORDS.search(ast.unparse(expr.value))
 
 
 def _is_class_name(name: str) -> bool:
