@@ -41,7 +41,8 @@ RULE = Rule(
         not_caught=(
             "Timeouts set on a custom transport adapter or a Session subclass, calls that pass `**kwargs` (the"
             " timeout may be inside), sessions passed in as parameters, and other HTTP clients (httpx has a 5 s"
-            " default; aiohttp and urllib are separate GAP4xx rules)."
+            " default; aiohttp and urllib are separate GAP4xx rules). Files under a `dev/` folder, a"
+            " project's developer tooling (code generators, release helpers) that no worker runs, are left out."
         ),
         references=("https://requests.readthedocs.io/en/latest/user/advanced/#timeouts",),
     ),
