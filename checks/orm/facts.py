@@ -1101,23 +1101,27 @@ def _batches(iterable: ast.AST, target: ast.AST) -> bool:
     return False
 
 
-def _first_success_loop(loop: ast.For | ast.AsyncFor, node: ast.AST | None = None) -> bool:
+def _first_success_loop(loop: ast.For | ast.AsyncFor | ast.While, node: ast.AST | None = None,
+                        exits: tuple[type, ...] = (ast.Return, ast.Break)) -> bool:
     """`for url in mirrors: try: return fetch(url) except ...: continue` tries items until one works; so do
-    `if (found := lookup(x)): return found` and `found = lookup(x)` then `if found: return found`."""
+    `if (found := lookup(x)): return found` and `found = lookup(x)` then `if found: return found`, also when the
+    `return` sits deeper (`if data and data.get("cover"): ... if image: return edition.id`). A loop nested in it
+    that returns on success ends this loop too (a `break` there only ends the inner one)."""
     for stmt in loop.body:
-        if isinstance(stmt, (ast.Return, ast.Break)):
+        if isinstance(stmt, exits):
             return True
-        if isinstance(stmt, ast.Try) and any(isinstance(s, (ast.Return, ast.Break))
-                                             for s in (*stmt.body, *stmt.orelse)):
+        if isinstance(stmt, ast.Try) and any(isinstance(s, exits) for s in (*stmt.body, *stmt.orelse)):
             return True  # also `try: found = lookup(x) except Missing: continue else: break`
     if node is None:
         return False
     if any(isinstance(stmt, (ast.With, ast.AsyncWith)) and any(n is node for item in stmt.items
                                                                for n in walk(item.context_expr))
-           and _stops_on_success(stmt.body) for stmt in _loop_statements(loop.body)):
+           and _stops_on_success(stmt.body, exits) for stmt in _loop_statements(loop.body)):
         return True  # `async with session.get(url) as resp: if resp.status == 200: return ...`: mirrors
-    answers = [stmt for stmt in loop.body if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Break))
-                                                                             for s in stmt.body)]
+    if any(isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)) and any(n is node for n in walk(stmt))
+           and _first_success_loop(stmt, node, (ast.Return,)) for stmt in loop.body):
+        return True
+    answers = [stmt for stmt in loop.body if isinstance(stmt, ast.If) and _stops_on_success(stmt.body, exits)]
     if not answers:
         return False
     results: set[str] = set()  # names bound to the call's result inside the loop
@@ -1160,16 +1164,17 @@ def _loop_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _loop_statements(case.body)
 
 
-def _stops_on_success(body: list[ast.stmt]) -> bool:
+def _stops_on_success(body: list[ast.stmt], exits: tuple[type, ...] = (ast.Return, ast.Break)) -> bool:
     """A `return` or `break` that the answer reaches (not one under `if resp.status != 200:` or in an `except`):
     the loop tries items until one works."""
     for stmt in body:
-        if isinstance(stmt, (ast.Return, ast.Break)):
+        if isinstance(stmt, exits):
             return True
         if isinstance(stmt, ast.If):
-            if not _tests_failure(stmt.test) and _stops_on_success(stmt.body) or _stops_on_success(stmt.orelse):
+            if not _tests_failure(stmt.test) and _stops_on_success(stmt.body, exits) \
+                    or _stops_on_success(stmt.orelse, exits):
                 return True
-        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.Try)) and _stops_on_success(stmt.body):
+        elif isinstance(stmt, (ast.With, ast.AsyncWith, ast.Try)) and _stops_on_success(stmt.body, exits):
             return True
     return False
 
@@ -1284,6 +1289,8 @@ def _tests_found(test: ast.AST, node: ast.AST, results: set[str]) -> bool:
         return any(n is node for n in walk(test.value))
     if isinstance(test, ast.Name):
         return test.id in results
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return _tests_found(test.values[0], node, results)  # `if data and data.get("cover"):`
     if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.IsNot, ast.NotEq)) \
             and isinstance(test.comparators[0], ast.Constant) and test.comparators[0].value is None:
         return _tests_found(test.left, node, results)
