@@ -97,3 +97,13 @@ def test_the_harness_fails_on_a_removed_expectation_and_on_a_firing_near_miss(tm
     fixture.write_text(fixture.read_text().replace("except ValueError:  # near miss", "except Exception:"),
                        encoding="utf-8")
     assert _mismatch(expected_pairs(fixture), actual_for(fixture)) == ([], [(3, "GAP501"), (7, "GAP501")])
+
+
+def test_a_memoised_helper_is_reported_per_distinct_argument_not_per_item() -> None:
+    settings = load_settings(["fixtures/n-plus-one/http-call-in-loop"], None, cwd=REPO)
+    settings.cache = False
+    messages = {(f.path.rsplit("/", 1)[-1], f.line): f.message for f in scan(settings).findings
+                if f.rule_id == "GAP303"}
+    memoised = messages[("sdk_calls.py", 50)]  # `city_for_zip()` carries `@lru_cache`
+    assert "per distinct argument" in memoised and "per item" not in memoised
+    assert "one remote call per item" in messages[("sdk_calls.py", 39)]  # `stripe.Refund.create` per charge

@@ -33,7 +33,7 @@ RULE = Rule(
             " module globals) or by the annotation of the parameter it arrives in"
             " (`session: aiohttp.ClientSession`). A project function that makes such a call (in any file, through"
             " up to three calls, also when memoised with `@lru_cache`: each distinct argument is still one"
-            " request; not when the call only fills a process-wide value the first time, `global _FLAGS` after"
+            " request, and the message says per distinct argument; not when the call only fills a process-wide value the first time, `global _FLAGS` after"
             " `if _FLAGS is not None: return _FLAGS`) is reported at the call site with the chain. The app's own jobs and CLIs (a module with"
             " an `if __name__ == \"__main__\":` block) are checked."
         ),
@@ -76,9 +76,10 @@ RULE = Rule(
 )
 
 
-def _message(what: str, loop_line: int, awaited: bool) -> str:
+def _message(what: str, loop_line: int, awaited: bool, memoised: bool = False) -> str:
     how = "awaited one at a time" if awaited else "one after the other"
-    return (f"{what} makes one remote call per item of the loop on line {loop_line}, {how}: 500 items at"
+    per = "per distinct argument (memoised: a repeated item is free)" if memoised else "per item"
+    return (f"{what} makes one remote call {per} of the loop on line {loop_line}, {how}: 500 items at"
             " 300 ms each is 2.5 minutes; use the API's batch form, or run the calls concurrently with a bound"
             " (asyncio.gather with a Semaphore, a thread pool)")
 
@@ -103,5 +104,5 @@ def helpers_in_loops(index: ProjectIndex) -> Iterator[Finding]:
     for path, data, via in loop_calls_reaching(index, "http"):
         yield index.finding(
             RULE, path, data["line"], data["col"], data["end_line"], data["end_col"],
-            _message(f"{data['name']}() ({via})", data["loop_line"], data["awaited"]),
+            _message(f"{data['name']}() ({via})", data["loop_line"], data["awaited"], bool(data.get("memoised"))),
         )

@@ -374,7 +374,8 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
     project function that reaches a `kind` ("query" | "http") effect. Shared by GAP301 and GAP303. With
     `is_relation`, a query on a parameter's relation counts when the relation name passes it."""
     cacheable: dict[str, str] = {}
-    chains = resolve_effects(index, kind, is_relation, cacheable)
+    memoised: set[str] = set()
+    chains = resolve_effects(index, kind, is_relation, cacheable, memoised)
     if not chains:
         return
     from ..reach import suffix_resolver  # (reach imports this module)
@@ -386,7 +387,8 @@ def loop_calls_reaching(index: object, kind: str, is_relation: "Callable[[str], 
         relation = cacheable.get(callee)
         if chain is not None and not (relation and any(p == "*" or p.split("__", 1)[0] == relation
                                                        for p in data.get("prefetched", ()))):
-            yield path, data, " -> ".join([f"{data['name']}()", *chain])
+            via = " -> ".join([f"{data['name']}()", *chain])
+            yield path, dict(data, memoised=True) if callee in memoised else data, via
 
 
 def _namespace_callee(callee: str, known: "dict[str, object]") -> str:
@@ -398,12 +400,14 @@ def _namespace_callee(callee: str, known: "dict[str, object]") -> str:
 
 
 def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool] | None" = None,
-                    cacheable: dict[str, str] | None = None) -> dict[str, list[str]]:
+                    cacheable: dict[str, str] | None = None,
+                    memoised: set[str] | None = None) -> dict[str, list[str]]:
     """qualname -> the chain of calls that reaches a `kind` ("query" | "http") effect, within SUMMARY_DEPTH.
 
     Each chain ends with "<file>:<line> <what>". Linear: every summary is resolved once (memo), cycles cut.
     `cacheable` receives qualname -> relation for functions whose own effect is reading a parameter's
-    relation with `.all()`, which a caller's prefetch_related serves from memory.
+    relation with `.all()`, which a caller's prefetch_related serves from memory. `memoised` receives the
+    functions whose chain passes through a memoised one (`@lru_cache`): an HTTP effect once per distinct argument.
     """
     summaries: dict[str, tuple[str, dict]] = {}
     for path, data in index.facts("orm-function"):  # type: ignore[attr-defined]
@@ -436,10 +440,15 @@ def resolve_effects(index: object, kind: str, is_relation: "Callable[[str], bool
             for callee in data["calls"]:
                 if callee in data.get("once", ()):
                     continue  # called only to fill a process-wide value the first time
-                inner = effect(resolve(_namespace_callee(callee, summaries)), depth - 1)
+                resolved_callee = resolve(_namespace_callee(callee, summaries))
+                inner = effect(resolved_callee, depth - 1)
                 if inner:
                     found = [f"{callee.rsplit('.', 1)[-1]}()", *inner]
+                    if memoised is not None and resolved_callee in memoised:
+                        memoised.add(qualname)
                     break
+        if found and memoised is not None and data.get("memo"):
+            memoised.add(qualname)
         resolved[qualname] = found
         return found
 
