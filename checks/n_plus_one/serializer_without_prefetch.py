@@ -73,7 +73,9 @@ RULE = Rule(
             " `get_serializer_class()`, querysets passed in as parameters, serializers whose model or fields are"
             " not in the scanned project, `source=` paths through several relations (only the first step is"
             " checked), method fields that call project helpers which query (GAP301 reports those in loops),"
-            " and serializers used one object at a time (no `many=True`; a FastAPI response model for one row);"
+            " serializers used one object at a time (no `many=True`; a FastAPI response model for one row), nested"
+            " serializer fields declared with a queryset argument (DRF ignores it and reads the parent's attribute,"
+            " whose loading is not followed) and empty querysets (`.none()`);"
             " FastAPI schemas declared in another module than their base, and routes that build the response"
             " objects themselves. Tests, migrations,"
             " management commands, files under `scripts/` or `bin/` and seeding modules are not checked."
@@ -259,7 +261,7 @@ def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: Module
     """Record a many-row use of `serializer` on `queryset`; False when `queryset` is not a queryset we read."""
     chain = iterates_query(queryset, ctx)
     if chain is None or chain.framework != "django" or chain.model is None or \
-            any(name in DJANGO_ROWS for name, _ in chain.methods) or \
+            any(name in DJANGO_ROWS or name == "none" for name, _ in chain.methods) or \
             any(call_name(call) in DJANGO_ROWS for call in extra or ()):
         return chain is not None
     target = _serializer_q(serializer, ctx)
@@ -431,6 +433,9 @@ def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
         return  # `from .serializers import BookSerializer as BS`: the alias resolves to a serializer
     if outside_request_paths(ctx):
         return
+    holder = ctx.parent(call)
+    if isinstance(holder, (ast.Assign, ast.AnnAssign)) and isinstance(ctx.parent(holder), ast.ClassDef):
+        return  # a nested serializer field (`slots = SlotSerializer(qs, many=True)`): DRF reads the parent's attribute
     queryset = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "instance"), None)
     if queryset is not None:
         if not _record_use(call.func, queryset, call, ctx):
