@@ -223,6 +223,12 @@ FRAMEWORK_SITES = ("django.contrib.sites.", "wagtail.models.", "wagtail.core.mod
 
 def lookup_table(model: ast.AST | None, ctx: ModuleContext | None = None) -> bool:
     name = model.id if isinstance(model, ast.Name) else model.attr if isinstance(model, ast.Attribute) else ""
+    if isinstance(model, ast.Attribute) and isinstance(model.value, ast.Name):
+        owner = model.value.id  # `select(Group.id, Group.name)`: columns of the model; `cls.id` in its classmethod
+        if owner in ("cls", "self") and ctx is not None:
+            owner = next((a.name for a in ctx.ancestors(model) if isinstance(a, ast.ClassDef)), "")
+        if owner[:1].isupper():
+            name = owner
     if name == "Site" and ctx is not None and model is not None:
         # django.contrib.sites' or Wagtail's table (one row per deployed site); an app's own `Site` (monitored
         # websites, a customer's shops) is its data and is judged like any table
@@ -234,8 +240,8 @@ def lookup_table(model: ast.AST | None, ctx: ModuleContext | None = None) -> boo
 def _sa_model(call: ast.Call) -> ast.AST | None:
     """The model of `query(M)` / `execute(select(M)...)`."""
     node = call.args[0] if call.args else None
-    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        node = node.func.value
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and call_name(node) != "select":
+        node = node.func.value  # `select(M).order_by(...)`; also `db.select(M)` / `sa.select(M)`
     if isinstance(node, ast.Call) and call_name(node) == "select" and node.args:
         return node.args[0]
     return node
