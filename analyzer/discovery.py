@@ -91,6 +91,33 @@ TEST_PARTS = (*(f"/{name}/" for name in sorted(TEST_FOLDERS)), "/conftest.py")
 TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py", "pytest_plugin.py", "pytest_plugins.py"})
 
 
+# A repository's own tooling, by path: developer and operator scripts that no server or worker runs. A top-level
+# folder of the scanned tree named like a tooling folder (`tools/conv.py`, `dev/code-generation/`, `cli/` beside
+# the package, `devops/`, `scripts/`), or a `devops/` or `devtools/` folder anywhere. Only the top level counts for
+# the common names: an app's own `agents/tools/` or `importer/cli.py` is production code. Rules about a running
+# service (timeouts, N+1, unbounded reads, logging of outages, SQL and shell built from values) leave these files
+# out; the rest (secrets, swallowed errors) do not. A program whose file name cannot be imported
+# (`upload-screenshots.py` with an `if __name__ == "__main__":` block) is tooling too: `is_script_name`.
+TOOLING_TOP_FOLDERS = frozenset({"tools", "tool", "dev", "devops", "devtools", "scripts", "script", "bin", "hack",
+                                 "cli", "ci", "maintenance"})
+TOOLING_FOLDERS = frozenset({"devops", "devtools"})
+MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*[\"']__main__[\"']\s*:", re.MULTILINE)
+
+
+def is_tooling_path(path: str) -> bool:
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    folders = parts[:-1]
+    top = folders[0] if folders and not os.path.isabs(path) else ""  # (an absolute path has no scan-relative top)
+    return top in TOOLING_TOP_FOLDERS or any(f in TOOLING_FOLDERS for f in folders)
+
+
+def is_script_name(path: str) -> bool:
+    """`upload-screenshots.py`: a file no `import` can name, so it is only ever run as a program."""
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name[:-3] if name.endswith(".py") else name
+    return bool(stem) and not stem.isidentifier()
+
+
 def is_test_path(path: str) -> bool:
     path = "/" + path.replace("\\", "/")
     name = path.rsplit("/", 1)[-1]

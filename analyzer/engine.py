@@ -5,6 +5,7 @@ Data flows one way: discovery -> source -> engine -> checks -> findings -> repor
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import hashlib
 import multiprocessing
@@ -18,11 +19,12 @@ from typing import Callable, Iterable, Sequence
 from . import __version__, semgrep, suppressions
 from .cache import Cache
 from .config import Settings
-from .discovery import SourceFile, discover, is_test_path
+from .discovery import MAIN_GUARD, SourceFile, discover, is_script_name, is_test_path, is_tooling_path
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import ModuleContext, unlink, walk_with_parents
 from .project import ProjectIndex
-from .registry import FactPass, Handler, Rule, code_digest, fact_passes, load_errors, load_rules, resolve_selector
+from .registry import (FactPass, Handler, Rule, code_digest, fact_passes, get_rule, load_errors, load_rules,
+                       resolve_selector)
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
@@ -666,17 +668,27 @@ def keep_findings(settings: Settings, enabled_ids: "set[str] | frozenset[str]", 
     suppressed findings, apply the severity overrides, fingerprint the rest (`lines` is asked only then).
     Returns the kept findings and how many a suppression comment dropped."""
     ignored_here = settings.ignored_for(path)
+    tooling = is_tooling_path(path) or (is_script_name(path) and any(
+        MAIN_GUARD.match(line) for line in lines()))  # (asked of a hyphenated name only: `upload-screenshots.py`)
     kept: list[Finding] = []
     suppressed = 0
     for finding in dedupe_and_sort(candidates):
         if finding.rule_id not in enabled_ids or finding.rule_id in ignored_here:
             continue
+        if tooling and _skips_tooling(finding.rule_id):
+            continue  # a developer or operator script: no server or worker runs it
         if suppressions.is_suppressed(suppressed_lines, finding.line, finding.rule_id):
             suppressed += 1
             continue
         severity = settings.severity.get(finding.rule_id, finding.severity)
         kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
     return (with_fingerprints(kept, lines()) if kept else []), suppressed
+
+
+@functools.lru_cache(maxsize=None)
+def _skips_tooling(rule_id: str) -> bool:
+    rule = get_rule(rule_id)
+    return rule is not None and rule.skips_tooling
 
 
 def python_rescan(settings: Settings) -> "Callable[[str, bytes], list[Finding]]":

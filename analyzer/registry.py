@@ -44,6 +44,11 @@ Handler = Callable[[ast.AST, "ModuleContext"], "Iterable[Finding] | None"]
 ProjectHandler = Callable[["ProjectIndex"], "Iterable[Finding] | None"]
 
 
+# Categories whose rules are about a running service or worker: a repository's tooling is left out of them.
+SERVICE_CATEGORIES = frozenset({"in-memory-state", "unbounded-query", "n-plus-one", "timeout-retry", "no-logging",
+                                "sql-building", "async-concurrency"})
+
+
 @dataclass(frozen=True)
 class Docs:
     """A rule's documentation, in the sections ruff uses for its rule pages."""
@@ -114,12 +119,23 @@ class Rule:
     # path) and records nothing there: the engine does not dispatch its handlers on test modules at all (they are
     # most of a large project's files under `include-tests`). Set it only where every handler already exits there.
     skip_tests: bool = False
+    # Whether the rule leaves a repository's tooling out (`discovery.is_tooling_path`: developer and operator
+    # scripts no server runs). None: by category - the rules about a running service (unbounded reads, N+1,
+    # timeouts, logging of outages, SQL building, async and concurrency) do, the others do not.
+    skip_tooling: bool | None = None
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
     # Call handlers registered with `callees=`: handler -> the last names of the callees it can report on.
     callees: dict[Handler, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
     # Project checks: run once per scan over the facts that per-file handlers recorded with `ctx.record`.
     project_handlers: list[ProjectHandler] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def skips_tooling(self) -> bool:
+        if self.skip_tooling is not None:
+            return self.skip_tooling
+        return self.category in SERVICE_CATEGORIES and self.source_file is None
+
 
     def __post_init__(self) -> None:
         if self.source_file is not None:

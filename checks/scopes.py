@@ -320,13 +320,13 @@ def is_test_module(ctx: "ModuleContext") -> bool:
     return ctx.memo(("test-module",), lambda: is_test_path(ctx.path))
 
 
-MIGRATION_FOLDER = re.compile(r"(^|/)([a-z_]*migrations|alembic)/")
+MIGRATION_FOLDER = re.compile(r"(^|/)([a-z_]*migrations|alembic)/|(^|/)migrations\.py$")
 ALEMBIC_SCRIPT_IMPORTS = frozenset({"alembic.op", "alembic.context"})
 
 
 def is_migration_module(ctx: "ModuleContext") -> bool:
     """A schema migration, run once by an operator: a module in a Django `migrations/` (or `*_migrations/`) or an
-    `alembic/` folder, or an Alembic revision script wherever the project keeps them (`revisions/tenant/versions/`):
+    `alembic/` folder, a `migrations.py` module of numbered steps (`async def m001_initial(db):`), or an Alembic revision script wherever the project keeps them (`revisions/tenant/versions/`):
     `revision = "..."` and `down_revision = ...` at module level in a module that imports from alembic, or Alembic's
     `env.py` (`from alembic import context`)."""
 

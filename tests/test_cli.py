@@ -184,3 +184,21 @@ def test_test_modules_are_left_out_unless_asked_for(gapcheck, tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.gapcheck]\ninclude-tests = true\n", encoding="utf-8")
     run = gapcheck("scan", "--no-semgrep", "--no-cache", "--format", "json")
     assert json.loads(run.stdout)["summary"]["tests_skipped"] == 0
+
+
+def test_rules_about_a_running_service_leave_the_repositorys_tooling_out(gapcheck, tmp_path):
+    code = ('import httpx\n\n\ndef forecast(city):\n    try:\n'
+            '        return httpx.get(f"https://api.example.com/{city}", timeout=None).json()\n'
+            '    except Exception:\n        pass\n')
+    for name in ("tools/conv.py", "app/tools/weather.py", "upload-screenshots.py", "app/release-notes.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(code + ('\n\nif __name__ == "__main__":\n    forecast("x")\n'
+                                             if name == "upload-screenshots.py" else ""))
+    run = gapcheck("scan", "--no-semgrep", "--format", "json")
+    found = {(f["path"], f["rule"]) for f in json.loads(run.stdout)["findings"]}
+    # GAP402 (a timeout: about a running service) is left out of the top-level tools/ folder and of a program
+    # whose name no import can spell; an app's own tools/ package and a hyphenated file without a __main__ block
+    # are code the service may run. GAP501 (a swallowed error) is reported everywhere.
+    assert {p for p, r in found if r == "GAP402"} == {"app/tools/weather.py", "app/release-notes.py"}
+    assert {p for p, r in found if r == "GAP501"} == {"tools/conv.py", "app/tools/weather.py",
+                                                      "upload-screenshots.py", "app/release-notes.py"}

@@ -895,6 +895,11 @@ def walk(node: ast.AST) -> Iterator[ast.AST]:
                 push(value)
 
 
+# `async for line in resp.aiter_lines():` - events of a stream arrive one at a time (a server-sent-events feed, a
+# long poll): each is handled as it comes, there is no list to batch or run concurrently.
+STREAM_READS = re.compile(r"^a?iter_(lines|bytes|text|raw|content|chunked|any)$|^(listen|stream_events|events)$")
+
+
 def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
     """Does iterating this run once per row of data (not over a literal, a constant or a page/chunk list)?"""
     if any(BATCHING.search(name) for name in _names_in(target)):
@@ -918,7 +923,7 @@ def _counts(iterable: ast.AST, target: ast.AST, ctx: "ModuleContext") -> bool:
         name = call_name(node)
         if name == "range" and all(isinstance(a, ast.Constant) for a in node.args):
             return False
-        if BATCHING.search(name):
+        if BATCHING.search(name) or STREAM_READS.match(name):
             return False
     spelled = ctx.dotted_name(node)
     if spelled:
