@@ -107,3 +107,11 @@ def test_a_memoised_helper_is_reported_per_distinct_argument_not_per_item() -> N
     memoised = messages[("sdk_calls.py", 50)]  # `city_for_zip()` carries `@lru_cache`
     assert "per distinct argument" in memoised and "per item" not in memoised
     assert "one remote call per item" in messages[("sdk_calls.py", 39)]  # `stripe.Refund.create` per charge
+
+
+def test_an_unbounded_retry_loop_that_logs_each_failure_does_not_claim_it_never_surfaces() -> None:
+    settings = load_settings(["fixtures/timeout-retry/unbounded-retry-loop.py"], None, cwd=REPO)
+    settings.cache = False
+    messages = {f.line: f.message for f in scan(settings).findings if f.rule_id == "GAP406"}
+    assert "never surfaces" in messages[12]  # `except requests.RequestException: time.sleep(1)`
+    assert "each failure is logged" in messages[32] and "never surfaces" not in messages[32]  # self.log.warning

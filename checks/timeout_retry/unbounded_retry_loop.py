@@ -7,6 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
+from ..no_logging.facts import is_log_call, is_report_call
 from ..scopes import is_test_or_script
 from .retry_loops import retry_loop
 
@@ -27,8 +28,9 @@ RULE = Rule(
         why=(
             "When the failure is not transient - a revoked credential, a deleted resource, a schema change, a"
             " bug - the loop retries forever: the request never answers, the task never finishes or frees its"
-            " slot, and without a sleep it also hammers the failing service and fills the logs. Nobody is told,"
-            " because the error never leaves the loop."
+            " slot, and without a sleep it also hammers the failing service and fills the logs. Unless the"
+            " handler logs each failure (the message then says so), nobody is told, because the error never leaves"
+            " the loop."
         ),
         example=(
             "while True:\n    try:\n        return requests.post(url, json=event, timeout=5)\n"
@@ -56,9 +58,14 @@ def check(loop: ast.While, ctx: ModuleContext) -> Iterator[Finding]:
     if found is None or found.bounded or is_test_or_script(ctx):
         return
     pause = "" if found.sleeps else " and with no pause between attempts"
+    told = any(isinstance(n, ast.Call) and (is_log_call(n, ctx) or is_report_call(n, ctx))
+               for handler in found.retrying for n in ast.walk(handler))
+    # A handler that logs or reports each failure makes it visible; the caller still never gets it.
+    fate = ("each failure is logged, but one that is not transient is never handed to the caller, which waits for"
+            " good" if told else "a failure that is not transient never surfaces and the caller hangs")
     yield ctx.finding(
         RULE, loop,
-        f"this loop retries forever{pause}: a failure that is not transient never surfaces and the caller hangs;"
-        " cap the attempts (or a deadline) and re-raise the last error, or use tenacity with stop=",
+        f"this loop retries forever{pause}: {fate}; cap the attempts (or a deadline) and re-raise the last error,"
+        " or use tenacity with stop=",
         end_node=loop.test,
     )
