@@ -50,7 +50,9 @@ RULE = Rule(
             " press Ctrl-C), functions reached only through a call the index cannot resolve (a callback stored for"
             " later, a method of an object passed in, a top-level import that several project modules could be),"
             " calls with `**kwargs`, `asyncio.create_subprocess_*` (wrap it in"
-            " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, and"
+            " `asyncio.wait_for`), `sleep` with a literal number of seconds, which its own argument bounds, local"
+            " file operations that return at once (`rm`, `mkdir`, `touch`, `ln`, `chmod`, `chown` as the command's"
+            " first word), and"
             " `ping -c N` / `ping -n N`, which stops after its count of probes, and `communicate()` / `wait()` in the"
             " `except TimeoutExpired:` handler right after `kill()` / `terminate()` of the same process (the"
             " documented clean-up of a child that already had its timeout)."
@@ -66,13 +68,16 @@ def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
         return
     name = ctx.qualified_name(call.func)
     if name in SUBPROCESS_FUNCTIONS:
-        if _sleeps_a_literal_time(call) or _counted_ping(call):
+        if _sleeps_a_literal_time(call) or _counted_ping(call) or _local_file_command(call):
             return
         label = f"{name}()"
     elif isinstance(call.func, ast.Attribute) and call.func.attr in POPEN_WAITS \
             and len(call.args) < (2 if call.func.attr == "communicate" else 1):  # timeout may be positional
         built = constructed_by(call.func.value, ctx)
         if not built or built[0] not in POPEN_CONSTRUCTORS or _reaps_after_kill(call, ctx):
+            return
+        started = _popen_call(call, ctx)
+        if started is not None and _local_file_command(started):
             return
         label = f"Popen.{call.func.attr}()"
     else:
@@ -101,6 +106,39 @@ def _reaps_after_kill(call: ast.Call, ctx: ModuleContext) -> bool:
                        and node.func.attr in ("kill", "terminate") and ast.unparse(node.func.value) == receiver
                        and node.lineno <= call.lineno for node in ast.walk(ancestor))
     return False
+
+
+# Commands that only touch local files and return at once: nothing remote or interactive to stall on.
+LOCAL_FILE_COMMANDS = frozenset({"rm", "mkdir", "rmdir", "touch", "ln", "chmod", "chown", "true", "echo"})
+
+
+def _local_file_command(call: ast.Call) -> bool:
+    """`Popen(f"rm {dump}", shell=True)`, `subprocess.run(["mkdir", "-p", path])`: the program (the first word of
+    the command) is a local file operation."""
+    command = call.args[0] if call.args else None
+    first: object = None
+    if isinstance(command, (ast.List, ast.Tuple)) and command.elts and isinstance(command.elts[0], ast.Constant):
+        first = command.elts[0].value
+    elif isinstance(command, ast.Constant):
+        first = command.value
+    elif isinstance(command, ast.JoinedStr) and command.values and isinstance(command.values[0], ast.Constant):
+        first = command.values[0].value
+    words = first.split() if isinstance(first, str) else []
+    return bool(words) and words[0] in LOCAL_FILE_COMMANDS
+
+
+def _popen_call(wait: ast.Call, ctx: ModuleContext) -> ast.Call | None:
+    """The `Popen(...)` call bound to the waited-on name last before the wait (`proc = Popen(...)`)."""
+    receiver = wait.func.value if isinstance(wait.func, ast.Attribute) else None
+    function = ctx.enclosing_function(wait)
+    if not isinstance(receiver, ast.Name) or function is None:
+        return None
+    found = None
+    for stmt in ctx.bindings(function).get(receiver.id) or []:
+        if isinstance(stmt, ast.Assign) and stmt.lineno < wait.lineno and isinstance(stmt.value, ast.Call):
+            if found is None or stmt.lineno > found.lineno:
+                found = stmt
+    return found.value if found is not None else None  # type: ignore[return-value]
 
 
 def _sleeps_a_literal_time(call: ast.Call) -> bool:
