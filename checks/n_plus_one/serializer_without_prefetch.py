@@ -73,9 +73,10 @@ RULE = Rule(
             " `get_serializer_class()`, querysets passed in as parameters, serializers whose model or fields are"
             " not in the scanned project, `source=` paths through several relations (only the first step is"
             " checked), method fields that call project helpers which query (GAP301 reports those in loops),"
-            " serializers used one object at a time (no `many=True`; a FastAPI response model for one row), nested"
-            " serializer fields declared with a queryset argument (DRF ignores it and reads the parent's attribute,"
-            " whose loading is not followed) and empty querysets (`.none()`);"
+            " serializers used one object at a time (no `many=True`; a FastAPI response model for one row), the"
+            " relations of a nested serializer field declared with a queryset argument (DRF ignores it and reads the"
+            " parent's attribute, whose loading is not followed: only a method field's query that no loading can"
+            " serve is reported there) and empty querysets (`.none()`);"
             " FastAPI schemas declared in another module than their base, and routes that build the response"
             " objects themselves. Tests, migrations,"
             " management commands, files under `scripts/` or `bin/` and seeding modules are not checked."
@@ -257,11 +258,11 @@ def _serializer_q(expr: ast.AST, ctx: ModuleContext) -> str | None:
 
 
 def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: ModuleContext,
-                extra: list[ast.Call] | None = None, bases: list[str] | None = None) -> bool:
+                extra: list[ast.Call] | None = None, bases: list[str] | None = None, nested: bool = False) -> bool:
     """Record a many-row use of `serializer` on `queryset`; False when `queryset` is not a queryset we read."""
     chain = iterates_query(queryset, ctx)
     if chain is None or chain.framework != "django" or chain.model is None or \
-            any(name in DJANGO_ROWS or name == "none" for name, _ in chain.methods) or \
+            any(name in DJANGO_ROWS or (name == "none" and not nested) for name, _ in chain.methods) or \
             any(call_name(call) in DJANGO_ROWS for call in extra or ()):
         return chain is not None
     target = _serializer_q(serializer, ctx)
@@ -272,7 +273,7 @@ def _record_use(serializer: ast.AST, queryset: ast.AST, at: ast.AST, ctx: Module
     ctx.record("drf-many-use", {
         "serializer": target, "spelled": ctx.dotted_name(serializer) or target.rsplit(".", 1)[-1], "model": model,
         "label": chain.label, "selected": selected, "prefetched": prefetched, "select_all": select_all,
-        "bases": bases or [],
+        "bases": bases or [], "nested": nested,
         "line": at.lineno, "col": ctx.column(at.lineno, at.col_offset), "end_line": at.end_lineno or at.lineno,
         "end_col": ctx.column(at.end_lineno or at.lineno, at.end_col_offset or 0),
     })
@@ -434,11 +435,14 @@ def many_calls(call: ast.Call, ctx: ModuleContext) -> None:
     if outside_request_paths(ctx):
         return
     holder = ctx.parent(call)
-    if isinstance(holder, (ast.Assign, ast.AnnAssign)) and isinstance(ctx.parent(holder), ast.ClassDef):
-        return  # a nested serializer field (`slots = SlotSerializer(qs, many=True)`): DRF reads the parent's attribute
+    # A nested serializer field (`slots = SlotSerializer(qs, many=True)`): DRF ignores the queryset and serializes
+    # the parent's attribute, whose loading is not followed; only what no loading can serve is reported.
+    nested = isinstance(holder, (ast.Assign, ast.AnnAssign)) and isinstance(ctx.parent(holder), ast.ClassDef)
     queryset = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "instance"), None)
     if queryset is not None:
-        if not _record_use(call.func, queryset, call, ctx):
+        if nested:
+            _record_use(call.func, queryset, call, ctx, nested=True)
+        elif not _record_use(call.func, queryset, call, ctx):
             _record_returned_use(call.func, queryset, call, ctx)
 
 
@@ -543,7 +547,7 @@ def join(index: ProjectIndex) -> Iterator[Finding]:
             if problem and len(read) >= 8 and _queries_whatever_is_loaded(read, model, known):
                 in_serializer.setdefault((where[serializer["q"]], read[4]), (read, problem, {**use, "path": path},
                                                                               model))
-            elif problem and read[1] not in seen:
+            elif problem and read[1] not in seen and not use.get("nested"):
                 seen.add(read[1])  # one problem per relation: `sku` and `name` through `product` are one join
                 problems.append(problem)
         if problems:
