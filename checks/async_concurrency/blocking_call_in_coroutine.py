@@ -177,6 +177,17 @@ def summarise(function: ast.FunctionDef, ctx: ModuleContext) -> None:
                 return
 
 
+@HELPER.on(ast.AsyncFunctionDef)
+def note_coroutine(function: ast.AsyncFunctionDef, ctx: ModuleContext) -> None:
+    """An `async def` of the project: calling it without `await` only builds a coroutine (or an async generator),
+    which blocks nothing; whatever blocks inside it is reported there, in its own coroutine."""
+    if is_test_module(ctx):
+        return
+    qualname = function_qualname(function, ctx)
+    if qualname is not None:
+        ctx.record("async-fn", qualname)
+
+
 @HELPER.on_project
 def helpers_in_coroutines(index: ProjectIndex) -> Iterator[Finding]:
     effects: dict[str, str] = {}
@@ -184,6 +195,7 @@ def helpers_in_coroutines(index: ProjectIndex) -> Iterator[Finding]:
         effects.setdefault(data["q"], f"{data['what']} ({path}:{data['line']})")
     if not effects:
         return
+    coroutines = {q for _, q in index.facts("async-fn")}
     calls: dict[str, list[str]] = {}
     for _, data in index.facts("orm-function"):
         calls.setdefault(data["q"], data["calls"])
@@ -196,6 +208,8 @@ def helpers_in_coroutines(index: ProjectIndex) -> Iterator[Finding]:
             return None
         resolved[qualname] = None  # cycle guard
         found: list[str] | None = None
+        if qualname in coroutines:
+            return None  # `search_online(...)` builds a coroutine; create_task/gather run it on the loop
         if qualname in effects:
             found = [effects[qualname]]
         else:

@@ -1334,13 +1334,24 @@ def _appended_to(call: ast.AST | None, item: ast.AST) -> str | None:
 
 
 def _handed_to_concurrency(comprehension: ast.AST, node: ast.AST, ctx: "ModuleContext") -> bool:
-    """`asyncio.gather(*[client.get(u) for u in urls])`: the calls are collected, then run concurrently."""
+    """`asyncio.gather(*[client.get(u) for u in urls])`, or the list bound to a name that is gathered later: the
+    calls are collected, then run concurrently."""
     if isinstance(ctx.parent(node), ast.Await):
         return False
     parent = ctx.parent(comprehension)
     if isinstance(parent, ast.Starred):
         parent = ctx.parent(parent)
-    return isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS
+    if isinstance(parent, ast.Call) and call_name(parent) in CONCURRENT_CALLS:
+        return True
+    # `tasks = [fetch(u) for u in urls]` then `await asyncio.gather(*tasks)` in the same function
+    if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and isinstance(parent.targets[0], ast.Name)):
+        return False
+    holder = parent.targets[0].id
+    function = ctx.enclosing_function(comprehension)
+    return function is not None and any(
+        isinstance(inner, ast.Call) and call_name(inner) in CONCURRENT_CALLS and any(
+            isinstance(n, ast.Name) and n.id == holder for arg in inner.args for n in walk(arg))
+        for inner in walk(function))
 
 
 # ---- lazy once-per-process initialisation ------------------------------------------------------------------------
