@@ -9,6 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
+from .global_rebound_per_request import CLIENT_LIKE, call_last_name
 from .mutations import is_memo_cache, module_bounds, resolve_store
 from .project import GRAPH, project_findings, record_write
 
@@ -51,6 +52,8 @@ RULE = Rule(
         ),
         not_caught=(
             "Caches keyed by a finite domain filled outside request code (per model class, per settings key),"
+            " pools of SDK clients or connections (`clients[key] = OpenAI(api_key=key)`, one per configured"
+            " credential or endpoint),"
             " `lru_cache(maxsize=N)`, cachetools caches with a maxsize, caches with a size check, a `clear()` or"
             " an expiry in the file, `functools.cache` functions of another module, call chains the project join"
             " cannot resolve (see GAP101). Precision is medium: a memo keyed by a"
@@ -77,7 +80,7 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
     store = resolve_store(node.value, ctx)
     if store is None or not is_memo_cache(function, store.key, ctx) or module_bounds(store.key, ctx):
         return
-    if not _carries_request_data(node.slice, function, ctx):
+    if not _carries_request_data(node.slice, function, ctx) or _stores_a_client(node, ctx):
         return
     if ctx.memo(("gap103-first", id(function), store.key), lambda: node) is not node:
         return
@@ -91,6 +94,21 @@ def check_memo_dict(node: ast.Subscript, ctx: ModuleContext) -> Iterator[Finding
         record_write(RULE, function, node, message, ctx)  # a handler of another module may call it
         return
     yield ctx.finding(RULE, node, message.format(where="per-request code"))
+
+
+def _stores_a_client(target: ast.Subscript, ctx: ModuleContext) -> bool:
+    """`openai_clients[f"{api_key}--{base_url}"] = client` with `client = get_openai_client(...)`: a pool of SDK
+    clients or connections, one per configured credential or endpoint - bounded by the configuration, and the
+    reuse is the point."""
+    parent = ctx.parent(target)
+    value = parent.value if isinstance(parent, ast.Assign) else None
+    while isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Name):
+        value = ctx.value_of(value)
+        while isinstance(value, ast.Await):
+            value = value.value
+    return isinstance(value, ast.Call) and bool(CLIENT_LIKE.search(call_last_name(value.func)))
 
 
 @RULE.on_project
