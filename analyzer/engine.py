@@ -576,7 +576,7 @@ def _start_python(state: _Scan) -> None:
     """The workers start on the cache misses (with a pool; otherwise the pass runs in `_analyse_misses`)."""
     jobs = [(f.path, state.contents[f.path], f.module_name) for f in state.misses]
     if jobs:
-        state.python_run = _PythonRun(state.settings, [r for r in state.rules if r.is_python], jobs)
+        state.python_run = _PythonRun(state.settings, [r for r in state.rules if r.is_python or r.reads], jobs)
 
 
 def _analyse_misses(state: _Scan) -> None:
@@ -652,8 +652,10 @@ def _merge_and_filter(state: _Scan) -> tuple[list[Finding], int]:
         if file_result is None:
             continue
         state.notifications.extend(file_result.notifications)
-        candidates = (file_result.findings + state.semgrep_findings.get(source_file.path, [])
-                      + state.project_findings.get(source_file.path, []))
+        semgrep_found = state.semgrep_findings.get(source_file.path, [])
+        if semgrep_found and any(kind == SCRIPT_FACT for kind, _ in file_result.facts):
+            semgrep_found = [f for f in semgrep_found if not _skips_scripts(f.rule_id)]  # a program run by hand
+        candidates = file_result.findings + semgrep_found + state.project_findings.get(source_file.path, [])
         kept, dropped = keep_findings(settings, enabled_ids, source_file.path, candidates, file_result.suppressions,
                                       lambda path=source_file.path: state.lines(path))
         final.extend(kept)
@@ -683,6 +685,16 @@ def keep_findings(settings: Settings, enabled_ids: "set[str] | frozenset[str]", 
         severity = settings.severity.get(finding.rule_id, finding.severity)
         kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
     return (with_fingerprints(kept, lines()) if kept else []), suppressed
+
+
+# The fact the Python pass records for a `__main__` script that serves nothing (checks.scopes.SCRIPT_MODULE).
+SCRIPT_FACT = "script-module"
+
+
+@functools.lru_cache(maxsize=None)
+def _skips_scripts(rule_id: str) -> bool:
+    rule = get_rule(rule_id)
+    return rule is not None and rule.skip_scripts
 
 
 @functools.lru_cache(maxsize=None)

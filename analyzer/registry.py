@@ -123,6 +123,10 @@ class Rule:
     # scripts no server runs). None: by category - the rules about a running service (unbounded reads, N+1,
     # timeouts, logging of outages, SQL building, async and concurrency) do, the others do not.
     skip_tooling: bool | None = None
+    # The rule never reports in a program run by hand: a `__main__` script that starts no server and defines no
+    # handler (`checks.scopes.is_test_or_script`). For a Semgrep rule, which sees text only, the Python pass
+    # records which files are such scripts (it must read `script-module`), and the engine drops its findings there.
+    skip_scripts: bool = False
     # (node type, handler) pairs; filled by the `on` decorator at import time of the check module.
     handlers: list[tuple[type[ast.AST], Handler]] = field(default_factory=list, repr=False, compare=False)
     # Call handlers registered with `callees=`: handler -> the last names of the callees it can report on.

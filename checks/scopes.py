@@ -12,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Iterator
 
 from ..analyzer.discovery import is_test_path
+from ..analyzer.registry import FactPass
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -406,3 +407,18 @@ def _defines_handlers(ctx: "ModuleContext") -> bool:
         if any(_handler_kind(f, ctx) for f in functions):
             return True
     return False
+
+
+# ---- the file's kind, for the engine: Semgrep rules that never report in a script ------------------------------
+# Semgrep sees text only; a rule that leaves out programs run by hand (`skip_scripts`, e.g. GAP401's "holds a
+# worker") reads this fact, recorded by the Python pass for each file it may apply to, and the engine drops its
+# findings where the fact is set.
+FILE_KIND = FactPass("file-kind")
+SCRIPT_MODULE = "script-module"
+
+
+@FILE_KIND.on(ast.Module, fact=SCRIPT_MODULE)
+def note_script(module: ast.Module, ctx: "ModuleContext") -> None:
+    """A test or a `__main__` program that serves nothing (`is_test_or_script`)."""
+    if "__main__" in ctx.text and is_test_or_script(ctx):
+        ctx.record(SCRIPT_MODULE, True)

@@ -74,6 +74,19 @@ def test_semgrep_findings_are_reported(gapcheck, tmp_path):
     assert run.exit_code == 1
 
 
+@pytest.mark.skipif(shutil.which("semgrep") is None, reason="semgrep is a dependency; installed with the package")
+def test_a_semgrep_rule_that_skips_scripts_is_silent_in_a_program_run_by_hand(gapcheck, tmp_path):
+    call = 'import requests\nfrom flask import Flask\n\napp = Flask(__name__)\n\n\ndef fetch():\n' \
+           '    return requests.get("https://api.example.com/data").json()\n'
+    (tmp_path / "download.py").write_text(call + '\n\nif __name__ == "__main__":\n    fetch()\n')
+    (tmp_path / "serve.py").write_text(call + '\n\nif __name__ == "__main__":\n    app.run(debug=True)\n')
+    (tmp_path / "helpers.py").write_text(call)
+    run = gapcheck("scan", "--format", "json", "--select", "GAP401")
+    # GAP401 says the call holds a worker: a `__main__` program that only downloads holds none; a module whose
+    # `__main__` block starts the server, and a module without one, are service code.
+    assert sorted(f["path"] for f in json.loads(run.stdout)["findings"]) == ["helpers.py", "serve.py"]
+
+
 def test_missing_semgrep(gapcheck, tmp_path):
     project(tmp_path)
     run = gapcheck("scan", "--format", "json", env={"GAPCHECK_SEMGREP": str(tmp_path / "no-such-semgrep")})

@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..scopes import is_test_module
+from ..scopes import is_test_module, is_test_or_script
 from .facts import (
     CONNECTION_CLIENTS, SOCKET_BLOCKING_METHODS, SOCKET_CONSTRUCTORS, SOCKET_TIMEOUT_METHODS, sets_timeout,
 )
@@ -57,7 +57,8 @@ RULE = Rule(
             " without a default: they may carry the setting),"
             " calls with `**kwargs`, clients built from a `connection_pool=`, sockets that leave the function,"
             " modules that call `socket.setdefaulttimeout()`, query-level limits (PostgreSQL statement_timeout),"
-            " and Django's own DATABASES/CACHES settings dictionaries."
+            " Django's own DATABASES/CACHES settings dictionaries, and `__main__` programs that start no server and"
+            " define no handler (run by hand: no worker is held)."
         ),
         references=(
             "https://docs.python.org/3/library/smtplib.html#smtplib.SMTP",
@@ -73,8 +74,8 @@ STDLIB_PREFIXES = ("smtplib.", "ftplib.", "imaplib.", "poplib.", "socket.")
 
 @RULE.on(ast.Call, callees=(*CONNECTION_CLIENTS, *SOCKET_CONSTRUCTORS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if is_test_module(ctx):
-        return  # a test waiting on its own live server is not a production gap
+    if is_test_module(ctx) or is_test_or_script(ctx):
+        return  # a test waiting on its own live server, or a program run by hand, holds no worker
     name = ctx.qualified_name(call.func)
     if name is None:
         return

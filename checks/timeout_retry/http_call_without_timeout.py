@@ -7,7 +7,7 @@ from typing import Iterator
 from ...analyzer.findings import Finding
 from ...analyzer.model import ModuleContext
 from ...analyzer.registry import Docs, Rule
-from ..scopes import is_test_module
+from ..scopes import is_test_module, is_test_or_script
 from .facts import (
     AIOHTTP_DEFAULT, AIOHTTP_SESSIONS, HTTP_VERBS, HTTPX_CLIENTS, HTTPX_FUNCTIONS, REQUESTS_FUNCTIONS,
     REQUESTS_SESSIONS, STDLIB_HTTP, constructed_by, has_splat, is_none, keyword_value, sets_timeout,
@@ -51,7 +51,8 @@ RULE = Rule(
             "Plain httpx calls without `timeout=` (httpx's 5 s default applies), calls that pass `**kwargs`, a"
             " `timeout` variable whose value is None at run time, clients passed in as parameters, modules that"
             " call `socket.setdefaulttimeout()` (stdlib calls there are trusted), Django management commands and"
-            " `__main__` scripts that start their own stdlib `HTTPServer` (a local dev tool), and aiohttp sessions built in"
+            " `__main__` scripts that start their own stdlib `HTTPServer` (a local dev tool), `__main__` programs that start"
+            " no server and define no handler (a dataset download run by hand: no worker is held), and aiohttp sessions built in"
             " one place and used in another (returned by a factory, cached on `self`) when the module's requests pass"
             " their own `timeout=` (the shared-pool idiom: the session default never applies)."
         ),
@@ -69,7 +70,7 @@ NONE_TIMEOUT_CLIENTS = REQUESTS_SESSIONS | HTTPX_CLIENTS | AIOHTTP_SESSIONS
 @RULE.on(ast.Call, callees=(*STDLIB_HTTP, *REQUESTS_FUNCTIONS, *HTTPX_FUNCTIONS, *HTTPX_CLIENTS, *AIOHTTP_SESSIONS,
                             *HTTP_VERBS))
 def check(call: ast.Call, ctx: ModuleContext) -> Iterator[Finding]:
-    if is_test_module(ctx) or _local_dev_server(ctx):
+    if is_test_module(ctx) or _local_dev_server(ctx) or is_test_or_script(ctx):
         return  # a test waiting on its own live server, or a dev tool serving one, is not a production gap
     name = ctx.qualified_name(call.func)
     if name in STDLIB_HTTP:

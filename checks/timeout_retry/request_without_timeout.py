@@ -16,6 +16,8 @@ RULE = Rule(
     precision="high",
     cwe="CWE-400",
     semgrep=True,
+    skip_scripts=True,  # "holds a worker": a program run by hand holds none
+    reads=("script-module",),
     hints=("requests",),
     # every pattern calls through a name Semgrep resolves to `requests`: the module imported, or written out with
     # one of the methods of $METHOD or Session after it (not "... requests." ending a sentence in a docstring)
@@ -42,7 +44,9 @@ RULE = Rule(
             "Timeouts set on a custom transport adapter or a Session subclass, calls that pass `**kwargs` (the"
             " timeout may be inside), sessions passed in as parameters, and other HTTP clients (httpx has a 5 s"
             " default; aiohttp and urllib are separate GAP4xx rules). Files under a `dev/` folder, a"
-            " project's developer tooling (code generators, release helpers) that no worker runs, are left out."
+            " project's developer tooling (code generators, release helpers) that no worker runs, are left out, and"
+            " so are `if __name__ == \"__main__\":` programs that start no server and define no handler (a"
+            " dataset download, a debugging REPL)."
         ),
         references=("https://requests.readthedocs.io/en/latest/user/advanced/#timeouts",),
     ),
