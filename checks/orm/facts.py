@@ -968,18 +968,25 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
 
 
 SETTINGS_FACTORY = re.compile(r"^get_\w*settings$")
+# Imported configuration modules or objects (`from app import config`, `from django.conf import settings`).
+CONFIG_MODULES = frozenset({"config", "settings", "conf", "configuration", "cfg"})
 
 
 def _read_from_settings(node: ast.Attribute, ctx: "ModuleContext") -> bool:
-    """`settings.services.vacuum.retention_overrides`: a value of the app's configuration (Django's `settings`, or
-    an object from `get_settings()` / `get_current_settings()`), as long as the operator makes it."""
+    """`settings.services.vacuum.retention_overrides`: a value of the app's configuration (Django's `settings`, an
+    imported `config` / `settings` module or object, Flask's `current_app.config`, or an object from
+    `get_settings()` / `get_current_settings()`), as long as the operator makes it."""
     root: ast.AST = node
     while isinstance(root, ast.Attribute):
         root = root.value
     if not isinstance(root, ast.Name):
         return False
-    if ctx.qualified_name(root) == "django.conf.settings":
-        return True
+    qualified = ctx.qualified_name(root) or ""
+    if qualified == "django.conf.settings" or qualified.rsplit(".", 1)[-1] in CONFIG_MODULES and \
+            ctx.value_of(root) is None:
+        return True  # `from infogami.infobase import config` ... `config.http_listeners`
+    if isinstance(node.value, ast.Name) and node.attr == "config" and node.value.id in ("app", "current_app"):
+        return True  # Flask's `current_app.config["WEBHOOKS"]`
     value = ctx.value_of(root)
     return isinstance(value, ast.Call) and bool(SETTINGS_FACTORY.match(call_name(value)))
 
