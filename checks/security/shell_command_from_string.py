@@ -11,7 +11,7 @@ RULE = Rule(
     name="shell-command-from-string",
     category="security",
     severity="error",
-    precision="high",
+    precision="medium",
     cwe="CWE-78",
     security_severity="8.8",
     semgrep=True,
@@ -38,7 +38,11 @@ RULE = Rule(
         instead="subprocess.run([\"identify\", \"-format\", \"%w %h\", f\"{path}[0]\"], check=True, timeout=30)",
         not_caught=(
             "Constant command strings with shell=True, argument lists (no shell parses them), commands built in"
-            " another function and passed in, and `shell=True` through `**kwargs`."
+            " another function and passed in, and `shell=True` through `**kwargs`; a loop variable over a literal"
+            " list is the developer's own text and stays silent. Precision is medium: Semgrep sees that the command"
+            " is formatted, not where every value comes from, so a command built only from values the code computes"
+            " (integer ids, the package's install path, the operator's settings) is reported like one built from a"
+            " request - two held-out reviews of mature code judged 4 of 10 and 4 of 6 such findings false."
         ),
         references=("https://docs.python.org/3/library/subprocess.html#security-considerations",
                     "https://cwe.mitre.org/data/definitions/78.html"),
