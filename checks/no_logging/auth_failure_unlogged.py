@@ -48,7 +48,9 @@ RULE = Rule(
             "Authorization decisions (`if not user.is_admin: abort(403)`, `if not credentials_checked_recently()`, an"
             " object's identifier `plugin.key == \"pluginmanager\"`, `if user_api_key_dict.user_role !="
             " ADMIN`, a missing session for a logged-out visitor, a request that lacks a field"
-            " (`\"old_password\" not in params`)): the branch must check a credential, and an object"
+            " (`\"old_password\" not in params`), a request that sent no credential at all (`if not token:`,"
+            " `if x_api_key is None:`, `if not auth or not auth.startswith(\"Bearer \")` on the header's value;"
+            " the lookup or comparison that follows is the check)): the branch must check a credential, and an object"
             " named for the credential it was built from (`api_key_auth.role`) only counts when the credential itself"
             " is tested. Checks whose helper lives in another module and logs"
             " there, app-wide exception handlers that log every 401, and authentication middleware of a framework"
@@ -92,7 +94,7 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
     statement = node if isinstance(node, ast.stmt) else ctx.enclosing(node, ast.stmt)
     branch = ctx.parent(statement) if statement is not None else None
     if isinstance(branch, ast.If) and statement in branch.body:
-        if not _checks_credential(branch.test, ctx):
+        if not _checks_credential(branch.test, ctx) or _absence_only(branch.test, ctx):
             return
     elif isinstance(branch, ast.ExceptHandler):
         if branch.type is None or not CREDENTIAL.search(ast.unparse(branch.type)):
@@ -134,6 +136,55 @@ def _checks_credential(test: ast.AST, ctx: ModuleContext) -> bool:
         if isinstance(node, ast.Name) and _helper_logs(node, ctx):
             return False  # the check itself logs the failure (`verify_signature()` defined in this module)
     return found
+
+
+def _absence_only(test: ast.AST, ctx: ModuleContext) -> bool:
+    """`if not token:`, `if x_api_key is None:`, `if not header or not header.startswith("Bearer ")` on what the
+    request sent: it carries no credential (or not in the expected form), so nothing was checked yet; the check
+    that can fail is a later branch, reported there. (`if api_key is None` after a lookup is that check.)"""
+    parts = test.values if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or) else [test]
+    for part in parts:
+        tested: ast.AST | None = None
+        if isinstance(part, ast.UnaryOp) and isinstance(part.op, ast.Not):
+            operand = part.operand
+            if isinstance(operand, ast.Call) and isinstance(operand.func, ast.Attribute) \
+                    and operand.func.attr == "startswith":
+                operand = operand.func.value  # `not header.startswith("Bearer ")`
+            elif isinstance(operand, ast.Call) and not (isinstance(operand.func, ast.Attribute)
+                                                        and operand.func.attr == "get"):
+                return False  # `not hmac.compare_digest(...)`, `not verify(token)`: a check
+            tested = operand
+        elif isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.ops[0], (ast.Is, ast.Eq)) \
+                and isinstance(part.comparators[0], ast.Constant) and part.comparators[0].value in (None, ""):
+            tested = part.left  # `token is None`, `key == ""`
+        if tested is None or not _sent_by_the_client(tested, ctx):
+            return False
+    return True
+
+
+# Where a request's own fields are read: headers, cookies, query and form parameters.
+REQUEST_READ = re.compile(r"\b(request|req|headers|cookies|args|form|GET|POST|META|query_params)\b")
+
+
+def _sent_by_the_client(expr: ast.AST, ctx: ModuleContext) -> bool:
+    """The raw value from the request: read from it here, a local bound to such a read, or a route parameter
+    declared with `Header()`/`Cookie()`/`Query()` (a FastAPI dependency)."""
+    if isinstance(expr, ast.Name):
+        value = ctx.value_of(expr)
+        if value is None:
+            function = ctx.enclosing_function(expr)
+            args = getattr(function, "args", None)
+            if args is None:
+                return False
+            params = args.posonlyargs + args.args + args.kwonlyargs
+            defaults = dict(zip([a.arg for a in params][-len(args.defaults):] if args.defaults else [],
+                                args.defaults))
+            defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+            default = defaults.get(expr.id)
+            return isinstance(default, ast.Call) and getattr(default.func, "id", getattr(default.func, "attr", "")) \
+                in ("Header", "Cookie", "Query", "Security", "APIKeyHeader")
+        return isinstance(value, (ast.Call, ast.Subscript, ast.Attribute)) and bool(REQUEST_READ.search(ast.unparse(value)))
+    return isinstance(expr, (ast.Call, ast.Subscript, ast.Attribute)) and bool(REQUEST_READ.search(ast.unparse(expr)))
 
 
 def _field_presence(node: ast.AST, ctx: ModuleContext) -> bool:
