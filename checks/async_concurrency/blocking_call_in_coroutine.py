@@ -108,7 +108,9 @@ HELPER = Rule(
             "Coroutines in tests and command-line code (as GAP901); chains longer than three calls, calls through"
             " callbacks, dynamic dispatch or objects passed in,"
             " helpers memoised with `functools.cache`/`lru_cache`, and helpers that block only on a branch the"
-            " coroutine never takes (the reason this rule is medium precision)."
+            " coroutine never takes (the reason this rule is medium precision). Chains are not followed through a"
+            " project coroutine or async generator (`create_task(search_online(q))`, `async for x in stream()`):"
+            " the blocking call is reported once, in the coroutine that makes it, where the fix goes."
         ),
         references=("https://docs.python.org/3/library/asyncio-dev.html#running-blocking-code",),
     ),
