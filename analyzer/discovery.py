@@ -93,7 +93,8 @@ TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py", "pytest_plug
 
 # A repository's own tooling, by path: developer and operator scripts that no server or worker runs. A top-level
 # folder of the scanned tree named like a tooling folder (`tools/conv.py`, `dev/code-generation/`, `cli/` beside
-# the package, `devops/`, `scripts/`), or a `devops/` or `devtools/` folder anywhere. Only the top level counts for
+# the package, `devops/`, `scripts/`), or a `devops/`, `devtools/` or benchmark (`benchmarks/`, `*_benchmark/`) folder
+# anywhere. Only the top level counts for
 # the common names: an app's own `agents/tools/` or `importer/cli.py` is production code. Rules about a running
 # service (timeouts, N+1, unbounded reads, logging of outages, SQL and shell built from values) leave these files
 # out; the rest (secrets, swallowed errors) do not. A program whose file name cannot be imported
@@ -101,6 +102,9 @@ TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py", "pytest_plug
 TOOLING_TOP_FOLDERS = frozenset({"tools", "tool", "dev", "devops", "devtools", "scripts", "script", "bin", "hack",
                                  "cli", "ci", "maintenance"})
 TOOLING_FOLDERS = frozenset({"devops", "devtools"})
+# A benchmark suite, anywhere (`benchmarks/`, `packages/tracecat-benchmark/tracecat_benchmark/`): it measures the
+# service from outside and runs by hand.
+BENCHMARK_FOLDER = re.compile(r"(?:^|[-_])bench(?:mark)?s?$")
 MAIN_GUARD = re.compile(r"^if\s+__name__\s*==\s*[\"']__main__[\"']\s*:", re.MULTILINE)
 
 
@@ -108,7 +112,7 @@ def is_tooling_path(path: str) -> bool:
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     folders = parts[:-1]
     top = folders[0] if folders and not os.path.isabs(path) else ""  # (an absolute path has no scan-relative top)
-    return top in TOOLING_TOP_FOLDERS or any(f in TOOLING_FOLDERS for f in folders)
+    return top in TOOLING_TOP_FOLDERS or any(f in TOOLING_FOLDERS or BENCHMARK_FOLDER.search(f) for f in folders)
 
 
 def is_script_name(path: str) -> bool:

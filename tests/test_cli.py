@@ -190,7 +190,8 @@ def test_rules_about_a_running_service_leave_the_repositorys_tooling_out(gapchec
     code = ('import httpx\n\n\ndef forecast(city):\n    try:\n'
             '        return httpx.get(f"https://api.example.com/{city}", timeout=None).json()\n'
             '    except Exception:\n        pass\n')
-    for name in ("tools/conv.py", "app/tools/weather.py", "upload-screenshots.py", "app/release-notes.py"):
+    for name in ("tools/conv.py", "app/tools/weather.py", "upload-screenshots.py", "app/release-notes.py",
+                 "packages/app-benchmark/app_benchmark/load.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(code + ('\n\nif __name__ == "__main__":\n    forecast("x")\n'
                                              if name == "upload-screenshots.py" else ""))
@@ -201,4 +202,5 @@ def test_rules_about_a_running_service_leave_the_repositorys_tooling_out(gapchec
     # are code the service may run. GAP501 (a swallowed error) is reported everywhere.
     assert {p for p, r in found if r == "GAP402"} == {"app/tools/weather.py", "app/release-notes.py"}
     assert {p for p, r in found if r == "GAP501"} == {"tools/conv.py", "app/tools/weather.py",
-                                                      "upload-screenshots.py", "app/release-notes.py"}
+                                                      "upload-screenshots.py", "app/release-notes.py",
+                                                      "packages/app-benchmark/app_benchmark/load.py"}

@@ -64,6 +64,10 @@ RULE = Rule(
 # Words in a branch's test (names, attributes, called functions, string keys) that make it a credential check.
 CREDENTIAL = re.compile(r"(?i)password|passwd|api_?key|raw_?key|(?:^|_)key$|token|secret|signature|hmac|digest"
                         r"|credential|authorization|verify|x-api-key")
+# Exception classes named for a permission decision (`TracecatAuthorizationError`, `PermissionDenied`,
+# `ForbiddenError`): what an authenticated caller may do, not a failed credential (the header name
+# "Authorization" carries credentials, an authorization error does not).
+PERMISSION_ERROR = re.compile(r"(?i)authori[sz]ation\w*(error|exception|denied|failed)|permission|forbidden")
 # Exception classes that mean 401/403 by themselves.
 AUTH_ERRORS = {"HTTPUnauthorized": 401, "Unauthorized": 401, "AuthenticationFailed": 401, "NotAuthenticated": 401,
                "HTTPForbidden": 403, "Forbidden": 403}
@@ -97,7 +101,8 @@ def check(node: ast.AST, ctx: ModuleContext) -> Iterator[Finding]:
         if not _checks_credential(branch.test, ctx) or _absence_only(branch.test, ctx):
             return
     elif isinstance(branch, ast.ExceptHandler):
-        if branch.type is None or not CREDENTIAL.search(ast.unparse(branch.type)):
+        if branch.type is None or not CREDENTIAL.search(ast.unparse(branch.type)) \
+                or PERMISSION_ERROR.search(ast.unparse(branch.type)):
             return
     else:
         return
