@@ -941,7 +941,8 @@ ARGUMENT_PARSERS = frozenset({"parse_args", "parse_known_args", "parse_intermixe
 def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
     """Iterables whose length the code or the operator fixes, not the data: a class (`for value, label in
     Status:` walks an enum's or a choices class's members), its `choices`/`__members__`, a name bound to a
-    literal of constants (`FIELDS = ("a", "b")`, also lowercase and local), the project's models
+    literal of constants (`FIELDS = ("a", "b")`, also lowercase and local), a name bound to a slice with a constant
+    bound (`sorted(books)[:4]`) or to a comprehension over such a literal, the project's models
     (`apps.get_models()`, an app config's `get_models()`), and command-line arguments (`args.urls` from
     `parse_args()`, `sys.argv`)."""
     if isinstance(node, ast.Name):
@@ -949,6 +950,13 @@ def _sized_by_code(node: ast.AST, ctx: "ModuleContext") -> bool:
         if value is None:
             return node.id[:1].isupper() and (node.id in ctx.module_names or ctx.resolve_name(node.id, node)
                                               is not None) and not node.id.isupper() and _is_class_name(node, ctx)
+        if isinstance(value, ast.Subscript) and isinstance(value.slice, ast.Slice) \
+                and isinstance(value.slice.upper, ast.Constant):
+            return True  # `books = sorted(series_books, key=...)[:4]`: at most four
+        if isinstance(value, (ast.ListComp, ast.SetComp, ast.GeneratorExp)) and value.generators:
+            source = value.generators[0].iter  # `missing = [r for r in RESOLUTIONS if r not in done]`
+            return _literal_of_constants(source) or isinstance(source, ast.Name) and source is not node \
+                and _sized_by_code(source, ctx)
         return _literal_of_constants(value) or isinstance(value, ast.Attribute) and _read_from_settings(value, ctx)
     if isinstance(node, ast.Call) and call_name(node) in ("get_models", "get_app_configs"):
         return True  # the project's models or apps: as many as the code declares

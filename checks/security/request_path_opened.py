@@ -25,7 +25,7 @@ RULE = Rule(
     name="request-path-opened",
     category="security",
     severity="error",
-    precision="high",
+    precision="medium",
     cwe="CWE-22",
     security_severity="7.5",
     semgrep=True,
@@ -68,7 +68,11 @@ RULE = Rule(
             " `relative_to` after `realpath`; other shapes, such as `commonpath`, are still reported), a value first passed to the project's own"
             " containment check (`check_access_permission(base, path)`, `validate_path(path)`), `Path(value)`"
             " alone (it joins nothing; reading it with `open()`, `.read_bytes()`, `.read_text()`, `.open()` or"
-            " writing it is reported), and `io.BytesIO` data handed to `send_file`."
+            " writing it is reported), and `io.BytesIO` data handed to `send_file`. Precision is medium: the taint"
+            " follows the request's value through lookups, so a path read from a database row the request only"
+            " names by id (`book = get_book(request.args['id'])` then `open(book.path)`) is reported, and so is a"
+            " file browser behind an admin check; a held-out review of mature code judged 8 of 13 such findings"
+            " false."
         ),
         references=("https://owasp.org/www-community/attacks/Path_Traversal",
                     "https://cwe.mitre.org/data/definitions/22.html"),
