@@ -17,7 +17,7 @@ RULE = Rule(
     name="http-call-in-loop",
     category="n-plus-one",
     severity="warning",
-    precision="high",
+    precision="medium",
     cwe="CWE-1073",
     reads=(FUNCTIONS, LOOP_CALLS),
     summary="HTTP request or LLM call made once per item of a loop, sequentially",
@@ -68,7 +68,7 @@ RULE = Rule(
             " constant bound or a filtered literal (`books = sorted(...)[:4]`, `[s for s in SIZES if ...]`), and HTTP"
             " libraries and SDKs not listed above. Tests (also `tests.py`), migrations, management commands and"
             " files under"
-            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`, `sample_data.py`) are not checked."
+            " `scripts/` or `bin/` and seeding modules (`seed.py`, `populate.py`, `sample_data.py`) are not checked. Precision is medium: four held-out reviews of mature code judged 3 of 14, 6 of 16, 9 of 20 and 6 of 8 findings false before the fixes they led to, most of them loops whose size the deployment fixes without the code saying so (a customer's one or two subscriptions, the configured listeners, a form's authors)."
         ),
         references=(
             "https://platform.openai.com/docs/guides/batch",
