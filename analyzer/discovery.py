@@ -92,13 +92,13 @@ TEST_MODULE_NAMES = frozenset({"tests.py", "test.py", "testing.py", "pytest_plug
 
 
 # A repository's own tooling, by path: developer and operator scripts that no server or worker runs. A top-level
-# folder of the scanned tree named like a tooling folder (`tools/conv.py`, `dev/code-generation/`, `cli/` beside
-# the package, `devops/`, `scripts/`), or a `devops/`, `devtools/` or benchmark (`benchmarks/`, `*_benchmark/`) folder
-# anywhere. Only the top level counts for
-# the common names: an app's own `agents/tools/` or `importer/cli.py` is production code. Rules about a running
-# service (timeouts, N+1, unbounded reads, logging of outages, SQL and shell built from values) leave these files
-# out; the rest (secrets, swallowed errors) do not. A program whose file name cannot be imported
-# (`upload-screenshots.py` with an `if __name__ == "__main__":` block) is tooling too: `is_script_name`.
+# folder of the path as reported, named like a tooling folder (`tools/conv.py`, `dev/code-generation/`, `cli/`
+# beside the package, `devops/`, `scripts/`), or a `devops/`, `devtools/` or benchmark folder (`benchmarks/`,
+# `*_benchmark/`) anywhere. Only the top level counts for the common names: an app's own `agents/tools/` or
+# `importer/cli.py` is production code. Rules about a running service (timeouts, N+1, unbounded reads, logging of
+# outages, SQL and shell built from values) leave these files out; the rest (secrets, swallowed errors) do not. A
+# program whose file name cannot be imported (`upload-screenshots.py` with an `if __name__ == "__main__":` block)
+# is tooling too: `is_script_name`.
 TOOLING_TOP_FOLDERS = frozenset({"tools", "tool", "dev", "devops", "devtools", "scripts", "script", "bin", "hack",
                                  "cli", "ci", "maintenance"})
 TOOLING_FOLDERS = frozenset({"devops", "devtools"})
