@@ -165,3 +165,17 @@ def unchanged(target, new_bytes, signature, body):
         return True
     # ruleid: GAP811
     return hmac.new(KEY, body, hashlib.sha256).hexdigest() == signature
+
+
+PENDING_SLACK_BOT_TOKEN = "pending"
+
+
+def slack_ready(config, request):
+    # ok: GAP811
+    if config.slack_bot_token == PENDING_SLACK_BOT_TOKEN:
+        return False
+    # ok: GAP811
+    if config.gmail_token != {}:
+        return True
+    # ruleid: GAP811
+    return request.headers["X-Slack-Token"] == config.slack_bot_token
