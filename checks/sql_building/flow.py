@@ -654,6 +654,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
         if isinstance(expr.func, ast.Attribute) and expr.func.attr == "get" \
                 and all(_is_constant_tree(a) for a in expr.args[1:]) and _iterates_constants(expr.func.value, ctx):
             return True  # `ALLOWED.get(key, "default")`
+        if isinstance(expr.func, ast.Attribute) and _through_schema_segment(expr.func):
+            return True  # `Model._meta.get_field("quantity")`: a field of the schema (its str() is its name)
         return _is_quoting(expr.func, ctx) or _doubles_quotes(expr)
     if isinstance(expr, ast.Attribute):
         if _class_constant(expr, ctx) is not None or _class_counter(expr, ctx):
@@ -668,6 +670,8 @@ def is_safe_value(expr: ast.AST, ctx: "ModuleContext") -> bool:
                 and isinstance(expr.value.func, ast.Name) and _is_class_name(expr.value.func.id):
             return True  # `SortOrder(order_by).value`: the enum rejects anything but one of its members
         return _is_trusted_attribute(expr) or _through_trusted_alias(expr, ctx) or _from_schema(expr, ctx)
+    if isinstance(expr, ast.BoolOp):
+        return all(is_safe_value(v, ctx) for v in expr.values)  # `field.db_column or field.column`
     if isinstance(expr, ast.Subscript):
         # `ALLOWED[key]`: a lookup in an allow-list of literals; `fk["name"]` of a catalog row
         return _iterates_constants(expr.value, ctx) or _from_schema(expr, ctx) or _class_table_lookup(expr, ctx)
@@ -1079,14 +1083,27 @@ def _numeric_parameter(name: ast.Name, ctx: "ModuleContext") -> bool:
 
 
 def _through_trusted_alias(expr: ast.Attribute, ctx: "ModuleContext") -> bool:
-    """`meta = model._meta` ... `meta.db_table`: schema metadata reached through a local name."""
+    """`meta = model._meta` ... `meta.db_table`, `field = Model._meta.get_field("qty")` ... `field.column`: schema
+    metadata reached through a local name."""
     root: ast.AST = expr
     while isinstance(root, ast.Attribute):
         root = root.value
     if not isinstance(root, ast.Name):
         return False
     value = _local_value(root, ctx)
+    if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
+        value = value.func  # `field = Model._meta.get_field("quantity")` ... `field.column`
     return isinstance(value, ast.Attribute) and _is_trusted_attribute(value)
+
+
+def _through_schema_segment(expr: ast.Attribute) -> bool:
+    """An attribute chain through schema metadata (`Model.users.through._meta.get_field`), not just a class."""
+    node: ast.AST = expr
+    while isinstance(node, ast.Attribute):
+        if node.attr in TRUSTED_ATTRIBUTE_SEGMENTS:
+            return True
+        node = node.value
+    return False
 
 
 def _is_trusted_attribute(expr: ast.Attribute) -> bool:
