@@ -130,7 +130,7 @@ RULE = Rule(
             " `assert`ed to be one (`assert bound in (\"<\", \">\")`), `enumerate()` indexes, migrations (Django"
             " `migrations/`, Alembic, numbered schema deltas in a `delta(s)` folder below `schema(s)`), parameters"
             " annotated `int`/`float`/`bool`, `Model._meta` reached through a local alias"
-            " (`meta = model._meta; meta.db_table`), queries waived for a peer linter (`# noqa: S608`,"
+            " (`meta = model._meta; meta.db_table`, `field = Model._meta.get_field(\"qty\")`; also in `a or b`), queries waived for a peer linter (`# noqa: S608`,"
             " `# nosec`, on the call, a spliced value's line or a statement building the text), `text()` given"
             " as a column's `server_default` (schema DDL, not a query), and a setting spliced into a statement that"
             " takes no bind parameters (`SET statement_timeout TO {...}`, `SET LOCAL`, `PRAGMA busy_timeout = {...}`)"
