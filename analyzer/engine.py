@@ -23,8 +23,8 @@ from .discovery import MAIN_GUARD, SourceFile, discover, is_script_name, is_test
 from .findings import Finding, Notification, dedupe_and_sort, with_fingerprints
 from .model import ModuleContext, unlink, walk_with_parents
 from .project import ProjectIndex
-from .registry import (FactPass, Handler, Rule, code_digest, fact_passes, get_rule, load_errors, load_rules,
-                       resolve_selector)
+from .registry import (SCRIPT_FACT, FactPass, Handler, Rule, code_digest, fact_passes, get_rule, load_errors,
+                       load_rules, resolve_selector)
 from .source import Source, SourceError, char_column, decode, parse, read_anyway
 
 # Files above this many bytes are not analysed (a notification says so): generated blobs, vendored bundles.
@@ -685,10 +685,6 @@ def keep_findings(settings: Settings, enabled_ids: "set[str] | frozenset[str]", 
         severity = settings.severity.get(finding.rule_id, finding.severity)
         kept.append(replace(finding, severity=severity) if severity != finding.severity else finding)
     return (with_fingerprints(kept, lines()) if kept else []), suppressed
-
-
-# The fact the Python pass records for a `__main__` script that serves nothing (checks.scopes.SCRIPT_MODULE).
-SCRIPT_FACT = "script-module"
 
 
 @functools.lru_cache(maxsize=None)

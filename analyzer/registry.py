@@ -44,6 +44,10 @@ Handler = Callable[[ast.AST, "ModuleContext"], "Iterable[Finding] | None"]
 ProjectHandler = Callable[["ProjectIndex"], "Iterable[Finding] | None"]
 
 
+# The fact a fact pass records for a `__main__` program that serves nothing (`checks.scopes.note_script`): the
+# engine drops the findings of `skip_scripts` Semgrep rules in such files.
+SCRIPT_FACT = "script-module"
+
 # Categories whose rules are about a running service or worker: a repository's tooling is left out of them.
 SERVICE_CATEGORIES = frozenset({"in-memory-state", "unbounded-query", "n-plus-one", "timeout-retry", "no-logging",
                                 "sql-building", "async-concurrency"})

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Iterator
 
 from ..analyzer.discovery import is_test_path
-from ..analyzer.registry import FactPass
+from ..analyzer.registry import SCRIPT_FACT, FactPass
 
 if TYPE_CHECKING:
     from ...analyzer.model import ModuleContext
@@ -327,9 +327,10 @@ ALEMBIC_SCRIPT_IMPORTS = frozenset({"alembic.op", "alembic.context"})
 
 def is_migration_module(ctx: "ModuleContext") -> bool:
     """A schema migration, run once by an operator: a module in a Django `migrations/` (or `*_migrations/`) or an
-    `alembic/` folder, a `migrations.py` module of numbered steps (`async def m001_initial(db):`), or an Alembic revision script wherever the project keeps them (`revisions/tenant/versions/`):
-    `revision = "..."` and `down_revision = ...` at module level in a module that imports from alembic, or Alembic's
-    `env.py` (`from alembic import context`)."""
+    `alembic/` folder, a `migrations.py` module of numbered steps (`async def m001_initial(db):`), or an Alembic
+    revision script wherever the project keeps them (`revisions/tenant/versions/`): `revision = "..."` and
+    `down_revision = ...` at module level in a module that imports from alembic, or Alembic's `env.py`
+    (`from alembic import context`)."""
 
     def compute() -> bool:
         if MIGRATION_FOLDER.search(ctx.path.replace("\\", "/")):
@@ -414,11 +415,10 @@ def _defines_handlers(ctx: "ModuleContext") -> bool:
 # worker") reads this fact, recorded by the Python pass for each file it may apply to, and the engine drops its
 # findings where the fact is set.
 FILE_KIND = FactPass("file-kind")
-SCRIPT_MODULE = "script-module"
 
 
-@FILE_KIND.on(ast.Module, fact=SCRIPT_MODULE)
+@FILE_KIND.on(ast.Module, fact=SCRIPT_FACT)
 def note_script(module: ast.Module, ctx: "ModuleContext") -> None:
     """A test or a `__main__` program that serves nothing (`is_test_or_script`)."""
     if "__main__" in ctx.text and is_test_or_script(ctx):
-        ctx.record(SCRIPT_MODULE, True)
+        ctx.record(SCRIPT_FACT, True)

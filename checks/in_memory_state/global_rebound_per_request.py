@@ -105,11 +105,7 @@ def _holds_a_client(name: str, rebinds: list[ast.AST], ctx: ModuleContext) -> bo
     process's connection or client, set up and torn down with the worker; there is nothing other workers should
     see. Every rebind is such a constructor or None, and the module builds one somewhere."""
     def client_call(value: ast.AST | None) -> bool:
-        while isinstance(value, ast.Await):
-            value = value.value
-        if isinstance(value, ast.Name):
-            value = ctx.value_of(value)  # `provider = TracerProvider(...)` then `_PROVIDER = provider`
-        return isinstance(value, ast.Call) and bool(CLIENT_LIKE.search(call_last_name(value.func)))
+        return builds_a_client(value, ctx)
 
     values = [getattr(s, "value", None) for s in rebinds]
     if not all(client_call(v) or isinstance(v, ast.Constant) and v.value is None for v in values):
@@ -118,6 +114,18 @@ def _holds_a_client(name: str, rebinds: list[ast.AST], ctx: ModuleContext) -> bo
         isinstance(n, (ast.Assign, ast.AnnAssign)) and client_call(n.value)
         and any(isinstance(t, ast.Name) and t.id == name
                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target])) for n in ctx.nodes))
+
+
+def builds_a_client(value: ast.AST | None, ctx: ModuleContext) -> bool:
+    """`httpx.AsyncClient()`, `await get_openai_client(key)`, or a local bound to one (`provider =
+    TracerProvider(...)` then `_PROVIDER = provider`): a client, session, pool or connection constructor."""
+    while isinstance(value, ast.Await):
+        value = value.value
+    if isinstance(value, ast.Name):
+        value = ctx.value_of(value)
+        while isinstance(value, ast.Await):
+            value = value.value
+    return isinstance(value, ast.Call) and bool(CLIENT_LIKE.search(call_last_name(value.func)))
 
 
 def call_last_name(func: ast.AST) -> str:

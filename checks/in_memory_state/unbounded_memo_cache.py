@@ -9,7 +9,7 @@ from ...analyzer.model import ModuleContext
 from ...analyzer.project import ProjectIndex
 from ...analyzer.registry import Docs, Rule
 from ..scopes import FunctionNode, request_reachable
-from .global_rebound_per_request import CLIENT_LIKE, call_last_name
+from .global_rebound_per_request import builds_a_client
 from .mutations import is_memo_cache, module_bounds, resolve_store
 from .project import GRAPH, project_findings, record_write
 
@@ -101,14 +101,7 @@ def _stores_a_client(target: ast.Subscript, ctx: ModuleContext) -> bool:
     clients or connections, one per configured credential or endpoint - bounded by the configuration, and the
     reuse is the point."""
     parent = ctx.parent(target)
-    value = parent.value if isinstance(parent, ast.Assign) else None
-    while isinstance(value, ast.Await):
-        value = value.value
-    if isinstance(value, ast.Name):
-        value = ctx.value_of(value)
-        while isinstance(value, ast.Await):
-            value = value.value
-    return isinstance(value, ast.Call) and bool(CLIENT_LIKE.search(call_last_name(value.func)))
+    return isinstance(parent, ast.Assign) and builds_a_client(parent.value, ctx)
 
 
 @RULE.on_project

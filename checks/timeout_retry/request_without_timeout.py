@@ -5,7 +5,7 @@ Semgrep earns this one: it resolves `import requests as rq` and `from requests i
 """
 from __future__ import annotations
 
-from ...analyzer.registry import Docs, Rule
+from ...analyzer.registry import SCRIPT_FACT, Docs, Rule
 from ...analyzer.semgrep import module_used
 
 RULE = Rule(
@@ -17,7 +17,7 @@ RULE = Rule(
     cwe="CWE-400",
     semgrep=True,
     skip_scripts=True,  # "holds a worker": a program run by hand holds none
-    reads=("script-module",),
+    reads=(SCRIPT_FACT,),
     hints=("requests",),
     # every pattern calls through a name Semgrep resolves to `requests`: the module imported, or written out with
     # one of the methods of $METHOD or Session after it (not "... requests." ending a sentence in a docstring)
